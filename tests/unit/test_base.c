@@ -1,0 +1,84 @@
+/* test_base.c — base layer: error records, JSON getters, atomic file writes. */
+#include "check.h"
+#include "err.h"
+#include "fs.h"
+#include "golden.h"
+#include "js.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static void test_err_record(void)
+{
+    err_clear();
+    CHECK(err_msg()[0] == '\0');
+    CHECK(ERR("file %s is %d bytes short", "x.bin", 12) == -1);
+    CHECK(strcmp(err_msg(), "file x.bin is 12 bytes short") == 0);
+    CHECK(strstr(err_where(), "test_base.c:") != NULL);
+    err_context("model/%s", "config.json");
+    CHECK(strcmp(err_msg(), "model/config.json: file x.bin is 12 bytes short") == 0);
+    err_clear();
+    CHECK(err_where()[0] == '\0');
+}
+
+static void test_json_errors(void)
+{
+    const char bad[] = "{\n  \"a\": 1,\n  \"b\": [1, 2,\n}\n";
+    CHECK(js_load_buf(bad, sizeof bad - 1, "cfg.json") == NULL);
+    CHECK_MSG(strstr(err_msg(), "cfg.json: line 4") != NULL, "got \"%s\"", err_msg());
+
+    const char *good = "{\"i\": 3, \"r\": 2.0, \"f\": 0.5, \"s\": \"x\", \"n\": null}";
+    json_t *o = js_load_buf(good, strlen(good), "t.json");
+    CHECK(o != NULL);
+    long long i = 0;
+    double d = 0;
+    const char *s = NULL;
+    bool b = false;
+    CHECK_OK(js_get_int(o, "i", 7, &i, "t.json"));
+    CHECK_EQ(i, 3);
+    CHECK_OK(js_get_int(o, "r", 7, &i, "t.json"));
+    CHECK_EQ(i, 2);
+    CHECK_OK(js_get_int(o, "missing", 7, &i, "t.json"));
+    CHECK_EQ(i, 7);
+    CHECK_OK(js_get_int(o, "n", 9, &i, "t.json"));
+    CHECK_EQ(i, 9);
+    CHECK_FAILS_WITH(js_get_int(o, "f", 0, &i, "t.json"), "\"f\": expected an integer");
+    CHECK_FAILS_WITH(js_get_int(o, "s", 0, &i, "t.json"), "t.json");
+    CHECK_OK(js_get_double(o, "f", 0, &d, "t.json"));
+    CHECK_NEAR(d, 0.5, 0);
+    CHECK_OK(js_get_str(o, "s", NULL, &s, "t.json"));
+    CHECK(s && strcmp(s, "x") == 0);
+    CHECK_FAILS_WITH(js_get_bool(o, "i", false, &b, "t.json"), "expected true or false");
+    json_decref(o);
+}
+
+static void test_fs_atomic(void)
+{
+    char *dir = test_tmpdir("base");
+    char *p = fs_join(dir, "out.bin");
+    CHECK_OK(fs_write_atomic(p, "hello", 5));
+    char *buf = NULL;
+    size_t n = 0;
+    CHECK_OK(fs_read_all(p, &buf, &n));
+    CHECK_EQ(n, 5);
+    CHECK(buf && memcmp(buf, "hello", 5) == 0 && buf[5] == '\0');
+    free(buf);
+    CHECK(fs_is_file(p));
+    CHECK(fs_is_dir(dir));
+    char *missing = fs_join(dir, "nope");
+    CHECK_FAILS_WITH(fs_read_all(missing, &buf, &n), "nope: cannot open: No such file");
+    unlink(p);
+    rmdir(dir);
+    free(missing);
+    free(p);
+    free(dir);
+}
+
+int main(void)
+{
+    test_err_record();
+    test_json_errors();
+    test_fs_atomic();
+    return check_finish();
+}
