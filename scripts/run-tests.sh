@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The test command: install dependencies, build from nothing, run every test.
+#   1. the normal build (with the CUDA backend when nvcc is present) and all
+#      CTest tests: unit, conformance (golden folder from SIMA_GOLDEN_DIR),
+#      MPI (mpirun -np 2 and 3), command-line tests;
+#   2. an AddressSanitizer + UndefinedBehaviorSanitizer build of the unit and
+#      conformance tests;
+#   3. the libFuzzer targets (clang), each run briefly on its seed corpus.
+# Build folders go under $SIMA_TEST_BUILD (default: build-test/), wiped first.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=${SIMA_TEST_BUILD:-$root/build-test}
+fuzz_seconds=${SIMA_FUZZ_SECONDS:-20}
+jobs=$(nproc 2>/dev/null || echo 2)
+
+"$root/scripts/setup-deps.sh"
+rm -rf "$out"
+mkdir -p "$out"
+
+echo "== normal build and all tests"
+"$root/scripts/build.sh" "$out/main"
+ctest --test-dir "$out/main" --output-on-failure -j "$jobs"
+
+echo "== sanitizer build (ASan + UBSan): unit and conformance tests"
+"$root/scripts/build.sh" "$out/asan" -DSIMA_SANITIZE=ON -DSIMA_CUDA=OFF
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir "$out/asan" --output-on-failure -j "$jobs" -L 'unit|conformance'
+
+echo "== fuzz targets (${fuzz_seconds}s each)"
+CC=clang "$root/scripts/build.sh" "$out/fuzz" -DSIMA_FUZZ=ON -DSIMA_CUDA=OFF
+for fuzzer in "$out"/fuzz/fuzz/fuzz_*; do
+  name=$(basename "$fuzzer"); name=${name#fuzz_}
+  corpus="$out/fuzz/corpus-$name"
+  mkdir -p "$corpus"
+  [ -d "$root/tests/fuzz/corpus/$name" ] && cp -r "$root/tests/fuzz/corpus/$name/." "$corpus/"
+  echo "-- $name"
+  "$fuzzer" -max_total_time="$fuzz_seconds" -print_final_stats=1 -rss_limit_mb=4096 "$corpus" 2>&1 | tail -n 3
+done
+echo "== all test stages passed"
