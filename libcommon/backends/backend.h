@@ -1,0 +1,116 @@
+/* backend.h — backends layer: the interface between the model and its kernels.
+ *
+ * The model code (model/) is written once against this interface; the CPU
+ * backend (fp32, OpenBLAS, OpenMP) is the reference implementation and a CUDA
+ * backend implements the same operations on the GPU.
+ *
+ * Activations are 2-D float32 matrices [rows, cols], row-major, in backend
+ * memory (host memory on CPU, device memory on CUDA). A be_mat is a
+ * plain-value view: be_rows() selects a block of rows without copying, so the
+ * model can address one sequence's rows of a ragged batch or one position of
+ * a KV cache. Weights are created once from float32 host data; the backend
+ * chooses how to store them (float32 on CPU, bf16 on CUDA).
+ */
+#ifndef SIMA_BACKENDS_BACKEND_H
+#define SIMA_BACKENDS_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct be_backend be_backend;
+
+/* A matrix view [rows, cols] with row stride ld (>= cols), elements float. */
+typedef struct {
+    float *data;   /* backend memory; element (r, c) at data[r * ld + c] */
+    int64_t rows, cols, ld;
+} be_mat;
+
+/* A weight matrix [rows, cols] (a Linear's [out, in]) or a vector (rows 1). */
+typedef struct be_weight {
+    void *data;    /* backend-owned storage in the backend's weight dtype */
+    int64_t rows, cols;
+} be_weight;
+
+/* One sequence of a ragged batch as attention sees it: its new rows in the
+ * batch (q_row0 .. q_row0 + n_new) and its key/value cache, which already
+ * holds n_past positions and receives the new ones at n_past .. n_past+n_new. */
+typedef struct {
+    int64_t q_row0, n_new, n_past;
+    be_mat k_cache, v_cache;   /* [max_positions, n_kv_heads * head_dim] */
+} be_attn_seq;
+
+typedef struct {
+    int n_heads, n_kv_heads, head_dim;
+    bool causal;               /* LLaMA: causal; CLIP: bidirectional */
+    float scale;               /* usually 1/sqrt(head_dim) */
+} be_attn_shape;
+
+struct be_backend {
+    const char *name;          /* "cpu", "cuda" */
+
+    /* memory */
+    be_mat (*mat_new)(be_backend *be, int64_t rows, int64_t cols);  /* zeroed */
+    void (*mat_free)(be_backend *be, be_mat *m);
+    void (*upload)(be_backend *be, be_mat dst, const float *host);   /* [rows, cols] */
+    void (*download)(be_backend *be, be_mat src, float *host);       /* [rows, cols] */
+    void (*copy)(be_backend *be, be_mat dst, be_mat src);            /* same shape */
+    int (*weight_new)(be_backend *be, const float *host, int64_t rows, int64_t cols,
+                      be_weight *out);
+    void (*weight_free)(be_backend *be, be_weight *w);
+
+    /* y [M, N] = x [M, K] . W[N, K]^T (+ bias [N]) ; accumulate: y += ... */
+    void (*linear)(be_backend *be, be_mat y, be_mat x, const be_weight *w,
+                   const be_weight *bias, bool accumulate);
+    /* y [M, D] = rmsnorm(x) * w  /  layernorm(x) * w + b */
+    void (*rmsnorm)(be_backend *be, be_mat y, be_mat x, const be_weight *w, float eps);
+    void (*layernorm)(be_backend *be, be_mat y, be_mat x, const be_weight *w,
+                      const be_weight *b, float eps);
+    /* y += x, same shape (residual connections) */
+    void (*add)(be_backend *be, be_mat y, be_mat x);
+    /* y [M, D] += row vector v [1, D] broadcast (position embeddings etc.) */
+    void (*add_rows)(be_backend *be, be_mat y, const be_weight *v_rows, int64_t v_row0);
+    /* elementwise activations, in place */
+    void (*gelu_erf)(be_backend *be, be_mat x);
+    void (*quick_gelu)(be_backend *be, be_mat x);
+    /* out [M, F] = silu(gate) * up */
+    void (*silu_mul)(be_backend *be, be_mat out, be_mat gate, be_mat up);
+    /* out [T, D] = table rows ids[t] (ids in host memory) */
+    void (*embed)(be_backend *be, be_mat out, const be_weight *table, const int32_t *ids);
+    /* rotary position embedding on x [T, n_heads * head_dim] in place, the
+     * rotate-half (GPT-NeoX / HF LLaMA) layout; positions in host memory. */
+    void (*rope)(be_backend *be, be_mat x, int n_heads, int head_dim,
+                 const int32_t *positions, double theta);
+    /* Attention for a ragged batch. q [R, n_heads*hd], k/v [R, n_kv*hd] are the
+     * new rows of all sequences; each sequence's k/v rows are appended to its
+     * cache first, then out [R, n_heads*hd] attends over cache 0..n_past+n_new
+     * (causal: row i sees up to n_past + i). Sequences without a cache (CLIP)
+     * pass k_cache.data == NULL and attend over their own new rows. */
+    void (*attention)(be_backend *be, be_mat out, be_mat q, be_mat k, be_mat v,
+                      const be_attn_seq *seqs, int n_seqs, be_attn_shape shape);
+    /* For each row r of logits [R, V]: out_logp[r] = log_softmax(logits[r])[target[r]];
+     * also writes the row's argmax when argmax != NULL. Targets/outputs in host memory. */
+    void (*token_logprobs)(be_backend *be, be_mat logits, const int32_t *target,
+                           float *out_logp, int32_t *argmax);
+
+    void (*destroy)(be_backend *be);
+    void *impl;
+};
+
+/* A view of rows [row0, row0 + n) of m. */
+static inline be_mat be_rows(be_mat m, int64_t row0, int64_t n)
+{
+    be_mat v = {m.data + row0 * m.ld, n, m.cols, m.ld};
+    return v;
+}
+/* A view of columns [col0, col0 + n) of m (same rows). */
+static inline be_mat be_cols(be_mat m, int64_t col0, int64_t n)
+{
+    be_mat v = {m.data + col0, m.rows, n, m.ld};
+    return v;
+}
+
+/* The CPU backend (always available). n_threads <= 0: OpenMP's default. */
+be_backend *be_cpu_new(int n_threads);
+
+#endif

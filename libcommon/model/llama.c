@@ -1,0 +1,171 @@
+/* llama.c — model layer: the LLaMA decoder over a ragged batch with
+ * per-sequence key/value caches. */
+#include "err.h"
+#include "llava.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int llama_kv_new(llava_model *m, int64_t capacity, llama_kv *kv)
+{
+    const cfg_text *t = &m->cfg.text;
+    int64_t w = (int64_t)t->num_key_value_heads * t->head_dim;
+    kv->k = xcalloc((size_t)m->lm.n_layers, sizeof *kv->k);
+    kv->v = xcalloc((size_t)m->lm.n_layers, sizeof *kv->v);
+    for (int l = 0; l < m->lm.n_layers; l++) {
+        kv->k[l] = m->be->mat_new(m->be, capacity, w);
+        kv->v[l] = m->be->mat_new(m->be, capacity, w);
+    }
+    kv->capacity = capacity;
+    kv->n_past = 0;
+    return 0;
+}
+
+void llama_kv_free(llava_model *m, llama_kv *kv)
+{
+    if (!kv->k) return;
+    for (int l = 0; l < m->lm.n_layers; l++) {
+        m->be->mat_free(m->be, &kv->k[l]);
+        m->be->mat_free(m->be, &kv->v[l]);
+    }
+    free(kv->k);
+    free(kv->v);
+    kv->k = kv->v = NULL;
+}
+
+/* Rows must be covered by the sequences in order, and caches must fit. */
+static int check_batch(const llava_model *m, const llama_batch *b)
+{
+    int64_t next = 0;
+    for (int s = 0; s < b->n_seqs; s++) {
+        const llama_seq *sq = &b->seqs[s];
+        if (sq->row0 != next || sq->n_new < 1)
+            return ERR("llama_forward: sequence %d covers rows [%lld, %lld), expected to start at %lld",
+                       s, (long long)sq->row0, (long long)(sq->row0 + sq->n_new), (long long)next);
+        if (sq->kv && sq->kv->n_past + sq->n_new > sq->kv->capacity)
+            return ERR("sequence of %lld tokens exceeds its cache of %lld positions",
+                       (long long)(sq->kv->n_past + sq->n_new), (long long)sq->kv->capacity);
+        next += sq->n_new;
+    }
+    if (next != b->n_rows)
+        return ERR("llama_forward: sequences cover %lld of %lld rows", (long long)next,
+                   (long long)b->n_rows);
+    for (int64_t r = 0; r < b->n_rows; r++)
+        if (b->ids[r] < 0 || b->ids[r] >= m->cfg.text.vocab_size)
+            return ERR("token id %d at row %lld is outside the vocabulary of %d", b->ids[r],
+                       (long long)r, m->cfg.text.vocab_size);
+    return 0;
+}
+
+/* Replace the embeddings of image-token rows with image features, in order,
+ * copying whole runs of consecutive image rows at once. */
+static int insert_image_features(llava_model *m, const llama_batch *b, be_mat h)
+{
+    int32_t img = m->cfg.image_token_index;
+    int64_t f = 0;
+    for (int s = 0; s < b->n_seqs; s++) {
+        const llama_seq *sq = &b->seqs[s];
+        int64_t end = sq->row0 + sq->n_new;
+        for (int64_t r = sq->row0; sq->with_image && r < end;) {
+            if (b->ids[r] != img) {
+                r++;
+                continue;
+            }
+            int64_t run = 1;
+            while (r + run < end && b->ids[r + run] == img) run++;
+            if (f + run > b->image_features.rows)
+                return ERR("the prompt has more image tokens than the %lld image features given",
+                           (long long)b->image_features.rows);
+            m->be->copy(m->be, be_rows(h, r, run), be_rows(b->image_features, f, run));
+            f += run;
+            r += run;
+        }
+    }
+    if (f != b->image_features.rows)
+        return ERR("the prompt has %lld image tokens but %lld image features were given",
+                   (long long)f, (long long)b->image_features.rows);
+    return 0;
+}
+
+typedef struct {
+    be_mat xn, q, k, v, att, gate, up;
+} llama_scratch;
+
+static void llama_layer_forward(llava_model *m, const llama_layer *L, int layer, be_mat h,
+                                llama_scratch *s, be_attn_seq *aseq, const llama_batch *b,
+                                const int32_t *pos)
+{
+    be_backend *be = m->be;
+    const cfg_text *t = &m->cfg.text;
+    float eps = (float)t->rms_norm_eps;
+    be->rmsnorm(be, s->xn, h, &L->attn_norm, eps);
+    be->linear(be, s->q, s->xn, &L->q, NULL, false);
+    be->linear(be, s->k, s->xn, &L->k, NULL, false);
+    be->linear(be, s->v, s->xn, &L->v, NULL, false);
+    be->rope(be, s->q, t->num_attention_heads, t->head_dim, pos, t->rope_theta);
+    be->rope(be, s->k, t->num_key_value_heads, t->head_dim, pos, t->rope_theta);
+    for (int i = 0; i < b->n_seqs; i++) {
+        llama_kv *kv = b->seqs[i].kv;
+        be_mat none = {0};
+        aseq[i].k_cache = kv ? kv->k[layer] : none;
+        aseq[i].v_cache = kv ? kv->v[layer] : none;
+    }
+    be_attn_shape sh = {t->num_attention_heads, t->num_key_value_heads, t->head_dim, true,
+                        1.0f / sqrtf((float)t->head_dim)};
+    be->attention(be, s->att, s->q, s->k, s->v, aseq, b->n_seqs, sh);
+    be->linear(be, h, s->att, &L->o, NULL, true);     /* h += attn . Wo^T */
+    be->rmsnorm(be, s->xn, h, &L->mlp_norm, eps);
+    be->linear(be, s->gate, s->xn, &L->gate, NULL, false);
+    be->linear(be, s->up, s->xn, &L->up, NULL, false);
+    be->silu_mul(be, s->gate, s->gate, s->up);
+    be->linear(be, h, s->gate, &L->down, NULL, true); /* h += mlp . Wd^T */
+}
+
+int llama_forward(llava_model *m, const llama_batch *b, be_mat hidden)
+{
+    if (check_batch(m, b) != 0) return -1;
+    be_backend *be = m->be;
+    const cfg_text *t = &m->cfg.text;
+    int64_t R = b->n_rows, D = t->hidden_size;
+    int64_t qw = (int64_t)t->num_attention_heads * t->head_dim;
+    int64_t kvw = (int64_t)t->num_key_value_heads * t->head_dim;
+
+    be_mat h = be->mat_new(be, R, D);
+    be->embed(be, h, &m->lm.embed, b->ids);
+    if (insert_image_features(m, b, h) != 0) {
+        be->mat_free(be, &h);
+        return -1;
+    }
+    /* positions and attention view of each sequence */
+    int32_t *pos = xmalloc(sizeof(int32_t) * (size_t)R);
+    be_attn_seq *aseq = xcalloc((size_t)b->n_seqs, sizeof *aseq);
+    for (int i = 0; i < b->n_seqs; i++) {
+        const llama_seq *sq = &b->seqs[i];
+        int64_t past = sq->kv ? sq->kv->n_past : 0;
+        for (int64_t j = 0; j < sq->n_new; j++) pos[sq->row0 + j] = (int32_t)(past + j);
+        aseq[i].q_row0 = sq->row0;
+        aseq[i].n_new = sq->n_new;
+        aseq[i].n_past = past;
+    }
+    llama_scratch s = {be->mat_new(be, R, D),  be->mat_new(be, R, qw),
+                       be->mat_new(be, R, kvw), be->mat_new(be, R, kvw),
+                       be->mat_new(be, R, qw),  be->mat_new(be, R, t->intermediate_size),
+                       be->mat_new(be, R, t->intermediate_size)};
+    for (int l = 0; l < m->lm.n_layers; l++)
+        llama_layer_forward(m, &m->lm.layers[l], l, h, &s, aseq, b, pos);
+    be->rmsnorm(be, hidden, h, &m->lm.norm, (float)t->rms_norm_eps);
+    for (int i = 0; i < b->n_seqs; i++)
+        if (b->seqs[i].kv) b->seqs[i].kv->n_past += b->seqs[i].n_new;
+
+    be_mat *tmp[] = {&s.xn, &s.q, &s.k, &s.v, &s.att, &s.gate, &s.up, &h};
+    for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) be->mat_free(be, tmp[i]);
+    free(pos);
+    free(aseq);
+    return 0;
+}
+
+void llama_logits(llava_model *m, be_mat hidden, be_mat logits)
+{
+    m->be->linear(m->be, logits, hidden, &m->lm.lm_head, NULL, false);
+}

@@ -1,0 +1,116 @@
+/* llava.h — model layer: the LLaVA-1.5 network (CLIP vision tower, mlp2x_gelu
+ * projector, LLaMA decoder) as weights plus forward passes over a backend.
+ *
+ * Shapes use: P = patches per image, C = CLIP hidden, D = LLaMA hidden,
+ * F = LLaMA FFN width, V = vocabulary, H/KVH = heads / kv heads, hd = head
+ * dim, R = rows of a ragged batch (all sequences' new tokens, concatenated).
+ */
+#ifndef SIMA_MODEL_LLAVA_H
+#define SIMA_MODEL_LLAVA_H
+
+#include "backend.h"
+#include "config.h"
+
+typedef struct {
+    be_weight ln1_w, ln1_b, ln2_w, ln2_b;     /* [1, C] */
+    be_weight q, k, v, o;                     /* [C, C] */
+    be_weight q_b, k_b, v_b, o_b;             /* [1, C] */
+    be_weight fc1, fc1_b;                     /* [Fv, C], [1, Fv] */
+    be_weight fc2, fc2_b;                     /* [C, Fv], [1, C] */
+} clip_layer;
+
+typedef struct {
+    be_weight patch;        /* [C, 3*p*p]: the conv kernel, flattened (c, y, x) */
+    be_weight class_emb;    /* [1, C] */
+    be_weight pos_emb;      /* [P + 1, C] */
+    be_weight pre_ln_w, pre_ln_b;  /* [1, C] */
+    clip_layer *layers;     /* only the layers the selected feature needs */
+    int n_layers;           /* layers run: up to vision_feature_layer */
+} clip_tower;
+
+typedef struct {
+    be_weight l1, l1_b;     /* [D, C], [1, D] */
+    be_weight l2, l2_b;     /* [D, D], [1, D] */
+} llava_projector;
+
+typedef struct {
+    be_weight attn_norm, mlp_norm;            /* [1, D] */
+    be_weight q;                              /* [H*hd, D] */
+    be_weight k, v;                           /* [KVH*hd, D] */
+    be_weight o;                              /* [D, H*hd] */
+    be_weight gate, up;                       /* [F, D] */
+    be_weight down;                           /* [D, F] */
+} llama_layer;
+
+typedef struct {
+    be_weight embed;        /* [V, D] */
+    be_weight norm;         /* [1, D] */
+    be_weight lm_head;      /* [V, D]; aliases embed when tied */
+    llama_layer *layers;
+    int n_layers;
+} llama_decoder;
+
+typedef struct {
+    cfg_model cfg;
+    be_backend *be;
+    clip_tower vision;
+    llava_projector proj;
+    llama_decoder lm;
+    int n_patches;          /* P = (image/patch)^2 */
+    int image_tokens;       /* tokens per image in the prompt: P, or P+1 for "full" */
+} llava_model;
+
+/* Load config.json and the safetensors weights of DIR onto backend be.
+ * Weights may be stored F32, F16 or BF16; any spelling of the tensor names
+ * is accepted. A missing tensor or a shape that disagrees with the config is
+ * an error naming the tensor and the folder. */
+int llava_load(const char *dir, be_backend *be, llava_model **out);
+void llava_free(llava_model *m);
+
+/* CLIP: pixels [n_img, 3, S, S] (host) -> hidden states of the selected
+ * layer, out [n_img * (P + 1), C] (CLS first per image). When emb_out is
+ * non-NULL it receives the embeddings after pre_layrnorm (same shape). */
+int clip_forward(llava_model *m, const float *pixels, int n_img, be_mat out, be_mat *emb_out);
+
+/* Vision tower + projector: pixels [n_img, 3, S, S] -> image features
+ * out [n_img * image_tokens, D] (CLS dropped for "default"). */
+int llava_image_features(llava_model *m, const float *pixels, int n_img, be_mat out);
+
+/* Per-sequence key/value cache: k[l], v[l] are [capacity, KVH*hd]. */
+typedef struct {
+    be_mat *k, *v;          /* [n_layers] */
+    int64_t capacity;       /* positions */
+    int64_t n_past;         /* positions filled */
+} llama_kv;
+
+int llama_kv_new(llava_model *m, int64_t capacity, llama_kv *kv);
+void llama_kv_free(llava_model *m, llama_kv *kv);
+
+/* One sequence's share of a ragged batch: its rows [row0, row0 + n_new),
+ * appended after kv->n_past cached positions (kv NULL: no cache, the rows
+ * are the whole sequence — scoring). With_image: its image-token rows take
+ * image features; otherwise (no image, or decode steps) an image-token id is
+ * embedded like any token, as transformers does without pixel values. */
+typedef struct {
+    int64_t row0, n_new;
+    llama_kv *kv;
+    bool with_image;
+} llama_seq;
+
+typedef struct {
+    int64_t n_rows;         /* R */
+    const int32_t *ids;     /* [R] host */
+    int n_seqs;
+    const llama_seq *seqs;
+    /* Image features for the image-token rows of the with_image sequences,
+     * in row order: the f-th such row takes row f. rows == 0 when none. */
+    be_mat image_features;  /* [n_image_rows, D] */
+} llama_batch;
+
+/* hidden [R, D] = final-normed hidden states of every row. Advances each
+ * sequence's kv->n_past by its n_new. */
+int llama_forward(llava_model *m, const llama_batch *batch, be_mat hidden);
+/* logits [N, V] = hidden rows [N, D] . lm_head^T */
+void llama_logits(llava_model *m, be_mat hidden, be_mat logits);
+
+#endif
