@@ -1,0 +1,348 @@
+/* generate.c — engine layer: continuous batching over per-sequence caches. */
+#include "generate.h"
+#include "err.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char *gen_finish_name(gen_finish f)
+{
+    switch (f) {
+    case GEN_EOS: return "eos";
+    case GEN_LENGTH: return "length";
+    case GEN_CONTEXT: return "context";
+    }
+    return "unknown";
+}
+
+void gen_output_free(gen_output *o)
+{
+    free(o->tokens);
+    free(o->logprobs);
+    memset(o, 0, sizeof *o);
+}
+
+void gen_options_default(gen_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->max_batch = 8;
+    o->max_prefill_rows = 2048;
+}
+
+/* One active sequence. */
+typedef struct {
+    int req;                /* index into the requests */
+    llama_kv kv;
+    smp_rng rng;
+    int32_t next;           /* token to feed at the next decode step */
+    int64_t cap;            /* output capacity */
+} gen_slot;
+
+static void push_token(gen_output *o, int64_t *cap, int32_t tok, float lp)
+{
+    if (o->n == *cap) {
+        *cap = *cap ? 2 * *cap : 64;
+        o->tokens = xrealloc(o->tokens, sizeof(int32_t) * (size_t)*cap);
+        o->logprobs = xrealloc(o->logprobs, sizeof(float) * (size_t)*cap);
+    }
+    o->tokens[o->n] = tok;
+    o->logprobs[o->n] = lp;
+    o->n++;
+    o->sum_logprob += lp;
+}
+
+/* Image features of the requests in [first, first + n) that have images,
+ * concatenated in order: [sum n_images * image_tokens, D]. */
+static int batch_image_features(llava_model *m, const gen_request *req, const int *idx, int n,
+                                be_mat *out)
+{
+    int64_t rows = 0;
+    for (int i = 0; i < n; i++) rows += (int64_t)req[idx[i]].n_images * m->image_tokens;
+    be_mat none = {0};
+    *out = none;
+    if (rows == 0) return 0;
+    *out = m->be->mat_new(m->be, rows, m->cfg.text.hidden_size);
+    int64_t r = 0;
+    for (int i = 0; i < n; i++) {
+        const gen_request *q = &req[idx[i]];
+        if (q->n_images == 0) continue;
+        int64_t k = (int64_t)q->n_images * m->image_tokens;
+        if (llava_image_features(m, q->pixels, q->n_images, be_rows(*out, r, k)) != 0) return -1;
+        r += k;
+    }
+    return 0;
+}
+
+/* Record a chosen token and decide whether the sequence is finished. */
+static int accept_token(llava_model *m, const gen_request *q, gen_output *o, gen_slot *s,
+                        const float *logits_row, int32_t tok)
+{
+    int V = m->cfg.text.vocab_size;
+    push_token(o, &s->cap, tok, smp_logprob(logits_row, V, tok));
+    int32_t eos = q->eos_id >= 0 ? q->eos_id : m->cfg.text.eos_token_id;
+    s->next = tok;
+    if (tok == eos) o->finish = GEN_EOS;
+    else if (o->n >= q->max_new_tokens) o->finish = GEN_LENGTH;
+    else if (s->kv.n_past + 1 > s->kv.capacity) o->finish = GEN_CONTEXT;
+    return o->finish != 0;
+}
+
+/* Logits of selected hidden rows, downloaded to host: [n_rows, V]. */
+static float *host_logits(llava_model *m, be_mat hidden, const int64_t *rows, int n)
+{
+    be_backend *be = m->be;
+    int64_t D = m->cfg.text.hidden_size, V = m->cfg.text.vocab_size;
+    be_mat sel = be->mat_new(be, n, D), lg = be->mat_new(be, n, V);
+    for (int i = 0; i < n; i++) be->copy(be, be_rows(sel, i, 1), be_rows(hidden, rows[i], 1));
+    llama_logits(m, sel, lg);
+    float *host = xmalloc(sizeof(float) * (size_t)(n * V));
+    be->download(be, lg, host);
+    be->mat_free(be, &sel);
+    be->mat_free(be, &lg);
+    return host;
+}
+
+typedef struct {
+    llava_model *m;
+    const gen_request *req;
+    gen_output *out;
+    const gen_options *opt;
+    gen_slot *slots;        /* [max_batch] */
+    int n_active;
+    float *scratch;         /* 2 * V for sampling */
+} gen_state;
+
+static int finish_slot(gen_state *st, int i)
+{
+    gen_slot *s = &st->slots[i];
+    llama_kv_free(st->m, &s->kv);
+    int stop = st->opt->on_done ? st->opt->on_done(st->opt->ctx, s->req, &st->out[s->req]) : 0;
+    st->slots[i] = st->slots[--st->n_active];
+    return stop;
+}
+
+/* Admit requests next.. into free slots and prefill them together. */
+static int prefill(gen_state *st, int *next, int n_req)
+{
+    llava_model *m = st->m;
+    be_backend *be = m->be;
+    int cap = st->opt->max_batch - st->n_active;
+    int idx[cap > 0 ? cap : 1], k = 0;
+    int64_t rows = 0;
+    while (k < cap && *next < n_req) {
+        const gen_request *q = &st->req[*next];
+        if (k > 0 && rows + q->n_prompt > st->opt->max_prefill_rows) break;
+        if (q->n_prompt < 1) return ERR("request %d has an empty prompt", *next);
+        if (q->n_prompt >= m->cfg.text.max_position_embeddings)
+            return ERR("request %d: prompt of %lld tokens does not fit the model's %d positions",
+                       *next, (long long)q->n_prompt, m->cfg.text.max_position_embeddings);
+        rows += q->n_prompt;
+        idx[k++] = (*next)++;
+    }
+    if (k == 0) return 0;
+    int32_t *ids = xmalloc(sizeof(int32_t) * (size_t)rows);
+    llama_seq *seqs = xcalloc((size_t)k, sizeof *seqs);
+    int64_t *last = xmalloc(sizeof(int64_t) * (size_t)k);
+    int64_t r = 0;
+    for (int i = 0; i < k; i++) {
+        const gen_request *q = &st->req[idx[i]];
+        gen_slot *s = &st->slots[st->n_active + i];
+        memset(s, 0, sizeof *s);
+        s->req = idx[i];
+        int64_t capacity = q->n_prompt + q->max_new_tokens;
+        if (capacity > m->cfg.text.max_position_embeddings)
+            capacity = m->cfg.text.max_position_embeddings;
+        llama_kv_new(m, capacity, &s->kv);
+        smp_rng_seed(&s->rng, q->seed);
+        memcpy(ids + r, q->prompt, sizeof(int32_t) * (size_t)q->n_prompt);
+        seqs[i] = (llama_seq){r, q->n_prompt, &s->kv, q->n_images > 0};
+        r += q->n_prompt;
+        last[i] = r - 1;
+        memset(&st->out[idx[i]], 0, sizeof(gen_output));
+    }
+    st->n_active += k;
+    be_mat feats;
+    int rc = batch_image_features(m, st->req, idx, k, &feats);
+    be_mat hidden = be->mat_new(be, rows, m->cfg.text.hidden_size);
+    llama_batch b = {rows, ids, k, seqs, feats};
+    if (rc == 0) rc = llama_forward(m, &b, hidden);
+    float *logits = rc == 0 ? host_logits(m, hidden, last, k) : NULL;
+    be->mat_free(be, &hidden);
+    if (feats.data) be->mat_free(be, &feats);
+    /* first token of each new sequence; finished ones leave their slot */
+    /* walk backwards: finish_slot moves the last slot (already handled) down */
+    int V = m->cfg.text.vocab_size, base = st->n_active - k;
+    for (int i = k - 1; rc == 0 && i >= 0; i--) {
+        int si = base + i;
+        gen_slot *s = &st->slots[si];
+        const gen_request *q = &st->req[s->req];
+        const float *row = logits + (int64_t)i * V;
+        int32_t tok = smp_choose(row, V, &q->sampling, &s->rng, st->scratch);
+        if (accept_token(m, q, &st->out[s->req], s, row, tok) && finish_slot(st, si)) rc = 1;
+    }
+    free(logits);
+    free(ids);
+    free(seqs);
+    free(last);
+    return rc;
+}
+
+/* One decode step for every active sequence. */
+static int decode_step(gen_state *st)
+{
+    llava_model *m = st->m;
+    be_backend *be = m->be;
+    int n = st->n_active, V = m->cfg.text.vocab_size;
+    int32_t *ids = xmalloc(sizeof(int32_t) * (size_t)n);
+    llama_seq *seqs = xcalloc((size_t)n, sizeof *seqs);
+    int64_t *rows = xmalloc(sizeof(int64_t) * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        ids[i] = st->slots[i].next;
+        seqs[i] = (llama_seq){i, 1, &st->slots[i].kv, false};
+        rows[i] = i;
+    }
+    be_mat none = {0};
+    be_mat hidden = be->mat_new(be, n, m->cfg.text.hidden_size);
+    llama_batch b = {n, ids, n, seqs, none};
+    int rc = llama_forward(m, &b, hidden);
+    float *logits = rc == 0 ? host_logits(m, hidden, rows, n) : NULL;
+    be->mat_free(be, &hidden);
+    /* walk backwards so finish_slot's swap-with-last does not skip anyone */
+    for (int i = n - 1; rc == 0 && i >= 0; i--) {
+        gen_slot *s = &st->slots[i];
+        const gen_request *q = &st->req[s->req];
+        const float *row = logits + (int64_t)i * V;
+        int32_t tok = smp_choose(row, V, &q->sampling, &s->rng, st->scratch);
+        if (accept_token(m, q, &st->out[s->req], s, row, tok) && finish_slot(st, i)) rc = 1;
+    }
+    free(logits);
+    free(ids);
+    free(seqs);
+    free(rows);
+    return rc;
+}
+
+int gen_generate(llava_model *m, const gen_request *req, int n, const gen_options *opt_in,
+                 gen_output *out)
+{
+    gen_options opt;
+    if (opt_in) opt = *opt_in;
+    else gen_options_default(&opt);
+    if (opt.max_batch < 1) opt.max_batch = 1;
+    for (int i = 0; i < n; i++)
+        if (req[i].max_new_tokens < 1)
+            return ERR("request %d: max_new_tokens must be at least 1", i);
+    gen_state st = {m, req, out, &opt, xcalloc((size_t)opt.max_batch, sizeof(gen_slot)), 0,
+                    xmalloc(sizeof(float) * 2 * (size_t)m->cfg.text.vocab_size)};
+    int next = 0, rc = 0;
+    while (rc == 0 && (next < n || st.n_active > 0)) {
+        if (next < n && st.n_active < opt.max_batch) rc = prefill(&st, &next, n);
+        else rc = decode_step(&st);
+    }
+    for (int i = 0; i < st.n_active; i++) llama_kv_free(m, &st.slots[i].kv);
+    free(st.slots);
+    free(st.scratch);
+    return rc < 0 ? -1 : 0; /* rc 1: stopped early by on_done */
+}
+
+/* ------------------------------------------------------------ scoring -- */
+
+/* Score requests [first, first + k) in one ragged batch without caches. */
+static int score_batch(llava_model *m, const gen_score_request *req, int first, int k,
+                       float **logp)
+{
+    be_backend *be = m->be;
+    int64_t rows = 0, n_cont = 0;
+    for (int i = 0; i < k; i++) {
+        rows += req[first + i].n_ids;
+        n_cont += req[first + i].n_ids - req[first + i].n_prompt;
+    }
+    int32_t *ids = xmalloc(sizeof(int32_t) * (size_t)rows);
+    int32_t *target = xmalloc(sizeof(int32_t) * (size_t)(n_cont ? n_cont : 1));
+    int64_t *sel = xmalloc(sizeof(int64_t) * (size_t)(n_cont ? n_cont : 1));
+    llama_seq *seqs = xcalloc((size_t)k, sizeof *seqs);
+    int idx[k];
+    int64_t r = 0, c = 0;
+    for (int i = 0; i < k; i++) {
+        const gen_score_request *q = &req[first + i];
+        memcpy(ids + r, q->ids, sizeof(int32_t) * (size_t)q->n_ids);
+        seqs[i] = (llama_seq){r, q->n_ids, NULL, q->n_images > 0};
+        for (int64_t t = q->n_prompt; t < q->n_ids; t++) {
+            sel[c] = r + t - 1;     /* the row that predicts token t */
+            target[c++] = q->ids[t];
+        }
+        r += q->n_ids;
+        idx[i] = first + i;
+    }
+    /* image features, in request order */
+    int64_t frows = 0;
+    for (int i = 0; i < k; i++) frows += (int64_t)req[idx[i]].n_images * m->image_tokens;
+    be_mat feats = {0};
+    int rc = 0;
+    if (frows > 0) {
+        feats = be->mat_new(be, frows, m->cfg.text.hidden_size);
+        int64_t fr = 0;
+        for (int i = 0; rc == 0 && i < k; i++) {
+            const gen_score_request *q = &req[idx[i]];
+            int64_t nf = (int64_t)q->n_images * m->image_tokens;
+            if (nf) rc = llava_image_features(m, q->pixels, q->n_images, be_rows(feats, fr, nf));
+            fr += nf;
+        }
+    }
+    be_mat hidden = be->mat_new(be, rows, m->cfg.text.hidden_size);
+    llama_batch b = {rows, ids, k, seqs, feats};
+    if (rc == 0) rc = llama_forward(m, &b, hidden);
+    if (rc == 0 && n_cont > 0) {
+        be_mat h = be->mat_new(be, n_cont, m->cfg.text.hidden_size);
+        be_mat lg = be->mat_new(be, n_cont, m->cfg.text.vocab_size);
+        for (int64_t j = 0; j < n_cont; j++) be->copy(be, be_rows(h, j, 1), be_rows(hidden, sel[j], 1));
+        llama_logits(m, h, lg);
+        float *all = xmalloc(sizeof(float) * (size_t)n_cont);
+        be->token_logprobs(be, lg, target, all, NULL);
+        c = 0;
+        for (int i = 0; i < k; i++) {
+            int64_t nc = req[first + i].n_ids - req[first + i].n_prompt;
+            logp[first + i] = xmalloc(sizeof(float) * (size_t)(nc ? nc : 1));
+            memcpy(logp[first + i], all + c, sizeof(float) * (size_t)nc);
+            c += nc;
+        }
+        free(all);
+        be->mat_free(be, &h);
+        be->mat_free(be, &lg);
+    }
+    be->mat_free(be, &hidden);
+    if (feats.data) be->mat_free(be, &feats);
+    free(ids);
+    free(target);
+    free(sel);
+    free(seqs);
+    return rc;
+}
+
+int gen_score(llava_model *m, const gen_score_request *req, int n, const gen_options *opt_in,
+              float **logp)
+{
+    gen_options opt;
+    if (opt_in) opt = *opt_in;
+    else gen_options_default(&opt);
+    for (int i = 0; i < n; i++) {
+        logp[i] = NULL;
+        const gen_score_request *q = &req[i];
+        if (q->n_prompt < 1 || q->n_prompt > q->n_ids)
+            return ERR("score request %d: prompt length %lld outside [1, %lld]", i,
+                       (long long)q->n_prompt, (long long)q->n_ids);
+        if (q->n_ids > m->cfg.text.max_position_embeddings)
+            return ERR("score request %d: %lld tokens exceed the model's %d positions", i,
+                       (long long)q->n_ids, m->cfg.text.max_position_embeddings);
+    }
+    for (int first = 0; first < n;) {
+        int k = 1;
+        int64_t rows = req[first].n_ids;
+        while (first + k < n && k < opt.max_batch &&
+               rows + req[first + k].n_ids <= opt.max_prefill_rows)
+            rows += req[first + k++].n_ids;
+        if (score_batch(m, req, first, k, logp) != 0) return -1;
+        first += k;
+    }
+    return 0;
+}

@@ -1,0 +1,122 @@
+/* sampling.c — engine layer: RNG, greedy/temperature/top-k/top-p choice. */
+#include "sampling.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+void smp_rng_seed(smp_rng *r, uint64_t seed)
+{
+    uint64_t x = seed;
+    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&x);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t smp_rng_next(smp_rng *r)
+{
+    uint64_t *s = r->s;
+    uint64_t out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return out;
+}
+
+double smp_rng_uniform(smp_rng *r) { return (double)(smp_rng_next(r) >> 11) * 0x1.0p-53; }
+
+uint64_t smp_derive_seed(uint64_t global_seed, uint64_t prompt_id, uint64_t candidate)
+{
+    uint64_t x = global_seed;
+    uint64_t a = splitmix64(&x);
+    x = a ^ prompt_id;
+    uint64_t b = splitmix64(&x);
+    x = b ^ candidate;
+    return splitmix64(&x);
+}
+
+static int32_t argmax(const float *x, int n)
+{
+    int32_t best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i;
+    return best;
+}
+
+float smp_logprob(const float *logits, int V, int32_t token)
+{
+    float mx = logits[argmax(logits, V)];
+    double sum = 0;
+    for (int i = 0; i < V; i++) sum += exp((double)logits[i] - mx);
+    return (float)((double)logits[token] - mx - log(sum));
+}
+
+/* Sort candidates by logit, descending; ties by lower id first. */
+typedef struct {
+    float logit;
+    int32_t id;
+} cand;
+
+static int cand_desc(const void *a, const void *b)
+{
+    const cand *x = a, *y = b;
+    if (x->logit != y->logit) return x->logit > y->logit ? -1 : 1;
+    return x->id - y->id;
+}
+
+int32_t smp_choose(const float *logits, int V, const smp_params *p, smp_rng *rng,
+                   float *scratch)
+{
+    if (p->temperature <= 0) return argmax(logits, V);
+    cand *c = (cand *)scratch; /* 2 * V floats hold V (float, int32) pairs */
+    for (int i = 0; i < V; i++) {
+        c[i].logit = logits[i] / p->temperature;
+        c[i].id = i;
+    }
+    qsort(c, (size_t)V, sizeof *c, cand_desc);
+    int n = (p->top_k > 0 && p->top_k < V) ? p->top_k : V;
+    /* probabilities of the kept candidates */
+    double total = 0;
+    double *prob = malloc(sizeof(double) * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        prob[i] = exp((double)c[i].logit - c[0].logit);
+        total += prob[i];
+    }
+    if (p->top_p > 0 && p->top_p < 1) {
+        /* keep the smallest prefix whose mass reaches top_p (at least one) */
+        double cum = 0;
+        int keep = n;
+        for (int i = 0; i < n; i++) {
+            cum += prob[i] / total;
+            if (cum >= p->top_p) {
+                keep = i + 1;
+                break;
+            }
+        }
+        n = keep;
+        total = 0;
+        for (int i = 0; i < n; i++) total += prob[i];
+    }
+    double u = smp_rng_uniform(rng) * total, acc = 0;
+    int32_t pick = c[n - 1].id;
+    for (int i = 0; i < n; i++) {
+        acc += prob[i];
+        if (u < acc) {
+            pick = c[i].id;
+            break;
+        }
+    }
+    free(prob);
+    return pick;
+}
