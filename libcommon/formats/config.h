@@ -26,6 +26,7 @@ typedef struct {
 } cfg_vision;
 
 typedef struct {
+    char model_type[16];        /* "llama" | "mistral" */
     int vocab_size;             /* 32000 */
     int hidden_size;            /* 4096 */
     int intermediate_size;      /* 11008 */
@@ -41,8 +42,9 @@ typedef struct {
     bool mlp_bias;              /* false */
     bool tie_word_embeddings;   /* false */
     int bos_token_id;           /* 1 */
-    int eos_token_id;           /* 2 */
+    int eos_token_id;           /* 2; the first one when the file gives a list */
     int pad_token_id;           /* -1 when absent */
+    int sliding_window;         /* mistral: 4096; 0 = none (llama) */
 } cfg_text;
 
 typedef struct {
@@ -57,7 +59,14 @@ typedef struct {
     int pad_token_id;           /* -1 when absent */
 } cfg_model;
 
-/* Load PATH, a config.json or a folder holding one. Errors name the file. */
+/* Load PATH, a config.json or a folder holding one. Errors name the file
+ * and the field ("config.json: text_config.num_key_value_heads: ...").
+ * Supported: model_type "llava" (or absent), text model_type "llama" (the
+ * default) or "mistral", vision model_type "clip_vision_model", default rope
+ * only, an integer vision_feature_layer. A vision_config that is absent
+ * means the CLIP ViT-L/14-336 tower (as transformers' LlavaConfig does); an
+ * absent text_config means LlamaConfig's defaults. tie_word_embeddings comes
+ * from text_config, else the top level, else false. */
 int cfg_load(const char *path, cfg_model *out);
 /* The same from parsed JSON; `name` is used in messages. */
 int cfg_from_json(const json_t *root, const char *name, cfg_model *out);

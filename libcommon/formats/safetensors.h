@@ -3,8 +3,11 @@
  * A set is one .safetensors file or a sharded checkpoint described by
  * model.safetensors.index.json. Every header is validated against its file:
  * header length inside the file, JSON well-formed, known dtypes, shape x dtype
- * size = byte length, offsets inside the data area, no two tensors overlapping.
- * Any violation is an error naming the file and the tensor.
+ * size = byte length, offsets inside the data area, no two tensors overlapping
+ * (unused gaps between tensors are allowed), __metadata__ string -> string.
+ * Any violation is an error naming the file and the tensor. Data pointers
+ * point into the mapping and may be unaligned: read them with memcpy or
+ * st_to_f32.
  */
 #ifndef SIMA_FORMATS_SAFETENSORS_H
 #define SIMA_FORMATS_SAFETENSORS_H
@@ -35,9 +38,18 @@ typedef struct st_set st_set;  /* opaque */
 
 /* Open a single file. */
 int st_open_file(const char *path, st_set **out);
+/* Open a sharded set from its index (model.safetensors.index.json, a JSON
+ * object with "weight_map": {tensor name: shard file name}). The set holds
+ * exactly the mapped tensors, each read from the shard the map names (an
+ * error if that shard lacks it); shards lie in the index's folder. */
+int st_open_index(const char *index_path, st_set **out);
 /* Open a model folder: model.safetensors.index.json if present, else
  * model.safetensors, else the only *.safetensors file. */
 int st_open_dir(const char *dir, st_set **out);
+/* Parse a safetensors image in memory, with the same checks as a file. The
+ * buffer is borrowed and must outlive the set; `name` is used in messages.
+ * For tests and fuzzing. */
+int st_open_mem(const void *buf, size_t len, const char *name, st_set **out);
 void st_close(st_set *set);
 
 size_t st_count(const st_set *set);
@@ -59,7 +71,9 @@ int st_to_f32(const st_tensor *t, float *dst);
 /* Scalar conversions, exact. */
 float st_f16_to_f32(uint16_t h);
 float st_bf16_to_f32(uint16_t b);
-/* Round-to-nearest-even conversions, as PyTorch's .to(float16/bfloat16). */
+/* Round-to-nearest-even conversions, as PyTorch's .to(float16/bfloat16):
+ * overflow gives inf; NaN gives a quiet NaN (F16: sign | 0x7e00, BF16:
+ * 0x7fc0, as c10::Half and c10::BFloat16 do). */
 uint16_t st_f32_to_f16(float f);
 uint16_t st_f32_to_bf16(float f);
 

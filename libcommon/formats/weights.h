@@ -5,7 +5,8 @@
  *   language_model.model.*, language_model.lm_head.weight
  * and the lookup also tries the other spellings found in the wild:
  *   vision_tower.*, model.vision_tower(.vision_model).*,
- *   model.multi_modal_projector.*, model.language_model.*, lm_head.weight.
+ *   model.multi_modal_projector.*, model.language_model.*, lm_head.weight,
+ *   and language_model.* without "model." (a bare LlavaModel's state dict).
  */
 #ifndef SIMA_FORMATS_WEIGHTS_H
 #define SIMA_FORMATS_WEIGHTS_H
@@ -13,7 +14,9 @@
 #include "safetensors.h"
 #include <stddef.h>
 
-/* Find a tensor by canonical name; NULL when no spelling is present. */
+/* Find a tensor by canonical name (any spelling is accepted and normalised
+ * first; a name of no known component is looked up as it is); NULL when no
+ * spelling is present. */
 const st_tensor *wt_find(const st_set *set, const char *canonical);
 /* Like wt_find, but a missing tensor is an error naming it and the folder. */
 const st_tensor *wt_require(const st_set *set, const char *canonical,
