@@ -26,17 +26,19 @@ if(NOT SIMA_JPEG_IS_TURBO)
                       "the libjpeg found at ${JPEG_LIBRARIES} is not turbo")
 endif()
 
-pkg_check_modules(OPENBLAS openblas)
-if(OPENBLAS_FOUND)
-  set(SIMA_BLAS_LIBS ${OPENBLAS_LINK_LIBRARIES})
-  set(SIMA_BLAS_INCLUDE ${OPENBLAS_INCLUDE_DIRS})
-else()
-  find_library(SIMA_OPENBLAS_LIB openblas)
-  if(NOT SIMA_OPENBLAS_LIB)
-    message(FATAL_ERROR "OpenBLAS not found: apt-get install libopenblas-dev")
-  endif()
-  set(SIMA_BLAS_LIBS ${SIMA_OPENBLAS_LIB})
+# OpenBLAS built with OpenMP, so that BLAS calls and our own OpenMP loops
+# share one thread pool (the pthread build spins its own threads against
+# OpenMP's and halves throughput on small machines).
+find_library(SIMA_OPENBLAS_LIB openblas
+  PATHS /usr/lib/x86_64-linux-gnu/openblas-openmp /usr/lib/aarch64-linux-gnu/openblas-openmp
+  NO_DEFAULT_PATH)
+find_path(SIMA_BLAS_INCLUDE cblas.h
+  PATHS /usr/include/x86_64-linux-gnu/openblas-openmp /usr/include/aarch64-linux-gnu/openblas-openmp
+  NO_DEFAULT_PATH)
+if(NOT SIMA_OPENBLAS_LIB OR NOT SIMA_BLAS_INCLUDE)
+  message(FATAL_ERROR "OpenBLAS (OpenMP build) not found: apt-get install libopenblas-openmp-dev")
 endif()
+set(SIMA_BLAS_LIBS ${SIMA_OPENBLAS_LIB})
 
 pkg_check_modules(JANSSON jansson)
 if(NOT JANSSON_FOUND)

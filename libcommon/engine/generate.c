@@ -75,10 +75,9 @@ static int batch_image_features(llava_model *m, const gen_request *req, const in
 
 /* Record a chosen token and decide whether the sequence is finished. */
 static int accept_token(llava_model *m, const gen_request *q, gen_output *o, gen_slot *s,
-                        const float *logits_row, int32_t tok)
+                        int32_t tok, float logprob)
 {
-    int V = m->cfg.text.vocab_size;
-    push_token(o, &s->cap, tok, smp_logprob(logits_row, V, tok));
+    push_token(o, &s->cap, tok, logprob);
     int32_t eos = q->eos_id >= 0 ? q->eos_id : m->cfg.text.eos_token_id;
     s->next = tok;
     if (tok == eos) o->finish = GEN_EOS;
@@ -109,8 +108,25 @@ typedef struct {
     const gen_options *opt;
     gen_slot *slots;        /* [max_batch] */
     int n_active;
-    float *scratch;         /* 2 * V for sampling */
+    float *scratch;         /* [max_batch, 2 * V] for sampling */
 } gen_state;
+
+/* Choose the next token of slots [first, first + n) from their logits rows
+ * [n, V], and its log-prob before temperature. Rows are independent (each
+ * slot has its own RNG), so they run in parallel. */
+static void choose_tokens_from(gen_state *st, const float *logits, int first, int n,
+                               int32_t *toks, float *lps)
+{
+    int V = st->m->cfg.text.vocab_size;
+#pragma omp parallel for schedule(dynamic) if (n > 1)
+    for (int i = 0; i < n; i++) {
+        gen_slot *s = &st->slots[first + i];
+        const gen_request *q = &st->req[s->req];
+        const float *row = logits + (int64_t)i * V;
+        toks[i] = smp_choose(row, V, &q->sampling, &s->rng, st->scratch + (size_t)(first + i) * 2 * V);
+        lps[i] = smp_logprob(row, V, toks[i]);
+    }
+}
 
 static int finish_slot(gen_state *st, int i)
 {
@@ -171,15 +187,19 @@ static int prefill(gen_state *st, int *next, int n_req)
     if (feats.data) be->mat_free(be, &feats);
     /* first token of each new sequence; finished ones leave their slot */
     /* walk backwards: finish_slot moves the last slot (already handled) down */
-    int V = m->cfg.text.vocab_size, base = st->n_active - k;
+    int base = st->n_active - k;
+    int32_t *toks = xmalloc(sizeof(int32_t) * (size_t)k);
+    float *lps = xmalloc(sizeof(float) * (size_t)k);
+    if (rc == 0) choose_tokens_from(st, logits, base, k, toks, lps);
     for (int i = k - 1; rc == 0 && i >= 0; i--) {
         int si = base + i;
         gen_slot *s = &st->slots[si];
-        const gen_request *q = &st->req[s->req];
-        const float *row = logits + (int64_t)i * V;
-        int32_t tok = smp_choose(row, V, &q->sampling, &s->rng, st->scratch);
-        if (accept_token(m, q, &st->out[s->req], s, row, tok) && finish_slot(st, si)) rc = 1;
+        if (accept_token(m, &st->req[s->req], &st->out[s->req], s, toks[i], lps[i]) &&
+            finish_slot(st, si))
+            rc = 1;
     }
+    free(toks);
+    free(lps);
     free(logits);
     free(ids);
     free(seqs);
@@ -192,7 +212,7 @@ static int decode_step(gen_state *st)
 {
     llava_model *m = st->m;
     be_backend *be = m->be;
-    int n = st->n_active, V = m->cfg.text.vocab_size;
+    int n = st->n_active;
     int32_t *ids = xmalloc(sizeof(int32_t) * (size_t)n);
     llama_seq *seqs = xcalloc((size_t)n, sizeof *seqs);
     int64_t *rows = xmalloc(sizeof(int64_t) * (size_t)n);
@@ -207,14 +227,18 @@ static int decode_step(gen_state *st)
     int rc = llama_forward(m, &b, hidden);
     float *logits = rc == 0 ? host_logits(m, hidden, rows, n) : NULL;
     be->mat_free(be, &hidden);
+    int32_t *toks = xmalloc(sizeof(int32_t) * (size_t)n);
+    float *lps = xmalloc(sizeof(float) * (size_t)n);
+    if (rc == 0) choose_tokens_from(st, logits, 0, n, toks, lps);
     /* walk backwards so finish_slot's swap-with-last does not skip anyone */
     for (int i = n - 1; rc == 0 && i >= 0; i--) {
         gen_slot *s = &st->slots[i];
-        const gen_request *q = &st->req[s->req];
-        const float *row = logits + (int64_t)i * V;
-        int32_t tok = smp_choose(row, V, &q->sampling, &s->rng, st->scratch);
-        if (accept_token(m, q, &st->out[s->req], s, row, tok) && finish_slot(st, i)) rc = 1;
+        if (accept_token(m, &st->req[s->req], &st->out[s->req], s, toks[i], lps[i]) &&
+            finish_slot(st, i))
+            rc = 1;
     }
+    free(toks);
+    free(lps);
     free(logits);
     free(ids);
     free(seqs);
@@ -233,7 +257,8 @@ int gen_generate(llava_model *m, const gen_request *req, int n, const gen_option
         if (req[i].max_new_tokens < 1)
             return ERR("request %d: max_new_tokens must be at least 1", i);
     gen_state st = {m, req, out, &opt, xcalloc((size_t)opt.max_batch, sizeof(gen_slot)), 0,
-                    xmalloc(sizeof(float) * 2 * (size_t)m->cfg.text.vocab_size)};
+                    xmalloc(sizeof(float) * 2 * (size_t)m->cfg.text.vocab_size *
+                            (size_t)opt.max_batch)};
     int next = 0, rc = 0;
     while (rc == 0 && (next < n || st.n_active > 0)) {
         if (next < n && st.n_active < opt.max_batch) rc = prefill(&st, &next, n);

@@ -57,8 +57,14 @@ static int32_t argmax(const float *x, int n)
 float smp_logprob(const float *logits, int V, int32_t token)
 {
     float mx = logits[argmax(logits, V)];
+    /* float exponentials (each in (0, 1]) summed in blocks of double */
     double sum = 0;
-    for (int i = 0; i < V; i++) sum += exp((double)logits[i] - mx);
+    for (int i = 0; i < V; i += 256) {
+        int end = i + 256 < V ? i + 256 : V;
+        float part = 0;
+        for (int j = i; j < end; j++) part += expf(logits[j] - mx);
+        sum += part;
+    }
     return (float)((double)logits[token] - mx - log(sum));
 }
 
@@ -80,12 +86,17 @@ int32_t smp_choose(const float *logits, int V, const smp_params *p, smp_rng *rng
 {
     if (p->temperature <= 0) return argmax(logits, V);
     cand *c = (cand *)scratch; /* 2 * V floats hold V (float, int32) pairs */
+    /* Candidates more than e^-40 below the best carry a total mass under
+     * V * 4e-18: dropping them before sorting changes no probability that a
+     * double can tell apart, and spares sorting the whole vocabulary. */
+    float best = logits[argmax(logits, V)] / p->temperature;
+    int m = 0;
     for (int i = 0; i < V; i++) {
-        c[i].logit = logits[i] / p->temperature;
-        c[i].id = i;
+        float l = logits[i] / p->temperature;
+        if (l >= best - 40.0f) c[m++] = (cand){l, i};
     }
-    qsort(c, (size_t)V, sizeof *c, cand_desc);
-    int n = (p->top_k > 0 && p->top_k < V) ? p->top_k : V;
+    qsort(c, (size_t)m, sizeof *c, cand_desc);
+    int n = (p->top_k > 0 && p->top_k < m) ? p->top_k : m;
     /* probabilities of the kept candidates */
     double total = 0;
     double *prob = malloc(sizeof(double) * (size_t)n);

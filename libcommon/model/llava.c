@@ -226,3 +226,126 @@ void llava_free(llava_model *m)
     if (lm->norm.data) be->weight_free(be, &lm->norm);
     free(m);
 }
+
+/* ----------------------------------------------------- random weights -- */
+
+/* Weights drawn N(0, std^2) from a seeded generator, for benchmarks and
+ * tests of shapes no checkpoint here has. Norm scales are 1, biases 0. */
+typedef struct {
+    be_backend *be;
+    uint64_t state;
+    float std;
+} rand_init;
+
+static double rand_uniform(rand_init *r)
+{
+    uint64_t z = (r->state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    return ((double)(z >> 11) + 0.5) * 0x1.0p-53;
+}
+
+static void rand_weight(rand_init *r, int64_t rows, int64_t cols, be_weight *w)
+{
+    size_t n = (size_t)(rows * cols);
+    float *h = xmalloc(sizeof(float) * n);
+    for (size_t i = 0; i + 1 < n; i += 2) { /* Box-Muller, two at a time */
+        double u = rand_uniform(r), v = rand_uniform(r);
+        double rad = sqrt(-2.0 * log(u)) * r->std;
+        h[i] = (float)(rad * cos(6.283185307179586 * v));
+        h[i + 1] = (float)(rad * sin(6.283185307179586 * v));
+    }
+    if (n % 2) h[n - 1] = 0.0f;
+    r->be->weight_new(r->be, h, rows, cols, w);
+    free(h);
+}
+
+static void const_weight(rand_init *r, int64_t cols, float value, be_weight *w)
+{
+    float *h = xmalloc(sizeof(float) * (size_t)cols);
+    for (int64_t i = 0; i < cols; i++) h[i] = value;
+    r->be->weight_new(r->be, h, 1, cols, w);
+    free(h);
+}
+
+static void random_vision(rand_init *r, llava_model *m)
+{
+    const cfg_vision *v = &m->cfg.vision;
+    int64_t C = v->hidden_size, Fv = v->intermediate_size, p = v->patch_size;
+    clip_tower *t = &m->vision;
+    rand_weight(r, C, v->num_channels * p * p, &t->patch);
+    rand_weight(r, 1, C, &t->class_emb);
+    rand_weight(r, m->n_patches + 1, C, &t->pos_emb);
+    const_weight(r, C, 1.0f, &t->pre_ln_w);
+    const_weight(r, C, 0.0f, &t->pre_ln_b);
+    t->layers = xcalloc((size_t)t->n_layers + 1, sizeof *t->layers);
+    for (int i = 0; i < t->n_layers; i++) {
+        clip_layer *L = &t->layers[i];
+        const_weight(r, C, 1.0f, &L->ln1_w);
+        const_weight(r, C, 0.0f, &L->ln1_b);
+        const_weight(r, C, 1.0f, &L->ln2_w);
+        const_weight(r, C, 0.0f, &L->ln2_b);
+        be_weight *sq[] = {&L->q, &L->k, &L->v, &L->o};
+        be_weight *sb[] = {&L->q_b, &L->k_b, &L->v_b, &L->o_b};
+        for (int j = 0; j < 4; j++) {
+            rand_weight(r, C, C, sq[j]);
+            const_weight(r, C, 0.0f, sb[j]);
+        }
+        rand_weight(r, Fv, C, &L->fc1);
+        const_weight(r, Fv, 0.0f, &L->fc1_b);
+        rand_weight(r, C, Fv, &L->fc2);
+        const_weight(r, C, 0.0f, &L->fc2_b);
+    }
+}
+
+static void random_language(rand_init *r, llava_model *m)
+{
+    const cfg_text *t = &m->cfg.text;
+    int64_t D = t->hidden_size, F = t->intermediate_size, V = t->vocab_size;
+    int64_t q = (int64_t)t->num_attention_heads * t->head_dim;
+    int64_t kv = (int64_t)t->num_key_value_heads * t->head_dim;
+    int64_t C = m->cfg.vision.hidden_size;
+    rand_weight(r, D, C, &m->proj.l1);
+    const_weight(r, D, 0.0f, &m->proj.l1_b);
+    rand_weight(r, D, D, &m->proj.l2);
+    const_weight(r, D, 0.0f, &m->proj.l2_b);
+    llama_decoder *lm = &m->lm;
+    rand_weight(r, V, D, &lm->embed);
+    const_weight(r, D, 1.0f, &lm->norm);
+    if (t->tie_word_embeddings) lm->lm_head = lm->embed;
+    else rand_weight(r, V, D, &lm->lm_head);
+    lm->n_layers = t->num_hidden_layers;
+    lm->layers = xcalloc((size_t)lm->n_layers, sizeof *lm->layers);
+    for (int i = 0; i < lm->n_layers; i++) {
+        llama_layer *L = &lm->layers[i];
+        const_weight(r, D, 1.0f, &L->attn_norm);
+        const_weight(r, D, 1.0f, &L->mlp_norm);
+        rand_weight(r, q, D, &L->q);
+        rand_weight(r, kv, D, &L->k);
+        rand_weight(r, kv, D, &L->v);
+        rand_weight(r, D, q, &L->o);
+        rand_weight(r, F, D, &L->gate);
+        rand_weight(r, F, D, &L->up);
+        rand_weight(r, D, F, &L->down);
+    }
+}
+
+int llava_random(const cfg_model *cfg, be_backend *be, uint64_t seed, llava_model **out)
+{
+    llava_model *m = xcalloc(1, sizeof *m);
+    m->cfg = *cfg;
+    m->be = be;
+    int side = cfg->vision.image_size / cfg->vision.patch_size;
+    m->n_patches = side * side;
+    m->image_tokens = cfg->image_seq_length;
+    if (clip_layers_needed(&m->cfg, &m->vision.n_layers) != 0) {
+        free(m);
+        return -1;
+    }
+    rand_init r = {be, seed, 0.02f};
+    random_vision(&r, m);
+    random_language(&r, m);
+    *out = m;
+    return 0;
+}

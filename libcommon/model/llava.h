@@ -66,6 +66,9 @@ typedef struct {
  * an error naming the tensor and the folder. */
 int llava_load(const char *dir, be_backend *be, llava_model **out);
 void llava_free(llava_model *m);
+/* A model of the configured shape with N(0, 0.02^2) weights from `seed`
+ * (norm scales 1, biases 0): for benchmarks and shape tests. */
+int llava_random(const cfg_model *cfg, be_backend *be, uint64_t seed, llava_model **out);
 
 /* CLIP: pixels [n_img, 3, S, S] (host) -> hidden states of the selected
  * layer, out [n_img * (P + 1), C] (CLS first per image). When emb_out is

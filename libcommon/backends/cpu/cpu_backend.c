@@ -224,40 +224,49 @@ static void attend_head(float *scores /* [n, n_keys] */, const float *q, int64_t
                 scores, (int)n_keys, v, (int)ldkv, 0.0f, out, (int)ldo);
 }
 
+/* Where one sequence's keys and values are: its cache (after appending the
+ * new rows) or, without a cache, its own new rows. */
+typedef struct {
+    const float *keys, *vals;
+    int64_t ldkv, n_keys, n_past;
+} kv_view;
+
+static kv_view attn_kv_view(be_backend *be, be_mat k, be_mat v, const be_attn_seq *sq)
+{
+    kv_view w;
+    if (sq->k_cache.data) {
+        cpu_copy(be, be_rows(sq->k_cache, sq->n_past, sq->n_new), be_rows(k, sq->q_row0, sq->n_new));
+        cpu_copy(be, be_rows(sq->v_cache, sq->n_past, sq->n_new), be_rows(v, sq->q_row0, sq->n_new));
+        w = (kv_view){sq->k_cache.data, sq->v_cache.data, sq->k_cache.ld, sq->n_past + sq->n_new,
+                      sq->n_past};
+    } else {
+        w = (kv_view){k.data + sq->q_row0 * k.ld, v.data + sq->q_row0 * v.ld, k.ld, sq->n_new, 0};
+    }
+    return w;
+}
+
+/* (sequence, head) pairs run in parallel; the BLAS calls inside run on one
+ * thread each (OpenBLAS's OpenMP build does so inside a parallel region). */
 static void cpu_attention(be_backend *be, be_mat out, be_mat q, be_mat k, be_mat v,
                           const be_attn_seq *seqs, int n_seqs, be_attn_shape sh)
 {
     int hd = sh.head_dim, group = sh.n_heads / sh.n_kv_heads;
-    for (int s = 0; s < n_seqs; s++) {
+    kv_view *views = xmalloc(sizeof(kv_view) * (size_t)(n_seqs ? n_seqs : 1));
+    for (int s = 0; s < n_seqs; s++) views[s] = attn_kv_view(be, k, v, &seqs[s]);
+    int64_t n_tasks = (int64_t)n_seqs * sh.n_heads;
+#pragma omp parallel for schedule(dynamic)
+    for (int64_t task = 0; task < n_tasks; task++) {
+        int s = (int)(task / sh.n_heads), h = (int)(task % sh.n_heads), kvh = h / group;
         const be_attn_seq *sq = &seqs[s];
-        const float *keys, *vals;
-        int64_t ldkv, n_keys;
-        if (sq->k_cache.data) {
-            /* append this step's keys/values to the cache */
-            be_mat kc = be_rows(sq->k_cache, sq->n_past, sq->n_new);
-            be_mat vc = be_rows(sq->v_cache, sq->n_past, sq->n_new);
-            cpu_copy(be, kc, be_rows(k, sq->q_row0, sq->n_new));
-            cpu_copy(be, vc, be_rows(v, sq->q_row0, sq->n_new));
-            keys = sq->k_cache.data;
-            vals = sq->v_cache.data;
-            ldkv = sq->k_cache.ld;
-            n_keys = sq->n_past + sq->n_new;
-        } else {
-            keys = k.data + sq->q_row0 * k.ld;
-            vals = v.data + sq->q_row0 * v.ld;
-            ldkv = k.ld;
-            n_keys = sq->n_new;
-        }
-        float *scores = xmalloc(sizeof(float) * (size_t)(sq->n_new * n_keys));
-        for (int h = 0; h < sh.n_heads; h++) {
-            int kvh = h / group;
-            attend_head(scores, q.data + sq->q_row0 * q.ld + (int64_t)h * hd, q.ld,
-                        keys + (int64_t)kvh * hd, vals + (int64_t)kvh * hd, ldkv,
-                        out.data + sq->q_row0 * out.ld + (int64_t)h * hd, out.ld, sq->n_new,
-                        n_keys, sq->k_cache.data ? sq->n_past : 0, hd, sh.causal, sh.scale);
-        }
+        const kv_view *w = &views[s];
+        float *scores = xmalloc(sizeof(float) * (size_t)(sq->n_new * w->n_keys));
+        attend_head(scores, q.data + sq->q_row0 * q.ld + (int64_t)h * hd, q.ld,
+                    w->keys + (int64_t)kvh * hd, w->vals + (int64_t)kvh * hd, w->ldkv,
+                    out.data + sq->q_row0 * out.ld + (int64_t)h * hd, out.ld, sq->n_new,
+                    w->n_keys, w->n_past, hd, sh.causal, sh.scale);
         free(scores);
     }
+    free(views);
 }
 
 static void cpu_token_logprobs(be_backend *be, be_mat logits, const int32_t *target,
