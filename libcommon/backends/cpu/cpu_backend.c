@@ -4,6 +4,7 @@
  * tested against these functions. */
 #include "backend.h"
 #include "err.h"
+#include "log.h"
 
 #include <cblas.h>
 #include <float.h>
@@ -291,8 +292,26 @@ static void cpu_token_logprobs(be_backend *be, be_mat logits, const int32_t *tar
 
 static void cpu_destroy(be_backend *be) { free(be); }
 
+/* OpenBLAS 0.3.21 does not recognise recent Xeons and falls back to its
+ * generic Prescott kernels, several times slower; it reads
+ * OPENBLAS_CORETYPE only at load time, so all we can do is say so. */
+static void warn_generic_blas(void)
+{
+    const char *core = openblas_get_corename();
+    if (!core || strcmp(core, "Prescott") != 0 || getenv("OPENBLAS_CORETYPE")) return;
+    const char *better = __builtin_cpu_supports("avx512f") ? "SkylakeX"
+                         : __builtin_cpu_supports("avx2")  ? "Haswell"
+                                                           : NULL;
+    if (better && err_rank() <= 0)
+        log_warn("OpenBLAS runs its generic Prescott kernels on this CPU; export "
+                 "OPENBLAS_CORETYPE=%s for several times faster matrix products",
+                 better);
+}
+
 be_backend *be_cpu_new(int n_threads)
 {
+    static int warned;
+    if (!warned++) warn_generic_blas();
 #ifdef _OPENMP
     if (n_threads > 0) omp_set_num_threads(n_threads);
 #endif
