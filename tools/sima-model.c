@@ -259,7 +259,7 @@ static json_t *parse_line(const char *line, size_t len, long lineno)
     char name[64];
     snprintf(name, sizeof name, "stdin: line %ld", lineno);
     json_error_t e;
-    json_t *v = json_loadb(line, len, JSON_DECODE_ANY, &e);
+    json_t *v = json_loadb(line, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &e);
     if (!v) ERR("%s, column %d: invalid JSON: %s", name, e.column, e.text);
     return v;
 }

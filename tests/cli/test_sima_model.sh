@@ -73,14 +73,19 @@ with open(d + "/hf_ids.jsonl", "w") as f:
     for c in cases: f.write(json.dumps(c["hf_ids_with_bos"]) + "\n")
 with open(d + "/sp_ids.jsonl", "w") as f:
     for c in cases: f.write(json.dumps(c["sp_ids"]) + "\n")
+# cases with a reference decode: their ids and the expected text
+with open(d + "/dec_ids.jsonl", "w") as f:
+    for c in cases:
+        if "hf_decode" in c: f.write(json.dumps(c["hf_ids_with_bos"]) + "\n")
 with open(d + "/hf_decode.jsonl", "w") as f:
-    for c in cases: f.write(json.dumps(c["hf_decode"]) + "\n")
+    for c in cases:
+        if "hf_decode" in c: f.write(json.dumps(c["hf_decode"]) + "\n")
 PY
 "$bin" tokenize --tokenizer "$golden/tiny-llava/tokenizer.json" <"$tmp/texts.jsonl" >"$tmp/got_hf.jsonl"
 check '[ $? -eq 0 ]' "tokenize (tokenizer.json) failed"
 "$bin" tokenize --no-bos --tokenizer "$golden/tiny-llava/tokenizer.model" <"$tmp/texts.jsonl" >"$tmp/got_sp.jsonl"
 check '[ $? -eq 0 ]' "tokenize (tokenizer.model) failed"
-"$bin" detokenize --tokenizer "$golden/tiny-llava/tokenizer.json" <"$tmp/hf_ids.jsonl" >"$tmp/got_dec.jsonl"
+"$bin" detokenize --tokenizer "$golden/tiny-llava/tokenizer.json" <"$tmp/dec_ids.jsonl" >"$tmp/got_dec.jsonl"
 check '[ $? -eq 0 ]' "detokenize failed"
 python3 - "$tmp" <<'PY' && ok || bad "tokenize/detokenize output differs from the golden ids"
 import json, sys
