@@ -15,15 +15,49 @@
 #include <omp.h>
 #endif
 
+/* Backend state: a few freed buffers kept for reuse (a forward pass frees
+ * and reallocates the same sizes every step; fresh pages cost page faults),
+ * and the rotary table of the last positions seen (every layer rotates q
+ * and k at the same positions). */
+#define CPU_POOL 32
+typedef struct {
+    float *buf[CPU_POOL];
+    size_t len[CPU_POOL];
+    int n;
+    float *rope_cos, *rope_sin;   /* [rows, head_dim / 2] */
+    int32_t *rope_pos;            /* [rows] */
+    int64_t rope_rows, rope_cap;
+    int rope_hd;
+    double rope_theta;
+} cpu_state;
+
 static be_mat cpu_mat_new(be_backend *be, int64_t rows, int64_t cols)
 {
-    be_mat m = {xcalloc((size_t)(rows * cols), sizeof(float)), rows, cols, cols};
+    cpu_state *st = be->impl;
+    size_t n = (size_t)(rows * cols);
+    float *p = NULL;
+    for (int i = 0; i < st->n; i++)
+        if (st->len[i] == n) {
+            p = st->buf[i];
+            st->buf[i] = st->buf[--st->n];
+            st->len[i] = st->len[st->n];
+            memset(p, 0, n * sizeof(float));
+            break;
+        }
+    if (!p) p = xcalloc(n ? n : 1, sizeof(float));
+    be_mat m = {p, rows, cols, cols};
     return m;
 }
 
 static void cpu_mat_free(be_backend *be, be_mat *m)
 {
-    free(m->data);
+    cpu_state *st = be->impl;
+    if (m->data && st->n < CPU_POOL) {
+        st->buf[st->n] = m->data;
+        st->len[st->n++] = (size_t)(m->rows * m->cols);
+    } else {
+        free(m->data);
+    }
     m->data = NULL;
     m->rows = m->cols = m->ld = 0;
 }
@@ -64,19 +98,81 @@ static void cpu_weight_free(be_backend *be, be_weight *w)
     w->data = NULL;
 }
 
-/* y [M, N] = x [M, K] . W [N, K]^T (+ bias) */
+/* y [M, N] = x [M, K] . W [N, K]^T (+ bias). Few rows (decode steps): the
+ * output columns are split across threads by hand, each slice one
+ * single-threaded BLAS call, because OpenBLAS runs such small products on
+ * one thread; many rows: one multi-threaded sgemm. */
+#define CPU_SMALL_M 64
+
+/* Rows 2..8: each W row is read once and dotted with every x row, with no
+ * packing copy of W (which costs OpenBLAS more than the arithmetic here).
+ * Compiled for AVX-512, AVX2 and baseline x86-64, picked at load time. */
+#define CPU_DOT_M 8
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void linear_rows_dot(be_mat y, be_mat x, const float *W, int64_t n0, int64_t n, float beta)
+{
+    int64_t K = x.cols, M = x.rows, ld = x.ld;
+    /* rows past M alias row 0: computed and discarded, keeps one loop shape */
+    const float *restrict x0 = x.data, *restrict x1 = x.data + (1 < M ? 1 : 0) * ld,
+                          *restrict x2 = x.data + (2 < M ? 2 : 0) * ld,
+                          *restrict x3 = x.data + (3 < M ? 3 : 0) * ld,
+                          *restrict x4 = x.data + (4 < M ? 4 : 0) * ld,
+                          *restrict x5 = x.data + (5 < M ? 5 : 0) * ld,
+                          *restrict x6 = x.data + (6 < M ? 6 : 0) * ld,
+                          *restrict x7 = x.data + (7 < M ? 7 : 0) * ld;
+    for (int64_t j = n0; j < n0 + n; j++) {
+        const float *restrict w = W + j * K;
+        float a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+#pragma omp simd reduction(+ : a0, a1, a2, a3, a4, a5, a6, a7)
+        for (int64_t k = 0; k < K; k++) {
+            float wk = w[k];
+            a0 += wk * x0[k];
+            a1 += wk * x1[k];
+            a2 += wk * x2[k];
+            a3 += wk * x3[k];
+            a4 += wk * x4[k];
+            a5 += wk * x5[k];
+            a6 += wk * x6[k];
+            a7 += wk * x7[k];
+        }
+        float acc[CPU_DOT_M] = {a0, a1, a2, a3, a4, a5, a6, a7};
+        for (int64_t m = 0; m < M; m++) {
+            float *o = y.data + m * y.ld + j;
+            *o = beta != 0.0f ? *o + acc[m] : acc[m];
+        }
+    }
+}
+
+static void linear_slice(be_mat y, be_mat x, const float *W, int64_t n0, int64_t n, float beta)
+{
+    int64_t K = x.cols;
+    if (x.rows > 1 && x.rows <= CPU_DOT_M)
+        linear_rows_dot(y, x, W, n0, n, beta);
+    else if (x.rows == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)K, 1.0f, W + n0 * K, (int)K, x.data,
+                    1, beta, y.data + n0, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)x.rows, (int)n, (int)K, 1.0f,
+                    x.data, (int)x.ld, W + n0 * K, (int)K, beta, y.data + n0, (int)y.ld);
+}
+
 static void cpu_linear(be_backend *be, be_mat y, be_mat x, const be_weight *w,
                        const be_weight *bias, bool accumulate)
 {
     const float *W = w->data;
-    int64_t M = x.rows, K = x.cols, N = w->rows;
+    int64_t M = x.rows, N = w->rows;
     float beta = accumulate ? 1.0f : 0.0f;
-    if (M == 1)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)N, (int)K, 1.0f, W, (int)K, x.data, 1,
-                    beta, y.data, 1);
-    else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)M, (int)N, (int)K, 1.0f,
-                    x.data, (int)x.ld, W, (int)K, beta, y.data, (int)y.ld);
+    if (M <= CPU_SMALL_M) {
+        int64_t block = 256; /* columns per task: whole cache lines of W rows */
+        int64_t n_blocks = (N + block - 1) / block;
+#pragma omp parallel for schedule(static)
+        for (int64_t b = 0; b < n_blocks; b++) {
+            int64_t n0 = b * block, n = N - n0 < block ? N - n0 : block;
+            linear_slice(y, x, W, n0, n, beta);
+        }
+    } else {
+        linear_slice(y, x, W, 0, N, beta);
+    }
     if (bias) {
         const float *b = bias->data;
 #pragma omp parallel for if (M * N > 16384)
@@ -169,30 +265,63 @@ static void cpu_embed(be_backend *be, be_mat out, const be_weight *table, const 
                sizeof(float) * out.cols);
 }
 
-/* Rotate-half RoPE, computed in float32 as transformers does: inv_freq =
- * 1 / theta^(2i/d), angle = pos * inv_freq, both float32. */
+/* cos/sin of every (row, frequency) for these positions, computed in
+ * float32 as transformers does (inv_freq = 1 / theta^(2i/d), angle =
+ * pos * inv_freq); reused while the positions stay the same. */
+static void rope_table(cpu_state *st, int64_t rows, int head_dim, const int32_t *positions,
+                       double theta)
+{
+    int half = head_dim / 2;
+    if (st->rope_rows == rows && st->rope_hd == head_dim && st->rope_theta == theta &&
+        memcmp(st->rope_pos, positions, sizeof(int32_t) * (size_t)rows) == 0)
+        return;
+    if (rows > st->rope_cap || head_dim != st->rope_hd) {
+        st->rope_cap = rows > st->rope_cap ? rows : st->rope_cap;
+        free(st->rope_cos);
+        free(st->rope_sin);
+        free(st->rope_pos);
+        st->rope_cos = xmalloc(sizeof(float) * (size_t)(st->rope_cap * half));
+        st->rope_sin = xmalloc(sizeof(float) * (size_t)(st->rope_cap * half));
+        st->rope_pos = xmalloc(sizeof(int32_t) * (size_t)st->rope_cap);
+    }
+    float *inv_freq = xmalloc(sizeof(float) * (size_t)half);
+    for (int i = 0; i < half; i++)
+        inv_freq[i] = 1.0f / powf((float)theta, (float)(2 * i) / (float)head_dim);
+#pragma omp parallel for if (rows > 16)
+    for (int64_t r = 0; r < rows; r++)
+        for (int i = 0; i < half; i++) {
+            float ang = (float)positions[r] * inv_freq[i];
+            st->rope_cos[r * half + i] = cosf(ang);
+            st->rope_sin[r * half + i] = sinf(ang);
+        }
+    free(inv_freq);
+    memcpy(st->rope_pos, positions, sizeof(int32_t) * (size_t)rows);
+    st->rope_rows = rows;
+    st->rope_hd = head_dim;
+    st->rope_theta = theta;
+}
+
+/* Rotate-half RoPE (HF LLaMA layout): x[i], x[i + d/2] rotated together. */
 static void cpu_rope(be_backend *be, be_mat x, int n_heads, int head_dim,
                      const int32_t *positions, double theta)
 {
+    cpu_state *st = be->impl;
     int half = head_dim / 2;
-    float *inv_freq = xmalloc(sizeof(float) * half);
-    for (int i = 0; i < half; i++)
-        inv_freq[i] = 1.0f / powf((float)theta, (float)(2 * i) / (float)head_dim);
+    rope_table(st, x.rows, head_dim, positions, theta);
+    const float *cs = st->rope_cos, *sn = st->rope_sin;
 #pragma omp parallel for if (x.rows > 4)
     for (int64_t r = 0; r < x.rows; r++) {
         float *row = x.data + r * x.ld;
-        for (int i = 0; i < half; i++) {
-            float ang = (float)positions[r] * inv_freq[i];
-            float c = cosf(ang), s = sinf(ang);
-            for (int h = 0; h < n_heads; h++) {
-                float *v = row + (int64_t)h * head_dim;
+        for (int h = 0; h < n_heads; h++) {
+            float *v = row + (int64_t)h * head_dim;
+            for (int i = 0; i < half; i++) {
+                float c = cs[r * half + i], s = sn[r * half + i];
                 float a = v[i], b = v[i + half];
                 v[i] = a * c - b * s;
                 v[i + half] = b * c + a * s;
             }
         }
     }
-    free(inv_freq);
 }
 
 /* Softmax of row[0..n) in place; entries >= n_valid are masked to 0. */
@@ -290,7 +419,16 @@ static void cpu_token_logprobs(be_backend *be, be_mat logits, const int32_t *tar
     }
 }
 
-static void cpu_destroy(be_backend *be) { free(be); }
+static void cpu_destroy(be_backend *be)
+{
+    cpu_state *st = be->impl;
+    for (int i = 0; i < st->n; i++) free(st->buf[i]);
+    free(st->rope_cos);
+    free(st->rope_sin);
+    free(st->rope_pos);
+    free(st);
+    free(be);
+}
 
 /* OpenBLAS 0.3.21 does not recognise recent Xeons and falls back to its
  * generic Prescott kernels, several times slower; it reads
@@ -317,6 +455,7 @@ be_backend *be_cpu_new(int n_threads)
 #endif
     be_backend *be = xcalloc(1, sizeof *be);
     be->name = "cpu";
+    be->impl = xcalloc(1, sizeof(cpu_state));
     be->mat_new = cpu_mat_new;
     be->mat_free = cpu_mat_free;
     be->upload = cpu_upload;
