@@ -1,0 +1,122 @@
+/* tool.c — base layer: MPI start-up, common options, agreed exits, signals. */
+#include "tool.h"
+#include "err.h"
+#include "libcheck.h"
+#include "log.h"
+
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t g_signalled;
+
+void tool_init(tool_ctx *t, int *argc, char ***argv, const char *name)
+{
+    memset(t, 0, sizeof *t);
+    err_set_program(name);
+    MUST_MPI(MPI_Init(argc, argv));
+    MUST_MPI(MPI_Comm_rank(MPI_COMM_WORLD, &t->rank));
+    MUST_MPI(MPI_Comm_size(MPI_COMM_WORLD, &t->size));
+    /* tag messages with the rank only when there is more than one */
+    err_set_rank(t->size > 1 ? t->rank : -1);
+    t->name = name;
+    t->argc = *argc;
+    t->argv = *argv;
+    t->t0 = MPI_Wtime();
+}
+
+int tool_common_option(tool_ctx *t, int c, const char *usage)
+{
+    switch (c) {
+    case 'v': log_set_level(LOG_DEBUG); return 1;
+    case 'q': log_set_level(LOG_WARN); return 1;
+    case 'h':
+        if (t->rank == 0) fputs(usage, stdout);
+        MPI_Finalize();
+        exit(0);
+    case 'V':
+        if (t->rank == 0) printf("%s %s\n", t->name, SIMA_VERSION);
+        MPI_Finalize();
+        exit(0);
+    default: return 0;
+    }
+}
+
+void tool_usage_error(tool_ctx *t, const char *fmt, ...)
+{
+    if (t->rank == 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        fprintf(stderr, "%s: error: ", t->name);
+        vfprintf(stderr, fmt, ap);
+        fprintf(stderr, "\n(run '%s --help' for usage)\n", t->name);
+        va_end(ap);
+    }
+    MPI_Finalize();
+    exit(TOOL_USAGE);
+}
+
+int tool_agree(tool_ctx *t, int rc)
+{
+    int bad = rc != 0, any = 0;
+    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (!any) return 0;
+    if (bad) err_print();
+    MPI_Finalize();
+    exit(TOOL_ERROR);
+}
+
+void tool_abort(tool_ctx *t)
+{
+    err_print();
+    MPI_Abort(MPI_COMM_WORLD, TOOL_ERROR);
+    exit(TOOL_ERROR);
+}
+
+int tool_finish(tool_ctx *t, int code)
+{
+    MPI_Finalize();
+    return code;
+}
+
+static void on_signal(int sig)
+{
+    if (sig == SIGINT && g_signalled) _exit(130);
+    g_signalled = sig;
+}
+
+void tool_catch_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+bool tool_interrupted(void) { return g_signalled != 0; }
+
+bool tool_any_interrupted(tool_ctx *t)
+{
+    int mine = g_signalled != 0, any = 0;
+    MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    return any != 0;
+}
+
+const char *tool_duration(double s, char *buf)
+{
+    if (s < 0 || s > 1e9) s = 0;
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, 32, "%ldh %02ldm", t / 3600, (t / 60) % 60);
+    else if (t >= 60)
+        snprintf(buf, 32, "%ldm %02lds", t / 60, t % 60);
+    else
+        snprintf(buf, 32, "%lds", t);
+    return buf;
+}

@@ -1,0 +1,120 @@
+/* h5io.h — io layer: the HDF5 files the sima tools exchange.
+ *
+ * Files are written by all ranks of a communicator together, through MPI-IO
+ * with collective writes. A column is a dataset of n rows ([n] or
+ * [n, width]); a ragged column (text, token ids, JPEG bytes) is a group
+ * holding a flat 1-D "data" dataset and an "offsets" dataset of n+1 int64,
+ * row i being data[offsets[i] : offsets[i+1]]. Each rank contributes its
+ * rows in one call; rank r's rows follow rank r-1's (positions found with
+ * MPI_Exscan), so a tool that gives rank r the r-th consecutive block of a
+ * sorted list writes the file in that order whatever the number of ranks.
+ *
+ * Every file carries provenance and its schema name + version as root
+ * attributes (see data/schemas/). A file is created under a temporary name
+ * and renamed into place by h5io_commit, so a reader never sees a
+ * half-written file.
+ *
+ * All functions return 0 (or a count) on success, -1 with err_msg() set on
+ * failure; messages name the file and the dataset. Functions marked
+ * "collective" must be called by every rank of the file's communicator with
+ * the same arguments (except the row data).
+ */
+#ifndef SIMA_IO_H5IO_H
+#define SIMA_IO_H5IO_H
+
+#include <hdf5.h>
+#include <mpi.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    H5IO_I8, H5IO_I32, H5IO_I64, H5IO_U8, H5IO_U64, H5IO_F32, H5IO_F64,
+    H5IO_TEXT   /* UTF-8 bytes (ragged columns only); stored as uint8 with attr "encoding"="utf-8" */
+} h5io_type;
+
+typedef struct {
+    hid_t file;
+    MPI_Comm comm;
+    int rank, size;
+    char *path;       /* the final name */
+    char *tmp;        /* the name written to, until h5io_commit */
+} h5io_file;
+
+/* Create PATH for writing (collective). */
+int h5io_create(h5io_file *f, const char *path, MPI_Comm comm);
+/* Close and rename into place (collective). */
+int h5io_commit(h5io_file *f);
+/* Close and delete the temporary file (collective). */
+void h5io_abandon(h5io_file *f);
+/* Open an existing file read-only; comm may be MPI_COMM_SELF (collective
+ * over comm). Errors: "x.h5: not an HDF5 file", "x.h5: cannot open: ...". */
+int h5io_open(h5io_file *f, const char *path, MPI_Comm comm);
+void h5io_close(h5io_file *f);
+
+/* Create group PATH (and parents) if absent (collective). */
+int h5io_group(h5io_file *f, const char *path);
+
+/* Write a column of n_local rows per rank, each of `width` elements
+ * (width 1: a 1-D dataset [n]; else [n, width]) (collective). */
+int h5io_write_column(h5io_file *f, const char *path, h5io_type type, int64_t n_local,
+                      int width, const void *data);
+/* Write a ragged column: n_local rows per rank with the given lengths (in
+ * elements), their elements concatenated in data (collective). */
+int h5io_write_ragged(h5io_file *f, const char *path, h5io_type type, int64_t n_local,
+                      const int64_t *lengths, const void *data);
+
+/* Rows of a column or ragged column; -1 if absent (error set). */
+int64_t h5io_rows(h5io_file *f, const char *path);
+bool h5io_exists(h5io_file *f, const char *path);
+/* Read rows [row0, row0 + n) of a column into out (n * width elements). */
+int h5io_read_column(h5io_file *f, const char *path, h5io_type type, int64_t row0, int64_t n,
+                     void *out);
+/* Read rows [row0, row0 + n) of a ragged column: *data (malloc'd) holds
+ * their elements; offsets[0..n] (caller's array of n+1) index into it,
+ * offsets[0] == 0. Text gets a NUL after the last byte. */
+int h5io_read_ragged(h5io_file *f, const char *path, h5io_type type, int64_t row0, int64_t n,
+                     int64_t *offsets, void **data);
+
+/* Provenance written at the root of every file (collective). */
+typedef struct {
+    const char *tool;           /* "sima-gen" */
+    const char *schema;         /* "sima.responses" */
+    int schema_version;         /* 1 */
+    int argc;
+    char **argv;                /* the full command line */
+    const char *const *inputs;  /* input files, n_inputs of them */
+    int n_inputs;
+    const char *model_dir;      /* NULL when the tool uses no model */
+    const char *model_hash;     /* h5io_model_hash(model_dir) */
+    int64_t seed;               /* < 0: none */
+    const char *run_key;        /* digest of everything that determines the
+                                   output (for resume checks), or NULL */
+} h5io_provenance;
+/* Root attributes: tool, version, command_line, inputs (one string, newline
+ * separated), model, model_hash, seed, run_key, created (ISO 8601 UTC),
+ * schema, schema_version. */
+int h5io_write_provenance(h5io_file *f, const h5io_provenance *p);
+
+/* Refuse a file of another schema or a newer version:
+ * "in.h5: is a sima.responses file, expected sima.prompts". */
+int h5io_require_schema(h5io_file *f, const char *schema, int max_version);
+
+/* Attributes on an object (collective for the setters). */
+int h5io_set_attr_str(h5io_file *f, const char *obj, const char *name, const char *value);
+int h5io_set_attr_i64(h5io_file *f, const char *obj, const char *name, int64_t value);
+int h5io_set_attr_f64(h5io_file *f, const char *obj, const char *name, double value);
+char *h5io_get_attr_str(h5io_file *f, const char *obj, const char *name); /* malloc'd, NULL absent */
+int h5io_get_attr_i64(h5io_file *f, const char *obj, const char *name, int64_t *out);
+int h5io_get_attr_f64(h5io_file *f, const char *obj, const char *name, double *out);
+
+/* 64-bit FNV-1a of bytes, and as 16 hex digits (buf >= 17 bytes). */
+uint64_t h5io_fnv1a(const void *data, size_t n, uint64_t h);
+#define H5IO_FNV_INIT 0xcbf29ce484222325ULL
+const char *h5io_hex64(uint64_t h, char *buf);
+/* Hash of a model folder's weights index and config: FNV-1a over
+ * config.json and model.safetensors.index.json (or the safetensors header
+ * of a single-file model), as 16 hex digits, malloc'd. */
+char *h5io_model_hash(const char *model_dir);
+
+#endif
