@@ -264,10 +264,11 @@ static json_t *parse_line(const char *line, size_t len, long lineno)
     return v;
 }
 
-static int cmd_tokenize(int argc, char **argv)
+/* Call fn for each non-empty stdin line parsed as JSON; errors name the line. */
+typedef void (*line_fn)(tok_tokenizer *tok, json_t *v, long lineno, tok_ids *ids, int flag);
+
+static void for_each_json_line(tok_tokenizer *tok, line_fn fn, int flag)
 {
-    int no_bos = 0;
-    tok_tokenizer *tok = open_tokenizer_option(argc, argv, "tokenize", &no_bos, "no-bos");
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
@@ -279,21 +280,58 @@ static int cmd_tokenize(int argc, char **argv)
         if (n == 0) continue;
         json_t *v = parse_line(line, (size_t)n, lineno);
         if (!v) err_exit();
-        if (!json_is_string(v))
-            DIE("stdin: line %ld: expected a JSON string, like \"some text\"", lineno);
         ids.n = 0;
-        if (tok_encode(tok, json_string_value(v), json_string_length(v), !no_bos, &ids) != 0)
-            err_exit();
-        putchar('[');
-        for (size_t i = 0; i < ids.n; i++) printf(i ? ", %d" : "%d", ids.ids[i]);
-        puts("]");
+        fn(tok, v, lineno, &ids, flag);
         json_decref(v);
     }
     free(line);
     tok_ids_free(&ids);
-    tok_free(tok);
     if (ferror(stdin)) DIE("stdin: read error");
     if (fflush(stdout) != 0) DIE("stdout: write error");
+}
+
+static void tokenize_line(tok_tokenizer *tok, json_t *v, long lineno, tok_ids *ids, int no_bos)
+{
+    if (!json_is_string(v))
+        DIE("stdin: line %ld: expected a JSON string, like \"some text\"", lineno);
+    if (tok_encode(tok, json_string_value(v), json_string_length(v), !no_bos, ids) != 0)
+        err_exit();
+    putchar('[');
+    for (size_t i = 0; i < ids->n; i++) printf(i ? ", %d" : "%d", ids->ids[i]);
+    puts("]");
+}
+
+static void detokenize_line(tok_tokenizer *tok, json_t *v, long lineno, tok_ids *ids,
+                            int keep_special)
+{
+    if (!json_is_array(v)) DIE("stdin: line %ld: expected a JSON array of token ids", lineno);
+    size_t i;
+    json_t *x;
+    json_array_foreach(v, i, x) {
+        if (!json_is_integer(x) || json_integer_value(x) < 0 ||
+            json_integer_value(x) >= tok_vocab_size(tok))
+            DIE("stdin: line %ld: element %zu is not a token id in [0, %d)", lineno, i,
+                tok_vocab_size(tok));
+        tok_ids_push(ids, (int32_t)json_integer_value(x));
+    }
+    char *text = NULL;
+    size_t len = 0;
+    if (tok_decode(tok, ids->ids, ids->n, !keep_special, &text, &len) != 0) err_exit();
+    json_t *s = json_stringn(text, len);
+    if (!s) DIE("stdin: line %ld: decoded text is not valid UTF-8", lineno);
+    char *dumped = json_dumps(s, JSON_ENCODE_ANY);
+    puts(dumped);
+    free(dumped);
+    json_decref(s);
+    free(text);
+}
+
+static int cmd_tokenize(int argc, char **argv)
+{
+    int no_bos = 0;
+    tok_tokenizer *tok = open_tokenizer_option(argc, argv, "tokenize", &no_bos, "no-bos");
+    for_each_json_line(tok, tokenize_line, no_bos);
+    tok_free(tok);
     return 0;
 }
 
@@ -302,45 +340,8 @@ static int cmd_detokenize(int argc, char **argv)
     int keep_special = 0;
     tok_tokenizer *tok =
         open_tokenizer_option(argc, argv, "detokenize", &keep_special, "keep-special");
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    long lineno = 0;
-    tok_ids ids = {0};
-    while ((n = getline(&line, &cap, stdin)) >= 0) {
-        lineno++;
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
-        if (n == 0) continue;
-        json_t *v = parse_line(line, (size_t)n, lineno);
-        if (!v) err_exit();
-        if (!json_is_array(v)) DIE("stdin: line %ld: expected a JSON array of token ids", lineno);
-        ids.n = 0;
-        size_t i;
-        json_t *x;
-        json_array_foreach(v, i, x) {
-            if (!json_is_integer(x) || json_integer_value(x) < 0 ||
-                json_integer_value(x) >= tok_vocab_size(tok))
-                DIE("stdin: line %ld: element %zu is not a token id in [0, %d)", lineno, i,
-                    tok_vocab_size(tok));
-            tok_ids_push(&ids, (int32_t)json_integer_value(x));
-        }
-        char *text = NULL;
-        size_t len = 0;
-        if (tok_decode(tok, ids.ids, ids.n, !keep_special, &text, &len) != 0) err_exit();
-        json_t *s = json_stringn(text, len);
-        if (!s) DIE("stdin: line %ld: decoded text is not valid UTF-8", lineno);
-        char *dumped = json_dumps(s, JSON_ENCODE_ANY);
-        puts(dumped);
-        free(dumped);
-        json_decref(s);
-        free(text);
-        json_decref(v);
-    }
-    free(line);
-    tok_ids_free(&ids);
+    for_each_json_line(tok, detokenize_line, keep_special);
     tok_free(tok);
-    if (ferror(stdin)) DIE("stdin: read error");
-    if (fflush(stdout) != 0) DIE("stdout: write error");
     return 0;
 }
 

@@ -137,6 +137,27 @@ static int finish_slot(gen_state *st, int i)
     return stop;
 }
 
+/* Choose and record the next token of slots [first, first + n) from their
+ * logits rows; finished sequences leave their slot. Returns 1 when on_done
+ * asked to stop. Walks backwards: finish_slot moves the last slot (already
+ * handled) into the freed one. */
+static int advance_slots(gen_state *st, const float *logits, int first, int n)
+{
+    int32_t *toks = xmalloc(sizeof(int32_t) * (size_t)n);
+    float *lps = xmalloc(sizeof(float) * (size_t)n);
+    choose_tokens_from(st, logits, first, n, toks, lps);
+    int rc = 0;
+    for (int i = n - 1; rc == 0 && i >= 0; i--) {
+        gen_slot *s = &st->slots[first + i];
+        if (accept_token(st->m, &st->req[s->req], &st->out[s->req], s, toks[i], lps[i]) &&
+            finish_slot(st, first + i))
+            rc = 1;
+    }
+    free(toks);
+    free(lps);
+    return rc;
+}
+
 /* Admit requests next.. into free slots and prefill them together. */
 static int prefill(gen_state *st, int *next, int n_req)
 {
@@ -185,21 +206,8 @@ static int prefill(gen_state *st, int *next, int n_req)
     float *logits = rc == 0 ? host_logits(m, hidden, last, k) : NULL;
     be->mat_free(be, &hidden);
     if (feats.data) be->mat_free(be, &feats);
-    /* first token of each new sequence; finished ones leave their slot */
-    /* walk backwards: finish_slot moves the last slot (already handled) down */
-    int base = st->n_active - k;
-    int32_t *toks = xmalloc(sizeof(int32_t) * (size_t)k);
-    float *lps = xmalloc(sizeof(float) * (size_t)k);
-    if (rc == 0) choose_tokens_from(st, logits, base, k, toks, lps);
-    for (int i = k - 1; rc == 0 && i >= 0; i--) {
-        int si = base + i;
-        gen_slot *s = &st->slots[si];
-        if (accept_token(m, &st->req[s->req], &st->out[s->req], s, toks[i], lps[i]) &&
-            finish_slot(st, si))
-            rc = 1;
-    }
-    free(toks);
-    free(lps);
+    /* first token of each new sequence (they occupy the last k slots) */
+    if (rc == 0) rc = advance_slots(st, logits, st->n_active - k, k);
     free(logits);
     free(ids);
     free(seqs);
@@ -227,18 +235,7 @@ static int decode_step(gen_state *st)
     int rc = llama_forward(m, &b, hidden);
     float *logits = rc == 0 ? host_logits(m, hidden, rows, n) : NULL;
     be->mat_free(be, &hidden);
-    int32_t *toks = xmalloc(sizeof(int32_t) * (size_t)n);
-    float *lps = xmalloc(sizeof(float) * (size_t)n);
-    if (rc == 0) choose_tokens_from(st, logits, 0, n, toks, lps);
-    /* walk backwards so finish_slot's swap-with-last does not skip anyone */
-    for (int i = n - 1; rc == 0 && i >= 0; i--) {
-        gen_slot *s = &st->slots[i];
-        if (accept_token(m, &st->req[s->req], &st->out[s->req], s, toks[i], lps[i]) &&
-            finish_slot(st, i))
-            rc = 1;
-    }
-    free(toks);
-    free(lps);
+    if (rc == 0) rc = advance_slots(st, logits, 0, n);
     free(logits);
     free(ids);
     free(seqs);
