@@ -27,7 +27,8 @@ expect_error() {
 
 # --- info on the golden model: fields from its own config.json
 "$bin" info "$golden/tiny-llava" >"$tmp/info.json" 2>"$tmp/err"
-check '[ $? -eq 0 ]' "info tiny-llava failed: $(cat "$tmp/err")"
+rc=$?
+check '[ $rc -eq 0 ]' "info tiny-llava failed: $(cat "$tmp/err")"
 python3 - "$tmp/info.json" "$golden/tiny-llava/config.json" <<'PY' && ok || bad "info tiny-llava fields"
 import json, sys
 info = json.load(open(sys.argv[1])); cfg = json.load(open(sys.argv[2]))
@@ -51,7 +52,8 @@ PY
 
 # --- info on the real llava-1.5-7b-hf config.json alone
 "$bin" info "$src/tests/data/llava-1.5-7b-hf" >"$tmp/info7b.json" 2>"$tmp/err"
-check '[ $? -eq 0 ]' "info 7B failed: $(cat "$tmp/err")"
+rc=$?
+check '[ $rc -eq 0 ]' "info 7B failed: $(cat "$tmp/err")"
 python3 - "$tmp/info7b.json" <<'PY' && ok || bad "info 7B fields"
 import json, sys
 c = json.load(open(sys.argv[1]))["config"]
@@ -82,11 +84,14 @@ with open(d + "/hf_decode.jsonl", "w") as f:
         if "hf_decode" in c: f.write(json.dumps(c["hf_decode"]) + "\n")
 PY
 "$bin" tokenize --tokenizer "$golden/tiny-llava/tokenizer.json" <"$tmp/texts.jsonl" >"$tmp/got_hf.jsonl"
-check '[ $? -eq 0 ]' "tokenize (tokenizer.json) failed"
+rc=$?
+check '[ $rc -eq 0 ]' "tokenize (tokenizer.json) failed"
 "$bin" tokenize --no-bos --tokenizer "$golden/tiny-llava/tokenizer.model" <"$tmp/texts.jsonl" >"$tmp/got_sp.jsonl"
-check '[ $? -eq 0 ]' "tokenize (tokenizer.model) failed"
+rc=$?
+check '[ $rc -eq 0 ]' "tokenize (tokenizer.model) failed"
 "$bin" detokenize --tokenizer "$golden/tiny-llava/tokenizer.json" <"$tmp/dec_ids.jsonl" >"$tmp/got_dec.jsonl"
-check '[ $? -eq 0 ]' "detokenize failed"
+rc=$?
+check '[ $rc -eq 0 ]' "detokenize failed"
 python3 - "$tmp" <<'PY' && ok || bad "tokenize/detokenize output differs from the golden ids"
 import json, sys
 d = sys.argv[1]
@@ -99,7 +104,8 @@ PY
 # --- image: pixel values of the golden crop-mode case, readable without our code
 img=$(ls "$golden"/images/*.jpg | head -n 1)
 "$bin" image --preprocess crop --model "$golden/tiny-llava" "$img" --out "$tmp/px.h5" 2>"$tmp/err"
-check '[ $? -eq 0 ]' "image failed: $(cat "$tmp/err")"
+rc=$?
+check '[ $rc -eq 0 ]' "image failed: $(cat "$tmp/err")"
 check 'h5dump -H "$tmp/px.h5" | grep -q "DATASET \"pixel_values\""' "pixel_values missing in image output"
 check '[ -z "$(ls "$tmp"/px.h5.tmp.* 2>/dev/null)" ]' "temporary file left behind"
 

@@ -98,11 +98,13 @@ static void cpu_weight_free(be_backend *be, be_weight *w)
     w->data = NULL;
 }
 
-/* y [M, N] = x [M, K] . W [N, K]^T (+ bias). Few rows (decode steps): the
- * output columns are split across threads by hand, each slice one
- * single-threaded BLAS call, because OpenBLAS runs such small products on
- * one thread; many rows: one multi-threaded sgemm. */
-#define CPU_SMALL_M 64
+/* y [M, N] = x [M, K] . W [N, K]^T (+ bias). The output columns are cut
+ * into fixed blocks of CPU_COL_BLOCK, spread over the threads, each block
+ * one single-threaded BLAS call (OpenBLAS runs single-threaded inside a
+ * parallel region). Fixed blocks make every output element's arithmetic the
+ * same whatever the thread count, so results do not depend on how many
+ * threads or ranks a job uses. */
+#define CPU_COL_BLOCK 256
 
 /* Rows 2..8: each W row is read once and dotted with every x row, with no
  * packing copy of W (which costs OpenBLAS more than the arithmetic here).
@@ -162,22 +164,17 @@ static void cpu_linear(be_backend *be, be_mat y, be_mat x, const be_weight *w,
     const float *W = w->data;
     int64_t M = x.rows, N = w->rows;
     float beta = accumulate ? 1.0f : 0.0f;
-    if (M <= CPU_SMALL_M) {
-        int64_t block = 256; /* columns per task: whole cache lines of W rows */
-        int64_t n_blocks = (N + block - 1) / block;
+    int64_t n_blocks = (N + CPU_COL_BLOCK - 1) / CPU_COL_BLOCK;
 #pragma omp parallel for schedule(static)
-        for (int64_t b = 0; b < n_blocks; b++) {
-            int64_t n0 = b * block, n = N - n0 < block ? N - n0 : block;
-            linear_slice(y, x, W, n0, n, beta);
-        }
-    } else {
-        linear_slice(y, x, W, 0, N, beta);
+    for (int64_t b = 0; b < n_blocks; b++) {
+        int64_t n0 = b * CPU_COL_BLOCK, n = N - n0 < CPU_COL_BLOCK ? N - n0 : CPU_COL_BLOCK;
+        linear_slice(y, x, W, n0, n, beta);
     }
     if (bias) {
-        const float *b = bias->data;
+        const float *bv = bias->data;
 #pragma omp parallel for if (M * N > 16384)
         for (int64_t r = 0; r < M; r++)
-            for (int64_t c = 0; c < N; c++) y.data[r * y.ld + c] += b[c];
+            for (int64_t c = 0; c < N; c++) y.data[r * y.ld + c] += bv[c];
     }
 }
 
