@@ -260,6 +260,7 @@ int gen_generate(llava_model *m, const gen_request *req, int n, const gen_option
     while (rc == 0 && (next < n || st.n_active > 0)) {
         if (next < n && st.n_active < opt.max_batch) rc = prefill(&st, &next, n);
         else rc = decode_step(&st);
+        if (rc == 0 && opt.on_step && opt.on_step(opt.ctx)) rc = 1;
     }
     for (int i = 0; i < st.n_active; i++) llama_kv_free(m, &st.slots[i].kv);
     free(st.slots);

@@ -47,6 +47,9 @@ typedef struct {
     /* Called as each request finishes (in completion order), before its
      * output is handed back; may be NULL. Return non-zero to stop early. */
     int (*on_done)(void *ctx, int request, const gen_output *out);
+    /* Called after every prefill or decode step (progress, signals); may
+     * be NULL. Return non-zero to stop early. */
+    int (*on_step)(void *ctx);
     void *ctx;
 } gen_options;
 

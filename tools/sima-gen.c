@@ -1,0 +1,747 @@
+/* sima-gen — data-parallel candidate generation.
+ *
+ *   mpirun -np N sima-gen --model DIR --prompts prompts.h5 --out responses.h5 [options]
+ *
+ * The selected prompts are cut into chunks of --chunk prompts; chunk c goes
+ * to rank (its position among the unfinished chunks) mod N, and is generated
+ * as one batch of requests, the same whatever rank runs it. Each finished
+ * chunk is committed at once as a small file in OUT.parts/ (written to a
+ * temporary name, then renamed), so a job killed at any moment loses at most
+ * the chunks in flight; rerunning the same command skips the committed ones.
+ * When every chunk exists, all ranks assemble OUT together (collective
+ * writes, rank r writing the r-th block of chunks: the file is the same for
+ * any number of ranks) and the parts folder is removed.
+ *
+ * Every candidate's seed comes from (--seed, prompt row, candidate index), so
+ * the output does not depend on ranks, batches or interruptions.
+ */
+#define _GNU_SOURCE
+#include "chat.h"
+#include "config.h"
+#include "err.h"
+#include "fs.h"
+#include "generate.h"
+#include "h5io.h"
+#include "h5util.h"
+#include "image.h"
+#include "libcheck.h"
+#include "llava.h"
+#include "log.h"
+#include "responses.h"
+#include "tokenizer.h"
+#include "tool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char USAGE[] =
+    "usage: mpirun -np N sima-gen --model DIR --prompts prompts.h5 --out responses.h5 [options]\n"
+    "\n"
+    "Generate candidate answers for every prompt (data-parallel over MPI ranks).\n"
+    "\n"
+    "  --model DIR            LLaVA model folder (config.json, safetensors, tokenizer)\n"
+    "  --prompts FILE         prompts file from sima-prep (schema sima.prompts)\n"
+    "  --out FILE             responses file to write (schema sima.responses)\n"
+    "  --candidates N         candidates per prompt (default 2)\n"
+    "  --no-greedy-first      sample every candidate (default: candidate 0 is greedy)\n"
+    "  --temperature T        sampling temperature (default 0.8)\n"
+    "  --top-p P              nucleus sampling mass (default 0.9; 1 = off)\n"
+    "  --top-k K              keep the K most likely tokens (default 0 = off)\n"
+    "  --max-new-tokens N     longest answer (default 1024)\n"
+    "  --batch N              sequences decoded together per rank (default 8)\n"
+    "  --seed S               run seed (default 0)\n"
+    "  --template NAME|FILE   prompt template (default vicuna_v1; see data/templates)\n"
+    "  --preprocess pad|crop  image preprocessing (default pad, as LLaVA-1.5)\n"
+    "  --range A:B            only prompt rows A <= row < B (either side may be empty)\n"
+    "  --every K              only every K-th prompt row of the range\n"
+    "  --chunk N              prompts per chunk (default 16): the unit of commit and of\n"
+    "                         batching; larger chunks batch better, smaller lose less\n"
+    "                         work when the job is killed\n"
+    "  --no-resume            discard chunks committed by an earlier run\n"
+    "  --overwrite            replace an output that belongs to a different run\n"
+    "  --progress-seconds S   progress line interval (default 5)\n"
+    "  --quiet, --verbose, --help, --version\n"
+    "\n"
+    "Exit status: 0 output complete, 1 error, 2 bad usage, 3 interrupted (SIGTERM,\n"
+    "SIGUSR1 or SIGINT) after committing finished chunks: rerun the same command.\n";
+
+typedef struct {
+    const char *model, *prompts, *out, *template_name, *preprocess;
+    int candidates, first_greedy, top_k, max_new, batch, chunk;
+    float temperature, top_p;
+    int64_t seed, range_lo, range_hi, every;
+    int resume, overwrite;
+    double progress_s;
+} gen_args;
+
+/* ----------------------------------------------------------- options -- */
+
+static int64_t parse_int(tool_ctx *t, const char *opt, const char *s, int64_t lo, int64_t hi)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || end == s || v < lo || v > hi)
+        tool_usage_error(t, "%s: expected an integer in [%lld, %lld], got '%s'", opt,
+                         (long long)lo, (long long)hi, s);
+    return v;
+}
+
+static float parse_float(tool_ctx *t, const char *opt, const char *s, double lo, double hi)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (*end || end == s || !(v >= lo && v <= hi))
+        tool_usage_error(t, "%s: expected a number in [%g, %g], got '%s'", opt, lo, hi, s);
+    return (float)v;
+}
+
+static void parse_range(tool_ctx *t, const char *s, gen_args *a)
+{
+    const char *colon = strchr(s, ':');
+    if (!colon) tool_usage_error(t, "--range: expected A:B, got '%s'", s);
+    char lo[32] = "", hi[32] = "";
+    snprintf(lo, sizeof lo, "%.*s", (int)(colon - s), s);
+    snprintf(hi, sizeof hi, "%s", colon + 1);
+    a->range_lo = lo[0] ? parse_int(t, "--range", lo, 0, INT64_MAX) : 0;
+    a->range_hi = hi[0] ? parse_int(t, "--range", hi, 0, INT64_MAX) : INT64_MAX;
+}
+
+static void parse_args(tool_ctx *t, int argc, char **argv, gen_args *a)
+{
+    *a = (gen_args){NULL, NULL, NULL, "vicuna_v1", "pad", 2, 1, 0, 1024, 8, 16, 0.8f, 0.9f,
+                    0, 0, INT64_MAX, 1, 1, 0, 5.0};
+    enum { O_CAND = 256, O_NOGREEDY, O_TEMP, O_TOPP, O_TOPK, O_MAXNEW, O_BATCH, O_SEED,
+           O_TEMPLATE, O_PRE, O_RANGE, O_EVERY, O_CHUNK, O_NORESUME, O_RESUME, O_OVERWRITE,
+           O_PROGRESS };
+    static struct option opts[] = {
+        TOOL_COMMON_OPTIONS,
+        {"model", required_argument, 0, 'm'}, {"prompts", required_argument, 0, 'p'},
+        {"out", required_argument, 0, 'o'}, {"candidates", required_argument, 0, O_CAND},
+        {"no-greedy-first", no_argument, 0, O_NOGREEDY},
+        {"temperature", required_argument, 0, O_TEMP}, {"top-p", required_argument, 0, O_TOPP},
+        {"top-k", required_argument, 0, O_TOPK},
+        {"max-new-tokens", required_argument, 0, O_MAXNEW},
+        {"batch", required_argument, 0, O_BATCH}, {"seed", required_argument, 0, O_SEED},
+        {"template", required_argument, 0, O_TEMPLATE},
+        {"preprocess", required_argument, 0, O_PRE}, {"range", required_argument, 0, O_RANGE},
+        {"every", required_argument, 0, O_EVERY}, {"chunk", required_argument, 0, O_CHUNK},
+        {"no-resume", no_argument, 0, O_NORESUME}, {"resume", no_argument, 0, O_RESUME},
+        {"overwrite", no_argument, 0, O_OVERWRITE},
+        {"progress-seconds", required_argument, 0, O_PROGRESS}, {0, 0, 0, 0}};
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "vqhVm:p:o:", opts, NULL)) != -1) {
+        if (tool_common_option(t, c, USAGE)) continue;
+        switch (c) {
+        case 'm': a->model = optarg; break;
+        case 'p': a->prompts = optarg; break;
+        case 'o': a->out = optarg; break;
+        case O_CAND: a->candidates = (int)parse_int(t, "--candidates", optarg, 1, 64); break;
+        case O_NOGREEDY: a->first_greedy = 0; break;
+        case O_TEMP: a->temperature = parse_float(t, "--temperature", optarg, 0, 100); break;
+        case O_TOPP: a->top_p = parse_float(t, "--top-p", optarg, 1e-6, 1); break;
+        case O_TOPK: a->top_k = (int)parse_int(t, "--top-k", optarg, 0, 1 << 30); break;
+        case O_MAXNEW: a->max_new = (int)parse_int(t, "--max-new-tokens", optarg, 1, 1 << 20); break;
+        case O_BATCH: a->batch = (int)parse_int(t, "--batch", optarg, 1, 4096); break;
+        case O_SEED: a->seed = parse_int(t, "--seed", optarg, 0, INT64_MAX); break;
+        case O_TEMPLATE: a->template_name = optarg; break;
+        case O_PRE: a->preprocess = optarg; break;
+        case O_RANGE: parse_range(t, optarg, a); break;
+        case O_EVERY: a->every = parse_int(t, "--every", optarg, 1, INT64_MAX); break;
+        case O_CHUNK: a->chunk = (int)parse_int(t, "--chunk", optarg, 1, 1 << 20); break;
+        case O_NORESUME: a->resume = 0; break;
+        case O_RESUME: a->resume = 1; break;
+        case O_OVERWRITE: a->overwrite = 1; break;
+        case O_PROGRESS: a->progress_s = parse_float(t, "--progress-seconds", optarg, 0, 1e6); break;
+        default: tool_usage_error(t, "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc) tool_usage_error(t, "unexpected argument '%s'", argv[optind]);
+    if (!a->model || !a->prompts || !a->out)
+        tool_usage_error(t, "--model, --prompts and --out are required");
+    if (strcmp(a->preprocess, "pad") && strcmp(a->preprocess, "crop"))
+        tool_usage_error(t, "--preprocess: expected pad or crop, got '%s'", a->preprocess);
+}
+
+/* The settings that determine the output, as one canonical string. */
+static char *settings_string(const gen_args *a, const char *model_hash, const char *prompts_id)
+{
+    char *s = NULL;
+    if (asprintf(&s,
+                 "model_hash=%s prompts=%s candidates=%d first_greedy=%d temperature=%.9g "
+                 "top_p=%.9g top_k=%d max_new_tokens=%d seed=%lld template=%s preprocess=%s "
+                 "range=%lld:%lld every=%lld chunk=%d",
+                 model_hash, prompts_id, a->candidates, a->first_greedy, a->temperature,
+                 a->top_p, a->top_k, a->max_new, (long long)a->seed, a->template_name,
+                 a->preprocess, (long long)a->range_lo, (long long)a->range_hi,
+                 (long long)a->every, a->chunk) < 0)
+        DIE("out of memory");
+    return s;
+}
+
+/* ------------------------------------------------------- output state -- */
+
+typedef struct {
+    char *parts_dir;        /* OUT.parts */
+    char run_key[17];       /* hex digest of the settings string */
+} out_state;
+
+static char *part_path(const out_state *o, int64_t chunk)
+{
+    char name[64];
+    snprintf(name, sizeof name, "chunk-%08lld.h5", (long long)chunk);
+    return fs_join(o->parts_dir, name);
+}
+
+/* Remove the files of the parts folder (it holds only our files). */
+static int clear_parts(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT ? 0 : err_errno_at(__FILE__, __LINE__, "%s: cannot list", dir);
+    struct dirent *e;
+    int rc = 0;
+    while (rc == 0 && (e = readdir(d))) {
+        if (e->d_name[0] == '.') continue;
+        char *p = fs_join(dir, e->d_name);
+        if (unlink(p) != 0) rc = err_errno_at(__FILE__, __LINE__, "%s: cannot remove", p);
+        free(p);
+    }
+    closedir(d);
+    return rc;
+}
+
+/* Rank 0: is OUT already the complete output of this run? Refuses an output
+ * of another run unless --overwrite (which removes it). */
+static int check_existing_output(const gen_args *a, const out_state *o, int *done)
+{
+    *done = 0;
+    if (!fs_is_file(a->out)) return 0;
+    h5io_file f;
+    char *key = NULL;
+    if (h5io_open(&f, a->out, MPI_COMM_SELF) == 0) {
+        if (h5io_require_schema(&f, RESP_SCHEMA, RESP_SCHEMA_VERSION) == 0)
+            key = h5io_get_attr_str(&f, "/", "run_key");
+        h5io_close(&f);
+    }
+    if (key && strcmp(key, o->run_key) == 0) {
+        *done = 1;
+        free(key);
+        return 0;
+    }
+    free(key);
+    if (!a->overwrite)
+        return ERR("%s exists and belongs to a different run (other model, prompts or options); "
+                   "use --overwrite to replace it", a->out);
+    if (unlink(a->out) != 0)
+        return err_errno_at(__FILE__, __LINE__, "%s: cannot remove", a->out);
+    return 0;
+}
+
+/* Rank 0: make the parts folder ready for this run: keep its chunks when
+ * they belong to this run and --resume, else empty it. */
+static int prepare_parts(const gen_args *a, const out_state *o)
+{
+    char *keyfile = fs_join(o->parts_dir, "run_key");
+    int rc = 0;
+    if (fs_is_dir(o->parts_dir)) {
+        char *old = NULL;
+        size_t len = 0;
+        int same = fs_read_all(keyfile, &old, &len) == 0 && strncmp(old, o->run_key, 16) == 0;
+        err_clear();
+        free(old);
+        if (!same && !a->overwrite)
+            rc = ERR("%s holds chunks of a different run; use --overwrite to discard them",
+                     o->parts_dir);
+        else if (!same || !a->resume)
+            rc = clear_parts(o->parts_dir);
+    } else if (mkdir(o->parts_dir, 0755) != 0 && errno != EEXIST) {
+        rc = err_errno_at(__FILE__, __LINE__, "%s: cannot create", o->parts_dir);
+    }
+    if (rc == 0) rc = fs_write_atomic(keyfile, o->run_key, 16);
+    free(keyfile);
+    return rc;
+}
+
+/* Rank 0: which chunks are not committed yet. */
+static int64_t list_pending(const out_state *o, int64_t n_chunks, int64_t *pending)
+{
+    int64_t n = 0;
+    for (int64_t c = 0; c < n_chunks; c++) {
+        char *p = part_path(o, c);
+        if (!fs_is_file(p)) pending[n++] = c;
+        free(p);
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------ prompts -- */
+
+/* Selected prompt rows: --range, then every K-th. */
+static int64_t select_rows(const gen_args *a, int64_t n_prompts, int64_t **rows)
+{
+    int64_t lo = a->range_lo < n_prompts ? a->range_lo : n_prompts;
+    int64_t hi = a->range_hi < n_prompts ? a->range_hi : n_prompts;
+    int64_t n = hi > lo ? (hi - lo + a->every - 1) / a->every : 0;
+    *rows = xmalloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+    for (int64_t i = 0; i < n; i++) (*rows)[i] = lo + i * a->every;
+    return n;
+}
+
+typedef struct {
+    const gen_args *a;
+    tool_ctx *t;
+    llava_model *m;
+    tok_tokenizer *tok;
+    chat_template tpl;
+    img_proc_cfg pc;
+    img_mode mode;
+    h5io_file prompts;      /* read by this rank alone */
+    const int64_t *sel;     /* selected prompt rows */
+    int64_t n_sel, n_chunks;
+    out_state *o;
+    /* progress */
+    int64_t done_prompts, new_tokens;      /* this rank, since start */
+    int64_t sent_prompts, sent_tokens;     /* already reported to rank 0 */
+    int64_t all_prompts, all_tokens;       /* rank 0: every rank's, since start */
+    int64_t committed_before;              /* prompts committed by earlier runs */
+    int64_t todo_prompts;                  /* prompts this run must generate */
+    double last_report;
+    int finished_ranks;                    /* rank 0: ranks that reported the end */
+} gen_ctx;
+
+/* One prompt's model input: token ids and (optional) pixels [3, S, S]. */
+typedef struct {
+    tok_ids ids;
+    float *pixels;
+} prompt_input;
+
+static int load_prompt(gen_ctx *g, int64_t row, prompt_input *in)
+{
+    memset(in, 0, sizeof *in);
+    int64_t off[2], img = -1;
+    char *question = NULL;
+    int rc = h5io_read_ragged(&g->prompts, "/prompts/question", H5IO_TEXT, row, 1, off,
+                              (void **)&question);
+    if (rc == 0) rc = h5io_read_column(&g->prompts, "/prompts/image", H5IO_I64, row, 1, &img);
+    if (rc == 0 && img >= 0) {
+        uint8_t *jpeg = NULL;
+        rc = h5io_read_ragged(&g->prompts, "/images/jpeg", H5IO_U8, img, 1, off, (void **)&jpeg);
+        img_rgb8 im = {0};
+        char name[96];
+        snprintf(name, sizeof name, "%s: image %lld", g->a->prompts, (long long)img);
+        if (rc == 0) rc = img_decode_jpeg(jpeg, (size_t)off[1], name, &im);
+        if (rc == 0) {
+            in->pixels = xmalloc(sizeof(float) * 3 * (size_t)g->pc.crop_w * g->pc.crop_h);
+            rc = img_preprocess(&im, &g->pc, g->mode, in->pixels);
+        }
+        img_free(&im);
+        free(jpeg);
+    }
+    if (rc == 0)
+        rc = chat_prompt_ids(&g->tpl, g->tok, question, img >= 0, g->m->cfg.image_token_index,
+                             g->m->image_tokens, &in->ids);
+    free(question);
+    if (rc != 0) err_context("prompt row %lld", (long long)row);
+    return rc;
+}
+
+static void free_prompt(prompt_input *in)
+{
+    tok_ids_free(&in->ids);
+    free(in->pixels);
+}
+
+/* ------------------------------------------------------------ progress -- */
+
+enum { TAG_PROGRESS = 7, TAG_END = 8 };
+
+/* Other ranks: send counts to rank 0 at most every progress interval (and
+ * once at the end), so rank 0's buffered messages stay few. */
+static void report_progress(gen_ctx *g, int final)
+{
+    if (g->t->rank == 0) return;
+    double now = MPI_Wtime();
+    if (!final && now - g->last_report < g->a->progress_s) return;
+    int64_t msg[2] = {g->done_prompts - g->sent_prompts, g->new_tokens - g->sent_tokens};
+    g->sent_prompts = g->done_prompts;
+    g->sent_tokens = g->new_tokens;
+    g->last_report = now;
+    MPI_Bsend(msg, 2, MPI_INT64_T, 0, final ? TAG_END : TAG_PROGRESS, MPI_COMM_WORLD);
+}
+
+/* Rank 0: take in whatever the other ranks reported. */
+static void collect_progress(gen_ctx *g)
+{
+    int flag;
+    MPI_Status st;
+    while (MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &st) == MPI_SUCCESS && flag) {
+        int64_t msg[2];
+        MPI_Recv(msg, 2, MPI_INT64_T, st.MPI_SOURCE, st.MPI_TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        g->all_prompts += msg[0];
+        g->all_tokens += msg[1];
+        if (st.MPI_TAG == TAG_END) g->finished_ranks++;
+    }
+}
+
+static void print_progress(gen_ctx *g, int force)
+{
+    if (g->t->rank != 0) return;
+    collect_progress(g);
+    double now = MPI_Wtime();
+    if (!force && now - g->last_report < g->a->progress_s) return;
+    g->last_report = now;
+    int64_t prompts = g->all_prompts + g->done_prompts, tokens = g->all_tokens + g->new_tokens;
+    int64_t total = g->committed_before + g->todo_prompts, done = g->committed_before + prompts;
+    double el = now - g->t->t0, rate = tokens / (el > 0 ? el : 1);
+    double eta = prompts > 0 ? el * (double)(g->todo_prompts - prompts) / (double)prompts : -1;
+    char b1[32], b2[32];
+    log_info("%lld/%lld prompts (%.1f%%), %.0f new tokens/s, elapsed %s, ETA %s", (long long)done,
+             (long long)total, total ? 100.0 * (double)done / (double)total : 100.0, rate,
+             tool_duration(el, b1), eta >= 0 ? tool_duration(eta, b2) : "unknown");
+}
+
+/* ------------------------------------------------------------- chunks -- */
+
+/* One chunk being generated: its prompts' inputs and candidates' outputs. */
+typedef struct {
+    int64_t index;          /* chunk number */
+    int64_t first, n;       /* its prompts: sel[first .. first + n) */
+    prompt_input *inputs;   /* [n] */
+    int outstanding;        /* requests not finished yet */
+    int req0;               /* its first request in the window */
+} chunk_job;
+
+typedef struct {
+    gen_ctx *g;
+    chunk_job *jobs;
+    int n_jobs;
+    int *job_of;            /* request -> job */
+    gen_request *req;
+    gen_output *out;
+    int failed;
+} window;
+
+/* Write chunk j's rows to its part file (temporary name, then rename). */
+static int commit_chunk(window *w, chunk_job *j)
+{
+    gen_ctx *g = w->g;
+    int C = g->a->candidates;
+    resp_rows rows = {0};
+    int rc = 0;
+    for (int64_t p = 0; rc == 0 && p < j->n; p++)
+        for (int c = 0; rc == 0 && c < C; c++) {
+            int r = j->req0 + (int)p * C + c;
+            gen_output *o = &w->out[r];
+            char *text = NULL;
+            size_t len = 0;
+            rc = tok_decode(g->tok, o->tokens, (size_t)o->n, true, &text, &len);
+            if (rc == 0)
+                resp_push(&rows, g->sel[j->first + p], c,
+                          w->req[r].sampling.temperature > 0 ? RESP_SAMPLED : RESP_GREEDY,
+                          w->req[r].seed, (int8_t)o->finish, o->tokens, o->logprobs, o->n, text,
+                          (int64_t)len);
+            free(text);
+            g->new_tokens += o->n;
+        }
+    char *path = part_path(g->o, j->index);
+    h5io_file f;
+    if (rc == 0) rc = h5io_create(&f, path, MPI_COMM_SELF);
+    if (rc == 0) {
+        rc = resp_write(&f, &rows);
+        if (rc == 0) rc = h5io_set_attr_str(&f, "/", "run_key", g->o->run_key);
+        if (rc == 0) rc = h5io_commit(&f);
+        else h5io_abandon(&f);
+    }
+    free(path);
+    resp_free(&rows);
+    for (int64_t i = 0; i < j->n * C; i++) gen_output_free(&w->out[j->req0 + i]);
+    g->done_prompts += j->n;
+    return rc;
+}
+
+static int on_request_done(void *ctx, int request, const gen_output *out)
+{
+    window *w = ctx;
+    chunk_job *j = &w->jobs[w->job_of[request]];
+    if (--j->outstanding == 0 && commit_chunk(w, j) != 0) {
+        w->failed = 1;
+        return 1;
+    }
+    return 0;
+}
+
+static int on_step(void *ctx)
+{
+    window *w = ctx;
+    report_progress(w->g, 0);
+    print_progress(w->g, 0);
+    return tool_interrupted();
+}
+
+/* Generate the chunks `chunks[0..n)` in one engine call, committing each
+ * chunk as soon as all its candidates are done. */
+static int run_window(gen_ctx *g, const int64_t *chunks, int n)
+{
+    const gen_args *a = g->a;
+    int C = a->candidates;
+    window w = {g, xcalloc((size_t)n, sizeof(chunk_job)), n, NULL, NULL, NULL, 0};
+    int n_req = 0, rc = 0;
+    for (int i = 0; i < n; i++) {
+        chunk_job *j = &w.jobs[i];
+        j->index = chunks[i];
+        j->first = chunks[i] * a->chunk;
+        j->n = g->n_sel - j->first < a->chunk ? g->n_sel - j->first : a->chunk;
+        j->req0 = n_req;
+        j->outstanding = (int)j->n * C;
+        n_req += j->outstanding;
+    }
+    w.req = xcalloc((size_t)n_req, sizeof *w.req);
+    w.out = xcalloc((size_t)n_req, sizeof *w.out);
+    w.job_of = xmalloc(sizeof(int) * (size_t)n_req);
+    for (int i = 0; rc == 0 && i < n; i++) {
+        chunk_job *j = &w.jobs[i];
+        j->inputs = xcalloc((size_t)j->n, sizeof *j->inputs);
+        for (int64_t p = 0; rc == 0 && p < j->n; p++) {
+            int64_t row = g->sel[j->first + p];
+            prompt_input *in = &j->inputs[p];
+            rc = load_prompt(g, row, in);
+            for (int c = 0; rc == 0 && c < C; c++) {
+                int r = j->req0 + (int)p * C + c;
+                int greedy = c == 0 && a->first_greedy;
+                w.req[r] = (gen_request){in->ids.ids, (int64_t)in->ids.n, in->pixels,
+                                         in->pixels ? 1 : 0,
+                                         {greedy ? 0.0f : a->temperature, a->top_p, a->top_k},
+                                         smp_derive_seed((uint64_t)a->seed, (uint64_t)row, (uint64_t)c),
+                                         a->max_new, -1};
+                w.job_of[r] = i;
+            }
+        }
+    }
+    if (rc == 0) {
+        gen_options opt;
+        gen_options_default(&opt);
+        opt.max_batch = a->batch;
+        opt.on_done = on_request_done;
+        opt.on_step = on_step;
+        opt.ctx = &w;
+        rc = gen_generate(g->m, w.req, n_req, &opt, w.out);
+        if (rc == 0 && w.failed) rc = -1;
+    }
+    for (int i = 0; i < n; i++) {
+        for (int64_t p = 0; w.jobs[i].inputs && p < w.jobs[i].n; p++) free_prompt(&w.jobs[i].inputs[p]);
+        free(w.jobs[i].inputs);
+    }
+    for (int r = 0; r < n_req; r++) gen_output_free(&w.out[r]);
+    free(w.jobs);
+    free(w.req);
+    free(w.out);
+    free(w.job_of);
+    return rc;
+}
+
+/* This rank's share of the pending chunks. Each chunk is one engine call:
+ * its requests are batched the same way whatever rank runs it, so its
+ * results (log-probs included) are the same bits for any number of ranks. */
+static int run_my_chunks(gen_ctx *g, const int64_t *pending, int64_t n_pending)
+{
+    int rc = 0;
+    for (int64_t i = g->t->rank; rc == 0 && i < n_pending && !tool_interrupted(); i += g->t->size)
+        rc = run_window(g, &pending[i], 1);
+    return rc;
+}
+
+/* ----------------------------------------------------------- assembly -- */
+
+/* All ranks: read a contiguous block of chunk files each and write OUT
+ * collectively, rank r's block after rank r-1's: prompt order. */
+static int assemble_output(gen_ctx *g, tool_ctx *t, const char *settings, const char *model_hash)
+{
+    const gen_args *a = g->a;
+    int64_t c0 = g->n_chunks * t->rank / t->size, c1 = g->n_chunks * (t->rank + 1) / t->size;
+    resp_rows rows = {0};
+    int rc = 0;
+    for (int64_t c = c0; rc == 0 && c < c1; c++) {
+        char *p = part_path(g->o, c);
+        h5io_file f;
+        resp_rows part;
+        rc = h5io_open(&f, p, MPI_COMM_SELF);
+        if (rc == 0) {
+            rc = resp_read(&f, &part);
+            h5io_close(&f);
+        }
+        if (rc == 0) {
+            resp_append(&rows, &part);
+            resp_free(&part);
+        }
+        free(p);
+    }
+    tool_agree(t, rc);
+    h5io_file f;
+    rc = h5io_create(&f, a->out, MPI_COMM_WORLD);
+    tool_agree(t, rc);
+    const char *inputs[] = {a->prompts};
+    h5io_provenance prov = {t->name, RESP_SCHEMA, RESP_SCHEMA_VERSION, t->argc, t->argv,
+                            inputs, 1, a->model, model_hash, a->seed, g->o->run_key};
+    rc = resp_write(&f, &rows);
+    if (rc == 0) rc = h5io_write_provenance(&f, &prov);
+    if (rc == 0) rc = h5io_set_attr_str(&f, "/", "settings", settings);
+    if (rc == 0) rc = h5io_set_attr_str(&f, "/", "prompts_file", a->prompts);
+    if (rc == 0) rc = h5io_set_attr_str(&f, "/", "template", a->template_name);
+    if (rc == 0) rc = h5io_set_attr_str(&f, "/", "preprocess", a->preprocess);
+    if (rc == 0) rc = h5io_set_attr_i64(&f, "/", "candidates", a->candidates);
+    if (rc == 0) rc = h5io_set_attr_i64(&f, "/", "first_greedy", a->first_greedy);
+    if (rc == 0) rc = h5io_set_attr_f64(&f, "/", "temperature", a->temperature);
+    if (rc == 0) rc = h5io_set_attr_f64(&f, "/", "top_p", a->top_p);
+    if (rc == 0) rc = h5io_set_attr_i64(&f, "/", "top_k", a->top_k);
+    if (rc == 0) rc = h5io_set_attr_i64(&f, "/", "max_new_tokens", a->max_new);
+    resp_free(&rows);
+    /* every rank reached here; a failure now is a file-system one all see */
+    if (rc != 0) {
+        h5io_abandon(&f);
+        tool_agree(t, rc);
+    }
+    rc = h5io_commit(&f);
+    tool_agree(t, rc);
+    if (t->rank == 0) {
+        rc = clear_parts(g->o->parts_dir);
+        if (rc == 0 && rmdir(g->o->parts_dir) != 0)
+            rc = err_errno_at(__FILE__, __LINE__, "%s: cannot remove", g->o->parts_dir);
+        if (rc != 0) log_warn("%s (the output is complete)", err_msg());
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- main -- */
+
+/* Load model, tokenizer, template and image settings on this rank. */
+static int load_inputs(gen_ctx *g)
+{
+    const gen_args *a = g->a;
+    be_backend *be = be_cpu_new(0);
+    int rc = llava_load(a->model, be, &g->m);
+    if (rc == 0) rc = tok_load(a->model, &g->tok);
+    img_proc_default(&g->pc);
+    char *pp = fs_join(a->model, "preprocessor_config.json");
+    if (rc == 0 && fs_is_file(pp)) rc = img_proc_load(a->model, &g->pc);
+    free(pp);
+    if (rc == 0) rc = img_mode_parse(a->preprocess, &g->mode);
+    if (rc == 0 && (g->pc.crop_w != g->m->cfg.vision.image_size ||
+                    g->pc.crop_h != g->m->cfg.vision.image_size))
+        rc = ERR("%s: preprocessor crop %dx%d does not match the vision tower's %d px", a->model,
+                 g->pc.crop_w, g->pc.crop_h, g->m->cfg.vision.image_size);
+    return rc;
+}
+
+static int open_prompts(gen_ctx *g, char **prompts_id)
+{
+    int rc = h5io_open(&g->prompts, g->a->prompts, MPI_COMM_SELF);
+    if (rc == 0) rc = h5io_require_schema(&g->prompts, "sima.prompts", 1);
+    int64_t n = rc == 0 ? h5io_rows(&g->prompts, "/prompts/question") : -1;
+    if (rc == 0 && n < 0) rc = -1;
+    if (rc != 0) return -1;
+    g->n_sel = select_rows(g->a, n, (int64_t **)&g->sel);
+    g->n_chunks = (g->n_sel + g->a->chunk - 1) / g->a->chunk;
+    char *created = h5io_get_attr_str(&g->prompts, "/", "created");
+    if (asprintf(prompts_id, "%s@%s/%lld", g->a->prompts, created ? created : "?", (long long)n) < 0)
+        DIE("out of memory");
+    free(created);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    tool_ctx t;
+    tool_init(&t, &argc, &argv, "sima-gen");
+    gen_args a;
+    parse_args(&t, argc, argv, &a);
+    h5u_init();
+    tool_catch_signals();
+    static char bsend_buf[1 << 16];
+    MPI_Buffer_attach(bsend_buf, sizeof bsend_buf);
+
+    gen_ctx g;
+    memset(&g, 0, sizeof g);
+    g.a = &a;
+    g.t = &t;
+    out_state o = {NULL, ""};
+    g.o = &o;
+    char *prompts_id = NULL;
+    char *model_hash = h5io_model_hash(a.model);
+    int rc = model_hash ? 0 : -1;
+    if (rc == 0) rc = open_prompts(&g, &prompts_id);
+    if (rc == 0) rc = chat_template_load(a.template_name, &g.tpl);
+    tool_agree(&t, rc);
+
+    /* the run's identity: everything that determines the output, and the
+     * template's text (a user may edit the file between runs) */
+    char *settings = settings_string(&a, model_hash, prompts_id);
+    uint64_t h = h5io_fnv1a(settings, strlen(settings), H5IO_FNV_INIT);
+    h = h5io_fnv1a(g.tpl.text, strlen(g.tpl.text), h);
+    h5io_hex64(h, o.run_key);
+    if (asprintf(&o.parts_dir, "%s.parts", a.out) < 0) DIE("out of memory");
+
+    /* rank 0 decides what is left to do; everyone learns it */
+    int done = 0;
+    int64_t *pending = xmalloc(sizeof(int64_t) * (size_t)(g.n_chunks ? g.n_chunks : 1));
+    int64_t n_pending = 0;
+    if (t.rank == 0) {
+        rc = check_existing_output(&a, &o, &done);
+        if (rc == 0 && !done) rc = prepare_parts(&a, &o);
+        if (rc == 0 && !done) n_pending = list_pending(&o, g.n_chunks, pending);
+    }
+    tool_agree(&t, rc);
+    MPI_Bcast(&done, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (done) {
+        log_info("%s is already complete for this run; nothing to do", a.out);
+        return tool_finish(&t, TOOL_OK);
+    }
+    MPI_Bcast(&n_pending, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+    MPI_Bcast(pending, (int)n_pending, MPI_INT64_T, 0, MPI_COMM_WORLD);
+
+    rc = load_inputs(&g);
+    tool_agree(&t, rc);
+    int64_t committed_chunks = g.n_chunks - n_pending;
+    for (int64_t i = 0; i < n_pending; i++)
+        g.todo_prompts += (g.n_sel - pending[i] * a.chunk < a.chunk) ? g.n_sel - pending[i] * a.chunk
+                                                                       : a.chunk;
+    g.committed_before = g.n_sel - g.todo_prompts;
+    log_info("%lld prompts selected in %lld chunks, %lld already committed; %d rank%s, %d "
+             "candidates each, batch %d",
+             (long long)g.n_sel, (long long)g.n_chunks, (long long)committed_chunks, t.size,
+             t.size > 1 ? "s" : "", a.candidates, a.batch);
+
+    rc = run_my_chunks(&g, pending, n_pending);
+    if (rc != 0) tool_abort(&t); /* others may be mid-generation */
+    report_progress(&g, 1);
+    if (t.rank == 0)
+        while (g.finished_ranks < t.size - 1) {
+            print_progress(&g, 0);
+            usleep(100000);
+        }
+    print_progress(&g, 1);
+    if (tool_any_interrupted(&t)) {
+        log_info("interrupted: finished chunks are committed in %s; rerun the same command to "
+                 "finish", o.parts_dir);
+        return tool_finish(&t, TOOL_INTERRUPTED);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (t.rank == 0 && list_pending(&o, g.n_chunks, pending) != 0)
+        rc = ERR("%s: chunks are missing after generation", o.parts_dir);
+    tool_agree(&t, rc);
+    assemble_output(&g, &t, settings, model_hash);
+    double el = MPI_Wtime() - t.t0;
+    int64_t tokens = g.all_tokens + g.new_tokens;
+    char b[32];
+    log_info("done: %lld prompts x %d candidates, %lld new tokens in %s (%.0f tokens/s); wrote %s",
+             (long long)g.n_sel, a.candidates, (long long)tokens, tool_duration(el, b),
+             tokens / (el > 0 ? el : 1), a.out);
+    h5io_close(&g.prompts);
+    return tool_finish(&t, TOOL_OK);
+}
