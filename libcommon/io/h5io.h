@@ -38,25 +38,48 @@ typedef struct {
     MPI_Comm comm;
     int rank, size;
     char *path;       /* the final name */
-    char *tmp;        /* the name written to, until h5io_commit */
+    char *tmp;        /* the name written to, until h5io_commit; NULL when
+                         opened read-only */
+    int deflate;      /* deflate level for ragged data (0: none) */
+    struct h5io_held *held; /* read-only files: datasets kept open between
+                               reads, so HDF5's chunk cache survives (h5io.c) */
 } h5io_file;
 
-/* Create PATH for writing (collective). */
+/* Create PATH for writing (collective). The file is written as "PATH.tmp":
+ * the same name on every rank and on a rerun, which replaces the leftover
+ * of a killed run. Two jobs writing the same PATH at once are not
+ * supported (they would share the temporary file). */
 int h5io_create(h5io_file *f, const char *path, MPI_Comm comm);
-/* Close and rename into place (collective). */
+/* Close and rename into place (collective): rank 0 renames once every rank
+ * has closed; every rank returns after the rename, with the same result.
+ * On failure the temporary file is removed. */
 int h5io_commit(h5io_file *f);
 /* Close and delete the temporary file (collective). */
 void h5io_abandon(h5io_file *f);
 /* Open an existing file read-only; comm may be MPI_COMM_SELF (collective
- * over comm). Errors: "x.h5: not an HDF5 file", "x.h5: cannot open: ...". */
+ * over comm). Errors: "x.h5: not an HDF5 file", "x.h5: cannot open: ...".
+ * Reads are independent: after opening, ranks may read different rows, a
+ * different number of times. */
 int h5io_open(h5io_file *f, const char *path, MPI_Comm comm);
+/* Close a file from h5io_open (collective over its comm). On a file from
+ * h5io_create that was never committed, the same as h5io_abandon. */
 void h5io_close(h5io_file *f);
+
+/* Compression of the ragged "data" datasets written after this call: deflate
+ * level 0-9 (0: contiguous, uncompressed). Data of 64 KiB or more is stored
+ * in chunks of 256 KiB with deflate (and byte shuffle for multi-byte
+ * elements); smaller data, fixed columns and H5IO_U8 ragged data (JPEG
+ * bytes, already compressed) stay contiguous. Same value on every rank. */
+#define H5IO_DEFLATE_DEFAULT 1
+void h5io_set_deflate(h5io_file *f, int level);
 
 /* Create group PATH (and parents) if absent (collective). */
 int h5io_group(h5io_file *f, const char *path);
 
 /* Write a column of n_local rows per rank, each of `width` elements
- * (width 1: a 1-D dataset [n]; else [n, width]) (collective). */
+ * (width 1: a 1-D dataset [n]; else [n, width]) (collective). Parent
+ * groups are created as needed; PATH must not exist yet. n_local may be 0
+ * (data may then be NULL). */
 int h5io_write_column(h5io_file *f, const char *path, h5io_type type, int64_t n_local,
                       int width, const void *data);
 /* Write a ragged column: n_local rows per rank with the given lengths (in
@@ -64,10 +87,16 @@ int h5io_write_column(h5io_file *f, const char *path, h5io_type type, int64_t n_
 int h5io_write_ragged(h5io_file *f, const char *path, h5io_type type, int64_t n_local,
                       const int64_t *lengths, const void *data);
 
-/* Rows of a column or ragged column; -1 if absent (error set). */
+/* Rows of a column or ragged column; -1 if absent (error set:
+ * "x.h5: no dataset /prompts/question"). */
 int64_t h5io_rows(h5io_file *f, const char *path);
 bool h5io_exists(h5io_file *f, const char *path);
-/* Read rows [row0, row0 + n) of a column into out (n * width elements). */
+/* Elements per row of a column: 1 for [n], width for [n, width]; -1 if
+ * absent or ragged (error set). */
+int h5io_column_width(h5io_file *f, const char *path);
+/* Read rows [row0, row0 + n) of a column into out (n * width elements).
+ * The stored type must be `type` exactly ("x.h5: /a is int32, expected
+ * int64"); rows outside the column are an error. */
 int h5io_read_column(h5io_file *f, const char *path, h5io_type type, int64_t row0, int64_t n,
                      void *out);
 /* Read rows [row0, row0 + n) of a ragged column: *data (malloc'd) holds
@@ -100,7 +129,8 @@ int h5io_write_provenance(h5io_file *f, const h5io_provenance *p);
  * "in.h5: is a sima.responses file, expected sima.prompts". */
 int h5io_require_schema(h5io_file *f, const char *schema, int max_version);
 
-/* Attributes on an object (collective for the setters). */
+/* Attributes on an object (collective for the setters; rank 0's value is
+ * written, so every rank's copy of the file metadata agrees). */
 int h5io_set_attr_str(h5io_file *f, const char *obj, const char *name, const char *value);
 int h5io_set_attr_i64(h5io_file *f, const char *obj, const char *name, int64_t value);
 int h5io_set_attr_f64(h5io_file *f, const char *obj, const char *name, double value);
@@ -112,9 +142,11 @@ int h5io_get_attr_f64(h5io_file *f, const char *obj, const char *name, double *o
 uint64_t h5io_fnv1a(const void *data, size_t n, uint64_t h);
 #define H5IO_FNV_INIT 0xcbf29ce484222325ULL
 const char *h5io_hex64(uint64_t h, char *buf);
-/* Hash of a model folder's weights index and config: FNV-1a over
- * config.json and model.safetensors.index.json (or the safetensors header
- * of a single-file model), as 16 hex digits, malloc'd. */
+/* Hash of a model folder's weights index and config: FNV-1a over the bytes
+ * of config.json, then of model.safetensors.index.json, or, for a
+ * single-file model, model.safetensors' 8-byte header length and JSON
+ * header (not the tensors); config.json alone when neither is there. As 16
+ * hex digits, malloc'd; NULL (error set) without a readable config.json. */
 char *h5io_model_hash(const char *model_dir);
 
 #endif

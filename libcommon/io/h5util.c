@@ -9,7 +9,8 @@
 
 void h5u_init(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
-/* Keep the innermost (first walked) description of the error stack. */
+/* Keep the innermost description of the error stack (walking upward, the
+ * first one visited): "truncated file: eof = ...", not "unable to open file". */
 static herr_t take_first(unsigned n, const H5E_error2_t *e, void *out)
 {
     char *reason = out;
@@ -20,7 +21,7 @@ static herr_t take_first(unsigned n, const H5E_error2_t *e, void *out)
 int h5u_error_at(const char *file, int line, const char *what)
 {
     char reason[256] = "unknown HDF5 error";
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, take_first, reason);
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, take_first, reason);
     H5Eclear2(H5E_DEFAULT);
     return err_set_at(file, line, "%s: %s", what, reason);
 }
