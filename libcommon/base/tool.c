@@ -1,9 +1,11 @@
 /* tool.c — base layer: MPI start-up, common options, agreed exits, signals. */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include "tool.h"
 #include "err.h"
 #include "libcheck.h"
 #include "log.h"
 
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,7 +13,40 @@
 #include <string.h>
 #include <unistd.h>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 static volatile sig_atomic_t g_signalled;
+
+/* Without OMP_NUM_THREADS, share this process's CPUs among the ranks on the
+ * node: OpenMP would otherwise start one thread per CPU in every rank, and
+ * oversubscribed spinning threads run many times slower. */
+static void pick_threads(tool_ctx *t)
+{
+#ifdef _OPENMP
+    const char *env = getenv("OMP_NUM_THREADS");
+    if (env && env[0]) return;
+    MPI_Comm node;
+    int local = 1;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) ==
+        MPI_SUCCESS) {
+        MPI_Comm_size(node, &local);
+        MPI_Comm_free(&node);
+    }
+    cpu_set_t set;
+    int cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    /* bound to a share of the node already: use it; else divide the node */
+    int threads = cpus < online ? cpus : (int)(online / local);
+    if (threads < 1) threads = 1;
+    omp_set_num_threads(threads);
+    log_debug("%d OpenMP threads per rank (%d ranks on this node, %d CPUs visible)", threads,
+              local, cpus);
+#else
+    (void)t;
+#endif
+}
 
 void tool_init(tool_ctx *t, int *argc, char ***argv, const char *name)
 {
@@ -26,6 +61,7 @@ void tool_init(tool_ctx *t, int *argc, char ***argv, const char *name)
     t->argc = *argc;
     t->argv = *argv;
     t->t0 = MPI_Wtime();
+    pick_threads(t);
 }
 
 int tool_common_option(tool_ctx *t, int c, const char *usage)
