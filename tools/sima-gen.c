@@ -17,6 +17,7 @@
  */
 #define _GNU_SOURCE
 #include "chat.h"
+#include "chunks.h"
 #include "config.h"
 #include "err.h"
 #include "fs.h"
@@ -31,13 +32,11 @@
 #include "tokenizer.h"
 #include "tool.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 static const char USAGE[] =
@@ -186,101 +185,6 @@ static char *settings_string(const gen_args *a, const char *model_hash, const ch
     return s;
 }
 
-/* ------------------------------------------------------- output state -- */
-
-typedef struct {
-    char *parts_dir;        /* OUT.parts */
-    char run_key[17];       /* hex digest of the settings string */
-} out_state;
-
-static char *part_path(const out_state *o, int64_t chunk)
-{
-    char name[64];
-    snprintf(name, sizeof name, "chunk-%08lld.h5", (long long)chunk);
-    return fs_join(o->parts_dir, name);
-}
-
-/* Remove the files of the parts folder (it holds only our files). */
-static int clear_parts(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return errno == ENOENT ? 0 : err_errno_at(__FILE__, __LINE__, "%s: cannot list", dir);
-    struct dirent *e;
-    int rc = 0;
-    while (rc == 0 && (e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        char *p = fs_join(dir, e->d_name);
-        if (unlink(p) != 0) rc = err_errno_at(__FILE__, __LINE__, "%s: cannot remove", p);
-        free(p);
-    }
-    closedir(d);
-    return rc;
-}
-
-/* Rank 0: is OUT already the complete output of this run? Refuses an output
- * of another run unless --overwrite (which removes it). */
-static int check_existing_output(const gen_args *a, const out_state *o, int *done)
-{
-    *done = 0;
-    if (!fs_is_file(a->out)) return 0;
-    h5io_file f;
-    char *key = NULL;
-    if (h5io_open(&f, a->out, MPI_COMM_SELF) == 0) {
-        if (h5io_require_schema(&f, RESP_SCHEMA, RESP_SCHEMA_VERSION) == 0)
-            key = h5io_get_attr_str(&f, "/", "run_key");
-        h5io_close(&f);
-    }
-    if (key && strcmp(key, o->run_key) == 0) {
-        *done = 1;
-        free(key);
-        return 0;
-    }
-    free(key);
-    if (!a->overwrite)
-        return ERR("%s exists and belongs to a different run (other model, prompts or options); "
-                   "use --overwrite to replace it", a->out);
-    if (unlink(a->out) != 0)
-        return err_errno_at(__FILE__, __LINE__, "%s: cannot remove", a->out);
-    return 0;
-}
-
-/* Rank 0: make the parts folder ready for this run: keep its chunks when
- * they belong to this run and --resume, else empty it. */
-static int prepare_parts(const gen_args *a, const out_state *o)
-{
-    char *keyfile = fs_join(o->parts_dir, "run_key");
-    int rc = 0;
-    if (fs_is_dir(o->parts_dir)) {
-        char *old = NULL;
-        size_t len = 0;
-        int same = fs_read_all(keyfile, &old, &len) == 0 && strncmp(old, o->run_key, 16) == 0;
-        err_clear();
-        free(old);
-        if (!same && !a->overwrite)
-            rc = ERR("%s holds chunks of a different run; use --overwrite to discard them",
-                     o->parts_dir);
-        else if (!same || !a->resume)
-            rc = clear_parts(o->parts_dir);
-    } else if (mkdir(o->parts_dir, 0755) != 0 && errno != EEXIST) {
-        rc = err_errno_at(__FILE__, __LINE__, "%s: cannot create", o->parts_dir);
-    }
-    if (rc == 0) rc = fs_write_atomic(keyfile, o->run_key, 16);
-    free(keyfile);
-    return rc;
-}
-
-/* Rank 0: which chunks are not committed yet. */
-static int64_t list_pending(const out_state *o, int64_t n_chunks, int64_t *pending)
-{
-    int64_t n = 0;
-    for (int64_t c = 0; c < n_chunks; c++) {
-        char *p = part_path(o, c);
-        if (!fs_is_file(p)) pending[n++] = c;
-        free(p);
-    }
-    return n;
-}
-
 /* ------------------------------------------------------------ prompts -- */
 
 /* Selected prompt rows: --range, then every K-th. */
@@ -304,16 +208,9 @@ typedef struct {
     img_mode mode;
     h5io_file prompts;      /* read by this rank alone */
     const int64_t *sel;     /* selected prompt rows */
-    int64_t n_sel, n_chunks;
-    out_state *o;
-    /* progress */
-    int64_t done_prompts, new_tokens;      /* this rank, since start */
-    int64_t sent_prompts, sent_tokens;     /* already reported to rank 0 */
-    int64_t all_prompts, all_tokens;       /* rank 0: every rank's, since start */
-    int64_t committed_before;              /* prompts committed by earlier runs */
-    int64_t todo_prompts;                  /* prompts this run must generate */
-    double last_report;
-    int finished_ranks;                    /* rank 0: ranks that reported the end */
+    int64_t n_sel;
+    chk_plan plan;          /* chunks of the selected prompts */
+    chk_progress progress;
 } gen_ctx;
 
 /* One prompt's model input: token ids and (optional) pixels [3, S, S]. */
@@ -358,55 +255,6 @@ static void free_prompt(prompt_input *in)
     free(in->pixels);
 }
 
-/* ------------------------------------------------------------ progress -- */
-
-enum { TAG_PROGRESS = 7, TAG_END = 8 };
-
-/* Other ranks: send counts to rank 0 at most every progress interval (and
- * once at the end), so rank 0's buffered messages stay few. */
-static void report_progress(gen_ctx *g, int final)
-{
-    if (g->t->rank == 0) return;
-    double now = MPI_Wtime();
-    if (!final && now - g->last_report < g->a->progress_s) return;
-    int64_t msg[2] = {g->done_prompts - g->sent_prompts, g->new_tokens - g->sent_tokens};
-    g->sent_prompts = g->done_prompts;
-    g->sent_tokens = g->new_tokens;
-    g->last_report = now;
-    MPI_Bsend(msg, 2, MPI_INT64_T, 0, final ? TAG_END : TAG_PROGRESS, MPI_COMM_WORLD);
-}
-
-/* Rank 0: take in whatever the other ranks reported. */
-static void collect_progress(gen_ctx *g)
-{
-    int flag;
-    MPI_Status st;
-    while (MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &st) == MPI_SUCCESS && flag) {
-        int64_t msg[2];
-        MPI_Recv(msg, 2, MPI_INT64_T, st.MPI_SOURCE, st.MPI_TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
-        g->all_prompts += msg[0];
-        g->all_tokens += msg[1];
-        if (st.MPI_TAG == TAG_END) g->finished_ranks++;
-    }
-}
-
-static void print_progress(gen_ctx *g, int force)
-{
-    if (g->t->rank != 0) return;
-    collect_progress(g);
-    double now = MPI_Wtime();
-    if (!force && now - g->last_report < g->a->progress_s) return;
-    g->last_report = now;
-    int64_t prompts = g->all_prompts + g->done_prompts, tokens = g->all_tokens + g->new_tokens;
-    int64_t total = g->committed_before + g->todo_prompts, done = g->committed_before + prompts;
-    double el = now - g->t->t0, rate = tokens / (el > 0 ? el : 1);
-    double eta = prompts > 0 ? el * (double)(g->todo_prompts - prompts) / (double)prompts : -1;
-    char b1[32], b2[32];
-    log_info("%lld/%lld prompts (%.1f%%), %.0f new tokens/s, elapsed %s, ETA %s", (long long)done,
-             (long long)total, total ? 100.0 * (double)done / (double)total : 100.0, rate,
-             tool_duration(el, b1), eta >= 0 ? tool_duration(eta, b2) : "unknown");
-}
-
 /* ------------------------------------------------------------- chunks -- */
 
 /* One chunk being generated: its prompts' inputs and candidates' outputs. */
@@ -448,21 +296,17 @@ static int commit_chunk(window *w, chunk_job *j)
                           w->req[r].seed, (int8_t)o->finish, o->tokens, o->logprobs, o->n, text,
                           (int64_t)len);
             free(text);
-            g->new_tokens += o->n;
         }
-    char *path = part_path(g->o, j->index);
     h5io_file f;
-    if (rc == 0) rc = h5io_create(&f, path, MPI_COMM_SELF);
+    if (rc == 0) rc = chk_part_create(&g->plan, j->index, &f);
     if (rc == 0) {
         rc = resp_write(&f, &rows);
-        if (rc == 0) rc = h5io_set_attr_str(&f, "/", "run_key", g->o->run_key);
-        if (rc == 0) rc = h5io_commit(&f);
+        if (rc == 0) rc = chk_part_commit(&g->plan, &f);
         else h5io_abandon(&f);
     }
-    free(path);
+    chk_progress_add(&g->progress, j->n, rows.tok_total);
     resp_free(&rows);
     for (int64_t i = 0; i < j->n * C; i++) gen_output_free(&w->out[j->req0 + i]);
-    g->done_prompts += j->n;
     return rc;
 }
 
@@ -480,8 +324,7 @@ static int on_request_done(void *ctx, int request, const gen_output *out)
 static int on_step(void *ctx)
 {
     window *w = ctx;
-    report_progress(w->g, 0);
-    print_progress(w->g, 0);
+    chk_progress_tick(&w->g->progress);
     return tool_interrupted();
 }
 
@@ -496,8 +339,7 @@ static int run_window(gen_ctx *g, const int64_t *chunks, int n)
     for (int i = 0; i < n; i++) {
         chunk_job *j = &w.jobs[i];
         j->index = chunks[i];
-        j->first = chunks[i] * a->chunk;
-        j->n = g->n_sel - j->first < a->chunk ? g->n_sel - j->first : a->chunk;
+        chk_items(&g->plan, chunks[i], &j->first, &j->n);
         j->req0 = n_req;
         j->outstanding = (int)j->n * C;
         n_req += j->outstanding;
@@ -564,14 +406,14 @@ static int run_my_chunks(gen_ctx *g, const int64_t *pending, int64_t n_pending)
 static int assemble_output(gen_ctx *g, tool_ctx *t, const char *settings, const char *model_hash)
 {
     const gen_args *a = g->a;
-    int64_t c0 = g->n_chunks * t->rank / t->size, c1 = g->n_chunks * (t->rank + 1) / t->size;
+    int64_t c0, c1;
+    chk_my_block(&g->plan, t, &c0, &c1);
     resp_rows rows = {0};
     int rc = 0;
     for (int64_t c = c0; rc == 0 && c < c1; c++) {
-        char *p = part_path(g->o, c);
         h5io_file f;
         resp_rows part;
-        rc = h5io_open(&f, p, MPI_COMM_SELF);
+        rc = chk_part_open(&g->plan, c, &f);
         if (rc == 0) {
             rc = resp_read(&f, &part);
             h5io_close(&f);
@@ -580,7 +422,6 @@ static int assemble_output(gen_ctx *g, tool_ctx *t, const char *settings, const 
             resp_append(&rows, &part);
             resp_free(&part);
         }
-        free(p);
     }
     tool_agree(t, rc);
     h5io_file f;
@@ -588,7 +429,7 @@ static int assemble_output(gen_ctx *g, tool_ctx *t, const char *settings, const 
     tool_agree(t, rc);
     const char *inputs[] = {a->prompts};
     h5io_provenance prov = {t->name, RESP_SCHEMA, RESP_SCHEMA_VERSION, t->argc, t->argv,
-                            inputs, 1, a->model, model_hash, a->seed, g->o->run_key};
+                            inputs, 1, a->model, model_hash, a->seed, g->plan.run_key};
     rc = resp_write(&f, &rows);
     if (rc == 0) rc = h5io_write_provenance(&f, &prov);
     if (rc == 0) rc = h5io_set_attr_str(&f, "/", "settings", settings);
@@ -609,12 +450,7 @@ static int assemble_output(gen_ctx *g, tool_ctx *t, const char *settings, const 
     }
     rc = h5io_commit(&f);
     tool_agree(t, rc);
-    if (t->rank == 0) {
-        rc = clear_parts(g->o->parts_dir);
-        if (rc == 0 && rmdir(g->o->parts_dir) != 0)
-            rc = err_errno_at(__FILE__, __LINE__, "%s: cannot remove", g->o->parts_dir);
-        if (rc != 0) log_warn("%s (the output is complete)", err_msg());
-    }
+    chk_remove_parts(t, &g->plan);
     return 0;
 }
 
@@ -647,7 +483,6 @@ static int open_prompts(gen_ctx *g, char **prompts_id)
     if (rc == 0 && n < 0) rc = -1;
     if (rc != 0) return -1;
     g->n_sel = select_rows(g->a, n, (int64_t **)&g->sel);
-    g->n_chunks = (g->n_sel + g->a->chunk - 1) / g->a->chunk;
     char *created = h5io_get_attr_str(&g->prompts, "/", "created");
     if (asprintf(prompts_id, "%s@%s/%lld", g->a->prompts, created ? created : "?", (long long)n) < 0)
         DIE("out of memory");
@@ -663,15 +498,11 @@ int main(int argc, char **argv)
     parse_args(&t, argc, argv, &a);
     h5u_init();
     tool_catch_signals();
-    static char bsend_buf[1 << 16];
-    MPI_Buffer_attach(bsend_buf, sizeof bsend_buf);
 
     gen_ctx g;
     memset(&g, 0, sizeof g);
     g.a = &a;
     g.t = &t;
-    out_state o = {NULL, ""};
-    g.o = &o;
     char *prompts_id = NULL;
     char *model_hash = h5io_model_hash(a.model);
     int rc = model_hash ? 0 : -1;
@@ -684,64 +515,48 @@ int main(int argc, char **argv)
     char *settings = settings_string(&a, model_hash, prompts_id);
     uint64_t h = h5io_fnv1a(settings, strlen(settings), H5IO_FNV_INIT);
     h = h5io_fnv1a(g.tpl.text, strlen(g.tpl.text), h);
-    h5io_hex64(h, o.run_key);
-    if (asprintf(&o.parts_dir, "%s.parts", a.out) < 0) DIE("out of memory");
+    char key[17];
+    h5io_hex64(h, key);
+    chk_plan_init(&g.plan, a.out, RESP_SCHEMA, RESP_SCHEMA_VERSION, g.n_sel, a.chunk, key,
+                  a.resume, a.overwrite);
 
-    /* rank 0 decides what is left to do; everyone learns it */
-    int done = 0;
-    int64_t *pending = xmalloc(sizeof(int64_t) * (size_t)(g.n_chunks ? g.n_chunks : 1));
-    int64_t n_pending = 0;
-    if (t.rank == 0) {
-        rc = check_existing_output(&a, &o, &done);
-        if (rc == 0 && !done) rc = prepare_parts(&a, &o);
-        if (rc == 0 && !done) n_pending = list_pending(&o, g.n_chunks, pending);
-    }
-    tool_agree(&t, rc);
-    MPI_Bcast(&done, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    bool done;
+    int64_t *pending, n_pending;
+    chk_prepare(&t, &g.plan, &done, &pending, &n_pending);
     if (done) {
         log_info("%s is already complete for this run; nothing to do", a.out);
         return tool_finish(&t, TOOL_OK);
     }
-    MPI_Bcast(&n_pending, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
-    MPI_Bcast(pending, (int)n_pending, MPI_INT64_T, 0, MPI_COMM_WORLD);
-
     rc = load_inputs(&g);
     tool_agree(&t, rc);
-    int64_t committed_chunks = g.n_chunks - n_pending;
-    for (int64_t i = 0; i < n_pending; i++)
-        g.todo_prompts += (g.n_sel - pending[i] * a.chunk < a.chunk) ? g.n_sel - pending[i] * a.chunk
-                                                                       : a.chunk;
-    g.committed_before = g.n_sel - g.todo_prompts;
+    int64_t todo = chk_pending_items(&g.plan, pending, n_pending);
     log_info("%lld prompts selected in %lld chunks, %lld already committed; %d rank%s, %d "
              "candidates each, batch %d",
-             (long long)g.n_sel, (long long)g.n_chunks, (long long)committed_chunks, t.size,
-             t.size > 1 ? "s" : "", a.candidates, a.batch);
+             (long long)g.n_sel, (long long)g.plan.n_chunks,
+             (long long)(g.plan.n_chunks - n_pending), t.size, t.size > 1 ? "s" : "",
+             a.candidates, a.batch);
+    chk_progress_init(&g.progress, &t, "prompts", "new tokens/s", a.progress_s, todo,
+                      g.n_sel - todo);
 
     rc = run_my_chunks(&g, pending, n_pending);
     if (rc != 0) tool_abort(&t); /* others may be mid-generation */
-    report_progress(&g, 1);
-    if (t.rank == 0)
-        while (g.finished_ranks < t.size - 1) {
-            print_progress(&g, 0);
-            usleep(100000);
-        }
-    print_progress(&g, 1);
+    int64_t items, tokens;
+    chk_progress_finish(&g.progress, &items, &tokens);
     if (tool_any_interrupted(&t)) {
         log_info("interrupted: finished chunks are committed in %s; rerun the same command to "
-                 "finish", o.parts_dir);
+                 "finish", g.plan.parts_dir);
         return tool_finish(&t, TOOL_INTERRUPTED);
     }
-    MPI_Barrier(MPI_COMM_WORLD);
-    if (t.rank == 0 && list_pending(&o, g.n_chunks, pending) != 0)
-        rc = ERR("%s: chunks are missing after generation", o.parts_dir);
+    if (!chk_all_committed(&t, &g.plan))
+        rc = ERR("%s: chunks are missing after generation", g.plan.parts_dir);
     tool_agree(&t, rc);
     assemble_output(&g, &t, settings, model_hash);
     double el = MPI_Wtime() - t.t0;
-    int64_t tokens = g.all_tokens + g.new_tokens;
     char b[32];
     log_info("done: %lld prompts x %d candidates, %lld new tokens in %s (%.0f tokens/s); wrote %s",
              (long long)g.n_sel, a.candidates, (long long)tokens, tool_duration(el, b),
              tokens / (el > 0 ? el : 1), a.out);
     h5io_close(&g.prompts);
+    chk_plan_free(&g.plan);
     return tool_finish(&t, TOOL_OK);
 }
