@@ -28,7 +28,9 @@
 #include "libcheck.h"
 #include "llava.h"
 #include "log.h"
+#include "prompts.h"
 #include "responses.h"
+#include "session.h"
 #include "tokenizer.h"
 #include "tool.h"
 
@@ -201,11 +203,8 @@ static int64_t select_rows(const gen_args *a, int64_t n_prompts, int64_t **rows)
 typedef struct {
     const gen_args *a;
     tool_ctx *t;
-    llava_model *m;
-    tok_tokenizer *tok;
+    sess_model s;           /* model, tokenizer, image preprocessing */
     chat_template tpl;
-    img_proc_cfg pc;
-    img_mode mode;
     h5io_file prompts;      /* read by this rank alone */
     const int64_t *sel;     /* selected prompt rows */
     int64_t n_sel;
@@ -222,28 +221,12 @@ typedef struct {
 static int load_prompt(gen_ctx *g, int64_t row, prompt_input *in)
 {
     memset(in, 0, sizeof *in);
-    int64_t off[2], img = -1;
     char *question = NULL;
-    int rc = h5io_read_ragged(&g->prompts, "/prompts/question", H5IO_TEXT, row, 1, off,
-                              (void **)&question);
-    if (rc == 0) rc = h5io_read_column(&g->prompts, "/prompts/image", H5IO_I64, row, 1, &img);
-    if (rc == 0 && img >= 0) {
-        uint8_t *jpeg = NULL;
-        rc = h5io_read_ragged(&g->prompts, "/images/jpeg", H5IO_U8, img, 1, off, (void **)&jpeg);
-        img_rgb8 im = {0};
-        char name[96];
-        snprintf(name, sizeof name, "%s: image %lld", g->a->prompts, (long long)img);
-        if (rc == 0) rc = img_decode_jpeg(jpeg, (size_t)off[1], name, &im);
-        if (rc == 0) {
-            in->pixels = xmalloc(sizeof(float) * 3 * (size_t)g->pc.crop_w * g->pc.crop_h);
-            rc = img_preprocess(&im, &g->pc, g->mode, in->pixels);
-        }
-        img_free(&im);
-        free(jpeg);
-    }
+    int rc = prm_text(&g->prompts, "question", row, &question);
+    if (rc == 0) rc = prm_pixels(&g->prompts, row, &g->s.pc, g->s.mode, &in->pixels);
     if (rc == 0)
-        rc = chat_prompt_ids(&g->tpl, g->tok, question, img >= 0, g->m->cfg.image_token_index,
-                             g->m->image_tokens, &in->ids);
+        rc = chat_prompt_ids(&g->tpl, g->s.tok, question, in->pixels != NULL,
+                             g->s.m->cfg.image_token_index, g->s.m->image_tokens, &in->ids);
     free(question);
     if (rc != 0) err_context("prompt row %lld", (long long)row);
     return rc;
@@ -289,7 +272,7 @@ static int commit_chunk(window *w, chunk_job *j)
             gen_output *o = &w->out[r];
             char *text = NULL;
             size_t len = 0;
-            rc = tok_decode(g->tok, o->tokens, (size_t)o->n, true, &text, &len);
+            rc = tok_decode(g->s.tok, o->tokens, (size_t)o->n, true, &text, &len);
             if (rc == 0)
                 resp_push(&rows, g->sel[j->first + p], c,
                           w->req[r].sampling.temperature > 0 ? RESP_SAMPLED : RESP_GREEDY,
@@ -373,7 +356,7 @@ static int run_window(gen_ctx *g, const int64_t *chunks, int n)
         opt.on_done = on_request_done;
         opt.on_step = on_step;
         opt.ctx = &w;
-        rc = gen_generate(g->m, w.req, n_req, &opt, w.out);
+        rc = gen_generate(g->s.m, w.req, n_req, &opt, w.out);
         if (rc == 0 && w.failed) rc = -1;
     }
     for (int i = 0; i < n; i++) {
@@ -456,32 +439,10 @@ static int assemble_output(gen_ctx *g, tool_ctx *t, const char *settings, const 
 
 /* ---------------------------------------------------------------- main -- */
 
-/* Load model, tokenizer, template and image settings on this rank. */
-static int load_inputs(gen_ctx *g)
-{
-    const gen_args *a = g->a;
-    be_backend *be = be_cpu_new(0);
-    int rc = llava_load(a->model, be, &g->m);
-    if (rc == 0) rc = tok_load(a->model, &g->tok);
-    img_proc_default(&g->pc);
-    char *pp = fs_join(a->model, "preprocessor_config.json");
-    if (rc == 0 && fs_is_file(pp)) rc = img_proc_load(a->model, &g->pc);
-    free(pp);
-    if (rc == 0) rc = img_mode_parse(a->preprocess, &g->mode);
-    if (rc == 0 && (g->pc.crop_w != g->m->cfg.vision.image_size ||
-                    g->pc.crop_h != g->m->cfg.vision.image_size))
-        rc = ERR("%s: preprocessor crop %dx%d does not match the vision tower's %d px", a->model,
-                 g->pc.crop_w, g->pc.crop_h, g->m->cfg.vision.image_size);
-    return rc;
-}
-
 static int open_prompts(gen_ctx *g, char **prompts_id)
 {
-    int rc = h5io_open(&g->prompts, g->a->prompts, MPI_COMM_SELF);
-    if (rc == 0) rc = h5io_require_schema(&g->prompts, "sima.prompts", 1);
-    int64_t n = rc == 0 ? h5io_rows(&g->prompts, "/prompts/question") : -1;
-    if (rc == 0 && n < 0) rc = -1;
-    if (rc != 0) return -1;
+    int64_t n;
+    if (prm_open(&g->prompts, g->a->prompts, &n) != 0) return -1;
     g->n_sel = select_rows(g->a, n, (int64_t **)&g->sel);
     char *created = h5io_get_attr_str(&g->prompts, "/", "created");
     if (asprintf(prompts_id, "%s@%s/%lld", g->a->prompts, created ? created : "?", (long long)n) < 0)
@@ -527,7 +488,7 @@ int main(int argc, char **argv)
         log_info("%s is already complete for this run; nothing to do", a.out);
         return tool_finish(&t, TOOL_OK);
     }
-    rc = load_inputs(&g);
+    rc = sess_load(a.model, a.preprocess, &g.s);
     tool_agree(&t, rc);
     int64_t todo = chk_pending_items(&g.plan, pending, n_pending);
     log_info("%lld prompts selected in %lld chunks, %lld already committed; %d rank%s, %d "

@@ -129,3 +129,32 @@ int chat_prompt_ids(const chat_template *t, const tok_tokenizer *tok, const char
     free(text);
     return rc;
 }
+
+char *chat_fill(const char *text, const char *const *names, const char *const *values, int n,
+                bool strip_newlines)
+{
+    sbuf out = {0};
+    sb_put(&out, "", 0);
+    for (const char *p = text; *p;) {
+        int hit = -1;
+        size_t hl = 0;
+        if (*p == '{')
+            for (int i = 0; i < n && hit < 0; i++) {
+                size_t l = strlen(names[i]);
+                if (!strncmp(p + 1, names[i], l) && p[1 + l] == '}') {
+                    hit = i;
+                    hl = l + 2;
+                }
+            }
+        if (hit < 0) {
+            sb_put(&out, p++, 1);
+            continue;
+        }
+        for (const char *v = values[hit]; *v; v++) {
+            char c = (strip_newlines && (*v == '\n' || *v == '\r')) ? ' ' : *v;
+            sb_put(&out, &c, 1);
+        }
+        p += hl;
+    }
+    return out.s;
+}

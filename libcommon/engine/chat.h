@@ -34,4 +34,10 @@ char *chat_format(const chat_template *t, const char *question, bool with_image)
 int chat_prompt_ids(const chat_template *t, const tok_tokenizer *tok, const char *question,
                     bool with_image, int32_t image_token_id, int n_image_tokens, tok_ids *out);
 
+/* Replace each "{name}" of text with its value (names[i] -> values[i],
+ * n pairs); with strip_newlines, newlines in the values become spaces.
+ * Unknown placeholders stay as they are. malloc'd. */
+char *chat_fill(const char *text, const char *const *names, const char *const *values, int n,
+                bool strip_newlines);
+
 #endif

@@ -1,0 +1,43 @@
+/* verdicts.h — io layer: rows of a sima.verdicts file
+ * (data/schemas/verdicts.md) in memory; collective write and whole read. */
+#ifndef SIMA_IO_VERDICTS_H
+#define SIMA_IO_VERDICTS_H
+
+#include "h5io.h"
+
+#define VERD_SCHEMA "sima.verdicts"
+#define VERD_SCHEMA_VERSION 1
+
+typedef struct {
+    int64_t n, cap;
+    int64_t *prompt;
+    int32_t *first, *second, *winner;
+    int8_t *order, *verdict, *consistent, *skipped, *truncated;
+    int64_t *prompt_tokens;
+    int64_t *text_len;      /* [n] */
+    char *text;             /* [sum text_len] UTF-8 */
+    int64_t text_total, text_cap;
+} verd_rows;
+
+/* One judgement. */
+typedef struct {
+    int64_t prompt;
+    int32_t first, second, winner;
+    int8_t order, verdict, consistent, skipped, truncated;
+    int64_t prompt_tokens;
+} verd_row;
+
+void verd_push(verd_rows *r, const verd_row *row, const char *text, int64_t text_len);
+void verd_get(const verd_rows *r, int64_t i, verd_row *row);
+/* Start of row i's text in r->text (rows are stored in order). */
+const char *verd_text(const verd_rows *r, int64_t i, int64_t *len);
+void verd_append(verd_rows *dst, const verd_rows *src);
+void verd_free(verd_rows *r);
+
+int verd_write(h5io_file *f, const verd_rows *r);   /* collective */
+int verd_read(h5io_file *f, verd_rows *r);          /* every row */
+
+/* The verdict in a critic's output: the last "[[1]]" or "[[2]]"; 0 if none. */
+int verd_parse(const char *text, size_t len);
+
+#endif
