@@ -145,3 +145,14 @@ int verd_parse(const char *text, size_t len)
     }
     return 0;
 }
+
+void verd_resolve(const int8_t *verdict, const int32_t *first, const int32_t *second, int n,
+                  bool both_orders, int32_t *winner, int8_t *consistent)
+{
+    for (int i = 0; i < n; i++)
+        winner[i] = verdict[i] == 1 ? first[i] : verdict[i] == 2 ? second[i] : -1;
+    for (int i = 0; i < n; i++) {
+        int k = i % 2 == 0 ? i + 1 : i - 1; /* the same pair in the other order */
+        consistent[i] = !both_orders ? -1 : (k < n && winner[i] >= 0 && winner[i] == winner[k]);
+    }
+}

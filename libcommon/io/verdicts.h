@@ -5,6 +5,8 @@
 
 #include "h5io.h"
 
+#include <stdbool.h>
+
 #define VERD_SCHEMA "sima.verdicts"
 #define VERD_SCHEMA_VERSION 1
 
@@ -39,5 +41,12 @@ int verd_read(h5io_file *f, verd_rows *r);          /* every row */
 
 /* The verdict in a critic's output: the last "[[1]]" or "[[2]]"; 0 if none. */
 int verd_parse(const char *text, size_t len);
+
+/* Winners and agreement of n judgements: winner[i] = first[i] for verdict
+ * 1, second[i] for 2, else -1. With both_orders the judgements come in
+ * pairs (default order, then swapped) and consistent[i] is 1 when both of
+ * a pair pick the same candidate, else 0; without, -1. */
+void verd_resolve(const int8_t *verdict, const int32_t *first, const int32_t *second, int n,
+                  bool both_orders, int32_t *winner, int8_t *consistent);
 
 #endif

@@ -3,6 +3,7 @@
  * (garbage, truncated and missing files, missing or mistyped datasets,
  * corrupt offsets, wrong schema), plus the model hash. */
 #include "check.h"
+#include "mpi_test.h"
 #include "err.h"
 #include "fs.h"
 #include "golden.h"
@@ -16,36 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* LeakSanitizer and Open MPI: MPI leaves ~120 KB allocated after
- * MPI_Finalize, from components it has unloaded (unnamed in leak reports, so
- * not suppressible), so MPI's own start-up and shut-down allocations are
- * ignored (ours are still checked); and the thread-local storage of those
- * unloaded components crashes LeakSanitizer's scan ("Tracer caught signal
- * 11"), so thread-local storage is not scanned (nothing here keeps its only
- * pointer to a block there). */
-#ifdef __SANITIZE_ADDRESS__
-#define TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TEST_ASAN 1
-#endif
-#endif
-#ifdef TEST_ASAN
-#include <sanitizer/lsan_interface.h>
-#define UNCHECKED_ALLOCS(call)                                                 \
-    do {                                                                       \
-        __lsan_disable();                                                      \
-        call;                                                                  \
-        __lsan_enable();                                                       \
-    } while (0)
-#else
-#define UNCHECKED_ALLOCS(call) call
-#endif
-#ifdef TEST_ASAN
-const char *__lsan_default_options(void);
-const char *__lsan_default_options(void) { return "use_tls=0"; }
-#endif
-
+/* MPI starts and ends through tests/util/mpi_test.h (LeakSanitizer-aware). */
 static char *g_dir;
 
 static char *in_dir(const char *name)
@@ -543,7 +515,7 @@ static void test_hashes(void)
 
 int main(int argc, char **argv)
 {
-    UNCHECKED_ALLOCS(MUST_MPI(MPI_Init(&argc, &argv)));
+    test_mpi_init(&argc, &argv);
     err_set_program("test_h5io");
     h5u_init();
     g_dir = test_tmpdir("h5io");
@@ -563,6 +535,6 @@ int main(int argc, char **argv)
     /* every file, dataset, group and attribute handle was closed */
     CHECK_EQ(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL), 0);
     int rc = check_finish();
-    UNCHECKED_ALLOCS(MPI_Finalize());
+    test_mpi_finalize();
     return rc;
 }

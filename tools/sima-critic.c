@@ -1,0 +1,553 @@
+/* sima-critic — the model judges pairs of its own answers.
+ *
+ *   mpirun -np N sima-critic --model DIR --prompts prompts.h5 --responses responses.h5
+ *                            --out verdicts.h5 [options]
+ *
+ * For every prompt with at least two candidates, the model (greedy) sees the
+ * image and the critic prompt (data/templates/critic.txt: the question, the
+ * ground truth and two candidates) and ends with [[1]] or [[2]]. By default
+ * candidate 1 (sampled) is shown as Response 1 and candidate 0 (greedy) as
+ * Response 2, as the SIMA paper does; --both-orders also judges the swapped
+ * order and records whether the two verdicts agree; --all-pairs judges every
+ * pair of candidates. Work is split, committed, resumed and assembled like
+ * sima-gen's (io/chunks.h): the output is the same for any number of ranks.
+ */
+#define _GNU_SOURCE
+#include "chat.h"
+#include "chunks.h"
+#include "err.h"
+#include "fs.h"
+#include "generate.h"
+#include "h5io.h"
+#include "h5util.h"
+#include "log.h"
+#include "prompts.h"
+#include "responses.h"
+#include "session.h"
+#include "tool.h"
+#include "verdicts.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char USAGE[] =
+    "usage: mpirun -np N sima-critic --model DIR --prompts prompts.h5 --responses responses.h5\n"
+    "                                --out verdicts.h5 [options]\n"
+    "\n"
+    "The model judges pairs of its own candidate answers against the ground truth.\n"
+    "\n"
+    "  --model DIR                LLaVA model folder (the critic; usually the generator)\n"
+    "  --prompts FILE             prompts file (sima.prompts): images, questions, ground truths\n"
+    "  --responses FILE           responses file (sima.responses) from sima-gen\n"
+    "  --out FILE                 verdicts file to write (sima.verdicts)\n"
+    "  --critic-template NAME|FILE critic prompt with {question} {ground_truth} {response_1}\n"
+    "                             {response_2} (default: critic, data/templates/critic.txt)\n"
+    "  --template NAME|FILE       chat template around it (default vicuna_v1)\n"
+    "  --both-orders              judge each pair in both orders; record agreement\n"
+    "  --all-pairs                judge every pair of candidates (default: 1 vs 0)\n"
+    "  --strip-newlines           put inserted texts on one line\n"
+    "  --truncate-answers N       when the prompt does not fit the context, cut each answer to\n"
+    "                             N tokens (default 0: skip such prompts, counted)\n"
+    "  --max-new-tokens N         longest critic output (default 512)\n"
+    "  --batch N                  sequences decoded together per rank (default 8)\n"
+    "  --chunk N                  prompts per chunk (default 16)\n"
+    "  --preprocess pad|crop      image preprocessing (default pad)\n"
+    "  --no-resume, --overwrite, --progress-seconds S, --quiet, --verbose, --help, --version\n"
+    "\n"
+    "Exit status: 0 complete, 1 error, 2 bad usage, 3 interrupted after committing.\n";
+
+typedef struct {
+    const char *model, *prompts, *responses, *out, *template_name, *critic_name, *preprocess;
+    int both_orders, all_pairs, strip_newlines, truncate_answers, max_new, batch, chunk;
+    int resume, overwrite;
+    double progress_s;
+} crit_args;
+
+static int64_t parse_int(tool_ctx *t, const char *opt, const char *s, int64_t lo, int64_t hi)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || end == s || v < lo || v > hi)
+        tool_usage_error(t, "%s: expected an integer in [%lld, %lld], got '%s'", opt,
+                         (long long)lo, (long long)hi, s);
+    return v;
+}
+
+static void parse_args(tool_ctx *t, int argc, char **argv, crit_args *a)
+{
+    *a = (crit_args){NULL, NULL, NULL, NULL, "vicuna_v1", "critic", "pad",
+                     0, 0, 0, 0, 512, 8, 16, 1, 0, 5.0};
+    enum { O_CT = 256, O_T, O_BOTH, O_ALL, O_STRIP, O_TRUNC, O_MAXNEW, O_BATCH, O_CHUNK, O_PRE,
+           O_NORESUME, O_RESUME, O_OVERWRITE, O_PROGRESS, O_RESP };
+    static struct option opts[] = {
+        TOOL_COMMON_OPTIONS,
+        {"model", required_argument, 0, 'm'}, {"prompts", required_argument, 0, 'p'},
+        {"responses", required_argument, 0, O_RESP}, {"out", required_argument, 0, 'o'},
+        {"critic-template", required_argument, 0, O_CT}, {"template", required_argument, 0, O_T},
+        {"both-orders", no_argument, 0, O_BOTH}, {"all-pairs", no_argument, 0, O_ALL},
+        {"strip-newlines", no_argument, 0, O_STRIP},
+        {"truncate-answers", required_argument, 0, O_TRUNC},
+        {"max-new-tokens", required_argument, 0, O_MAXNEW},
+        {"batch", required_argument, 0, O_BATCH}, {"chunk", required_argument, 0, O_CHUNK},
+        {"preprocess", required_argument, 0, O_PRE}, {"no-resume", no_argument, 0, O_NORESUME},
+        {"resume", no_argument, 0, O_RESUME}, {"overwrite", no_argument, 0, O_OVERWRITE},
+        {"progress-seconds", required_argument, 0, O_PROGRESS}, {0, 0, 0, 0}};
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "vqhVm:p:o:", opts, NULL)) != -1) {
+        if (tool_common_option(t, c, USAGE)) continue;
+        switch (c) {
+        case 'm': a->model = optarg; break;
+        case 'p': a->prompts = optarg; break;
+        case O_RESP: a->responses = optarg; break;
+        case 'o': a->out = optarg; break;
+        case O_CT: a->critic_name = optarg; break;
+        case O_T: a->template_name = optarg; break;
+        case O_BOTH: a->both_orders = 1; break;
+        case O_ALL: a->all_pairs = 1; break;
+        case O_STRIP: a->strip_newlines = 1; break;
+        case O_TRUNC: a->truncate_answers = (int)parse_int(t, "--truncate-answers", optarg, 0, 1 << 20); break;
+        case O_MAXNEW: a->max_new = (int)parse_int(t, "--max-new-tokens", optarg, 1, 1 << 20); break;
+        case O_BATCH: a->batch = (int)parse_int(t, "--batch", optarg, 1, 4096); break;
+        case O_CHUNK: a->chunk = (int)parse_int(t, "--chunk", optarg, 1, 1 << 20); break;
+        case O_PRE: a->preprocess = optarg; break;
+        case O_NORESUME: a->resume = 0; break;
+        case O_RESUME: a->resume = 1; break;
+        case O_OVERWRITE: a->overwrite = 1; break;
+        case O_PROGRESS: a->progress_s = (double)parse_int(t, "--progress-seconds", optarg, 0, 1 << 20); break;
+        default: tool_usage_error(t, "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc) tool_usage_error(t, "unexpected argument '%s'", argv[optind]);
+    if (!a->model || !a->prompts || !a->responses || !a->out)
+        tool_usage_error(t, "--model, --prompts, --responses and --out are required");
+    if (strcmp(a->preprocess, "pad") && strcmp(a->preprocess, "crop"))
+        tool_usage_error(t, "--preprocess: expected pad or crop, got '%s'", a->preprocess);
+}
+
+/* ------------------------------------------------------------- inputs -- */
+
+typedef struct {
+    const crit_args *a;
+    tool_ctx *t;
+    sess_model s;
+    chat_template tpl;
+    char *critic;           /* the critic template text */
+    h5io_file prompts;
+    int64_t n_prompts;
+    resp_rows resp;         /* every candidate */
+    /* items: prompts with at least two candidates */
+    int64_t n_items;
+    int64_t *item_prompt;   /* [n_items] prompt row */
+    int64_t *item_row0;     /* [n_items] first responses row */
+    int32_t *item_cands;    /* [n_items] candidates */
+    int64_t *resp_text_off; /* [resp.n] offset of each response's text */
+    int64_t *resp_tok_off;  /* [resp.n] offset of each response's tokens */
+    chk_plan plan;
+    chk_progress progress;
+} crit_ctx;
+
+/* Group the responses by prompt (they are sorted by prompt, candidate). */
+static int index_responses(crit_ctx *g)
+{
+    resp_rows *r = &g->resp;
+    g->resp_text_off = xmalloc(sizeof(int64_t) * (size_t)(r->n + 1));
+    g->resp_tok_off = xmalloc(sizeof(int64_t) * (size_t)(r->n + 1));
+    g->item_prompt = xmalloc(sizeof(int64_t) * (size_t)(r->n + 1));
+    g->item_row0 = xmalloc(sizeof(int64_t) * (size_t)(r->n + 1));
+    g->item_cands = xmalloc(sizeof(int32_t) * (size_t)(r->n + 1));
+    int64_t x = 0, t = 0;
+    for (int64_t i = 0; i < r->n; i++) {
+        g->resp_text_off[i] = x;
+        g->resp_tok_off[i] = t;
+        x += r->text_len[i];
+        t += r->n_tokens[i];
+        if (r->prompt[i] < 0 || r->prompt[i] >= g->n_prompts)
+            return ERR("%s: row %lld names prompt %lld, the prompts file has %lld", g->a->responses,
+                       (long long)i, (long long)r->prompt[i], (long long)g->n_prompts);
+        if (r->candidate[i] != (i > 0 && r->prompt[i - 1] == r->prompt[i] ? r->candidate[i - 1] + 1 : 0))
+            return ERR("%s: rows are not ordered by prompt and candidate (row %lld)",
+                       g->a->responses, (long long)i);
+    }
+    for (int64_t i = 0; i < r->n;) {
+        int64_t j = i;
+        while (j < r->n && r->prompt[j] == r->prompt[i]) j++;
+        if (j - i >= 2) {
+            g->item_prompt[g->n_items] = r->prompt[i];
+            g->item_row0[g->n_items] = i;
+            g->item_cands[g->n_items] = (int32_t)(j - i);
+            g->n_items++;
+        }
+        i = j;
+    }
+    return 0;
+}
+
+static int load_inputs(crit_ctx *g, char **inputs_id)
+{
+    const crit_args *a = g->a;
+    int rc = prm_open(&g->prompts, a->prompts, &g->n_prompts);
+    h5io_file rf;
+    if (rc == 0) rc = h5io_open(&rf, a->responses, MPI_COMM_SELF);
+    if (rc == 0) {
+        rc = h5io_require_schema(&rf, RESP_SCHEMA, RESP_SCHEMA_VERSION);
+        char *k1 = h5io_get_attr_str(&g->prompts, "/", "created");
+        char *k2 = rc == 0 ? h5io_get_attr_str(&rf, "/", "run_key") : NULL;
+        if (rc == 0) rc = resp_read(&rf, &g->resp);
+        if (asprintf(inputs_id, "%s@%s %s@%s", a->prompts, k1 ? k1 : "?", a->responses,
+                     k2 ? k2 : "?") < 0)
+            DIE("out of memory");
+        free(k1);
+        free(k2);
+        h5io_close(&rf);
+    }
+    if (rc == 0) rc = index_responses(g);
+    if (rc == 0) rc = chat_template_load(a->template_name, &g->tpl);
+    chat_template crit;
+    if (rc == 0) rc = chat_template_load(a->critic_name, &crit);
+    if (rc == 0 && (!strstr(crit.text, "{response_1}") || !strstr(crit.text, "{response_2}")))
+        rc = ERR("critic template %s: needs {response_1} and {response_2} placeholders",
+                 a->critic_name);
+    if (rc == 0) {
+        g->critic = crit.text;
+        crit.text = NULL;
+        chat_template_free(&crit);
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------- judgements -- */
+
+/* One judgement of a chunk: which candidates, in which order. */
+typedef struct {
+    int64_t item;
+    int32_t first, second;
+    int8_t order;
+    int8_t skipped, truncated;
+    tok_ids ids;            /* the critic prompt */
+    int req;                /* engine request, -1 when skipped */
+} judgement;
+
+/* The pairs of an item, each in its default order (higher index first:
+ * candidate 1, sampled, before candidate 0, greedy) and, with
+ * --both-orders, swapped right after it. */
+static int list_judgements(const crit_ctx *g, int64_t item, judgement *out)
+{
+    int n = 0, C = g->item_cands[item];
+    for (int32_t hi = 1; hi < C; hi++)
+        for (int32_t lo = 0; lo < hi; lo++) {
+            if (!g->a->all_pairs && !(hi == 1 && lo == 0)) continue;
+            out[n++] = (judgement){item, hi, lo, 0, 0, 0, {0}, -1};
+            if (g->a->both_orders) out[n++] = (judgement){item, lo, hi, 1, 0, 0, {0}, -1};
+        }
+    return n;
+}
+
+static int max_judgements(const crit_ctx *g, int64_t item)
+{
+    int C = g->item_cands[item], pairs = g->a->all_pairs ? C * (C - 1) / 2 : 1;
+    return pairs * (g->a->both_orders ? 2 : 1);
+}
+
+/* A candidate's answer text, or its first `limit` tokens decoded. */
+static char *answer_text(const crit_ctx *g, int64_t row, int limit)
+{
+    const resp_rows *r = &g->resp;
+    if (limit <= 0 || r->n_tokens[row] <= limit) {
+        char *s = xmalloc((size_t)r->text_len[row] + 1);
+        memcpy(s, r->text + g->resp_text_off[row], (size_t)r->text_len[row]);
+        s[r->text_len[row]] = '\0';
+        return s;
+    }
+    char *s = NULL;
+    if (tok_decode(g->s.tok, r->tokens + g->resp_tok_off[row], (size_t)limit, true, &s, NULL) != 0)
+        s = xstrdup("");
+    return s;
+}
+
+/* The critic prompt ids for a judgement, answers cut to `limit` tokens. */
+static int critic_prompt(const crit_ctx *g, judgement *j, const char *question, const char *truth,
+                         bool with_image, int limit)
+{
+    int64_t row0 = g->item_row0[j->item];
+    char *r1 = answer_text(g, row0 + j->first, limit), *r2 = answer_text(g, row0 + j->second, limit);
+    const char *names[] = {"question", "ground_truth", "response_1", "response_2"};
+    const char *values[] = {question, truth, r1, r2};
+    char *text = chat_fill(g->critic, names, values, 4, g->a->strip_newlines);
+    j->ids.n = 0;
+    int rc = chat_prompt_ids(&g->tpl, g->s.tok, text, with_image, g->s.m->cfg.image_token_index,
+                             g->s.m->image_tokens, &j->ids);
+    free(text);
+    free(r1);
+    free(r2);
+    return rc;
+}
+
+/* Build the prompt; when it does not fit the context with room for the
+ * answer, cut the answers (if asked) or mark the judgement skipped. */
+static int prepare_judgement(const crit_ctx *g, judgement *j, const char *question,
+                             const char *truth, bool with_image)
+{
+    int64_t room = g->s.m->cfg.text.max_position_embeddings - g->a->max_new;
+    int rc = critic_prompt(g, j, question, truth, with_image, 0);
+    if (rc == 0 && (int64_t)j->ids.n > room && g->a->truncate_answers > 0) {
+        rc = critic_prompt(g, j, question, truth, with_image, g->a->truncate_answers);
+        j->truncated = 1;
+    }
+    if (rc == 0 && (int64_t)j->ids.n > room) j->skipped = 1;
+    return rc;
+}
+
+/* --------------------------------------------------------------- chunks -- */
+
+/* Rows of one chunk, in order, from its judgements and the engine outputs. */
+static void chunk_rows(const crit_ctx *g, judgement *js, int n, gen_output *out, verd_rows *rows)
+{
+    int8_t *verdict = xmalloc((size_t)n), *consistent = xmalloc((size_t)n);
+    int32_t *first = xmalloc(sizeof(int32_t) * (size_t)n), *second = xmalloc(sizeof(int32_t) * (size_t)n);
+    int32_t *winner = xmalloc(sizeof(int32_t) * (size_t)n);
+    char **text = xcalloc((size_t)n, sizeof *text);
+    size_t *len = xcalloc((size_t)n, sizeof *len);
+    for (int i = 0; i < n; i++) {
+        judgement *j = &js[i];
+        first[i] = j->first;
+        second[i] = j->second;
+        verdict[i] = -1;
+        if (j->skipped) continue;
+        gen_output *o = &out[j->req];
+        if (tok_decode(g->s.tok, o->tokens, (size_t)o->n, true, &text[i], &len[i]) != 0) {
+            text[i] = xstrdup("");
+            len[i] = 0;
+        }
+        verdict[i] = (int8_t)verd_parse(text[i], len[i]);
+    }
+    /* judgements of one item are listed pair by pair, both orders adjacent,
+     * and items never split a pair: resolve the whole chunk at once */
+    verd_resolve(verdict, first, second, n, g->a->both_orders, winner, consistent);
+    for (int i = 0; i < n; i++) {
+        judgement *j = &js[i];
+        verd_row row = {g->item_prompt[j->item], j->first, j->second, winner[i], j->order,
+                        verdict[i], consistent[i], j->skipped, j->truncated, (int64_t)j->ids.n};
+        verd_push(rows, &row, text[i] ? text[i] : "", (int64_t)len[i]);
+        free(text[i]);
+    }
+    free(verdict);
+    free(consistent);
+    free(first);
+    free(second);
+    free(winner);
+    free(text);
+    free(len);
+}
+
+static int on_step(void *ctx)
+{
+    crit_ctx *g = ctx;
+    chk_progress_tick(&g->progress);
+    return tool_interrupted();
+}
+
+/* Judge every pair of a chunk's prompts in one engine call and commit it. */
+static int run_chunk(crit_ctx *g, int64_t chunk)
+{
+    int64_t first, n;
+    chk_items(&g->plan, chunk, &first, &n);
+    int cap = 0;
+    for (int64_t i = first; i < first + n; i++) cap += max_judgements(g, i);
+    judgement *js = xcalloc((size_t)cap, sizeof *js);
+    gen_request *req = xcalloc((size_t)cap, sizeof *req);
+    float **pixels = xcalloc((size_t)n, sizeof *pixels);
+    int nj = 0, nr = 0, rc = 0;
+    int64_t prompt_tokens = 0;
+    for (int64_t i = first; rc == 0 && i < first + n; i++) {
+        int64_t row = g->item_prompt[i];
+        char *question = NULL, *truth = NULL;
+        rc = prm_text(&g->prompts, "question", row, &question);
+        if (rc == 0) rc = prm_text(&g->prompts, "ground_truth", row, &truth);
+        if (rc == 0) rc = prm_pixels(&g->prompts, row, &g->s.pc, g->s.mode, &pixels[i - first]);
+        int k = rc == 0 ? list_judgements(g, i, js + nj) : 0;
+        for (int q = 0; rc == 0 && q < k; q++) {
+            judgement *j = &js[nj + q];
+            rc = prepare_judgement(g, j, question, truth, pixels[i - first] != NULL);
+            if (rc != 0 || j->skipped) continue;
+            j->req = nr;
+            prompt_tokens += (int64_t)j->ids.n;
+            req[nr++] = (gen_request){j->ids.ids, (int64_t)j->ids.n, pixels[i - first],
+                                      pixels[i - first] ? 1 : 0, {0, 1, 0}, 0, g->a->max_new, -1};
+        }
+        nj += k;
+        free(question);
+        free(truth);
+        if (rc != 0) err_context("prompt row %lld", (long long)row);
+    }
+    gen_output *out = xcalloc((size_t)(nr ? nr : 1), sizeof *out);
+    if (rc == 0 && nr > 0) {
+        gen_options opt;
+        gen_options_default(&opt);
+        opt.max_batch = g->a->batch;
+        opt.on_step = on_step;
+        opt.ctx = g;
+        rc = gen_generate(g->s.m, req, nr, &opt, out);
+    }
+    if (rc == 0 && !tool_interrupted()) { /* an interrupted chunk is not committed */
+        verd_rows rows = {0};
+        chunk_rows(g, js, nj, out, &rows);
+        h5io_file f;
+        rc = chk_part_create(&g->plan, chunk, &f);
+        if (rc == 0) {
+            rc = verd_write(&f, &rows);
+            if (rc == 0) rc = chk_part_commit(&g->plan, &f);
+            else h5io_abandon(&f);
+        }
+        verd_free(&rows);
+        chk_progress_add(&g->progress, n, prompt_tokens);
+    }
+    for (int i = 0; i < nr; i++) gen_output_free(&out[i]);
+    for (int i = 0; i < nj; i++) tok_ids_free(&js[i].ids);
+    for (int64_t i = 0; i < n; i++) free(pixels[i]);
+    free(out);
+    free(pixels);
+    free(req);
+    free(js);
+    return rc;
+}
+
+/* ------------------------------------------------------------ assembly -- */
+
+static int write_output(crit_ctx *g, tool_ctx *t, const char *model_hash, const verd_rows *rows)
+{
+    const crit_args *a = g->a;
+    /* counts over every rank's rows, the same values on every rank */
+    int64_t c[3] = {0, 0, 0};
+    for (int64_t i = 0; i < rows->n; i++) {
+        c[0] += rows->skipped[i] == 0;
+        c[1] += rows->verdict[i] == 0;
+        c[2] += rows->skipped[i] != 0;
+    }
+    MPI_Allreduce(MPI_IN_PLACE, c, 3, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+    h5io_file f;
+    int rc = h5io_create(&f, a->out, MPI_COMM_WORLD);
+    tool_agree(t, rc);
+    const char *inputs[] = {a->prompts, a->responses};
+    h5io_provenance prov = {t->name, VERD_SCHEMA, VERD_SCHEMA_VERSION, t->argc, t->argv,
+                            inputs, 2, a->model, model_hash, -1, g->plan.run_key};
+    rc = verd_write(&f, rows);
+    if (rc == 0) rc = h5io_write_provenance(&f, &prov);
+    if (rc == 0) rc = h5io_set_attr_str(&f, "/", "template", a->critic_name);
+    if (rc == 0) rc = h5io_set_attr_str(&f, "/", "template_text", g->critic);
+    if (rc == 0) rc = h5io_set_attr_str(&f, "/", "chat_template", a->template_name);
+    if (rc == 0) rc = h5io_set_attr_i64(&f, "/", "both_orders", a->both_orders);
+    if (rc == 0) rc = h5io_set_attr_i64(&f, "/", "all_pairs", a->all_pairs);
+    if (rc == 0) rc = h5io_set_attr_i64(&f, "/", "max_new_tokens", a->max_new);
+    if (rc == 0) rc = h5io_set_attr_i64(&f, "/", "truncate_answers", a->truncate_answers);
+    if (rc == 0) rc = h5io_set_attr_str(&f, "/", "prompts_file", a->prompts);
+    if (rc == 0) rc = h5io_set_attr_str(&f, "/", "responses_file", a->responses);
+    if (rc == 0) rc = h5io_set_attr_i64(&f, "/", "n_judged", c[0]);
+    if (rc == 0) rc = h5io_set_attr_i64(&f, "/", "n_no_verdict", c[1]);
+    if (rc == 0) rc = h5io_set_attr_i64(&f, "/", "n_skipped", c[2]);
+    if (rc != 0) {
+        h5io_abandon(&f);
+        tool_agree(t, rc);
+    }
+    rc = h5io_commit(&f);
+    tool_agree(t, rc);
+    if (t->rank == 0)
+        log_info("done: %lld judgements, %lld without a verdict, %lld skipped as too long; wrote %s",
+                 (long long)c[0], (long long)c[1], (long long)c[2], a->out);
+    return 0;
+}
+
+static void assemble_output(crit_ctx *g, tool_ctx *t, const char *model_hash)
+{
+    int64_t c0, c1;
+    chk_my_block(&g->plan, t, &c0, &c1);
+    verd_rows rows = {0};
+    int rc = 0;
+    for (int64_t c = c0; rc == 0 && c < c1; c++) {
+        h5io_file f;
+        verd_rows part;
+        rc = chk_part_open(&g->plan, c, &f);
+        if (rc == 0) {
+            rc = verd_read(&f, &part);
+            h5io_close(&f);
+        }
+        if (rc == 0) {
+            verd_append(&rows, &part);
+            verd_free(&part);
+        }
+    }
+    tool_agree(t, rc);
+    write_output(g, t, model_hash, &rows);
+    verd_free(&rows);
+    chk_remove_parts(t, &g->plan);
+}
+
+/* ---------------------------------------------------------------- main -- */
+
+int main(int argc, char **argv)
+{
+    tool_ctx t;
+    tool_init(&t, &argc, &argv, "sima-critic");
+    crit_args a;
+    parse_args(&t, argc, argv, &a);
+    h5u_init();
+    tool_catch_signals();
+
+    crit_ctx g;
+    memset(&g, 0, sizeof g);
+    g.a = &a;
+    g.t = &t;
+    char *inputs_id = NULL, *settings = NULL;
+    char *model_hash = h5io_model_hash(a.model);
+    int rc = model_hash ? 0 : -1;
+    if (rc == 0) rc = load_inputs(&g, &inputs_id);
+    tool_agree(&t, rc);
+
+    if (asprintf(&settings, "model_hash=%s inputs=%s template=%s both_orders=%d all_pairs=%d "
+                 "strip_newlines=%d truncate_answers=%d max_new_tokens=%d preprocess=%s chunk=%d",
+                 model_hash, inputs_id, a.template_name, a.both_orders, a.all_pairs,
+                 a.strip_newlines, a.truncate_answers, a.max_new, a.preprocess, a.chunk) < 0)
+        DIE("out of memory");
+    uint64_t h = h5io_fnv1a(settings, strlen(settings), H5IO_FNV_INIT);
+    h = h5io_fnv1a(g.critic, strlen(g.critic), h);
+    h = h5io_fnv1a(g.tpl.text, strlen(g.tpl.text), h);
+    char key[17];
+    h5io_hex64(h, key);
+    chk_plan_init(&g.plan, a.out, VERD_SCHEMA, VERD_SCHEMA_VERSION, g.n_items, a.chunk, key,
+                  a.resume, a.overwrite);
+    bool done;
+    int64_t *pending, n_pending;
+    chk_prepare(&t, &g.plan, &done, &pending, &n_pending);
+    if (done) {
+        log_info("%s is already complete for this run; nothing to do", a.out);
+        return tool_finish(&t, TOOL_OK);
+    }
+    rc = sess_load(a.model, a.preprocess, &g.s);
+    tool_agree(&t, rc);
+    int64_t todo = chk_pending_items(&g.plan, pending, n_pending);
+    log_info("%lld prompts with two or more candidates in %lld chunks, %lld already committed; "
+             "%d rank%s", (long long)g.n_items, (long long)g.plan.n_chunks,
+             (long long)(g.plan.n_chunks - n_pending), t.size, t.size > 1 ? "s" : "");
+    chk_progress_init(&g.progress, &t, "prompts", "critic prompt tokens/s", a.progress_s, todo,
+                      g.n_items - todo);
+    for (int64_t i = t.rank; rc == 0 && i < n_pending && !tool_interrupted(); i += t.size)
+        rc = run_chunk(&g, pending[i]);
+    if (rc != 0) tool_abort(&t);
+    int64_t items, tokens;
+    chk_progress_finish(&g.progress, &items, &tokens);
+    if (tool_any_interrupted(&t)) {
+        log_info("interrupted: finished chunks are committed in %s; rerun the same command to "
+                 "finish", g.plan.parts_dir);
+        return tool_finish(&t, TOOL_INTERRUPTED);
+    }
+    if (!chk_all_committed(&t, &g.plan)) rc = ERR("%s: chunks are missing", g.plan.parts_dir);
+    tool_agree(&t, rc);
+    assemble_output(&g, &t, model_hash);
+    h5io_close(&g.prompts);
+    chk_plan_free(&g.plan);
+    return tool_finish(&t, TOOL_OK);
+}
