@@ -93,6 +93,52 @@ struct be_backend {
     void (*token_logprobs)(be_backend *be, be_mat logits, const int32_t *target,
                            float *out_logp, int32_t *argmax);
 
+    /* ---- training: backward operations ------------------------------------
+     * Every backward op ADDS into its outputs (input and parameter gradients),
+     * so residual branches and shared weights accumulate; callers zero first.
+     * Forward inputs are passed as the forward saw them. */
+    /* x [M, D] *= s, in place (LoRA scaling, loss scaling) */
+    void (*scale)(be_backend *be, be_mat x, float s);
+    /* replace a weight's values from float32 host data (an optimizer step) */
+    void (*weight_set)(be_backend *be, be_weight *w, const float *host);
+    /* a weight's values as float32 host data [rows, cols] (merging adapters) */
+    void (*weight_get)(be_backend *be, const be_weight *w, float *host);
+    /* linear y = x W^T + b: dx [M, K] += dy [M, N] . W [N, K] */
+    void (*linear_dx)(be_backend *be, be_mat dx, be_mat dy, const be_weight *w);
+    /* dW [N, K] += dy^T . x ; db [1, N] += column sums of dy (skipped when
+     * db.data is NULL) */
+    void (*linear_dw)(be_backend *be, be_mat dw, be_mat db, be_mat dy, be_mat x);
+    /* rmsnorm: dx += dL/dx, dw [1, D] += dL/dw (skipped when dw.data NULL) */
+    void (*rmsnorm_backward)(be_backend *be, be_mat dx, be_mat dw, be_mat dy, be_mat x,
+                             const be_weight *w, float eps);
+    void (*layernorm_backward)(be_backend *be, be_mat dx, be_mat dw, be_mat db, be_mat dy,
+                               be_mat x, const be_weight *w, float eps);
+    /* activations: x is the activation's input (pre-activation) */
+    void (*gelu_erf_backward)(be_backend *be, be_mat dx, be_mat dy, be_mat x);
+    void (*quick_gelu_backward)(be_backend *be, be_mat dx, be_mat dy, be_mat x);
+    /* out = silu(gate) * up: dgate += .., dup += .. */
+    void (*silu_mul_backward)(be_backend *be, be_mat dgate, be_mat dup, be_mat dout,
+                              be_mat gate, be_mat up);
+    /* embedding: dtable [V, D] row ids[t] += dy[t]; rows with ids[t] < 0 skipped */
+    void (*embed_backward)(be_backend *be, be_mat dtable, be_mat dy, const int32_t *ids);
+    /* rope: dx in place becomes the gradient w.r.t. the unrotated input
+     * (the transpose rotation) */
+    void (*rope_backward)(be_backend *be, be_mat dx, int n_heads, int head_dim,
+                          const int32_t *positions, double theta);
+    /* Attention without cache (every sequence's k_cache.data NULL), q/k/v the
+     * forward's inputs (after rope); dq += .., dk += .., dv += .. The
+     * probabilities are recomputed, nothing is saved by the forward. */
+    void (*attention_backward)(be_backend *be, be_mat dq, be_mat dk, be_mat dv, be_mat dout,
+                               be_mat q, be_mat k, be_mat v, const be_attn_seq *seqs,
+                               int n_seqs, be_attn_shape shape);
+    /* logp[r] = log_softmax(logits[r])[target[r]]: dlogits [R, V] +=
+     * dlogp[r] * (onehot(target[r]) - softmax(logits[r])); host dlogp/target */
+    void (*token_logprobs_backward)(be_backend *be, be_mat dlogits, be_mat logits,
+                                    const int32_t *target, const float *dlogp);
+    /* For each row: the most likely token other than exclude[r] (host ids) */
+    void (*best_other_token)(be_backend *be, be_mat logits, const int32_t *exclude,
+                             int32_t *out);
+
     void (*destroy)(be_backend *be);
     void *impl;
 };

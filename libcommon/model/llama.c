@@ -92,6 +92,39 @@ typedef struct {
     be_mat xn, q, k, v, att, gate, up;
 } llama_scratch;
 
+const be_weight *llama_layer_weight(const llama_layer *L, llama_linear_id which)
+{
+    const be_weight *w[LL_N_LINEAR] = {&L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down};
+    return w[which];
+}
+
+const llama_layer_lora *llama_active_lora(const llava_model *m, int layer)
+{
+    if (!m->lm.lora || m->lm.lora_off) return NULL;
+    return &m->lm.lora[layer];
+}
+
+void lora_term_apply(be_backend *be, be_mat y, be_mat x, const lora_term *t)
+{
+    if (!t || !t->A.data) return;
+    be_mat mid = be->mat_new(be, x.rows, t->A.rows);     /* [M, r] */
+    be->linear(be, mid, x, &t->A, NULL, false);
+    be->scale(be, mid, t->scale);
+    be->linear(be, y, mid, &t->B, NULL, true);
+    be->mat_free(be, &mid);
+}
+
+/* y (+)= x W^T for linear `which` of layer `layer`, plus its LoRA term when
+ * an adapter is on (without one this is exactly the plain linear). */
+static void layer_linear(llava_model *m, int layer, llama_linear_id which, be_mat y, be_mat x,
+                         bool accumulate)
+{
+    const llama_layer *L = &m->lm.layers[layer];
+    m->be->linear(m->be, y, x, llama_layer_weight(L, which), NULL, accumulate);
+    const llama_layer_lora *ad = llama_active_lora(m, layer);
+    if (ad) lora_term_apply(m->be, y, x, &ad->t[which]);
+}
+
 static void llama_layer_forward(llava_model *m, const llama_layer *L, int layer, be_mat h,
                                 llama_scratch *s, be_attn_seq *aseq, const llama_batch *b,
                                 const int32_t *pos)
@@ -100,9 +133,9 @@ static void llama_layer_forward(llava_model *m, const llama_layer *L, int layer,
     const cfg_text *t = &m->cfg.text;
     float eps = (float)t->rms_norm_eps;
     be->rmsnorm(be, s->xn, h, &L->attn_norm, eps);
-    be->linear(be, s->q, s->xn, &L->q, NULL, false);
-    be->linear(be, s->k, s->xn, &L->k, NULL, false);
-    be->linear(be, s->v, s->xn, &L->v, NULL, false);
+    layer_linear(m, layer, LL_Q, s->q, s->xn, false);
+    layer_linear(m, layer, LL_K, s->k, s->xn, false);
+    layer_linear(m, layer, LL_V, s->v, s->xn, false);
     be->rope(be, s->q, t->num_attention_heads, t->head_dim, pos, t->rope_theta);
     be->rope(be, s->k, t->num_key_value_heads, t->head_dim, pos, t->rope_theta);
     for (int i = 0; i < b->n_seqs; i++) {
@@ -114,12 +147,12 @@ static void llama_layer_forward(llava_model *m, const llama_layer *L, int layer,
     be_attn_shape sh = {t->num_attention_heads, t->num_key_value_heads, t->head_dim, true,
                         1.0f / sqrtf((float)t->head_dim)};
     be->attention(be, s->att, s->q, s->k, s->v, aseq, b->n_seqs, sh);
-    be->linear(be, h, s->att, &L->o, NULL, true);     /* h += attn . Wo^T */
+    layer_linear(m, layer, LL_O, h, s->att, true);     /* h += attn . Wo^T */
     be->rmsnorm(be, s->xn, h, &L->mlp_norm, eps);
-    be->linear(be, s->gate, s->xn, &L->gate, NULL, false);
-    be->linear(be, s->up, s->xn, &L->up, NULL, false);
+    layer_linear(m, layer, LL_GATE, s->gate, s->xn, false);
+    layer_linear(m, layer, LL_UP, s->up, s->xn, false);
     be->silu_mul(be, s->gate, s->gate, s->up);
-    be->linear(be, h, s->gate, &L->down, NULL, true); /* h += mlp . Wd^T */
+    layer_linear(m, layer, LL_DOWN, h, s->gate, true); /* h += mlp . Wd^T */
 }
 
 int llama_forward(llava_model *m, const llama_batch *b, be_mat hidden)

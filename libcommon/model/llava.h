@@ -42,12 +42,32 @@ typedef struct {
     be_weight down;                           /* [D, F] */
 } llama_layer;
 
+/* The linear layers of a LLaMA layer, in a fixed order (LoRA targets). */
+typedef enum { LL_Q, LL_K, LL_V, LL_O, LL_GATE, LL_UP, LL_DOWN, LL_N_LINEAR } llama_linear_id;
+
+/* LoRA: an optional low-rank term on a linear layer,
+ *   y += scale * (x A^T) B^T,  A [r, in], B [out, r], scale = alpha / r.
+ * A term whose A.data is NULL is absent. */
+typedef struct {
+    be_weight A, B;
+    float scale;
+} lora_term;
+
+typedef struct {
+    lora_term t[LL_N_LINEAR];
+} llama_layer_lora;
+
 typedef struct {
     be_weight embed;        /* [V, D] */
     be_weight norm;         /* [1, D] */
     be_weight lm_head;      /* [V, D]; aliases embed when tied */
     llama_layer *layers;
     int n_layers;
+    /* An attached LoRA adapter ([n_layers], owned by whoever attached it;
+     * NULL: none) and a switch to run as the base model with it attached
+     * (the DPO reference). */
+    const llama_layer_lora *lora;
+    bool lora_off;
 } llama_decoder;
 
 typedef struct {
@@ -113,6 +133,13 @@ typedef struct {
 /* hidden [R, D] = final-normed hidden states of every row. Advances each
  * sequence's kv->n_past by its n_new. */
 int llama_forward(llava_model *m, const llama_batch *batch, be_mat hidden);
+/* Weight of linear `which` of a layer ([out, in]). */
+const be_weight *llama_layer_weight(const llama_layer *L, llama_linear_id which);
+/* The adapter terms of layer `layer` when one is attached and on, else NULL. */
+const llama_layer_lora *llama_active_lora(const llava_model *m, int layer);
+/* y [M, out] += scale * (x [M, in] A^T) B^T; nothing when the term is absent. */
+void lora_term_apply(be_backend *be, be_mat y, be_mat x, const lora_term *t);
+
 /* logits [N, V] = hidden rows [N, D] . lm_head^T */
 void llama_logits(llava_model *m, be_mat hidden, be_mat logits);
 

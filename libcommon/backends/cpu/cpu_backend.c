@@ -3,6 +3,7 @@
  * over OpenMP threads. Clarity and exactness first: every CUDA kernel is
  * tested against these functions. */
 #include "backend.h"
+#include "cpu_train.h"
 #include "err.h"
 #include "log.h"
 
@@ -473,5 +474,6 @@ be_backend *be_cpu_new(int n_threads)
     be->attention = cpu_attention;
     be->token_logprobs = cpu_token_logprobs;
     be->destroy = cpu_destroy;
+    cpu_train_install(be);
     return be;
 }
