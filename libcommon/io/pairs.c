@@ -1,0 +1,433 @@
+/* pairs.c — io layer: the sima.pairs columns, and choosing pairs from verdicts. */
+#include "pairs.h"
+#include "err.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------- memory -- */
+
+static void grow(void **p, int64_t *cap, int64_t need, size_t elsize)
+{
+    if (need <= *cap) return;
+    int64_t c = *cap ? *cap : 64;
+    while (c < need) c *= 2;
+    *p = xrealloc(*p, (size_t)c * elsize);
+    *cap = c;
+}
+
+/* Resize a per-row array to new_cap elements. */
+static void *resize(void *p, int64_t new_cap, size_t elsize)
+{
+    return xrealloc(p, (size_t)new_cap * elsize);
+}
+
+static void grow_rows(pairs_rows *r, int64_t need)
+{
+    if (need <= r->cap) return;
+    int64_t c = r->cap ? r->cap : 64;
+    while (c < need) c *= 2;
+#define RS(field) r->field = resize(r->field, c, sizeof *r->field)
+    RS(prompt); RS(image); RS(verdict_row); RS(verdict_row_swapped);
+    RS(chosen); RS(rejected);
+    RS(chosen_kind); RS(verdict); RS(order); RS(consistent);
+    RS(ref_chosen_logp); RS(ref_rejected_logp);
+#undef RS
+    for (int k = 0; k < PAIRS_N_IDS; k++) {
+        if (!r->ids[k].off) r->ids[k].off = xcalloc(1, sizeof(int64_t));
+        r->ids[k].off = resize(r->ids[k].off, c + 1, sizeof(int64_t));
+    }
+    for (int k = 0; k < PAIRS_N_TEXTS; k++) {
+        if (!r->text[k].off) r->text[k].off = xcalloc(1, sizeof(int64_t));
+        r->text[k].off = resize(r->text[k].off, c + 1, sizeof(int64_t));
+    }
+    r->cap = c;
+}
+
+/* Append row n's elements to a ragged column (r->n not yet advanced). */
+static void ragged_push(pairs_ragged *g, int64_t n, const void *v, int64_t len, size_t elsize)
+{
+    int64_t end = g->off[n];
+    grow(&g->data, &g->cap, end + len + 1, elsize);
+    if (len) memcpy((char *)g->data + (size_t)end * elsize, v, (size_t)len * elsize);
+    g->off[n + 1] = end + len;
+}
+
+void pairs_push(pairs_rows *r, const pairs_row *row, const pairs_ids_in ids[PAIRS_N_IDS],
+                const pairs_text_in text[PAIRS_N_TEXTS])
+{
+    grow_rows(r, r->n + 1);
+    int64_t i = r->n;
+    r->prompt[i] = row->prompt;
+    r->chosen[i] = row->chosen;
+    r->rejected[i] = row->rejected;
+    r->chosen_kind[i] = row->chosen_kind;
+    r->image[i] = row->image;
+    r->verdict[i] = row->verdict;
+    r->order[i] = row->order;
+    r->consistent[i] = row->consistent;
+    r->verdict_row[i] = row->verdict_row;
+    r->verdict_row_swapped[i] = row->verdict_row_swapped;
+    r->ref_chosen_logp[i] = row->ref_chosen_logp;
+    r->ref_rejected_logp[i] = row->ref_rejected_logp;
+    for (int k = 0; k < PAIRS_N_IDS; k++)
+        ragged_push(&r->ids[k], i, ids[k].v, ids[k].n, sizeof(int32_t));
+    for (int k = 0; k < PAIRS_N_TEXTS; k++)
+        ragged_push(&r->text[k], i, text[k].s, text[k].n, 1);
+    r->n++;
+}
+
+void pairs_get(const pairs_rows *r, int64_t i, pairs_row *row)
+{
+    *row = (pairs_row){r->prompt[i], r->chosen[i], r->rejected[i], r->chosen_kind[i],
+                       r->image[i], r->verdict[i], r->order[i], r->consistent[i],
+                       r->verdict_row[i], r->verdict_row_swapped[i], r->ref_chosen_logp[i],
+                       r->ref_rejected_logp[i]};
+}
+
+const int32_t *pairs_ids(const pairs_rows *r, int which, int64_t i, int64_t *n)
+{
+    const pairs_ragged *g = &r->ids[which];
+    *n = g->off[i + 1] - g->off[i];
+    return (const int32_t *)g->data + g->off[i];
+}
+
+const char *pairs_text(const pairs_rows *r, int which, int64_t i, int64_t *len)
+{
+    const pairs_ragged *g = &r->text[which];
+    *len = g->off[i + 1] - g->off[i];
+    return (const char *)g->data + g->off[i];
+}
+
+void pairs_append(pairs_rows *dst, const pairs_rows *src)
+{
+    for (int64_t i = 0; i < src->n; i++) {
+        pairs_row row;
+        pairs_ids_in ids[PAIRS_N_IDS];
+        pairs_text_in text[PAIRS_N_TEXTS];
+        pairs_get(src, i, &row);
+        for (int k = 0; k < PAIRS_N_IDS; k++) ids[k].v = pairs_ids(src, k, i, &ids[k].n);
+        for (int k = 0; k < PAIRS_N_TEXTS; k++) text[k].s = pairs_text(src, k, i, &text[k].n);
+        pairs_push(dst, &row, ids, text);
+    }
+}
+
+void pairs_free(pairs_rows *r)
+{
+    free(r->prompt); free(r->image); free(r->verdict_row); free(r->verdict_row_swapped);
+    free(r->chosen); free(r->rejected);
+    free(r->chosen_kind); free(r->verdict); free(r->order); free(r->consistent);
+    free(r->ref_chosen_logp); free(r->ref_rejected_logp);
+    for (int k = 0; k < PAIRS_N_IDS; k++) { free(r->ids[k].off); free(r->ids[k].data); }
+    for (int k = 0; k < PAIRS_N_TEXTS; k++) { free(r->text[k].off); free(r->text[k].data); }
+    memset(r, 0, sizeof *r);
+}
+
+/* ----------------------------------------------------------- file I/O -- */
+
+static const char *const IDS_PATH[PAIRS_N_IDS] = {"/pairs/prompt_ids", "/pairs/chosen_ids",
+                                                   "/pairs/rejected_ids"};
+static const char *const TEXT_PATH[PAIRS_N_TEXTS] = {"/pairs/id", "/pairs/question",
+                                                      "/pairs/chosen_text",
+                                                      "/pairs/rejected_text",
+                                                      "/pairs/image_name"};
+
+/* Lengths of a ragged column's rows (malloc'd). */
+static int64_t *ragged_lengths(const pairs_ragged *g, int64_t n)
+{
+    int64_t *len = xmalloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+    for (int64_t i = 0; i < n; i++) len[i] = g->off[i + 1] - g->off[i];
+    return len;
+}
+
+static int write_ragged(h5io_file *f, const char *path, h5io_type type, const pairs_ragged *g,
+                        int64_t n)
+{
+    int64_t *len = ragged_lengths(g, n);
+    int rc = h5io_write_ragged(f, path, type, n, len, g->data);
+    free(len);
+    return rc;
+}
+
+int pairs_write(h5io_file *f, const pairs_rows *r)
+{
+    int64_t n = r->n;
+    int rc = h5io_group(f, "/pairs");
+#define COL(name, type) if (rc == 0) rc = h5io_write_column(f, "/pairs/" #name, type, n, 1, r->name)
+    COL(prompt, H5IO_I64);
+    COL(chosen, H5IO_I32);
+    COL(rejected, H5IO_I32);
+    COL(chosen_kind, H5IO_I8);
+    if (rc == 0) rc = h5io_set_attr_str(f, "/pairs/chosen_kind", "names", "0=greedy,1=sampled");
+    COL(image, H5IO_I64);
+    COL(verdict, H5IO_I8);
+    COL(order, H5IO_I8);
+    COL(consistent, H5IO_I8);
+    COL(verdict_row, H5IO_I64);
+    COL(verdict_row_swapped, H5IO_I64);
+    COL(ref_chosen_logp, H5IO_F64);
+    COL(ref_rejected_logp, H5IO_F64);
+#undef COL
+    for (int k = 0; rc == 0 && k < PAIRS_N_IDS; k++)
+        rc = write_ragged(f, IDS_PATH[k], H5IO_I32, &r->ids[k], n);
+    for (int k = 0; rc == 0 && k < PAIRS_N_TEXTS; k++)
+        rc = write_ragged(f, TEXT_PATH[k], H5IO_TEXT, &r->text[k], n);
+    return rc;
+}
+
+/* Read a whole ragged column into g (offsets and data). */
+static int read_ragged(h5io_file *f, const char *path, h5io_type type, int64_t n, pairs_ragged *g)
+{
+    g->off = xmalloc(sizeof(int64_t) * (size_t)(n + 1));
+    int rc = h5io_read_ragged(f, path, type, 0, n, g->off, &g->data);
+    g->cap = rc == 0 ? g->off[n] : 0;
+    return rc;
+}
+
+int pairs_read(h5io_file *f, pairs_rows *r)
+{
+    memset(r, 0, sizeof *r);
+    int64_t n = h5io_rows(f, "/pairs/prompt");
+    if (n < 0) return -1;
+    int64_t cap = n > 0 ? n : 1;
+#define COL(name, type)                                                        \
+    r->name = xmalloc(sizeof *r->name * (size_t)cap);                          \
+    if (rc == 0) rc = h5io_read_column(f, "/pairs/" #name, type, 0, n, r->name)
+    int rc = 0;
+    COL(prompt, H5IO_I64);
+    COL(chosen, H5IO_I32);
+    COL(rejected, H5IO_I32);
+    COL(chosen_kind, H5IO_I8);
+    COL(image, H5IO_I64);
+    COL(verdict, H5IO_I8);
+    COL(order, H5IO_I8);
+    COL(consistent, H5IO_I8);
+    COL(verdict_row, H5IO_I64);
+    COL(verdict_row_swapped, H5IO_I64);
+    COL(ref_chosen_logp, H5IO_F64);
+    COL(ref_rejected_logp, H5IO_F64);
+#undef COL
+    for (int k = 0; rc == 0 && k < PAIRS_N_IDS; k++)
+        rc = read_ragged(f, IDS_PATH[k], H5IO_I32, n, &r->ids[k]);
+    for (int k = 0; rc == 0 && k < PAIRS_N_TEXTS; k++)
+        rc = read_ragged(f, TEXT_PATH[k], H5IO_TEXT, n, &r->text[k]);
+    r->n = n;
+    r->cap = n; /* pairs_push grows every array before appending */
+    if (rc != 0) pairs_free(r);
+    return rc;
+}
+
+/* ---------------------------------------------------- response lookup -- */
+
+static const resp_rows *sort_resp; /* qsort has no context argument */
+
+static int cmp_resp(const void *a, const void *b)
+{
+    int64_t i = *(const int64_t *)a, j = *(const int64_t *)b;
+    const resp_rows *r = sort_resp;
+    if (r->prompt[i] != r->prompt[j]) return r->prompt[i] < r->prompt[j] ? -1 : 1;
+    if (r->candidate[i] != r->candidate[j]) return r->candidate[i] < r->candidate[j] ? -1 : 1;
+    return (i > j) - (i < j);
+}
+
+void pairs_resp_index_build(pairs_resp_index *x, const resp_rows *resp)
+{
+    int64_t n = resp->n;
+    x->resp = resp;
+    x->tok_off = xmalloc(sizeof(int64_t) * (size_t)(n + 1));
+    x->text_off = xmalloc(sizeof(int64_t) * (size_t)(n + 1));
+    x->sorted = xmalloc(sizeof(int64_t) * (size_t)(n ? n : 1));
+    x->tok_off[0] = x->text_off[0] = 0;
+    for (int64_t i = 0; i < n; i++) {
+        x->tok_off[i + 1] = x->tok_off[i] + resp->n_tokens[i];
+        x->text_off[i + 1] = x->text_off[i] + resp->text_len[i];
+        x->sorted[i] = i;
+    }
+    sort_resp = resp;
+    qsort(x->sorted, (size_t)n, sizeof(int64_t), cmp_resp);
+    sort_resp = NULL;
+}
+
+void pairs_resp_index_free(pairs_resp_index *x)
+{
+    free(x->tok_off);
+    free(x->text_off);
+    free(x->sorted);
+    memset(x, 0, sizeof *x);
+}
+
+int64_t pairs_resp_find(const pairs_resp_index *x, int64_t prompt, int32_t candidate)
+{
+    const resp_rows *r = x->resp;
+    int64_t lo = 0, hi = r->n;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2, i = x->sorted[mid];
+        bool less = r->prompt[i] < prompt || (r->prompt[i] == prompt && r->candidate[i] < candidate);
+        if (less) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo < r->n) {
+        int64_t i = x->sorted[lo];
+        if (r->prompt[i] == prompt && r->candidate[i] == candidate) return i;
+    }
+    return -1;
+}
+
+int32_t *pairs_tokens_with_eos(const pairs_resp_index *x, int64_t row, int32_t eos, int64_t *n)
+{
+    const int32_t *t = x->resp->tokens + x->tok_off[row];
+    int64_t len = x->resp->n_tokens[row];
+    bool add = len == 0 || t[len - 1] != eos;
+    int32_t *out = xmalloc(sizeof(int32_t) * (size_t)(len + 1));
+    memcpy(out, t, sizeof(int32_t) * (size_t)len);
+    if (add) out[len] = eos;
+    *n = len + add;
+    return out;
+}
+
+/* ---------------------------------------------------------- selection -- */
+
+static const verd_rows *sort_verd;
+
+/* Judgements of the same (prompt, unordered pair) together, order 0 first. */
+static int cmp_verd(const void *a, const void *b)
+{
+    int64_t i = *(const int64_t *)a, j = *(const int64_t *)b;
+    const verd_rows *v = sort_verd;
+    int32_t ilo = v->first[i] < v->second[i] ? v->first[i] : v->second[i];
+    int32_t ihi = v->first[i] < v->second[i] ? v->second[i] : v->first[i];
+    int32_t jlo = v->first[j] < v->second[j] ? v->first[j] : v->second[j];
+    int32_t jhi = v->first[j] < v->second[j] ? v->second[j] : v->first[j];
+    if (v->prompt[i] != v->prompt[j]) return v->prompt[i] < v->prompt[j] ? -1 : 1;
+    if (ilo != jlo) return ilo < jlo ? -1 : 1;
+    if (ihi != jhi) return ihi < jhi ? -1 : 1;
+    if (v->order[i] != v->order[j]) return v->order[i] < v->order[j] ? -1 : 1;
+    return (i > j) - (i < j);
+}
+
+static bool same_pair(const verd_rows *v, int64_t i, int64_t j)
+{
+    return v->prompt[i] == v->prompt[j] &&
+           ((v->first[i] == v->first[j] && v->second[i] == v->second[j]) ||
+            (v->first[i] == v->second[j] && v->second[i] == v->first[j]));
+}
+
+static bool has_verdict(const verd_rows *v, int64_t i)
+{
+    return !v->skipped[i] && (v->verdict[i] == 1 || v->verdict[i] == 2);
+}
+
+static int32_t winner_of(const verd_rows *v, int64_t i)
+{
+    return v->verdict[i] == 1 ? v->first[i] : v->second[i];
+}
+
+/* Verdict rows by pair (malloc'd). */
+static int64_t *sorted_verdicts(const verd_rows *v)
+{
+    int64_t *idx = xmalloc(sizeof(int64_t) * (size_t)(v->n ? v->n : 1));
+    for (int64_t i = 0; i < v->n; i++) idx[i] = i;
+    sort_verd = v;
+    qsort(idx, (size_t)v->n, sizeof(int64_t), cmp_verd);
+    sort_verd = NULL;
+    return idx;
+}
+
+static bool same_tokens(const pairs_resp_index *x, int64_t a, int64_t b, int32_t eos)
+{
+    int64_t na, nb;
+    int32_t *ta = pairs_tokens_with_eos(x, a, eos, &na);
+    int32_t *tb = pairs_tokens_with_eos(x, b, eos, &nb);
+    bool same = na == nb && memcmp(ta, tb, sizeof(int32_t) * (size_t)na) == 0;
+    free(ta);
+    free(tb);
+    return same;
+}
+
+static int64_t len_with_eos(const pairs_resp_index *x, int64_t row, int32_t eos)
+{
+    int64_t n = x->resp->n_tokens[row];
+    const int32_t *t = x->resp->tokens + x->tok_off[row];
+    return n + (n == 0 || t[n - 1] != eos);
+}
+
+/* One judged pair: rows g[0..k) of the verdicts (k = 1 or 2, order 0 first).
+ * Returns 1 and fills *p when it is kept, 0 when filtered, -1 on error. */
+static int judge_group(const pairs_resp_index *x, const verd_rows *v, const int64_t *g, int k,
+                       const pairs_select_opts *o, pairs_pick *p, pairs_stats *st)
+{
+    int64_t a = g[0];
+    if (k == 2 && v->order[g[0]] == v->order[g[1]])
+        return ERR("verdicts rows %lld and %lld: prompt %lld, candidates %d and %d judged twice "
+                   "in the same order", (long long)g[0], (long long)g[1], (long long)v->prompt[a],
+                   v->first[a], v->second[a]);
+    int with = 0;
+    for (int i = 0; i < k; i++) with += has_verdict(v, g[i]);
+    if (with == 0) { st->no_verdict++; return 0; }
+    /* both orders: both must give a verdict, and the same winner */
+    if (k == 2 && (with < 2 || winner_of(v, g[0]) != winner_of(v, g[1]))) {
+        st->inconsistent++;
+        return 0;
+    }
+    int32_t win = winner_of(v, a), lose = win == v->first[a] ? v->second[a] : v->first[a];
+    int64_t rw = pairs_resp_find(x, v->prompt[a], win), rl = pairs_resp_find(x, v->prompt[a], lose);
+    if (rw < 0 || rl < 0)
+        return ERR("verdicts row %lld: prompt %lld candidate %d is not in the responses file",
+                   (long long)a, (long long)v->prompt[a], rw < 0 ? win : lose);
+    if (same_tokens(x, rw, rl, o->eos_id)) { st->identical++; return 0; }
+    int64_t lw = len_with_eos(x, rw, o->eos_id), ll = len_with_eos(x, rl, o->eos_id);
+    if (o->prompt_len && o->max_length > 0) {
+        if (v->prompt[a] < 0 || v->prompt[a] >= o->n_prompts || o->prompt_len[v->prompt[a]] < 0)
+            return ERR("verdicts row %lld: prompt row %lld is not in the prompts file",
+                       (long long)a, (long long)v->prompt[a]);
+        if (o->prompt_len[v->prompt[a]] + (lw > ll ? lw : ll) > o->max_length) {
+            st->too_long++;
+            return 0;
+        }
+    }
+    p->chosen_resp = rw;
+    p->rejected_resp = rl;
+    p->row = (pairs_row){v->prompt[a], win, lose, x->resp->kind[rw], -1, v->verdict[a],
+                         v->order[a], k == 2 ? 1 : -1, a, k == 2 ? g[1] : -1, NAN, NAN};
+    st->kept++;
+    if (x->resp->kind[rw] == RESP_GREEDY) st->chosen_greedy++;
+    else st->chosen_sampled++;
+    st->mean_chosen_len += (double)lw;
+    st->mean_rejected_len += (double)ll;
+    return 1;
+}
+
+int pairs_select(const pairs_resp_index *x, const verd_rows *v, const pairs_select_opts *o,
+                 pairs_pick **picks, int64_t *n_picks, pairs_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    int64_t *idx = sorted_verdicts(v);
+    *picks = xmalloc(sizeof(pairs_pick) * (size_t)(v->n ? v->n : 1));
+    *n_picks = 0;
+    int rc = 0;
+    for (int64_t i = 0; rc == 0 && i < v->n;) {
+        int64_t k = 1;
+        while (i + k < v->n && same_pair(v, idx[i], idx[i + k])) k++;
+        if (k > 2)
+            rc = ERR("verdicts: prompt %lld, candidates %d and %d judged %lld times (at most "
+                     "once per order)", (long long)v->prompt[idx[i]], v->first[idx[i]],
+                     v->second[idx[i]], (long long)k);
+        st->judged++;
+        int kept = rc == 0 ? judge_group(x, v, idx + i, (int)k, o, *picks + *n_picks, st) : -1;
+        if (kept < 0) rc = -1;
+        else *n_picks += kept;
+        i += k;
+    }
+    free(idx);
+    if (st->kept) {
+        st->mean_chosen_len /= (double)st->kept;
+        st->mean_rejected_len /= (double)st->kept;
+    }
+    if (rc != 0) {
+        free(*picks);
+        *picks = NULL;
+        *n_picks = 0;
+    }
+    return rc;
+}
