@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# sima-pairs end to end on the golden tiny model: prompts from sima-prep,
+# responses from sima-gen, and a verdicts file written by the helper mode of
+# tests/unit/test_pairs_logic (the tiny model's own critic gives no verdicts):
+#  - the summary counts match the verdict pattern; the file records them;
+#  - the output of mpirun -np 1 and -np 2 is the same in every /pairs dataset,
+#    with and without --ref-logps;
+#  - a job killed (SIGKILL) at a random point and rerun equals an
+#    uninterrupted run; a finished output is left alone by a rerun, another
+#    run's output is refused without --overwrite;
+#  - inputs of the wrong schema are refused;
+#  - --max-length drops everything it must; ref log-probs are NaN without
+#    --ref-logps, finite and below the generation log-probs with it;
+#  - export writes llava-dpo and trl JSON lines.
+set -u
+bin=${SIMA_BIN:?}
+helper=$bin/../tests/test_pairs_logic
+golden=${SIMA_GOLDEN_DIR:-$SIMA_GOLDEN_DEFAULT}
+model=$golden/tiny-llava
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+check() { if eval "$1"; then ok; else bad "$2"; fi; }
+mpi() { local np=$1; shift; mpirun --oversubscribe --allow-run-as-root -np "$np" "$@"; }
+same_pairs() { h5diff -q "$1" "$2" /pairs /pairs >/dev/null 2>&1; }
+# a root attribute's value (integers), or the elements of a dataset, one per line
+attr() { h5dump -a "/$2" "$1" | sed -n 's/^ *(0): *//p'; }
+values() { h5dump -y -w 0 -d "$2" "$1" | sed -n '/DATA {/,/}/p' | sed '1d;$d' | tr ',' '\n' | sed 's/ //g;/^$/d'; }
+
+# --- 30 prompts, one text-only (row 5: pattern 5, kept), images shared
+mkdir -p "$tmp/images"
+cp "$golden"/images/*.jpg "$tmp/images/"
+python3 - "$tmp" <<'PY'
+import json, os, sys
+d = sys.argv[1]
+imgs = sorted(os.listdir(d + "/images"))
+qs = ["What is in the image?", "Describe the scene.", "How many shapes are there?",
+      "What colour is the largest shape?", "Is there a circle?"]
+with open(d + "/prompts.jsonl", "w") as f:
+    for i in range(30):
+        rec = {"id": "p%d" % i, "text": qs[i % len(qs)], "ground_truth": "Shapes."}
+        if i != 5:
+            rec["image"] = imgs[i % len(imgs)]
+        f.write(json.dumps(rec) + "\n")
+PY
+"$bin/sima-prep" import --format sima "$tmp/prompts.jsonl" --image-root "$tmp/images" \
+  --out "$tmp/prompts.h5" >"$tmp/prep.log" 2>&1
+rc=$?
+check '[ $rc -eq 0 ]' "sima-prep import failed: $(cat "$tmp/prep.log")"
+mpi 2 "$bin/sima-gen" --model "$model" --prompts "$tmp/prompts.h5" --out "$tmp/responses.h5" \
+  --max-new-tokens 40 --template llava_hf --chunk 4 --quiet 2>"$tmp/gen.log"
+rc=$?
+check '[ $rc -eq 0 ]' "sima-gen failed: $(cat "$tmp/gen.log")"
+"$helper" --make-verdicts "$tmp/responses.h5" "$tmp/verdicts.h5" 2>"$tmp/helper.log"
+rc=$?
+check '[ $rc -eq 0 ]' "verdicts helper failed: $(cat "$tmp/helper.log")"
+
+opts=(--model "$model" --prompts "$tmp/prompts.h5" --responses "$tmp/responses.h5"
+      --verdicts "$tmp/verdicts.h5" --template llava_hf --chunk 3)
+
+# --- counts: of 30 prompts, patterns 0,1,3,5 kept (20), 2 no verdict (5),
+#     4 inconsistent (5); sampled wins in patterns 0 and 5
+mpi 1 "$bin/sima-pairs" "${opts[@]}" --out "$tmp/p1.h5" >"$tmp/p1.log" 2>&1
+rc=$?
+check '[ $rc -eq 0 ]' "sima-pairs -np 1 failed: $(cat "$tmp/p1.log")"
+check 'grep -q "30 judged pairs: 20 kept; dropped 5 no verdict, 5 inconsistent, 0 identical, 0 too long" "$tmp/p1.log"' \
+  "summary counts wrong: $(cat "$tmp/p1.log")"
+check 'grep -q "chosen: sampled 10 (50.0%), greedy 10 (50.0%)" "$tmp/p1.log"' "winner counts wrong"
+check '[ "$(attr "$tmp/p1.h5" n_pairs)" = 20 ] && [ "$(attr "$tmp/p1.h5" n_inconsistent)" = 5 ] && [ "$(attr "$tmp/p1.h5" n_no_verdict)" = 5 ]' \
+  "counts not recorded in the file"
+check '[ "$(attr "$tmp/p1.h5" schema)" = "\"sima.pairs\"" ]' "schema attribute missing"
+check '[ "$(values "$tmp/p1.h5" /pairs/ref_chosen_logp | sort -u)" = nan ]' \
+  "ref log-probs not NaN without --ref-logps"
+check '[ ! -e "$tmp/p1.h5.parts" ]' "parts folder left after a complete run"
+
+# --- the same file for 1 and 2 ranks, with reference log-probs
+for np in 1 2; do
+  mpi "$np" "$bin/sima-pairs" "${opts[@]}" --ref-logps --batch 2 --out "$tmp/r$np.h5" --quiet 2>"$tmp/r$np.log"
+  rc=$?
+  check '[ $rc -eq 0 ]' "sima-pairs --ref-logps -np $np failed: $(cat "$tmp/r$np.log")"
+done
+check 'same_pairs "$tmp/r1.h5" "$tmp/r2.h5"' "-np 1 and -np 2 outputs differ"
+mpi 2 "$bin/sima-pairs" "${opts[@]}" --out "$tmp/p2.h5" --quiet 2>/dev/null
+check 'same_pairs "$tmp/p1.h5" "$tmp/p2.h5"' "-np 1 and -np 2 outputs differ without --ref-logps"
+# every candidate was cut at 40 tokens, so EOS was appended: the reference
+# log-prob is the generation's sum plus log p(EOS) < 0
+values "$tmp/r1.h5" /pairs/ref_chosen_logp >"$tmp/ref.txt"
+values "$tmp/r1.h5" /pairs/prompt >"$tmp/prompt.txt"
+values "$tmp/r1.h5" /pairs/chosen >"$tmp/chosen.txt"
+values "$tmp/responses.h5" /responses/sum_logprob >"$tmp/gen.txt"
+python3 - "$tmp" <<'PY' && ok || bad "reference log-probs implausible"
+import math, sys
+d = sys.argv[1]
+rd = lambda n: [float(x) for x in open(d + "/" + n).read().split()]
+ref, prompt, chosen, gen = rd("ref.txt"), rd("prompt.txt"), rd("chosen.txt"), rd("gen.txt")
+assert len(ref) == 20
+for r, p, c in zip(ref, prompt, chosen):
+    g = gen[int(p) * 2 + int(c)]
+    assert math.isfinite(r) and r < g and r > g - 50, (r, g)
+PY
+
+# --- kill -9 at a random point, rerun: equal to the uninterrupted run
+slow=("${opts[@]}" --ref-logps --chunk 1 --batch 1)
+mpi 2 "$bin/sima-pairs" "${slow[@]}" --out "$tmp/full.h5" --quiet 2>/dev/null
+setsid mpirun --oversubscribe --allow-run-as-root -np 2 "$bin/sima-pairs" "${slow[@]}" \
+  --out "$tmp/killed.h5" --quiet 2>/dev/null &
+pid=$!
+sleep "0.$((RANDOM % 6 + 2))"
+kill -9 -- -"$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+check '[ ! -e "$tmp/killed.h5" ] || same_pairs "$tmp/full.h5" "$tmp/killed.h5"' "a killed run left a wrong output"
+mpi 2 "$bin/sima-pairs" "${slow[@]}" --out "$tmp/killed.h5" 2>"$tmp/resume.log"
+rc=$?
+check '[ $rc -eq 0 ]' "resume after kill failed: $(cat "$tmp/resume.log")"
+check 'same_pairs "$tmp/full.h5" "$tmp/killed.h5"' "resumed output differs from the uninterrupted run"
+check 'same_pairs "$tmp/full.h5" "$tmp/r1.h5"' "chunking changed the output"
+
+# --- a rerun of a finished job does nothing; another run's output is refused
+before=$(stat -c %Y "$tmp/p1.h5")
+mpi 1 "$bin/sima-pairs" "${opts[@]}" --out "$tmp/p1.h5" 2>"$tmp/again.log"
+rc=$?
+check '[ $rc -eq 0 ] && [ "$(stat -c %Y "$tmp/p1.h5")" = "$before" ] && grep -q "already complete" "$tmp/again.log"' \
+  "rerun of a finished job rewrote it"
+mpi 1 "$bin/sima-pairs" "${opts[@]}" --max-length 50 --out "$tmp/p1.h5" 2>"$tmp/other.log"
+rc=$?
+check '[ $rc -eq 1 ] && grep -q "different run" "$tmp/other.log"' "another run's output not refused: $(cat "$tmp/other.log")"
+
+# --- --max-length below every prompt: nothing kept, an empty but valid file
+mpi 2 "$bin/sima-pairs" "${opts[@]}" --max-length 50 --overwrite --out "$tmp/p1.h5" >"$tmp/short.log" 2>&1
+rc=$?
+check '[ $rc -eq 0 ] && grep -q "0 kept.* 20 too long" "$tmp/short.log"' "--max-length filter wrong: $(cat "$tmp/short.log")"
+check '[ "$(attr "$tmp/p1.h5" n_pairs)" = 0 ]' "empty output not recorded"
+
+# --- wrong schemas
+mpi 1 "$bin/sima-pairs" "${opts[@]}" --verdicts "$tmp/responses.h5" --out "$tmp/x.h5" 2>"$tmp/schema.log"
+rc=$?
+check '[ $rc -eq 1 ] && grep -q "sima.responses file, expected sima.verdicts" "$tmp/schema.log"' \
+  "wrong-schema verdicts not refused: $(cat "$tmp/schema.log")"
+mpi 1 "$bin/sima-pairs" "${opts[@]}" --responses "$tmp/prompts.h5" --out "$tmp/x.h5" 2>"$tmp/schema2.log"
+rc=$?
+check '[ $rc -eq 1 ] && grep -q "sima.prompts file, expected sima.responses" "$tmp/schema2.log"' \
+  "wrong-schema responses not refused: $(cat "$tmp/schema2.log")"
+check '[ ! -e "$tmp/x.h5" ]' "output created on failure"
+"$bin/sima-pairs" export "$tmp/responses.h5" --format trl >/dev/null 2>"$tmp/schema3.log"
+rc=$?
+check '[ $rc -eq 1 ] && grep -q "expected sima.pairs" "$tmp/schema3.log"' "export of a non-pairs file not refused"
+"$bin/sima-pairs" export "$tmp/r1.h5" --format dpo >/dev/null 2>"$tmp/usage.log"
+rc=$?
+check '[ $rc -eq 2 ]' "bad --format not a usage error"
+
+# --- export
+"$bin/sima-pairs" export "$tmp/r1.h5" --format llava-dpo --out "$tmp/llava.jsonl" 2>"$tmp/exp1.log"
+rc=$?
+check '[ $rc -eq 0 ]' "llava-dpo export failed: $(cat "$tmp/exp1.log")"
+"$bin/sima-pairs" export "$tmp/r1.h5" --format trl --image-root /data/coco 2>"$tmp/exp2.log" >"$tmp/trl.jsonl"
+rc=$?
+check '[ $rc -eq 0 ]' "trl export failed: $(cat "$tmp/exp2.log")"
+python3 - "$tmp" <<'PY' && ok || bad "exported JSON lines wrong"
+import json, sys
+d = sys.argv[1]
+ll = [json.loads(l) for l in open(d + "/llava.jsonl")]
+tr = [json.loads(l) for l in open(d + "/trl.jsonl")]
+assert len(ll) == len(tr) == 20
+prompts = {int(r["id"].split("_")[0][1:]) for r in ll}
+assert prompts == {p for p in range(30) if p % 6 in (0, 1, 3, 5)}, prompts
+for r, t in zip(ll, tr):
+    p, c, j = r["id"].split("_")
+    assert {c, j} == {"0", "1"}
+    h = r["conversations"][0]
+    assert h["from"] == "human" and r["rejected_conversations"][0] == h
+    assert r["conversations"][1]["from"] == "gpt"
+    assert r["conversations"][1]["value"] != r["rejected_conversations"][1]["value"]
+    assert t["chosen"][0]["content"][0]["text"] == r["conversations"][1]["value"]
+    assert t["rejected"][0]["content"][0]["text"] == r["rejected_conversations"][1]["value"]
+    if p == "p5":
+        assert "image" not in r and t["images"] == [] and not h["value"].startswith("<image>")
+        assert t["prompt"][0]["content"] == [{"type": "text", "text": h["value"]}]
+    else:
+        assert h["value"].startswith("<image>\n") and r["image"].endswith(".jpg")
+        assert t["images"] == ["/data/coco/" + r["image"]]
+        assert t["prompt"][0]["content"][0] == {"type": "image"}
+PY
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
