@@ -291,7 +291,8 @@ static int64_t *prompt_lengths(pairs_ctx *g)
 static int select_pairs(pairs_ctx *g)
 {
     int64_t *len = prompt_lengths(g);
-    pairs_select_opts o = {g->cfg.text.eos_token_id, g->a->max_length, len, g->n_prompts};
+    pairs_select_opts o = {g->cfg.text.eos_token_id, g->a->max_length, len, g->n_prompts,
+                           g->cfg.image_token_index};
     int rc = pairs_select(&g->rx, &g->verd, &o, &g->picks, &g->n_picks, &g->st);
     free(len);
     return rc;
@@ -460,6 +461,7 @@ static int write_stats(h5io_file *f, const pairs_stats *st)
     int rc = h5io_set_attr_i64(f, "/", "n_judged", st->judged);
     if (rc == 0) rc = h5io_set_attr_i64(f, "/", "n_no_verdict", st->no_verdict);
     if (rc == 0) rc = h5io_set_attr_i64(f, "/", "n_inconsistent", st->inconsistent);
+    if (rc == 0) rc = h5io_set_attr_i64(f, "/", "n_image_token", st->image_token);
     if (rc == 0) rc = h5io_set_attr_i64(f, "/", "n_identical", st->identical);
     if (rc == 0) rc = h5io_set_attr_i64(f, "/", "n_too_long", st->too_long);
     if (rc == 0) rc = h5io_set_attr_i64(f, "/", "n_pairs", st->kept);
@@ -550,10 +552,11 @@ static void print_summary(const pairs_ctx *g)
 {
     const pairs_stats *s = &g->st;
     log_info("%lld judged pairs: %lld kept; dropped %lld no verdict, %lld inconsistent, %lld "
-             "identical, %lld too long (--max-length %lld)",
+             "identical, %lld too long (--max-length %lld), %lld with the image token in a "
+             "response",
              (long long)s->judged, (long long)s->kept, (long long)s->no_verdict,
              (long long)s->inconsistent, (long long)s->identical, (long long)s->too_long,
-             (long long)g->a->max_length);
+             (long long)g->a->max_length, (long long)s->image_token);
     log_info("chosen: sampled %lld (%.1f%%), greedy %lld (%.1f%%); mean length chosen %.1f, "
              "rejected %.1f tokens (EOS included)",
              (long long)s->chosen_sampled,
@@ -644,8 +647,13 @@ static int cmd_build(tool_ctx *t, int argc, char **argv)
     assemble_output(&g, settings, model_hash);
     double el = MPI_Wtime() - t->t0;
     char b[32];
-    log_info("done: %lld pairs in %s%s; wrote %s", (long long)g.n_picks, tool_duration(el, b),
-             a.ref_logps ? " (reference log-probs included)" : "", a.out);
+    if (a.ref_logps)
+        log_info("done: %lld pairs, reference log-probs over %lld tokens in %s (%.0f tokens/s); "
+                 "wrote %s", (long long)g.n_picks, (long long)tokens, tool_duration(el, b),
+                 (double)tokens / (el > 0 ? el : 1), a.out);
+    else
+        log_info("done: %lld pairs in %s; wrote %s", (long long)g.n_picks, tool_duration(el, b),
+                 a.out);
     free(settings);
     free(model_hash);
     free_ctx(&g);

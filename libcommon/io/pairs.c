@@ -345,6 +345,14 @@ static bool same_tokens(const pairs_resp_index *x, int64_t a, int64_t b, int32_t
     return same;
 }
 
+static bool holds_token(const pairs_resp_index *x, int64_t row, int32_t id)
+{
+    const int32_t *t = x->resp->tokens + x->tok_off[row];
+    for (int64_t k = 0; id >= 0 && k < x->resp->n_tokens[row]; k++)
+        if (t[k] == id) return true;
+    return false;
+}
+
 static int64_t len_with_eos(const pairs_resp_index *x, int64_t row, int32_t eos)
 {
     int64_t n = x->resp->n_tokens[row];
@@ -375,6 +383,10 @@ static int judge_group(const pairs_resp_index *x, const verd_rows *v, const int6
     if (rw < 0 || rl < 0)
         return ERR("verdicts row %lld: prompt %lld candidate %d is not in the responses file",
                    (long long)a, (long long)v->prompt[a], rw < 0 ? win : lose);
+    if (holds_token(x, rw, o->image_token_id) || holds_token(x, rl, o->image_token_id)) {
+        st->image_token++;
+        return 0;
+    }
     if (same_tokens(x, rw, rl, o->eos_id)) { st->identical++; return 0; }
     int64_t lw = len_with_eos(x, rw, o->eos_id), ll = len_with_eos(x, rl, o->eos_id);
     if (o->prompt_len && o->max_length > 0) {

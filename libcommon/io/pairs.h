@@ -99,6 +99,7 @@ typedef struct {
     int64_t max_length;             /* prompt + longer response (with EOS); <= 0: none */
     const int64_t *prompt_len;      /* [n_prompts] prompt tokens, or NULL: no length filter */
     int64_t n_prompts;
+    int32_t image_token_id;         /* a response holding it is dropped; < 0: none */
 } pairs_select_opts;
 
 /* What selection found. A judged pair is one (prompt, unordered candidate
@@ -107,6 +108,8 @@ typedef struct {
     int64_t judged;         /* judged pairs */
     int64_t no_verdict;     /* no judgement gave a verdict (or the critic skipped it) */
     int64_t inconsistent;   /* both orders judged, not both picking the same winner */
+    int64_t image_token;    /* a response holds the image token (the model cannot be fed
+                               it outside the prompt: it would take image features) */
     int64_t identical;      /* chosen and rejected have the same token ids */
     int64_t too_long;       /* prompt + longer response > max_length */
     int64_t kept;

@@ -166,7 +166,7 @@ static void test_selection(void)
     pairs_resp_index_build(&x, &r);
     int64_t prompt_len[11];
     for (int i = 0; i < 11; i++) prompt_len[i] = 20;
-    pairs_select_opts o = {EOS, 50, prompt_len, 11};
+    pairs_select_opts o = {EOS, 50, prompt_len, 11, -1};
     pairs_pick *picks;
     int64_t n;
     pairs_stats st;
@@ -201,6 +201,15 @@ static void test_selection(void)
     CHECK_EQ(st.too_long, 0);
     CHECK_EQ(st.kept, 5);
     free(picks);
+
+    /* a response holding the image token (106 is in both of p8's answers) */
+    o.image_token_id = 106;
+    CHECK_OK(pairs_select(&x, &v, &o, &picks, &n, &st));
+    CHECK_EQ(st.image_token, 1);
+    CHECK_EQ(st.kept, 4);
+    CHECK(n == 4 && picks[3].row.prompt == 10);
+    free(picks);
+    o.image_token_id = -1;
 
     /* malformed verdicts: the same order twice; a candidate not generated */
     verd_rows bad = {0};
