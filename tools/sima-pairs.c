@@ -298,17 +298,19 @@ static int select_pairs(pairs_ctx *g)
     return rc;
 }
 
-/* The settings that determine the output, as one canonical string. */
+/* The settings that determine the output, as one canonical string. With
+ * --ref-logps, --batch is part of it: the pairs scored together change the
+ * last bits of the sums (about 1e-7 relative). */
 static char *settings_string(const pairs_ctx *g, const char *model_hash)
 {
     const pairs_args *a = g->a;
     char *s = NULL;
     if (asprintf(&s,
                  "model_hash=%s prompts=%s responses=%s verdicts=%s template=%s max_length=%lld "
-                 "ref_logps=%d preprocess=%s chunk=%d",
+                 "ref_logps=%d preprocess=%s batch=%d chunk=%d",
                  model_hash, g->input_ids[0], g->input_ids[1], g->input_ids[2], a->template_name,
                  (long long)a->max_length, a->ref_logps, a->ref_logps ? a->preprocess : "-",
-                 a->chunk) < 0)
+                 a->ref_logps ? a->batch : 0, a->chunk) < 0)
         DIE("out of memory");
     return s;
 }
