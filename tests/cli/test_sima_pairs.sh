@@ -6,7 +6,7 @@
 #  - the output of mpirun -np 1 and -np 2 is the same in every /pairs dataset,
 #    with and without --ref-logps;
 #  - a job killed (SIGKILL) at a random point and rerun equals an
-#    uninterrupted run; a finished output is left alone by a rerun, another
+#    uninterrupted run; SIGTERM commits, exits 3, and a rerun finishes; a finished output is left alone by a rerun, another
 #    run's output is refused without --overwrite;
 #  - inputs of the wrong schema are refused;
 #  - --max-length drops everything it must; ref log-probs are NaN without
@@ -115,7 +115,20 @@ mpi 2 "$bin/sima-pairs" "${slow[@]}" --out "$tmp/killed.h5" 2>"$tmp/resume.log"
 rc=$?
 check '[ $rc -eq 0 ]' "resume after kill failed: $(cat "$tmp/resume.log")"
 check 'same_pairs "$tmp/full.h5" "$tmp/killed.h5"' "resumed output differs from the uninterrupted run"
-check 'same_pairs "$tmp/full.h5" "$tmp/r1.h5"' "chunking changed the output"
+
+# --- SIGTERM to the tasks (as Slurm sends it): commit, exit 3, rerun finishes
+mpirun --oversubscribe --allow-run-as-root -np 2 "$bin/sima-pairs" "${slow[@]}" \
+  --out "$tmp/term.h5" 2>"$tmp/term.log" &
+pid=$!
+sleep 0.4
+pkill -TERM -f "^$bin/sima-pairs .*$tmp/term.h5"
+wait "$pid"
+rc=$?
+check '[ $rc -eq 3 ] || [ $rc -eq 0 ]' "SIGTERM exit code $rc (expected 3, or 0 if it had finished): $(cat "$tmp/term.log")"
+mpi 2 "$bin/sima-pairs" "${slow[@]}" --out "$tmp/term.h5" 2>"$tmp/term2.log"
+rc=$?
+check '[ $rc -eq 0 ]' "rerun after SIGTERM failed: $(cat "$tmp/term2.log")"
+check 'same_pairs "$tmp/full.h5" "$tmp/term.h5"' "output after SIGTERM + rerun differs"
 
 # --- a rerun of a finished job does nothing; another run's output is refused
 before=$(stat -c %Y "$tmp/p1.h5")
