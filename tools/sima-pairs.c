@@ -28,6 +28,8 @@
 #include "llava.h"
 #include "log.h"
 #include "pairs.h"
+#include "prompts.h"
+#include "session.h"
 #include "pairscore.h"
 #include "responses.h"
 #include "tokenizer.h"
@@ -193,11 +195,7 @@ static char *input_identity(h5io_file *f, const char *path, int64_t rows)
 
 static int open_prompts(pairs_ctx *g)
 {
-    int rc = h5io_open(&g->prompts, g->a->prompts, MPI_COMM_SELF);
-    if (rc != 0) return -1;
-    rc = h5io_require_schema(&g->prompts, "sima.prompts", 1);
-    g->n_prompts = rc == 0 ? h5io_rows(&g->prompts, "/prompts/question") : -1;
-    if (g->n_prompts < 0) return -1;
+    if (prm_open(&g->prompts, g->a->prompts, &g->n_prompts) != 0) return -1;
     g->input_ids[0] = input_identity(&g->prompts, g->a->prompts, g->n_prompts);
     return 0;
 }
@@ -317,26 +315,6 @@ static char *settings_string(const pairs_ctx *g, const char *model_hash)
 
 /* ------------------------------------------------------------- chunks -- */
 
-/* The image of a prompts-file image row, preprocessed for the model. */
-static int load_pixels(pairs_ctx *g, int64_t image, float **pixels)
-{
-    int64_t off[2];
-    uint8_t *jpeg = NULL;
-    *pixels = NULL;
-    int rc = h5io_read_ragged(&g->prompts, "/images/jpeg", H5IO_U8, image, 1, off, (void **)&jpeg);
-    img_rgb8 im = {0};
-    char name[96];
-    snprintf(name, sizeof name, "%s: image %lld", g->a->prompts, (long long)image);
-    if (rc == 0) rc = img_decode_jpeg(jpeg, (size_t)off[1], name, &im);
-    if (rc == 0) {
-        *pixels = xmalloc(sizeof(float) * 3 * (size_t)g->pc.crop_w * g->pc.crop_h);
-        rc = img_preprocess(&im, &g->pc, g->mode, *pixels);
-    }
-    img_free(&im);
-    free(jpeg);
-    return rc;
-}
-
 /* Append pick p's row to rows: token ids, texts, image reference. */
 static int build_pair(pairs_ctx *g, const pairs_pick *p, pairs_rows *rows)
 {
@@ -385,7 +363,7 @@ static int score_group(pairs_ctx *g, pairs_rows *rows, int64_t i0, int n)
         q->prompt = pairs_ids(rows, PAIRS_PROMPT_IDS, i, &q->n_prompt);
         q->chosen = pairs_ids(rows, PAIRS_CHOSEN_IDS, i, &q->n_chosen);
         q->rejected = pairs_ids(rows, PAIRS_REJECTED_IDS, i, &q->n_rejected);
-        if (rows->image[i] >= 0) rc = load_pixels(g, rows->image[i], &pixels[k]);
+        if (rows->image[i] >= 0) rc = prm_image_pixels(&g->prompts, rows->image[i], &g->pc, g->mode, &pixels[k]);
         q->pixels = pixels[k];
         q->n_images = pixels[k] ? 1 : 0;
     }
@@ -538,15 +516,9 @@ static int load_model(pairs_ctx *g)
     const pairs_args *a = g->a;
     be_backend *be = be_cpu_new(0);
     int rc = llava_load(a->model, be, &g->m);
-    img_proc_default(&g->pc);
-    char *pp = fs_join(a->model, "preprocessor_config.json");
-    if (rc == 0 && fs_is_file(pp)) rc = img_proc_load(a->model, &g->pc);
-    free(pp);
-    if (rc == 0) rc = img_mode_parse(a->preprocess, &g->mode);
-    if (rc == 0 && (g->pc.crop_w != g->m->cfg.vision.image_size ||
-                    g->pc.crop_h != g->m->cfg.vision.image_size))
-        rc = ERR("%s: preprocessor crop %dx%d does not match the vision tower's %d px", a->model,
-                 g->pc.crop_w, g->pc.crop_h, g->m->cfg.vision.image_size);
+    if (rc == 0)
+        rc = sess_image_config(a->model, a->preprocess, g->m->cfg.vision.image_size, &g->pc,
+                               &g->mode);
     return rc;
 }
 

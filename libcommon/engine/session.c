@@ -12,15 +12,24 @@ int sess_load(const char *model_dir, const char *preprocess, sess_model *s)
     s->be = be_cpu_new(0);
     int rc = llava_load(model_dir, s->be, &s->m);
     if (rc == 0) rc = tok_load(model_dir, &s->tok);
-    img_proc_default(&s->pc);
+    if (rc == 0)
+        rc = sess_image_config(model_dir, preprocess, s->m->cfg.vision.image_size, &s->pc,
+                               &s->mode);
+    return rc;
+}
+
+int sess_image_config(const char *model_dir, const char *preprocess, int image_size,
+                      img_proc_cfg *pc, img_mode *mode)
+{
+    int rc = 0;
+    img_proc_default(pc);
     char *pp = fs_join(model_dir, "preprocessor_config.json");
-    if (rc == 0 && fs_is_file(pp)) rc = img_proc_load(model_dir, &s->pc);
+    if (fs_is_file(pp)) rc = img_proc_load(model_dir, pc);
     free(pp);
-    if (rc == 0) rc = img_mode_parse(preprocess, &s->mode);
-    int size = rc == 0 ? s->m->cfg.vision.image_size : 0;
-    if (rc == 0 && (s->pc.crop_w != size || s->pc.crop_h != size))
+    if (rc == 0) rc = img_mode_parse(preprocess, mode);
+    if (rc == 0 && (pc->crop_w != image_size || pc->crop_h != image_size))
         rc = ERR("%s: preprocessor crop %dx%d does not match the vision tower's %d px",
-                 model_dir, s->pc.crop_w, s->pc.crop_h, size);
+                 model_dir, pc->crop_w, pc->crop_h, image_size);
     return rc;
 }
 

@@ -18,6 +18,10 @@ typedef struct {
 /* Load MODEL_DIR on the CPU backend; preprocess is "pad" or "crop". The
  * preprocessor's crop must match the vision tower's image size. */
 int sess_load(const char *model_dir, const char *preprocess, sess_model *s);
+/* Only the image side: the model folder's preprocessor_config.json (else
+ * CLIP defaults) and the mode, checked against the vision tower's size. */
+int sess_image_config(const char *model_dir, const char *preprocess, int image_size,
+                      img_proc_cfg *pc, img_mode *mode);
 void sess_free(sess_model *s);
 
 #endif

@@ -6,6 +6,8 @@
 #include "log.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +78,50 @@ static int clear_parts(const char *dir)
     return rc;
 }
 
+/* Rank 0: hold OUT.parts/.lock for the whole run, so that a second job on
+ * the same output (a rerun while the old job's processes still live) stops
+ * instead of writing the same files. The lock goes with the process, even
+ * on SIGKILL. File systems without locks: warn and go on. */
+static int g_lock_fd = -1;
+
+static int lock_run(const chk_plan *p)
+{
+    if (mkdir(p->parts_dir, 0755) != 0 && errno != EEXIST)
+        return err_errno_at(__FILE__, __LINE__, "%s: cannot create", p->parts_dir);
+    char *path = fs_join(p->parts_dir, ".lock");
+    int fd = open(path, O_RDWR | O_CREAT, 0644);
+    int rc = 0;
+    if (fd < 0) {
+        rc = err_errno_at(__FILE__, __LINE__, "%s: cannot open", path);
+    } else if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK)
+            rc = ERR("another job is writing %s (%s is locked); wait for it to end or stop it",
+                     p->out, path);
+        else
+            log_warn("%s: file locks unsupported here (%s); make sure no other job writes %s",
+                     path, strerror(errno), p->out);
+        if (rc != 0) close(fd);
+        else g_lock_fd = fd;
+    } else {
+        g_lock_fd = fd;
+    }
+    free(path);
+    return rc;
+}
+
+/* Rank 0: let go of the lock and remove the parts folder if nothing else
+ * is in it. */
+static void unlock_run(const chk_plan *p)
+{
+    if (g_lock_fd < 0) return;
+    char *path = fs_join(p->parts_dir, ".lock");
+    unlink(path);
+    free(path);
+    close(g_lock_fd);
+    g_lock_fd = -1;
+    rmdir(p->parts_dir); /* fails harmlessly when chunks are there */
+}
+
 /* Rank 0: is OUT already the complete output of this run? */
 static int check_existing_output(const chk_plan *p, bool *done)
 {
@@ -108,7 +154,9 @@ static int prepare_parts(const chk_plan *p)
 {
     char *keyfile = fs_join(p->parts_dir, "run_key");
     int rc = 0;
-    if (fs_is_dir(p->parts_dir)) {
+    /* the folder exists (lock_run made it); a key file says whose chunks
+     * are in it — none: nothing committed yet, start clean */
+    if (fs_is_file(keyfile)) {
         char *old = NULL;
         size_t len = 0;
         bool same = fs_read_all(keyfile, &old, &len) == 0 && len >= 16 &&
@@ -120,8 +168,8 @@ static int prepare_parts(const chk_plan *p)
                      p->parts_dir);
         else if (!same || !p->resume)
             rc = clear_parts(p->parts_dir);
-    } else if (mkdir(p->parts_dir, 0755) != 0 && errno != EEXIST) {
-        rc = err_errno_at(__FILE__, __LINE__, "%s: cannot create", p->parts_dir);
+    } else {
+        rc = clear_parts(p->parts_dir);
     }
     if (rc == 0) rc = fs_write_atomic(keyfile, p->run_key, 16);
     free(keyfile);
@@ -146,10 +194,12 @@ void chk_prepare(tool_ctx *t, chk_plan *p, bool *done, int64_t **pending, int64_
     *n_pending = 0;
     if (t->rank == 0) {
         bool d = false;
-        rc = check_existing_output(p, &d);
+        rc = lock_run(p);
+        if (rc == 0) rc = check_existing_output(p, &d);
         flag = d;
         if (rc == 0 && !d) rc = prepare_parts(p);
         if (rc == 0 && !d) *n_pending = list_pending(p, *pending);
+        if (rc == 0 && d) unlock_run(p);
     }
     tool_agree(t, rc);
     MPI_Bcast(&flag, 1, MPI_INT, 0, MPI_COMM_WORLD);
@@ -207,7 +257,8 @@ void chk_remove_parts(const tool_ctx *t, chk_plan *p)
 {
     if (t->rank != 0) return;
     int rc = clear_parts(p->parts_dir);
-    if (rc == 0 && rmdir(p->parts_dir) != 0)
+    unlock_run(p);
+    if (rc == 0 && fs_is_dir(p->parts_dir) && rmdir(p->parts_dir) != 0)
         rc = err_errno_at(__FILE__, __LINE__, "%s: cannot remove", p->parts_dir);
     if (rc != 0) log_warn("%s (the output is complete)", err_msg());
 }

@@ -9,7 +9,8 @@
  * together, rank r reading the r-th contiguous block of chunks, and the parts
  * folder is removed. A run is identified by its run key (a digest of all that
  * determines the output): an output or parts folder of another run is
- * refused unless overwrite.
+ * refused unless overwrite. Rank 0 holds OUT.parts/.lock while the job
+ * runs: a second job on the same output stops with a message.
  *
  * Progress: ranks count finished items and tokens; rank 0 prints a line
  * every few seconds with the totals of all ranks, and a rate and ETA.

@@ -35,9 +35,16 @@ int prm_image_index(h5io_file *f, int64_t row, int64_t *image)
 int prm_pixels(h5io_file *f, int64_t row, const img_proc_cfg *pc, img_mode mode, float **pixels)
 {
     *pixels = NULL;
-    int64_t img = -1, off[2];
+    int64_t img = -1;
     if (prm_image_index(f, row, &img) != 0) return -1;
-    if (img < 0) return 0;
+    return img < 0 ? 0 : prm_image_pixels(f, img, pc, mode, pixels);
+}
+
+int prm_image_pixels(h5io_file *f, int64_t img, const img_proc_cfg *pc, img_mode mode,
+                     float **pixels)
+{
+    *pixels = NULL;
+    int64_t off[2];
     uint8_t *jpeg = NULL;
     img_rgb8 im = {0};
     char name[256];

@@ -20,5 +20,8 @@ int prm_image_index(h5io_file *f, int64_t row, int64_t *image);
  * malloc'd, or NULL for a text-only prompt. */
 int prm_pixels(h5io_file *f, int64_t row, const img_proc_cfg *pc, img_mode mode,
                float **pixels);
+/* The same for row `image` of /images. */
+int prm_image_pixels(h5io_file *f, int64_t image, const img_proc_cfg *pc, img_mode mode,
+                     float **pixels);
 
 #endif

@@ -91,6 +91,8 @@ pid=$!
 sleep "0.$((RANDOM % 9 + 1))"
 kill -9 -- -"$pid" 2>/dev/null
 wait "$pid" 2>/dev/null
+# processes of the killed job may outlive mpirun for a moment: let them go
+while pgrep -f "^$bin/sima-[a-z]* .*$tmp/" >/dev/null; do sleep 0.1; done
 check '[ ! -e "$tmp/killed.h5" ] || same_responses "$tmp/full.h5" "$tmp/killed.h5"' "a killed run left a wrong output"
 mpi 2 "$bin/sima-gen" "${slow_opts[@]}" --out "$tmp/killed.h5" 2>"$tmp/resume.log"
 rc=$?
@@ -110,6 +112,18 @@ mpi 2 "$bin/sima-gen" "${slow_opts[@]}" --out "$tmp/term.h5" 2>"$tmp/term2.log"
 rc=$?
 check '[ $rc -eq 0 ]' "rerun after SIGTERM failed: $(cat "$tmp/term2.log")"
 check 'same_responses "$tmp/full.h5" "$tmp/term.h5"' "output after SIGTERM + rerun differs"
+
+# --- a second job on the same output while the first runs is refused
+mpirun --oversubscribe --allow-run-as-root -np 1 "$bin/sima-gen" "${slow_opts[@]}" --out "$tmp/busy.h5" 2>/dev/null &
+pid=$!
+while [ ! -e "$tmp/busy.h5.parts/run_key" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+mpi 1 "$bin/sima-gen" "${slow_opts[@]}" --out "$tmp/busy.h5" 2>"$tmp/busy.log"
+rc=$?
+kill -0 "$pid" 2>/dev/null && running=1 || running=0
+check '[ $running -eq 0 ] || { [ $rc -eq 1 ] && grep -q "another job is writing" "$tmp/busy.log"; }' "concurrent job not refused: $(cat "$tmp/busy.log")"
+wait "$pid"
+rc=$?
+check '[ $rc -eq 0 ] && same_responses "$tmp/full.h5" "$tmp/busy.h5"' "the first job did not finish cleanly beside a refused second one"
 
 # --- a rerun of a finished job does nothing; another run's output is refused
 before=$(stat -c %Y "$tmp/r1.h5")
