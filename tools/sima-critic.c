@@ -461,26 +461,22 @@ static int write_output(crit_ctx *g, tool_ctx *t, const char *model_hash, const 
     return 0;
 }
 
+/* Add one committed part's rows to the rows being assembled. */
+static int append_part(h5io_file *f, void *acc)
+{
+    verd_rows part;
+    int rc = verd_read(f, &part);
+    if (rc == 0) {
+        verd_append(acc, &part);
+        verd_free(&part);
+    }
+    return rc;
+}
+
 static void assemble_output(crit_ctx *g, tool_ctx *t, const char *model_hash)
 {
-    int64_t c0, c1;
-    chk_my_block(&g->plan, t, &c0, &c1);
     verd_rows rows = {0};
-    int rc = 0;
-    for (int64_t c = c0; rc == 0 && c < c1; c++) {
-        h5io_file f;
-        verd_rows part;
-        rc = chk_part_open(&g->plan, c, &f);
-        if (rc == 0) {
-            rc = verd_read(&f, &part);
-            h5io_close(&f);
-        }
-        if (rc == 0) {
-            verd_append(&rows, &part);
-            verd_free(&part);
-        }
-    }
-    tool_agree(t, rc);
+    chk_read_my_block(t, &g->plan, append_part, &rows);
     write_output(g, t, model_hash, &rows);
     verd_free(&rows);
     chk_remove_parts(t, &g->plan);

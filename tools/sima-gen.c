@@ -384,31 +384,27 @@ static int run_my_chunks(gen_ctx *g, const int64_t *pending, int64_t n_pending)
 
 /* ----------------------------------------------------------- assembly -- */
 
+/* Add one committed part's rows to the rows being assembled. */
+static int append_part(h5io_file *f, void *acc)
+{
+    resp_rows part;
+    int rc = resp_read(f, &part);
+    if (rc == 0) {
+        resp_append(acc, &part);
+        resp_free(&part);
+    }
+    return rc;
+}
+
 /* All ranks: read a contiguous block of chunk files each and write OUT
  * collectively, rank r's block after rank r-1's: prompt order. */
 static int assemble_output(gen_ctx *g, tool_ctx *t, const char *settings, const char *model_hash)
 {
     const gen_args *a = g->a;
-    int64_t c0, c1;
-    chk_my_block(&g->plan, t, &c0, &c1);
     resp_rows rows = {0};
-    int rc = 0;
-    for (int64_t c = c0; rc == 0 && c < c1; c++) {
-        h5io_file f;
-        resp_rows part;
-        rc = chk_part_open(&g->plan, c, &f);
-        if (rc == 0) {
-            rc = resp_read(&f, &part);
-            h5io_close(&f);
-        }
-        if (rc == 0) {
-            resp_append(&rows, &part);
-            resp_free(&part);
-        }
-    }
-    tool_agree(t, rc);
+    chk_read_my_block(t, &g->plan, append_part, &rows);
     h5io_file f;
-    rc = h5io_create(&f, a->out, MPI_COMM_WORLD);
+    int rc = h5io_create(&f, a->out, MPI_COMM_WORLD);
     tool_agree(t, rc);
     const char *inputs[] = {a->prompts};
     h5io_provenance prov = {t->name, RESP_SCHEMA, RESP_SCHEMA_VERSION, t->argc, t->argv,

@@ -465,36 +465,32 @@ static int write_settings(h5io_file *f, const pairs_args *a, const char *setting
     return rc;
 }
 
+/* Add one committed part's rows to the rows being assembled. */
+static int append_part(h5io_file *f, void *acc)
+{
+    pairs_rows part;
+    int rc = pairs_read(f, &part);
+    if (rc == 0) {
+        pairs_append(acc, &part);
+        pairs_free(&part);
+    }
+    return rc;
+}
+
 /* All ranks: read a contiguous block of chunk files each and write OUT
  * collectively, rank r's block after rank r-1's: pair order. */
 static void assemble_output(pairs_ctx *g, const char *settings, const char *model_hash)
 {
     tool_ctx *t = g->t;
     const pairs_args *a = g->a;
-    int64_t c0, c1;
-    chk_my_block(&g->plan, t, &c0, &c1);
     pairs_rows rows = {0};
-    int rc = 0;
-    for (int64_t c = c0; rc == 0 && c < c1; c++) {
-        h5io_file f;
-        pairs_rows part;
-        rc = chk_part_open(&g->plan, c, &f);
-        if (rc == 0) {
-            rc = pairs_read(&f, &part);
-            h5io_close(&f);
-        }
-        if (rc == 0) {
-            pairs_append(&rows, &part);
-            pairs_free(&part);
-        }
-    }
-    tool_agree(t, rc);
+    chk_read_my_block(t, &g->plan, append_part, &rows);
     h5io_file f;
     tool_agree(t, h5io_create(&f, a->out, MPI_COMM_WORLD));
     const char *inputs[] = {a->prompts, a->responses, a->verdicts};
     h5io_provenance prov = {t->name, PAIRS_SCHEMA, PAIRS_SCHEMA_VERSION, t->argc, t->argv,
                             inputs, 3, a->model, model_hash, -1, g->plan.run_key};
-    rc = pairs_write(&f, &rows);
+    int rc = pairs_write(&f, &rows);
     if (rc == 0) rc = h5io_write_provenance(&f, &prov);
     if (rc == 0) rc = write_settings(&f, a, settings);
     if (rc == 0) rc = write_stats(&f, &g->st);
