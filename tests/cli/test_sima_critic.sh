@@ -7,13 +7,7 @@ set -u
 bin=${SIMA_BIN:?}
 golden=${SIMA_GOLDEN_DIR:-$SIMA_GOLDEN_DEFAULT}
 model=$golden/tiny-llava
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
-mpi() { local np=$1; shift; mpirun --oversubscribe --allow-run-as-root -np "$np" "$@"; }
+. "$(dirname "$0")/lib.sh"
 same() { h5diff -q "$1" "$2" /verdicts /verdicts >/dev/null 2>&1; }
 attr() { h5dump -a "/$2" "$1" 2>/dev/null | grep -A1 'DATA {' | tail -1 | sed 's/.*: *//; s/[^0-9-]//g'; }
 
@@ -75,5 +69,4 @@ rc=$?
 check '[ $rc -eq 1 ] && grep -q "sima.prompts file, expected sima.responses" "$tmp/s.log"' "wrong schema not refused: $(cat "$tmp/s.log")"
 check '[ ! -e "$tmp/x.h5" ]' "output created on failure"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -11,13 +11,7 @@ set -u
 bin=${SIMA_BIN:?}
 golden=${SIMA_GOLDEN_DIR:-$SIMA_GOLDEN_DEFAULT}
 model=$golden/tiny-llava
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
-mpi() { local np=$1; shift; mpirun --oversubscribe --allow-run-as-root -np "$np" "$@"; }
+. "$(dirname "$0")/lib.sh"
 same_responses() { h5diff -q "$1" "$2" /responses /responses >/dev/null 2>&1; }
 
 # --- a dozen prompts, most with images, two sharing one, one text-only
@@ -148,5 +142,4 @@ rc=$?
 check '[ $rc -eq 1 ] && grep -q "empty_model" "$tmp/model.log"' "incomplete model folder not refused: $(cat "$tmp/model.log")"
 check '[ ! -e "$tmp/x.h5" ] && [ ! -e "$tmp/y.h5" ]' "output created on failure"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -7,12 +7,7 @@ set -u
 bin=${SIMA_BIN:?}/sima-model
 golden=${SIMA_GOLDEN_DIR:-$SIMA_GOLDEN_DEFAULT}
 src=${SIMA_SOURCE_DIR:?}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
+. "$(dirname "$0")/lib.sh"
 
 # expect_error DESCRIPTION NEEDLE CMD...: non-zero exit, one stderr line containing NEEDLE
 expect_error() {
@@ -129,5 +124,4 @@ cp "$golden/tiny-llava/config.json" "$tmp/st/"
 head -c 4000 "$golden/tiny-llava/model-00002-of-00002.safetensors" >"$tmp/st/model.safetensors"
 expect_error "truncated safetensors" "model.safetensors" "$bin" info "$tmp/st"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

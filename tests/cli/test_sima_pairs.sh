@@ -17,13 +17,7 @@ bin=${SIMA_BIN:?}
 helper=$bin/../tests/test_pairs_logic
 golden=${SIMA_GOLDEN_DIR:-$SIMA_GOLDEN_DEFAULT}
 model=$golden/tiny-llava
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
-mpi() { local np=$1; shift; mpirun --oversubscribe --allow-run-as-root -np "$np" "$@"; }
+. "$(dirname "$0")/lib.sh"
 same_pairs() { h5diff -q "$1" "$2" /pairs /pairs >/dev/null 2>&1; }
 # a root attribute's value (integers), or the elements of a dataset, one per line
 attr() { h5dump -a "/$2" "$1" | sed -n 's/^ *(0): *//p'; }
@@ -198,5 +192,4 @@ for r, t in zip(ll, tr):
         assert t["prompt"][0]["content"][0] == {"type": "image"}
 PY
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -12,12 +12,7 @@ set -u
 bin=${SIMA_BIN:?}/sima-prep
 golden=${SIMA_GOLDEN_DIR:-$SIMA_GOLDEN_DEFAULT}
 src=${SIMA_SOURCE_DIR:?}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
+. "$(dirname "$0")/lib.sh"
 
 # expect_error DESCRIPTION CODE NEEDLE CMD...: exit CODE, stderr has NEEDLE
 # (errors of exit 1 are one line)
@@ -288,5 +283,4 @@ PY
   fi
 fi
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
