@@ -30,4 +30,6 @@ Output: $out/responses.h5 (schema: data/schemas/responses.md)
   with h5py:      f = h5py.File("$out/responses.h5"); g = f["responses/text"]
                   off = g["offsets"][:]; bytes(g["data"][off[0]:off[1]]).decode()
 MSG
-"$bin/sima-prep" export "$out/responses.h5" | head -n 2 | cut -c 1-200
+"$bin/sima-prep" export "$out/responses.h5" --out "$out/responses.jsonl"
+echo "First rows ($out/responses.jsonl):"
+head -n 2 "$out/responses.jsonl" | cut -c 1-200
