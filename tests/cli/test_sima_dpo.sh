@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# sima-dpo end to end on the golden tiny model, on 8 pairs built as in
+# test_sima_pairs.sh (sima-prep, sima-gen, the verdicts helper, sima-pairs):
+#  - the loss goes down over 40 steps with a high learning rate; one line per
+#    step on stdout and in metrics.csv; the adapter is written;
+#  - -np 2 (micro 1) gives the same adapter as -np 1 (micro 1, accum 2);
+#  - --stop-after 5 (exit 3) then a rerun equals an uninterrupted run, and
+#    metrics.csv has each step once; a checkpoint of other settings is refused;
+#  - reference log-probs from the pairs file (--ref-logps) train as computed ones;
+#  - --adapter continues from a PEFT adapter;
+#  - NaN/inf (a huge learning rate): exit 1 naming the step, the checkpoint
+#    of the step before kept;
+#  - --merge writes a model folder that sima-gen loads.
+set -u
+bin=${SIMA_BIN:?}
+helper=$bin/../tests/test_pairs_logic
+golden=${SIMA_GOLDEN_DIR:-$SIMA_GOLDEN_DEFAULT}
+model=$golden/tiny-llava
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
+check() { if eval "$1"; then ok; else bad "$2"; fi; }
+mpi() { local np=$1; shift; mpirun --oversubscribe --allow-run-as-root -np "$np" "$@"; }
+# max |a - b| / max |b| over every tensor of two safetensors files (F32)
+st_diff() {
+  python3 - "$1" "$2" <<'PY'
+import json, struct, sys
+def load(p):
+    b = open(p, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    h = json.loads(b[8:8 + n]); base = 8 + n; out = {}
+    for k, v in h.items():
+        if k == "__metadata__": continue
+        s, e = v["data_offsets"]
+        out[k] = struct.unpack("<%df" % ((e - s) // 4), b[base + s:base + e])
+    return out
+a, b = load(sys.argv[1]), load(sys.argv[2])
+assert a.keys() == b.keys(), "different tensor names"
+d = max(abs(x - y) for k in a for x, y in zip(a[k], b[k]))
+m = max(abs(y) for k in b for y in b[k])
+print("%.3g" % (d / m if m else d))
+PY
+}
+le() { python3 -c "import sys; sys.exit(0 if float('$1') <= float('$2') else 1)"; }
+col() { cut -d, -f"$2" "$1" | sed 1d; }
+
+# --- 12 prompts -> 8 pairs (verdict patterns 0,1,3,5 kept)
+mkdir -p "$tmp/images"
+cp "$golden"/images/*.jpg "$tmp/images/"
+python3 - "$tmp" <<'PY'
+import json, os, sys
+d = sys.argv[1]
+imgs = sorted(os.listdir(d + "/images"))
+qs = ["What is in the image?", "Describe the scene.", "How many shapes are there?",
+      "What colour is the largest shape?", "Is there a circle?"]
+with open(d + "/prompts.jsonl", "w") as f:
+    for i in range(12):
+        rec = {"id": "p%d" % i, "text": qs[i % len(qs)], "ground_truth": "Shapes."}
+        if i != 5:
+            rec["image"] = imgs[i % len(imgs)]
+        f.write(json.dumps(rec) + "\n")
+PY
+"$bin/sima-prep" import --format sima "$tmp/prompts.jsonl" --image-root "$tmp/images" \
+  --out "$tmp/prompts.h5" >"$tmp/prep.log" 2>&1
+rc=$?
+check '[ $rc -eq 0 ]' "sima-prep import failed: $(cat "$tmp/prep.log")"
+mpi 1 "$bin/sima-gen" --model "$model" --prompts "$tmp/prompts.h5" --out "$tmp/responses.h5" \
+  --max-new-tokens 16 --template llava_hf --chunk 4 --quiet 2>"$tmp/gen.log"
+rc=$?
+check '[ $rc -eq 0 ]' "sima-gen failed: $(cat "$tmp/gen.log")"
+"$helper" --make-verdicts "$tmp/responses.h5" "$tmp/verdicts.h5" 2>"$tmp/helper.log"
+rc=$?
+check '[ $rc -eq 0 ]' "verdicts helper failed: $(cat "$tmp/helper.log")"
+popts=(--model "$model" --prompts "$tmp/prompts.h5" --responses "$tmp/responses.h5"
+       --verdicts "$tmp/verdicts.h5" --template llava_hf --quiet)
+mpi 1 "$bin/sima-pairs" "${popts[@]}" --out "$tmp/pairs.h5" 2>"$tmp/pairs.log"
+rc=$?
+check '[ $rc -eq 0 ]' "sima-pairs failed: $(cat "$tmp/pairs.log")"
+mpi 1 "$bin/sima-pairs" "${popts[@]}" --ref-logps --out "$tmp/pairs_ref.h5" 2>"$tmp/pairs_ref.log"
+rc=$?
+check '[ $rc -eq 0 ]' "sima-pairs --ref-logps failed: $(cat "$tmp/pairs_ref.log")"
+
+opts=(--model "$model" --pairs "$tmp/pairs.h5" --prompts "$tmp/prompts.h5" --lora-r 8
+      --lora-alpha 16 --lr 5e-3 --warmup-ratio 0.1)
+
+# --- the loss goes down: 8 pairs, batch 2, 10 epochs = 40 steps
+mpi 1 "$bin/sima-dpo" "${opts[@]}" --epochs 10 --micro-batch 2 --out "$tmp/down" >"$tmp/down.log" 2>&1
+rc=$?
+check '[ $rc -eq 0 ]' "training failed: $(cat "$tmp/down.log")"
+check '[ "$(sed 1d "$tmp/down/metrics.csv" | wc -l)" = 40 ]' "metrics.csv should have 40 steps"
+check '[ "$(grep -c "step [0-9]*/40 epoch .* loss .* rewards/chosen .* rewards/rejected .* accuracy .* margin .* lr .* grad_norm .* tokens/s .* ETA" "$tmp/down.log")" = 40 ]' \
+  "one step line per step expected: $(head -5 "$tmp/down.log")"
+first=$(col "$tmp/down/metrics.csv" 3 | head -1)
+last=$(col "$tmp/down/metrics.csv" 3 | tail -4 | awk '{s += $1} END {print s / NR}')
+check 'le "$last" "$(python3 -c "print($first * 0.2)")"' "loss did not go down: first $first, mean of the last 4 $last"
+check 'python3 -c "import sys; sys.exit(0 if abs($first - 0.693147) < 1e-4 else 1)"' "first loss $first should be ln 2 (B = 0)"
+check '[ -f "$tmp/down/adapter/adapter_model.safetensors" ] && [ -f "$tmp/down/adapter/adapter_config.json" ]' \
+  "no adapter written"
+
+# --- -np 2 equals -np 1 with the same global batch
+mpi 2 "$bin/sima-dpo" "${opts[@]}" --epochs 3 --out "$tmp/np2" --quiet 2>"$tmp/np2.log"
+rc=$?
+check '[ $rc -eq 0 ]' "-np 2 failed: $(cat "$tmp/np2.log")"
+mpi 1 "$bin/sima-dpo" "${opts[@]}" --epochs 3 --grad-accum 2 --out "$tmp/np1" --quiet 2>"$tmp/np1.log"
+rc=$?
+check '[ $rc -eq 0 ]' "-np 1 --grad-accum 2 failed: $(cat "$tmp/np1.log")"
+d=$(st_diff "$tmp/np2/adapter/adapter_model.safetensors" "$tmp/np1/adapter/adapter_model.safetensors")
+check 'le "$d" 1e-4' "-np 2 and -np 1 adapters differ by $d of the largest value"
+
+# --- stop after 5 steps, resume: the same as uninterrupted
+mpi 1 "$bin/sima-dpo" "${opts[@]}" --epochs 3 --grad-accum 2 --out "$tmp/res" --stop-after 5 \
+  >"$tmp/res1.log" 2>&1
+rc=$?
+check '[ $rc -eq 3 ]' "--stop-after should exit 3, got $rc: $(cat "$tmp/res1.log")"
+check '[ ! -e "$tmp/res/adapter" ] && [ -f "$tmp/res/checkpoint/state.bin" ]' "stopped run: checkpoint expected, no final adapter"
+mpi 1 "$bin/sima-dpo" "${opts[@]}" --epochs 3 --grad-accum 2 --out "$tmp/res" >"$tmp/res2.log" 2>&1
+rc=$?
+check '[ $rc -eq 0 ]' "resume failed: $(cat "$tmp/res2.log")"
+check 'grep -q "resuming at step 5" "$tmp/res2.log"' "the rerun did not resume at step 5"
+d=$(st_diff "$tmp/res/adapter/adapter_model.safetensors" "$tmp/np1/adapter/adapter_model.safetensors")
+check 'le "$d" 1e-6' "resumed adapter differs from the uninterrupted one by $d"
+check '[ "$(col "$tmp/res/metrics.csv" 1 | tr "\n" " ")" = "$(seq 1 12 | tr "\n" " ")" ]' \
+  "metrics.csv after resume should list steps 1..12 once: $(col "$tmp/res/metrics.csv" 1 | tr '\n' ' ')"
+mpi 1 "$bin/sima-dpo" "${opts[@]}" --epochs 3 --grad-accum 2 --out "$tmp/res" --beta 0.2 >"$tmp/res3.log" 2>&1
+rc=$?
+check '[ $rc -eq 1 ] && grep -q "different run" "$tmp/res3.log"' "a checkpoint of other settings was not refused (rc $rc)"
+
+# --- given reference log-probs train like computed ones
+mpi 1 "$bin/sima-dpo" "${opts[@]}" --pairs "$tmp/pairs_ref.h5" --epochs 3 --grad-accum 2 \
+  --out "$tmp/ref" --quiet 2>"$tmp/ref.log"
+rc=$?
+check '[ $rc -eq 0 ]' "training on --ref-logps pairs failed: $(cat "$tmp/ref.log")"
+d=$(st_diff "$tmp/ref/adapter/adapter_model.safetensors" "$tmp/np1/adapter/adapter_model.safetensors")
+check 'le "$d" 1e-3' "given and computed reference log-probs train differently ($d)"
+
+# --- continue from an adapter
+mpi 1 "$bin/sima-dpo" "${opts[@]}" --epochs 1 --adapter "$tmp/down/adapter" --out "$tmp/cont" >"$tmp/cont.log" 2>&1
+rc=$?
+check '[ $rc -eq 0 ]' "--adapter failed: $(cat "$tmp/cont.log")"
+l1=$(col "$tmp/cont/metrics.csv" 3 | head -1)
+check 'le "$l1" 0.3' "continuing from the trained adapter should start with a low loss, got $l1"
+
+# --- NaN/inf stops with the step named, the last good checkpoint kept
+mpi 1 "$bin/sima-dpo" "${opts[@]}" --lr 1e30 --warmup-ratio 0 --save-every 1 --out "$tmp/nan" >"$tmp/nan.log" 2>&1
+rc=$?
+check '[ $rc -eq 1 ]' "a NaN run should exit 1, got $rc"
+check 'grep -q "step 2: loss .* not finite" "$tmp/nan.log"' "the NaN message should name step 2: $(cat "$tmp/nan.log")"
+check '[ -f "$tmp/nan/checkpoint/state.bin" ] && [ ! -e "$tmp/nan/adapter" ]' "the step-1 checkpoint should be kept"
+
+# --- --merge: a model folder sima-gen loads
+mpi 1 "$bin/sima-dpo" "${opts[@]}" --epochs 1 --adapter "$tmp/down/adapter" --out "$tmp/cont" --merge \
+  >"$tmp/merge.log" 2>&1
+rc=$?
+check '[ $rc -eq 0 ] && [ -f "$tmp/cont/merged/model.safetensors" ] && [ -f "$tmp/cont/merged/tokenizer.json" ]' \
+  "--merge failed: $(cat "$tmp/merge.log")"
+mpi 1 "$bin/sima-gen" --model "$tmp/cont/merged" --prompts "$tmp/prompts.h5" --out "$tmp/merged_resp.h5" \
+  --max-new-tokens 8 --template llava_hf --quiet 2>"$tmp/gen2.log"
+rc=$?
+check '[ $rc -eq 0 ]' "sima-gen on the merged model failed: $(cat "$tmp/gen2.log")"
+
+# --- usage errors
+"$bin/sima-dpo" --model "$model" >/dev/null 2>&1
+rc=$?
+check '[ $rc -eq 2 ]' "missing options should exit 2, got $rc"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,929 @@
+/* sima-dpo — LoRA DPO training of a LLaVA model on CPU, data-parallel over MPI.
+ *
+ *   mpirun -np N sima-dpo --model DIR --pairs pairs.h5 --prompts prompts.h5 --out OUTDIR [options]
+ *
+ * Every rank holds the whole model and adapter and reads every pair. Each
+ * optimizer step takes one global batch of micro x accum x ranks pairs from
+ * a data order shuffled per epoch from the seed (the same permutation on
+ * every rank); rank r takes its accum micro-batches from the batch's r-th
+ * share. Each micro-batch's gradient of its mean loss is weighted by its
+ * share of the batch, so the sum over micro-batches and ranks
+ * (MPI_Allreduce) is the gradient of the batch's mean loss, whatever the
+ * number of ranks. Then clipping by global norm, AdamW with warm-up + cosine
+ * schedule, and the new adapter is uploaded (lora_sync). Ranks stay
+ * identical: they apply the same update to the same parameters.
+ *
+ * OUTDIR: metrics.csv (one line per step), checkpoint/ (every --save-every
+ * steps and at the end, replaced atomically: adapter/ in PEFT format and
+ * state.bin with the parameters, AdamW moments and step; the data order is
+ * a function of the seed and epoch, so the step is all of its state),
+ * adapter/ (the final adapter) and, with --merge, merged/ (a model folder).
+ */
+#define _GNU_SOURCE
+#include "err.h"
+#include "dpo.h"
+#include "fs.h"
+#include "h5io.h"
+#include "h5util.h"
+#include "log.h"
+#include "lora.h"
+#include "lora_merge.h"
+#include "optim.h"
+#include "pairs.h"
+#include "prompts.h"
+#include "sampling.h"
+#include "session.h"
+#include "tool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char USAGE[] =
+    "usage: mpirun -np N sima-dpo --model DIR --pairs pairs.h5 --prompts prompts.h5 --out OUTDIR\n"
+    "                             [options]\n"
+    "\n"
+    "LoRA DPO training (sigmoid loss) on CPU, data-parallel over MPI ranks.\n"
+    "\n"
+    "  --model DIR              LLaVA model folder (the base and the reference model)\n"
+    "  --pairs FILE             preference pairs (schema sima.pairs)\n"
+    "  --prompts FILE           the prompts file the pairs came from (for the images)\n"
+    "  --out DIR                output folder: metrics.csv, checkpoint/, adapter/, merged/\n"
+    "  --lora-r N               LoRA rank (default 128)\n"
+    "  --lora-alpha X           LoRA alpha (default 256)\n"
+    "  --targets LIST           LoRA target linears (default q,k,v,o,gate,up,down)\n"
+    "  --adapter DIR            start from this PEFT adapter (its r, alpha, targets)\n"
+    "  --beta X                 DPO beta (default 0.1)\n"
+    "  --lr X                   peak learning rate (default 5e-5)\n"
+    "  --warmup-ratio X         share of steps with linear warm-up (default 0.03)\n"
+    "  --epochs N               passes over the pairs (default 3)\n"
+    "  --micro-batch N          pairs per rank per forward/backward (default 1)\n"
+    "  --grad-accum N           micro-batches per rank per step (default 1)\n"
+    "  --weight-decay X         AdamW decoupled weight decay (default 0)\n"
+    "  --max-grad-norm X        clip gradients to this global norm, 0: none (default 1.0)\n"
+    "  --seed N                 adapter init and data order (default 0)\n"
+    "  --rejected-logp-rule R   standard | sima (default standard)\n"
+    "  --preprocess pad|crop    image preprocessing (default pad)\n"
+    "  --save-every N           checkpoint every N steps, 0: only at the end (default 50)\n"
+    "  --resume / --no-resume   continue from OUTDIR's checkpoint of the same run\n"
+    "                           (default: resume when there is one)\n"
+    "  --stop-after N           stop after global step N with a checkpoint (exit 3)\n"
+    "  --merge                  also write OUTDIR/merged, the model with the adapter merged\n"
+    "  --quiet, --verbose, --help, --version\n"
+    "\n"
+    "Global batch = micro-batch x grad-accum x ranks. Reference log-probs come from\n"
+    "the pairs file when present, else from the model with the adapter off.\n"
+    "\n"
+    "Exit status: 0 done, 1 error (also a NaN/inf loss or gradient norm: the last good\n"
+    "checkpoint is kept), 2 bad usage, 3 interrupted (SIGTERM, SIGUSR1, SIGINT or\n"
+    "--stop-after) after a checkpoint: rerun the same command to continue.\n";
+
+typedef struct {
+    const char *model, *pairs, *prompts, *out, *adapter, *targets, *preprocess;
+    int lora_r, epochs, micro, accum, sima_rule, merge, resume; /* resume -1: auto */
+    double lora_alpha, beta, lr, warmup_ratio, weight_decay, max_grad_norm;
+    int64_t seed, save_every, stop_after;
+} dpo_args;
+
+/* ----------------------------------------------------------- options -- */
+
+static int64_t parse_int(tool_ctx *t, const char *opt, const char *s, int64_t lo, int64_t hi)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || end == s || v < lo || v > hi)
+        tool_usage_error(t, "%s: expected an integer in [%lld, %lld], got '%s'", opt,
+                         (long long)lo, (long long)hi, s);
+    return v;
+}
+
+static double parse_real(tool_ctx *t, const char *opt, const char *s, double lo, double hi)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || end == s || !(v >= lo && v <= hi))
+        tool_usage_error(t, "%s: expected a number in [%g, %g], got '%s'", opt, lo, hi, s);
+    return v;
+}
+
+static void check_args(tool_ctx *t, const dpo_args *a)
+{
+    if (!a->model || !a->pairs || !a->prompts || !a->out)
+        tool_usage_error(t, "--model, --pairs, --prompts and --out are required");
+    if (strcmp(a->preprocess, "pad") && strcmp(a->preprocess, "crop"))
+        tool_usage_error(t, "--preprocess: expected pad or crop, got '%s'", a->preprocess);
+    unsigned bits;
+    if (lora_parse_targets(a->targets, &bits) != 0)
+        tool_usage_error(t, "--targets: %s", err_msg());
+}
+
+static void parse_args(tool_ctx *t, int argc, char **argv, dpo_args *a)
+{
+    *a = (dpo_args){.targets = "q,k,v,o,gate,up,down", .preprocess = "pad", .lora_r = 128,
+                    .epochs = 3, .micro = 1, .accum = 1, .resume = -1, .lora_alpha = 256,
+                    .beta = 0.1, .lr = 5e-5, .warmup_ratio = 0.03, .max_grad_norm = 1.0,
+                    .save_every = 50};
+    enum { O_R = 256, O_ALPHA, O_TARGETS, O_ADAPTER, O_BETA, O_LR, O_WARM, O_EPOCHS, O_MICRO,
+           O_ACCUM, O_WD, O_MGN, O_SEED, O_RULE, O_PRE, O_SAVE, O_RESUME, O_NORESUME, O_STOP,
+           O_MERGE };
+    static struct option opts[] = {
+        TOOL_COMMON_OPTIONS,
+        {"model", required_argument, 0, 'm'}, {"pairs", required_argument, 0, 'P'},
+        {"prompts", required_argument, 0, 'p'}, {"out", required_argument, 0, 'o'},
+        {"lora-r", required_argument, 0, O_R}, {"lora-alpha", required_argument, 0, O_ALPHA},
+        {"targets", required_argument, 0, O_TARGETS}, {"adapter", required_argument, 0, O_ADAPTER},
+        {"beta", required_argument, 0, O_BETA}, {"lr", required_argument, 0, O_LR},
+        {"warmup-ratio", required_argument, 0, O_WARM}, {"epochs", required_argument, 0, O_EPOCHS},
+        {"micro-batch", required_argument, 0, O_MICRO}, {"grad-accum", required_argument, 0, O_ACCUM},
+        {"weight-decay", required_argument, 0, O_WD}, {"max-grad-norm", required_argument, 0, O_MGN},
+        {"seed", required_argument, 0, O_SEED}, {"rejected-logp-rule", required_argument, 0, O_RULE},
+        {"preprocess", required_argument, 0, O_PRE}, {"save-every", required_argument, 0, O_SAVE},
+        {"resume", no_argument, 0, O_RESUME}, {"no-resume", no_argument, 0, O_NORESUME},
+        {"stop-after", required_argument, 0, O_STOP}, {"merge", no_argument, 0, O_MERGE},
+        {0, 0, 0, 0}};
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "vqhVm:p:o:", opts, NULL)) != -1) {
+        if (tool_common_option(t, c, USAGE)) continue;
+        switch (c) {
+        case 'm': a->model = optarg; break;
+        case 'P': a->pairs = optarg; break;
+        case 'p': a->prompts = optarg; break;
+        case 'o': a->out = optarg; break;
+        case O_R: a->lora_r = (int)parse_int(t, "--lora-r", optarg, 1, 65536); break;
+        case O_ALPHA: a->lora_alpha = parse_real(t, "--lora-alpha", optarg, 1e-9, 1e9); break;
+        case O_TARGETS: a->targets = optarg; break;
+        case O_ADAPTER: a->adapter = optarg; break;
+        case O_BETA: a->beta = parse_real(t, "--beta", optarg, 1e-9, 1e6); break;
+        case O_LR: a->lr = parse_real(t, "--lr", optarg, 0, 1e300); break;
+        case O_WARM: a->warmup_ratio = parse_real(t, "--warmup-ratio", optarg, 0, 1); break;
+        case O_EPOCHS: a->epochs = (int)parse_int(t, "--epochs", optarg, 1, 1000000); break;
+        case O_MICRO: a->micro = (int)parse_int(t, "--micro-batch", optarg, 1, 4096); break;
+        case O_ACCUM: a->accum = (int)parse_int(t, "--grad-accum", optarg, 1, 1 << 20); break;
+        case O_WD: a->weight_decay = parse_real(t, "--weight-decay", optarg, 0, 1e6); break;
+        case O_MGN: a->max_grad_norm = parse_real(t, "--max-grad-norm", optarg, 0, 1e300); break;
+        case O_SEED: a->seed = parse_int(t, "--seed", optarg, 0, INT64_MAX); break;
+        case O_RULE:
+            if (!strcmp(optarg, "standard")) a->sima_rule = 0;
+            else if (!strcmp(optarg, "sima")) a->sima_rule = 1;
+            else tool_usage_error(t, "--rejected-logp-rule: expected standard or sima, got '%s'", optarg);
+            break;
+        case O_PRE: a->preprocess = optarg; break;
+        case O_SAVE: a->save_every = parse_int(t, "--save-every", optarg, 0, INT64_MAX); break;
+        case O_RESUME: a->resume = 1; break;
+        case O_NORESUME: a->resume = 0; break;
+        case O_STOP: a->stop_after = parse_int(t, "--stop-after", optarg, 1, INT64_MAX); break;
+        case O_MERGE: a->merge = 1; break;
+        default: tool_usage_error(t, "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind != argc) tool_usage_error(t, "unexpected argument '%s'", argv[optind]);
+    check_args(t, a);
+}
+
+/* --------------------------------------------------------------- data -- */
+
+/* Every pair as a dpo_pair over whole sequences (prompt ++ response). */
+typedef struct {
+    int64_t n;
+    dpo_pair *pair;         /* image: -1 here, set per micro-batch */
+    int64_t *image_row;     /* [n] row of the prompts file's /images, -1 none */
+    char *identity;         /* path@created#run_key/rows, for the run key */
+} dpo_data;
+
+static int32_t *concat_ids(const int32_t *a, int64_t na, const int32_t *b, int64_t nb)
+{
+    int32_t *s = xmalloc(sizeof(int32_t) * (size_t)(na + nb > 0 ? na + nb : 1));
+    memcpy(s, a, sizeof(int32_t) * (size_t)na);
+    memcpy(s + na, b, sizeof(int32_t) * (size_t)nb);
+    return s;
+}
+
+static void data_from_rows(const pairs_rows *r, dpo_data *d)
+{
+    d->n = r->n;
+    d->pair = xcalloc((size_t)(r->n ? r->n : 1), sizeof *d->pair);
+    d->image_row = xcalloc((size_t)(r->n ? r->n : 1), sizeof *d->image_row);
+    for (int64_t i = 0; i < r->n; i++) {
+        int64_t np, nc, nr;
+        const int32_t *p = pairs_ids(r, PAIRS_PROMPT_IDS, i, &np);
+        const int32_t *c = pairs_ids(r, PAIRS_CHOSEN_IDS, i, &nc);
+        const int32_t *j = pairs_ids(r, PAIRS_REJECTED_IDS, i, &nr);
+        dpo_pair *q = &d->pair[i];
+        q->chosen = concat_ids(p, np, c, nc);
+        q->rejected = concat_ids(p, np, j, nr);
+        q->n_chosen = np + nc;
+        q->n_rejected = np + nr;
+        q->n_prompt = np;
+        q->image = -1;
+        /* NaN in the file: not computed, the adapter-off model scores them */
+        q->has_ref = !isnan(r->ref_chosen_logp[i]) && !isnan(r->ref_rejected_logp[i]);
+        q->ref_chosen = r->ref_chosen_logp[i];
+        q->ref_rejected = r->ref_rejected_logp[i];
+        d->image_row[i] = r->image[i];
+    }
+}
+
+static int data_load(const char *path, dpo_data *d)
+{
+    h5io_file f;
+    pairs_rows rows;
+    memset(d, 0, sizeof *d);
+    if (h5io_open(&f, path, MPI_COMM_SELF) != 0) return -1;
+    int rc = h5io_require_schema(&f, PAIRS_SCHEMA, PAIRS_SCHEMA_VERSION);
+    if (rc == 0) rc = pairs_read(&f, &rows);
+    if (rc == 0) {
+        char *created = h5io_get_attr_str(&f, "/", "created");
+        char *key = h5io_get_attr_str(&f, "/", "run_key");
+        err_clear();
+        if (asprintf(&d->identity, "%s@%s#%s/%lld", path, created ? created : "?",
+                     key ? key : "?", (long long)rows.n) < 0)
+            DIE("out of memory");
+        free(created);
+        free(key);
+        data_from_rows(&rows, d);
+        pairs_free(&rows);
+        if (d->n == 0) rc = ERR("%s: no pairs to train on", path);
+    }
+    h5io_close(&f);
+    return rc;
+}
+
+static void data_free(dpo_data *d)
+{
+    for (int64_t i = 0; i < d->n; i++) {
+        free((void *)d->pair[i].chosen);
+        free((void *)d->pair[i].rejected);
+    }
+    free(d->pair);
+    free(d->image_row);
+    free(d->identity);
+}
+
+/* Epoch e's order of the pairs: Fisher-Yates from (seed, e), the same on
+ * every rank and on resume. */
+static void epoch_order(uint64_t seed, int64_t epoch, int64_t n, int64_t *order)
+{
+    smp_rng rng;
+    smp_rng_seed(&rng, smp_derive_seed(seed, 0x64706f /* "dpo" */, (uint64_t)epoch));
+    for (int64_t i = 0; i < n; i++) order[i] = i;
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)(smp_rng_uniform(&rng) * (double)(i + 1));
+        int64_t tmp = order[i];
+        order[i] = order[j];
+        order[j] = tmp;
+    }
+}
+
+/* ------------------------------------------------------------ params -- */
+
+/* The trained tensors (every LoRA A and B) as one flat vector: gradients,
+ * AdamW moments and checkpoints use it; param points at the adapter's host
+ * copy, grad at the backend gradient of the same tensor. */
+typedef struct {
+    float *param;
+    be_mat *grad;
+    int64_t n, off;
+} dpo_tensor;
+
+typedef struct {
+    dpo_tensor *t;
+    int n;
+    int64_t total, largest;
+    float *grad, *m, *v, *scratch;
+} dpo_params;
+
+static void params_add(dpo_params *p, float *param, be_mat *grad)
+{
+    int64_t n = grad->rows * grad->cols;
+    p->t[p->n++] = (dpo_tensor){param, grad, n, p->total};
+    p->total += n;
+    if (n > p->largest) p->largest = n;
+}
+
+static void params_init(dpo_params *p, lora_adapter *ad, llama_grads *g)
+{
+    memset(p, 0, sizeof *p);
+    p->t = xcalloc((size_t)ad->n_layers * LL_N_LINEAR * 2, sizeof *p->t);
+    for (int l = 0; l < ad->n_layers; l++)
+        for (int i = 0; i < LL_N_LINEAR; i++) {
+            if (!lora_host_A(ad, l, i)) continue;
+            params_add(p, lora_host_A(ad, l, i), &g->layers[l].lora_A[i]);
+            params_add(p, lora_host_B(ad, l, i), &g->layers[l].lora_B[i]);
+        }
+    p->grad = xcalloc((size_t)p->total, sizeof(float));
+    p->m = xcalloc((size_t)p->total, sizeof(float));
+    p->v = xcalloc((size_t)p->total, sizeof(float));
+    p->scratch = xcalloc((size_t)p->largest, sizeof(float));
+}
+
+static void params_free(dpo_params *p)
+{
+    free(p->t);
+    free(p->grad);
+    free(p->m);
+    free(p->v);
+    free(p->scratch);
+}
+
+/* grad += weight * (the backend gradients) */
+static void params_accumulate(dpo_params *p, be_backend *be, double weight)
+{
+    for (int k = 0; k < p->n; k++) {
+        const dpo_tensor *t = &p->t[k];
+        be->download(be, *t->grad, p->scratch);
+        float *g = p->grad + t->off;
+        for (int64_t i = 0; i < t->n; i++) g[i] += (float)(weight * p->scratch[i]);
+    }
+}
+
+/* Sum a float vector over the ranks, in pieces MPI's int count can hold. */
+static int allreduce_floats(float *v, int64_t n)
+{
+    for (int64_t off = 0; off < n; off += INT_MAX / 2) {
+        int cnt = (int)(n - off < INT_MAX / 2 ? n - off : INT_MAX / 2);
+        if (MPI_Allreduce(MPI_IN_PLACE, v + off, cnt, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD) !=
+            MPI_SUCCESS)
+            return ERR("MPI_Allreduce of the gradients failed");
+    }
+    return 0;
+}
+
+static void params_adamw(dpo_params *p, const optim_adamw *o, int64_t t)
+{
+    for (int k = 0; k < p->n; k++) {
+        const dpo_tensor *x = &p->t[k];
+        optim_adamw_step(o, t, x->param, p->grad + x->off, p->m + x->off, p->v + x->off, x->n);
+    }
+}
+
+/* ------------------------------------------------------------ trainer -- */
+
+typedef struct {
+    const dpo_args *a;
+    tool_ctx *t;
+    sess_model s;
+    h5io_file prompts;
+    dpo_data data;
+    lora_adapter *ad;
+    llama_grads g;
+    dpo_params p;
+    dpo_opts opts;
+    int64_t global_batch, steps_per_epoch, total_steps;
+    int64_t step;               /* steps done */
+    int64_t *order, order_epoch;
+    char key[17];               /* the run's identity */
+    double t_start;             /* MPI_Wtime when this invocation's training began */
+    int64_t step_start;         /* step at that time */
+} trainer;
+
+/* What one step measured, summed over the batch's pairs (then the means). */
+enum { M_LOSS, M_RCHOSEN, M_RREJECTED, M_ACC, M_MARGIN, M_TOKENS, M_N };
+
+typedef struct {
+    double sum[M_N];
+    double lr, grad_norm, seconds;
+} step_metrics;
+
+/* Pixels of the batch's images (each distinct row once); sets pair.image. */
+static int batch_pixels(trainer *tr, dpo_pair *batch, const int64_t *items, int n, float **pixels,
+                        int *n_img)
+{
+    int S = tr->s.m->cfg.vision.image_size;
+    size_t per = (size_t)3 * S * S;
+    int64_t *rows = xcalloc((size_t)n, sizeof *rows);
+    *pixels = xmalloc(sizeof(float) * per * (size_t)n);
+    *n_img = 0;
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < n; i++) {
+        int64_t row = tr->data.image_row[items[i]];
+        batch[i].image = -1;
+        if (row < 0) continue;
+        int k = 0;
+        while (k < *n_img && rows[k] != row) k++;
+        if (k == *n_img) {
+            float *px = NULL;
+            rc = prm_image_pixels(&tr->prompts, row, &tr->s.pc, tr->s.mode, &px);
+            if (rc == 0 && !px) rc = ERR("image row %lld: no pixels", (long long)row);
+            if (rc == 0) memcpy(*pixels + per * (size_t)k, px, sizeof(float) * per);
+            free(px);
+            rows[(*n_img)++] = row;
+        }
+        batch[i].image = k;
+    }
+    free(rows);
+    return rc;
+}
+
+/* One micro-batch: its gradient weighted by its share of the global batch
+ * (n / batch_n) into tr->p.grad, its metrics' sums into m. */
+static int run_micro(trainer *tr, const int64_t *items, int n, int64_t batch_n, step_metrics *m)
+{
+    dpo_pair *batch = xcalloc((size_t)n, sizeof *batch);
+    for (int i = 0; i < n; i++) batch[i] = tr->data.pair[items[i]];
+    float *pixels = NULL;
+    int n_img = 0;
+    int rc = batch_pixels(tr, batch, items, n, &pixels, &n_img);
+    dpo_result r;
+    if (rc == 0) {
+        llama_grads_zero(tr->s.m, &tr->g);
+        rc = dpo_step(tr->s.m, batch, n, pixels, n_img, &tr->opts, &tr->g, &r);
+    }
+    if (rc == 0) {
+        params_accumulate(&tr->p, tr->s.be, (double)n / (double)batch_n);
+        m->sum[M_LOSS] += r.loss * n;
+        m->sum[M_RCHOSEN] += r.reward_chosen * n;
+        m->sum[M_RREJECTED] += r.reward_rejected * n;
+        m->sum[M_ACC] += r.reward_accuracy * n;
+        m->sum[M_MARGIN] += r.reward_margin * n;
+        for (int i = 0; i < n; i++) m->sum[M_TOKENS] += (double)(batch[i].n_chosen + batch[i].n_rejected);
+        dpo_result_free(&r);
+    }
+    free(batch);
+    free(pixels);
+    return rc;
+}
+
+/* This rank's micro-batches of step `step`'s global batch. */
+static int run_my_share(trainer *tr, int64_t step, step_metrics *m, int64_t *batch_n)
+{
+    const dpo_args *a = tr->a;
+    int64_t epoch = step / tr->steps_per_epoch, k = step % tr->steps_per_epoch;
+    if (tr->order_epoch != epoch) {
+        epoch_order((uint64_t)a->seed, epoch, tr->data.n, tr->order);
+        tr->order_epoch = epoch;
+    }
+    int64_t b0 = k * tr->global_batch;
+    int64_t b1 = b0 + tr->global_batch < tr->data.n ? b0 + tr->global_batch : tr->data.n;
+    *batch_n = b1 - b0; /* the last batch of an epoch may be short */
+    int64_t share = (int64_t)a->micro * a->accum;
+    int rc = 0;
+    for (int j = 0; rc == 0 && j < a->accum; j++) {
+        int64_t i0 = b0 + tr->t->rank * share + (int64_t)j * a->micro;
+        int64_t i1 = i0 + a->micro < b1 ? i0 + a->micro : b1;
+        if (i1 > i0) rc = run_micro(tr, tr->order + i0, (int)(i1 - i0), *batch_n, m);
+    }
+    return rc;
+}
+
+/* One optimizer step. Collective. A NaN/inf loss or gradient norm is an
+ * error (reported by rank 0) before the parameters change. */
+static int train_step(trainer *tr, step_metrics *m)
+{
+    const dpo_args *a = tr->a;
+    double t0 = MPI_Wtime();
+    memset(m, 0, sizeof *m);
+    memset(tr->p.grad, 0, sizeof(float) * (size_t)tr->p.total);
+    int64_t batch_n;
+    int rc = run_my_share(tr, tr->step, m, &batch_n);
+    tool_agree(tr->t, rc);
+    rc = allreduce_floats(tr->p.grad, tr->p.total);
+    if (rc == 0 && MPI_Allreduce(MPI_IN_PLACE, m->sum, M_N, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) !=
+                       MPI_SUCCESS)
+        rc = ERR("MPI_Allreduce of the step's metrics failed");
+    tool_agree(tr->t, rc);
+    for (int i = 0; i < M_TOKENS; i++) m->sum[i] /= (double)batch_n;
+    float *grads[1] = {tr->p.grad};
+    int64_t sizes[1] = {tr->p.total};
+    m->grad_norm = optim_clip(grads, sizes, 1, a->max_grad_norm);
+    if (!isfinite(m->sum[M_LOSS]) || !isfinite(m->grad_norm)) {
+        /* every rank sees the same reduced values; rank 0 says it */
+        if (tr->t->rank == 0)
+            rc = ERR("step %lld: loss %g, gradient norm %g: not finite; stopped (the last good "
+                     "checkpoint, if any, is kept in %s/checkpoint)",
+                     (long long)tr->step + 1, m->sum[M_LOSS], m->grad_norm, a->out);
+        else
+            rc = -1;
+        return rc;
+    }
+    optim_adamw o = optim_adamw_default();
+    o.lr = m->lr = optim_lr(a->lr, tr->step, tr->total_steps, a->warmup_ratio);
+    o.weight_decay = a->weight_decay;
+    params_adamw(&tr->p, &o, tr->step + 1);
+    lora_sync(tr->ad);
+    tr->step++;
+    m->seconds = MPI_Wtime() - t0;
+    return 0;
+}
+
+/* ------------------------------------------------------------ logging -- */
+
+static const char CSV_HEADER[] = "step,epoch,loss,rewards_chosen,rewards_rejected,"
+                                 "reward_accuracy,margin,lr,grad_norm,tokens_per_s,eta_s\n";
+
+/* Rank 0: metrics.csv with its header and the lines of steps <= keep_steps
+ * (the lines after a checkpoint are redone on resume). */
+static int csv_start(const char *out, int64_t keep_steps)
+{
+    char *path = fs_join(out, "metrics.csv");
+    char *old = NULL, *kept = NULL;
+    size_t len = 0, n = 0;
+    if (keep_steps > 0 && fs_is_file(path) && fs_read_all(path, &old, &len) != 0) {
+        free(path);
+        return -1;
+    }
+    kept = xmalloc(len + sizeof CSV_HEADER);
+    memcpy(kept, CSV_HEADER, sizeof CSV_HEADER - 1);
+    n = sizeof CSV_HEADER - 1;
+    for (char *line = old; line && *line;) {
+        char *end = strchr(line, '\n');
+        size_t l = end ? (size_t)(end - line + 1) : strlen(line);
+        long long s = atoll(line);
+        if (s >= 1 && s <= keep_steps && end) {
+            memcpy(kept + n, line, l);
+            n += l;
+        }
+        line += l;
+    }
+    int rc = fs_write_atomic(path, kept, n);
+    free(old);
+    free(kept);
+    free(path);
+    return rc;
+}
+
+static int csv_append(const char *out, const char *line)
+{
+    char *path = fs_join(out, "metrics.csv");
+    FILE *f = fopen(path, "a");
+    int rc = 0;
+    if (!f) rc = err_errno_at(__FILE__, __LINE__, "%s: cannot open", path);
+    if (f && fputs(line, f) == EOF) rc = err_errno_at(__FILE__, __LINE__, "%s: cannot write", path);
+    if (f && fclose(f) != 0 && rc == 0) rc = err_errno_at(__FILE__, __LINE__, "%s: cannot write", path);
+    free(path);
+    return rc;
+}
+
+/* The step line on rank 0 and its CSV row. */
+static int report_step(trainer *tr, const step_metrics *m)
+{
+    double el = MPI_Wtime() - tr->t_start;
+    double per = el / (double)(tr->step - tr->step_start);
+    double eta = per * (double)(tr->total_steps - tr->step);
+    double tps = m->sum[M_TOKENS] / (m->seconds > 0 ? m->seconds : 1e-9);
+    double epoch = (double)tr->step / (double)tr->steps_per_epoch;
+    const double *s = m->sum;
+    char b[32];
+    log_info("step %lld/%lld epoch %.2f loss %.4f rewards/chosen %.4f rewards/rejected %.4f "
+             "accuracy %.2f margin %.4f lr %.3g grad_norm %.4g tokens/s %.0f ETA %s",
+             (long long)tr->step, (long long)tr->total_steps, epoch, s[M_LOSS], s[M_RCHOSEN],
+             s[M_RREJECTED], s[M_ACC], s[M_MARGIN], m->lr, m->grad_norm, tps, tool_duration(eta, b));
+    if (tr->t->rank != 0) return 0;
+    char line[512];
+    snprintf(line, sizeof line, "%lld,%.6f,%.9g,%.9g,%.9g,%.6g,%.9g,%.9g,%.9g,%.6g,%.3f\n",
+             (long long)tr->step, epoch, s[M_LOSS], s[M_RCHOSEN], s[M_RREJECTED], s[M_ACC],
+             s[M_MARGIN], m->lr, m->grad_norm, tps, eta);
+    return csv_append(tr->a->out, line);
+}
+
+/* --------------------------------------------------------- checkpoint -- */
+
+#define STATE_MAGIC "SIMADPO1"
+
+typedef struct {
+    char magic[8];
+    char key[16];           /* the run key, hex */
+    int64_t step, total;    /* steps done; parameters */
+} state_header;
+
+static int write_floats(FILE *f, const float *v, int64_t n, const char *path)
+{
+    if (n > 0 && fwrite(v, sizeof(float), (size_t)n, f) != (size_t)n)
+        return err_errno_at(__FILE__, __LINE__, "%s: cannot write", path);
+    return 0;
+}
+
+/* state.bin: header, parameters, first and second moments. */
+static int state_write(const trainer *tr, const char *path)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f) return err_errno_at(__FILE__, __LINE__, "%s: cannot create", path);
+    state_header h;
+    memset(&h, 0, sizeof h);
+    memcpy(h.magic, STATE_MAGIC, 8);
+    memcpy(h.key, tr->key, 16);
+    h.step = tr->step;
+    h.total = tr->p.total;
+    int rc = fwrite(&h, sizeof h, 1, f) == 1 ? 0 : err_errno_at(__FILE__, __LINE__, "%s: cannot write", path);
+    for (int k = 0; rc == 0 && k < tr->p.n; k++)
+        rc = write_floats(f, tr->p.t[k].param, tr->p.t[k].n, path);
+    if (rc == 0) rc = write_floats(f, tr->p.m, tr->p.total, path);
+    if (rc == 0) rc = write_floats(f, tr->p.v, tr->p.total, path);
+    if (rc == 0 && (fflush(f) != 0 || fsync(fileno(f)) != 0))
+        rc = err_errno_at(__FILE__, __LINE__, "%s: cannot write", path);
+    if (fclose(f) != 0 && rc == 0) rc = err_errno_at(__FILE__, __LINE__, "%s: cannot write", path);
+    return rc;
+}
+
+static int read_floats(FILE *f, float *v, int64_t n, const char *path)
+{
+    if (n > 0 && fread(v, sizeof(float), (size_t)n, f) != (size_t)n)
+        return ERR("%s: truncated", path);
+    return 0;
+}
+
+/* Read a checkpoint's header; *found false when there is none. */
+static int state_peek(const char *path, state_header *h, bool *found)
+{
+    *found = false;
+    if (!fs_is_file(path)) return 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return err_errno_at(__FILE__, __LINE__, "%s: cannot open", path);
+    int rc = fread(h, sizeof *h, 1, f) == 1 && !memcmp(h->magic, STATE_MAGIC, 8)
+                 ? 0 : ERR("%s: not a sima-dpo checkpoint", path);
+    fclose(f);
+    *found = rc == 0;
+    return rc;
+}
+
+static int state_read(trainer *tr, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return err_errno_at(__FILE__, __LINE__, "%s: cannot open", path);
+    state_header h;
+    int rc = fread(&h, sizeof h, 1, f) == 1 ? 0 : ERR("%s: truncated", path);
+    if (rc == 0 && h.total != tr->p.total)
+        rc = ERR("%s: %lld parameters, the adapter has %lld", path, (long long)h.total,
+                 (long long)tr->p.total);
+    for (int k = 0; rc == 0 && k < tr->p.n; k++)
+        rc = read_floats(f, tr->p.t[k].param, tr->p.t[k].n, path);
+    if (rc == 0) rc = read_floats(f, tr->p.m, tr->p.total, path);
+    if (rc == 0) rc = read_floats(f, tr->p.v, tr->p.total, path);
+    fclose(f);
+    if (rc == 0) tr->step = h.step;
+    return rc;
+}
+
+/* rm -r of a folder we wrote (files and one level of subfolders). */
+static int remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT ? 0 : err_errno_at(__FILE__, __LINE__, "%s: cannot open", dir);
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char *p = fs_join(dir, e->d_name);
+        if (fs_is_dir(p)) rc = remove_tree(p);
+        else if (unlink(p) != 0) rc = err_errno_at(__FILE__, __LINE__, "%s: cannot remove", p);
+        free(p);
+    }
+    closedir(d);
+    if (rc == 0 && rmdir(dir) != 0) rc = err_errno_at(__FILE__, __LINE__, "%s: cannot remove", dir);
+    return rc;
+}
+
+/* Put folder tmp in place of dst: dst -> dst.old, tmp -> dst, drop dst.old.
+ * A crash between the renames leaves dst.old, which checkpoint_path finds. */
+static int replace_dir(const char *tmp, const char *dst)
+{
+    char *old = NULL;
+    if (asprintf(&old, "%s.old", dst) < 0) DIE("out of memory");
+    int rc = remove_tree(old);
+    if (rc == 0 && fs_is_dir(dst) && rename(dst, old) != 0)
+        rc = err_errno_at(__FILE__, __LINE__, "%s: cannot rename", dst);
+    if (rc == 0 && rename(tmp, dst) != 0)
+        rc = err_errno_at(__FILE__, __LINE__, "%s: cannot rename to %s", tmp, dst);
+    if (rc == 0) rc = remove_tree(old);
+    free(old);
+    return rc;
+}
+
+static int make_dir(const char *dir)
+{
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return err_errno_at(__FILE__, __LINE__, "%s: cannot create", dir);
+    return 0;
+}
+
+/* Rank 0 writes OUT/checkpoint (atomically); collective. */
+static void checkpoint_save(trainer *tr)
+{
+    int rc = 0;
+    if (tr->t->rank == 0) {
+        char *dir = fs_join(tr->a->out, "checkpoint"), *tmp = fs_join(tr->a->out, "checkpoint.tmp");
+        char *adapter = fs_join(tmp, "adapter"), *state = fs_join(tmp, "state.bin");
+        rc = remove_tree(tmp);
+        if (rc == 0) rc = make_dir(tmp);
+        if (rc == 0) rc = lora_save_peft(tr->ad, adapter, tr->a->model);
+        if (rc == 0) rc = state_write(tr, state);
+        if (rc == 0) rc = replace_dir(tmp, dir);
+        if (rc == 0) log_debug("checkpoint at step %lld", (long long)tr->step);
+        free(dir);
+        free(tmp);
+        free(adapter);
+        free(state);
+    }
+    tool_agree(tr->t, rc);
+}
+
+/* The checkpoint's state.bin: checkpoint/, else checkpoint.old/ (a crash
+ * mid-replace); malloc'd. */
+static char *checkpoint_state_path(const char *out)
+{
+    const char *dirs[] = {"checkpoint/state.bin", "checkpoint.old/state.bin"};
+    for (int i = 0; i < 2; i++) {
+        char *p = fs_join(out, dirs[i]);
+        if (fs_is_file(p)) return p;
+        free(p);
+    }
+    return fs_join(out, dirs[0]);
+}
+
+/* Resume when asked or (auto) when the checkpoint is of this run. */
+static int maybe_resume(trainer *tr, bool *resumed)
+{
+    *resumed = false;
+    char *path = checkpoint_state_path(tr->a->out);
+    state_header h;
+    bool found;
+    int rc = state_peek(path, &h, &found);
+    if (rc == 0 && found && tr->a->resume != 0) {
+        if (memcmp(h.key, tr->key, 16) != 0)
+            rc = ERR("%s holds a checkpoint of a different run (other settings or inputs); "
+                     "use --no-resume to start over", tr->a->out);
+        else if (h.step > tr->total_steps)
+            rc = ERR("%s: checkpoint at step %lld, past this run's %lld steps", path,
+                     (long long)h.step, (long long)tr->total_steps);
+        else
+            rc = state_read(tr, path);
+        if (rc == 0) {
+            lora_sync(tr->ad);
+            *resumed = true;
+        }
+    } else if (rc == 0 && !found && tr->a->resume == 1) {
+        log_info("no checkpoint in %s: starting from step 0", tr->a->out);
+    }
+    free(path);
+    return rc;
+}
+
+/* -------------------------------------------------------------- merge -- */
+
+/* Rank 0 writes OUT/merged (atomically); collective. */
+static void write_merged(trainer *tr)
+{
+    int rc = 0;
+    if (tr->t->rank == 0) {
+        char *dir = fs_join(tr->a->out, "merged"), *tmp = fs_join(tr->a->out, "merged.tmp");
+        rc = remove_tree(tmp);
+        if (rc == 0) rc = make_dir(tmp);
+        if (rc == 0) rc = lora_write_merged_model(tr->ad, tr->a->model, tmp);
+        if (rc == 0) rc = replace_dir(tmp, dir);
+        if (rc == 0) log_info("wrote %s (the model with the adapter merged, F32)", dir);
+        free(dir);
+        free(tmp);
+    }
+    tool_agree(tr->t, rc);
+}
+
+/* --------------------------------------------------------------- main -- */
+
+/* Everything that determines the result, hashed: a checkpoint resumes only
+ * a run with the same key. The number of ranks is not in it: the global
+ * batch is. */
+static void run_key(trainer *tr, const char *model_hash)
+{
+    const dpo_args *a = tr->a;
+    const lora_config *c = &tr->ad->cfg;
+    char *s = NULL;
+    if (asprintf(&s,
+                 "model=%s pairs=%s prompts=%s preprocess=%s adapter=%s r=%d alpha=%.17g "
+                 "targets=%u beta=%.17g lr=%.17g warmup=%.17g epochs=%d global_batch=%lld "
+                 "micro=%d wd=%.17g max_grad_norm=%.17g seed=%lld rule=%d",
+                 model_hash, tr->data.identity, a->prompts, a->preprocess,
+                 a->adapter ? a->adapter : "-", c->r, c->alpha, c->targets, a->beta, a->lr,
+                 a->warmup_ratio, a->epochs, (long long)tr->global_batch, a->micro,
+                 a->weight_decay, a->max_grad_norm, (long long)a->seed, a->sima_rule) < 0)
+        DIE("out of memory");
+    h5io_hex64(h5io_fnv1a(s, strlen(s), H5IO_FNV_INIT), tr->key);
+    free(s);
+}
+
+static int make_adapter(trainer *tr)
+{
+    const dpo_args *a = tr->a;
+    if (a->adapter) return lora_load_peft(tr->s.m, a->adapter, &tr->ad);
+    lora_config c = lora_config_default();
+    c.r = a->lora_r;
+    c.alpha = a->lora_alpha;
+    if (lora_parse_targets(a->targets, &c.targets) != 0) return -1;
+    return lora_new(tr->s.m, &c, (uint64_t)a->seed, &tr->ad);
+}
+
+static int load_inputs(trainer *tr)
+{
+    const dpo_args *a = tr->a;
+    int64_t n_prompts;
+    int rc = make_dir(a->out);
+    if (rc == 0) rc = sess_load(a->model, a->preprocess, &tr->s);
+    if (rc == 0) rc = data_load(a->pairs, &tr->data);
+    if (rc == 0) rc = prm_open(&tr->prompts, a->prompts, &n_prompts);
+    if (rc == 0) rc = make_adapter(tr);
+    return rc;
+}
+
+static void plan_steps(trainer *tr)
+{
+    const dpo_args *a = tr->a;
+    tr->global_batch = (int64_t)a->micro * a->accum * tr->t->size;
+    tr->steps_per_epoch = (tr->data.n + tr->global_batch - 1) / tr->global_batch;
+    tr->total_steps = tr->steps_per_epoch * a->epochs;
+    tr->order = xmalloc(sizeof(int64_t) * (size_t)tr->data.n);
+    tr->order_epoch = -1;
+    tr->opts = dpo_opts_default();
+    tr->opts.beta = a->beta;
+    tr->opts.sima_rule = a->sima_rule;
+}
+
+/* Train until the end, a signal, or --stop-after. Returns the exit code. */
+static int train_loop(trainer *tr)
+{
+    const dpo_args *a = tr->a;
+    tr->t_start = MPI_Wtime();
+    tr->step_start = tr->step;
+    while (tr->step < tr->total_steps) {
+        step_metrics m;
+        tool_agree(tr->t, train_step(tr, &m));
+        tool_agree(tr->t, report_step(tr, &m));
+        bool stop = a->stop_after > 0 && tr->step >= a->stop_after && tr->step < tr->total_steps;
+        bool interrupted = tool_any_interrupted(tr->t);
+        if ((a->save_every > 0 && tr->step % a->save_every == 0) || stop || interrupted ||
+            tr->step == tr->total_steps)
+            checkpoint_save(tr);
+        if (stop || interrupted) {
+            log_info("%s at step %lld/%lld; checkpoint in %s/checkpoint: rerun the same "
+                     "command to continue", interrupted ? "interrupted" : "stopped (--stop-after)",
+                     (long long)tr->step, (long long)tr->total_steps, a->out);
+            return TOOL_INTERRUPTED;
+        }
+    }
+    return TOOL_OK;
+}
+
+static void free_trainer(trainer *tr)
+{
+    params_free(&tr->p);
+    if (tr->ad) {
+        llama_grads_free(tr->s.m, &tr->g);
+        lora_detach(tr->s.m);
+        lora_free(tr->ad);
+    }
+    h5io_close(&tr->prompts);
+    data_free(&tr->data);
+    free(tr->order);
+    sess_free(&tr->s);
+}
+
+int main(int argc, char **argv)
+{
+    tool_ctx t;
+    tool_init(&t, &argc, &argv, "sima-dpo");
+    h5u_init();
+    tool_catch_signals();
+    dpo_args a;
+    parse_args(&t, argc, argv, &a);
+    trainer tr;
+    memset(&tr, 0, sizeof tr);
+    tr.a = &a;
+    tr.t = &t;
+    tool_agree(&t, load_inputs(&tr));
+    lora_attach(tr.s.m, tr.ad);
+    llama_grads_new(tr.s.m, LLAMA_GRAD_LORA, &tr.g);
+    params_init(&tr.p, tr.ad, &tr.g);
+    plan_steps(&tr);
+    char *model_hash = h5io_model_hash(a.model);
+    tool_agree(&t, model_hash ? 0 : -1);
+    run_key(&tr, model_hash);
+    free(model_hash);
+    bool resumed;
+    tool_agree(&t, maybe_resume(&tr, &resumed));
+    tool_agree(&t, t.rank == 0 ? csv_start(a.out, tr.step) : 0);
+    log_info("%lld pairs, global batch %lld (%d micro x %d accum x %d ranks), %lld steps/epoch, "
+             "%lld steps; %lld LoRA parameters (r %d, alpha %g)%s",
+             (long long)tr.data.n, (long long)tr.global_batch, a.micro, a.accum, t.size,
+             (long long)tr.steps_per_epoch, (long long)tr.total_steps, (long long)tr.p.total,
+             tr.ad->cfg.r, tr.ad->cfg.alpha, resumed ? "; resumed from the checkpoint" : "");
+    if (resumed) log_info("resuming at step %lld", (long long)tr.step);
+    int code = train_loop(&tr);
+    if (code == TOOL_OK) {
+        char *dir = fs_join(a.out, "adapter");
+        tool_agree(&t, t.rank == 0 ? lora_save_peft(tr.ad, dir, a.model) : 0);
+        if (a.merge) write_merged(&tr);
+        char b[32];
+        log_info("done: %lld steps in %s; wrote %s", (long long)tr.total_steps,
+                 tool_duration(MPI_Wtime() - t.t0, b), dir);
+        free(dir);
+    }
+    free_trainer(&tr);
+    return tool_finish(&t, code);
+}
