@@ -384,6 +384,7 @@ typedef struct {
     char key[17];               /* the run's identity */
     double t_start;             /* MPI_Wtime when this invocation's training began */
     int64_t step_start;         /* step at that time */
+    double tokens_run, seconds_run; /* this invocation's steps: tokens, step time */
 } trainer;
 
 /* What one step measured, summed over the batch's pairs (then the means). */
@@ -570,6 +571,8 @@ static int report_step(trainer *tr, const step_metrics *m)
     double per = el / (double)(tr->step - tr->step_start);
     double eta = per * (double)(tr->total_steps - tr->step);
     double tps = m->sum[M_TOKENS] / (m->seconds > 0 ? m->seconds : 1e-9);
+    tr->tokens_run += m->sum[M_TOKENS];
+    tr->seconds_run += m->seconds;
     double epoch = (double)tr->step / (double)tr->steps_per_epoch;
     const double *s = m->sum;
     char b[32];
@@ -920,8 +923,12 @@ int main(int argc, char **argv)
         tool_agree(&t, t.rank == 0 ? lora_save_peft(tr.ad, dir, a.model) : 0);
         if (a.merge) write_merged(&tr);
         char b[32];
-        log_info("done: %lld steps in %s; wrote %s", (long long)tr.total_steps,
-                 tool_duration(MPI_Wtime() - t.t0, b), dir);
+        int64_t ran = tr.step - tr.step_start;
+        log_info("done: %lld steps in %s (this run: %lld steps, mean step %.1f ms, %.0f training "
+                 "tokens/s); wrote %s", (long long)tr.total_steps,
+                 tool_duration(MPI_Wtime() - t.t0, b), (long long)ran,
+                 ran ? 1e3 * tr.seconds_run / (double)ran : 0.0,
+                 tr.seconds_run > 0 ? tr.tokens_run / tr.seconds_run : 0.0, dir);
         free(dir);
     }
     free_trainer(&tr);

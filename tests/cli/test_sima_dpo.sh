@@ -6,6 +6,7 @@
 #  - -np 2 (micro 1) gives the same adapter as -np 1 (micro 1, accum 2);
 #  - --stop-after 5 (exit 3) then a rerun equals an uninterrupted run, and
 #    metrics.csv has each step once; a checkpoint of other settings is refused;
+#    SIGTERM checkpoints and exits 3, a rerun resumes at that step;
 #  - reference log-probs from the pairs file (--ref-logps) train as computed ones;
 #  - --adapter continues from a PEFT adapter;
 #  - NaN/inf (a huge learning rate): exit 1 naming the step, the checkpoint
@@ -126,6 +127,24 @@ check '[ "$(col "$tmp/res/metrics.csv" 1 | tr "\n" " ")" = "$(seq 1 12 | tr "\n"
 mpi 1 "$bin/sima-dpo" "${opts[@]}" --epochs 3 --grad-accum 2 --out "$tmp/res" --beta 0.2 >"$tmp/res3.log" 2>&1
 rc=$?
 check '[ $rc -eq 1 ] && grep -q "different run" "$tmp/res3.log"' "a checkpoint of other settings was not refused (rc $rc)"
+
+# --- SIGTERM to the task (as Slurm sends it): checkpoint, exit 3; a rerun resumes there
+mpi 1 "$bin/sima-dpo" "${opts[@]}" --epochs 100 --out "$tmp/term" >"$tmp/term.log" 2>&1 &
+pid=$!
+for _ in $(seq 1 600); do
+  [ "$(wc -l <"$tmp/term/metrics.csv" 2>/dev/null || echo 0)" -ge 4 ] && break
+  sleep 0.05
+done
+# the task itself (mpirun would die of the signal rather than forward it)
+task=$(pgrep -f "^$bin/sima-dpo .*--out $tmp/term\$" | head -1)
+kill -TERM "${task:-$pid}"
+wait "$pid"
+rc=$?
+check '[ $rc -eq 3 ] && grep -q "interrupted at step" "$tmp/term.log"' "SIGTERM should exit 3, got $rc: $(tail -3 "$tmp/term.log")"
+k=$(col "$tmp/term/metrics.csv" 1 | tail -1)
+mpi 1 "$bin/sima-dpo" "${opts[@]}" --epochs 100 --out "$tmp/term" --stop-after $((k + 2)) >"$tmp/term2.log" 2>&1
+rc=$?
+check '[ $rc -eq 3 ] && grep -q "resuming at step $k\$" "$tmp/term2.log"' "the rerun after SIGTERM did not resume at step $k (rc $rc): $(tail -3 "$tmp/term2.log")"
 
 # --- given reference log-probs train like computed ones
 mpi 1 "$bin/sima-dpo" "${opts[@]}" --pairs "$tmp/pairs_ref.h5" --epochs 3 --grad-accum 2 \
