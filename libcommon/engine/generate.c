@@ -51,10 +51,50 @@ static void push_token(gen_output *o, int64_t *cap, int32_t tok, float lp)
     o->sum_logprob += lp;
 }
 
-/* Image features of the requests in [first, first + n) that have images,
- * concatenated in order: [sum n_images * image_tokens, D]. */
-static int batch_image_features(llava_model *m, const gen_request *req, const int *idx, int n,
-                                be_mat *out)
+/* Image features already computed in this call, keyed by the caller's
+ * pixel buffer: candidates of one prompt (or both orders of a judgement)
+ * share their pixels, so the vision tower runs once for all of them. The
+ * features are the same bits either way. */
+#define GEN_FEAT_CACHE 16
+typedef struct {
+    const float *pixels[GEN_FEAT_CACHE];
+    int n_images[GEN_FEAT_CACHE];
+    be_mat feats[GEN_FEAT_CACHE];
+    int n, next;
+} feat_cache;
+
+static void feat_cache_free(llava_model *m, feat_cache *c)
+{
+    for (int i = 0; i < c->n; i++) m->be->mat_free(m->be, &c->feats[i]);
+    c->n = c->next = 0;
+}
+
+/* dst [n_images * image_tokens, D] = the features of these pixels. */
+static int image_features_cached(llava_model *m, feat_cache *c, const float *pixels, int n_images,
+                                 be_mat dst)
+{
+    for (int i = 0; i < c->n; i++)
+        if (c->pixels[i] == pixels && c->n_images[i] == n_images) {
+            m->be->copy(m->be, dst, c->feats[i]);
+            return 0;
+        }
+    if (llava_image_features(m, pixels, n_images, dst) != 0) return -1;
+    int slot = c->n < GEN_FEAT_CACHE ? c->n++ : c->next;
+    if (slot == c->next && c->n == GEN_FEAT_CACHE) {
+        if (c->feats[slot].data) m->be->mat_free(m->be, &c->feats[slot]);
+        c->next = (c->next + 1) % GEN_FEAT_CACHE;
+    }
+    c->pixels[slot] = pixels;
+    c->n_images[slot] = n_images;
+    c->feats[slot] = m->be->mat_new(m->be, dst.rows, dst.cols);
+    m->be->copy(m->be, c->feats[slot], dst);
+    return 0;
+}
+
+/* Image features of the requests idx[0..n) that have images, concatenated
+ * in order: [sum n_images * image_tokens, D]. */
+static int batch_image_features(llava_model *m, feat_cache *c, const gen_request *req,
+                                const int *idx, int n, be_mat *out)
 {
     int64_t rows = 0;
     for (int i = 0; i < n; i++) rows += (int64_t)req[idx[i]].n_images * m->image_tokens;
@@ -67,7 +107,8 @@ static int batch_image_features(llava_model *m, const gen_request *req, const in
         const gen_request *q = &req[idx[i]];
         if (q->n_images == 0) continue;
         int64_t k = (int64_t)q->n_images * m->image_tokens;
-        if (llava_image_features(m, q->pixels, q->n_images, be_rows(*out, r, k)) != 0) return -1;
+        if (image_features_cached(m, c, q->pixels, q->n_images, be_rows(*out, r, k)) != 0)
+            return -1;
         r += k;
     }
     return 0;
@@ -109,6 +150,7 @@ typedef struct {
     gen_slot *slots;        /* [max_batch] */
     int n_active;
     float *scratch;         /* [max_batch, 2 * V] for sampling */
+    feat_cache feats;       /* image features computed in this call */
 } gen_state;
 
 /* Choose the next token of slots [first, first + n) from their logits rows
@@ -199,7 +241,7 @@ static int prefill(gen_state *st, int *next, int n_req)
     }
     st->n_active += k;
     be_mat feats;
-    int rc = batch_image_features(m, st->req, idx, k, &feats);
+    int rc = batch_image_features(m, &st->feats, st->req, idx, k, &feats);
     be_mat hidden = be->mat_new(be, rows, m->cfg.text.hidden_size);
     llama_batch b = {rows, ids, k, seqs, feats};
     if (rc == 0) rc = llama_forward(m, &b, hidden);
@@ -255,7 +297,8 @@ int gen_generate(llava_model *m, const gen_request *req, int n, const gen_option
             return ERR("request %d: max_new_tokens must be at least 1", i);
     gen_state st = {m, req, out, &opt, xcalloc((size_t)opt.max_batch, sizeof(gen_slot)), 0,
                     xmalloc(sizeof(float) * 2 * (size_t)m->cfg.text.vocab_size *
-                            (size_t)opt.max_batch)};
+                            (size_t)opt.max_batch),
+                    {{0}, {0}, {{0}}, 0, 0}};
     int next = 0, rc = 0;
     while (rc == 0 && (next < n || st.n_active > 0)) {
         if (next < n && st.n_active < opt.max_batch) rc = prefill(&st, &next, n);
@@ -263,6 +306,7 @@ int gen_generate(llava_model *m, const gen_request *req, int n, const gen_option
         if (rc == 0 && opt.on_step && opt.on_step(opt.ctx)) rc = 1;
     }
     for (int i = 0; i < st.n_active; i++) llama_kv_free(m, &st.slots[i].kv);
+    feat_cache_free(m, &st.feats);
     free(st.slots);
     free(st.scratch);
     return rc < 0 ? -1 : 0; /* rc 1: stopped early by on_done */
@@ -271,8 +315,8 @@ int gen_generate(llava_model *m, const gen_request *req, int n, const gen_option
 /* ------------------------------------------------------------ scoring -- */
 
 /* Score requests [first, first + k) in one ragged batch without caches. */
-static int score_batch(llava_model *m, const gen_score_request *req, int first, int k,
-                       float **logp)
+static int score_batch(llava_model *m, feat_cache *cache, const gen_score_request *req,
+                       int first, int k, float **logp)
 {
     be_backend *be = m->be;
     int64_t rows = 0, n_cont = 0;
@@ -308,7 +352,7 @@ static int score_batch(llava_model *m, const gen_score_request *req, int first, 
         for (int i = 0; rc == 0 && i < k; i++) {
             const gen_score_request *q = &req[idx[i]];
             int64_t nf = (int64_t)q->n_images * m->image_tokens;
-            if (nf) rc = llava_image_features(m, q->pixels, q->n_images, be_rows(feats, fr, nf));
+            if (nf) rc = image_features_cached(m, cache, q->pixels, q->n_images, be_rows(feats, fr, nf));
             fr += nf;
         }
     }
@@ -358,14 +402,19 @@ int gen_score(llava_model *m, const gen_score_request *req, int n, const gen_opt
             return ERR("score request %d: %lld tokens exceed the model's %d positions", i,
                        (long long)q->n_ids, m->cfg.text.max_position_embeddings);
     }
+    feat_cache cache = {0};
     for (int first = 0; first < n;) {
         int k = 1;
         int64_t rows = req[first].n_ids;
         while (first + k < n && k < opt.max_batch &&
                rows + req[first + k].n_ids <= opt.max_prefill_rows)
             rows += req[first + k++].n_ids;
-        if (score_batch(m, req, first, k, logp) != 0) return -1;
+        if (score_batch(m, &cache, req, first, k, logp) != 0) {
+            feat_cache_free(m, &cache);
+            return -1;
+        }
         first += k;
     }
+    feat_cache_free(m, &cache);
     return 0;
 }

@@ -116,7 +116,8 @@ check 'same_pairs "$tmp/full.h5" "$tmp/killed.h5"' "resumed output differs from 
 mpirun --oversubscribe --allow-run-as-root -np 2 "$bin/sima-pairs" "${slow[@]}" \
   --out "$tmp/term.h5" 2>"$tmp/term.log" &
 pid=$!
-sleep 0.4
+# signal once the job runs (a signal during MPI start-up just kills it)
+while [ ! -e "$tmp/term.h5.parts/run_key" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
 pkill -TERM -f "^$bin/sima-pairs .*$tmp/term.h5"
 wait "$pid"
 rc=$?
