@@ -1,6 +1,13 @@
-/* sima-dpo — LoRA DPO training of a LLaVA model on CPU, data-parallel over MPI.
+/* sima-dpo — LoRA DPO (or SFT) training of a LLaVA model on CPU, data-parallel over MPI.
  *
  *   mpirun -np N sima-dpo --model DIR --pairs pairs.h5 --prompts prompts.h5 --out OUTDIR [options]
+ *   mpirun -np N sima-dpo --mode sft --model DIR --prompts prompts.h5 --out OUTDIR [options]
+ *
+ * SFT trains on the prompts file's ground-truth answers: each row with a
+ * ground truth is one item (the chat prompt with question and image, then
+ * the answer's tokens and EOS), the loss is the cross-entropy averaged over
+ * the global batch's response tokens (micro-batches weighted by their share
+ * of those tokens). Everything else is the same loop.
  *
  * Every rank holds the whole model and adapter and reads every pair. Each
  * optimizer step takes one global batch of micro x accum x ranks pairs from
@@ -20,6 +27,7 @@
  * adapter/ (the final adapter) and, with --merge, merged/ (a model folder).
  */
 #define _GNU_SOURCE
+#include "chat.h"
 #include "err.h"
 #include "dpo.h"
 #include "fs.h"
@@ -56,6 +64,8 @@ static const char USAGE[] =
     "  --pairs FILE             preference pairs (schema sima.pairs)\n"
     "  --prompts FILE           the prompts file the pairs came from (for the images)\n"
     "  --out DIR                output folder: metrics.csv, checkpoint/, adapter/, merged/\n"
+    "  --mode dpo|sft           DPO on pairs (default), or SFT on the prompts' ground truths\n"
+    "  --template NAME|FILE     SFT: prompt template (default vicuna_v1; see data/templates)\n"
     "  --lora-r N               LoRA rank (default 128)\n"
     "  --lora-alpha X           LoRA alpha (default 256)\n"
     "  --targets LIST           LoRA target linears (default q,k,v,o,gate,up,down)\n"
@@ -85,8 +95,11 @@ static const char USAGE[] =
     "checkpoint is kept), 2 bad usage, 3 interrupted (SIGTERM, SIGUSR1, SIGINT or\n"
     "--stop-after) after a checkpoint: rerun the same command to continue.\n";
 
+typedef enum { MODE_DPO, MODE_SFT } train_mode;
+
 typedef struct {
-    const char *model, *pairs, *prompts, *out, *adapter, *targets, *preprocess;
+    const char *model, *pairs, *prompts, *out, *adapter, *targets, *preprocess, *template_name;
+    train_mode mode;
     int lora_r, epochs, micro, accum, sima_rule, merge, resume; /* resume -1: auto */
     double lora_alpha, beta, lr, warmup_ratio, weight_decay, max_grad_norm;
     int64_t seed, save_every, stop_after;
@@ -117,8 +130,12 @@ static double parse_real(tool_ctx *t, const char *opt, const char *s, double lo,
 
 static void check_args(tool_ctx *t, const dpo_args *a)
 {
-    if (!a->model || !a->pairs || !a->prompts || !a->out)
+    if (a->mode == MODE_DPO && (!a->model || !a->pairs || !a->prompts || !a->out))
         tool_usage_error(t, "--model, --pairs, --prompts and --out are required");
+    if (a->mode == MODE_SFT && (!a->model || !a->prompts || !a->out))
+        tool_usage_error(t, "--mode sft: --model, --prompts and --out are required");
+    if (a->mode == MODE_SFT && a->pairs)
+        tool_usage_error(t, "--mode sft trains on the prompts' ground truths: no --pairs");
     if (strcmp(a->preprocess, "pad") && strcmp(a->preprocess, "crop"))
         tool_usage_error(t, "--preprocess: expected pad or crop, got '%s'", a->preprocess);
     unsigned bits;
@@ -128,13 +145,14 @@ static void check_args(tool_ctx *t, const dpo_args *a)
 
 static void parse_args(tool_ctx *t, int argc, char **argv, dpo_args *a)
 {
-    *a = (dpo_args){.targets = "q,k,v,o,gate,up,down", .preprocess = "pad", .lora_r = 128,
+    *a = (dpo_args){.targets = "q,k,v,o,gate,up,down", .preprocess = "pad", .template_name = "vicuna_v1",
+                    .lora_r = 128,
                     .epochs = 3, .micro = 1, .accum = 1, .resume = -1, .lora_alpha = 256,
                     .beta = 0.1, .lr = 5e-5, .warmup_ratio = 0.03, .max_grad_norm = 1.0,
                     .save_every = 50};
     enum { O_R = 256, O_ALPHA, O_TARGETS, O_ADAPTER, O_BETA, O_LR, O_WARM, O_EPOCHS, O_MICRO,
            O_ACCUM, O_WD, O_MGN, O_SEED, O_RULE, O_PRE, O_SAVE, O_RESUME, O_NORESUME, O_STOP,
-           O_MERGE };
+           O_MERGE, O_MODE, O_TEMPLATE };
     static struct option opts[] = {
         TOOL_COMMON_OPTIONS,
         {"model", required_argument, 0, 'm'}, {"pairs", required_argument, 0, 'P'},
@@ -149,6 +167,7 @@ static void parse_args(tool_ctx *t, int argc, char **argv, dpo_args *a)
         {"preprocess", required_argument, 0, O_PRE}, {"save-every", required_argument, 0, O_SAVE},
         {"resume", no_argument, 0, O_RESUME}, {"no-resume", no_argument, 0, O_NORESUME},
         {"stop-after", required_argument, 0, O_STOP}, {"merge", no_argument, 0, O_MERGE},
+        {"mode", required_argument, 0, O_MODE}, {"template", required_argument, 0, O_TEMPLATE},
         {0, 0, 0, 0}};
     int c;
     opterr = 0;
@@ -183,6 +202,12 @@ static void parse_args(tool_ctx *t, int argc, char **argv, dpo_args *a)
         case O_NORESUME: a->resume = 0; break;
         case O_STOP: a->stop_after = parse_int(t, "--stop-after", optarg, 1, INT64_MAX); break;
         case O_MERGE: a->merge = 1; break;
+        case O_MODE:
+            if (!strcmp(optarg, "dpo")) a->mode = MODE_DPO;
+            else if (!strcmp(optarg, "sft")) a->mode = MODE_SFT;
+            else tool_usage_error(t, "--mode: expected dpo or sft, got '%s'", optarg);
+            break;
+        case O_TEMPLATE: a->template_name = optarg; break;
         default: tool_usage_error(t, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
@@ -192,13 +217,31 @@ static void parse_args(tool_ctx *t, int argc, char **argv, dpo_args *a)
 
 /* --------------------------------------------------------------- data -- */
 
-/* Every pair as a dpo_pair over whole sequences (prompt ++ response). */
+/* The items trained on: DPO, every pair as a dpo_pair over whole sequences
+ * (prompt ++ response); SFT, every prompt row with a ground truth as a
+ * train_seq. */
 typedef struct {
     int64_t n;
-    dpo_pair *pair;         /* image: -1 here, set per micro-batch */
+    dpo_pair *pair;         /* DPO [n]; image: -1 here, set per micro-batch */
+    train_seq *seq;         /* SFT [n]; image likewise */
     int64_t *image_row;     /* [n] row of the prompts file's /images, -1 none */
     char *identity;         /* path@created#run_key/rows, for the run key */
 } dpo_data;
+
+/* "path@created#run_key/n": what identifies an input file's contents. */
+static char *file_identity(h5io_file *f, const char *path, int64_t n)
+{
+    char *created = h5io_get_attr_str(f, "/", "created");
+    char *key = h5io_get_attr_str(f, "/", "run_key");
+    char *id = NULL;
+    err_clear();
+    if (asprintf(&id, "%s@%s#%s/%lld", path, created ? created : "?", key ? key : "?",
+                 (long long)n) < 0)
+        DIE("out of memory");
+    free(created);
+    free(key);
+    return id;
+}
 
 static int32_t *concat_ids(const int32_t *a, int64_t na, const int32_t *b, int64_t nb)
 {
@@ -242,14 +285,7 @@ static int data_load(const char *path, dpo_data *d)
     int rc = h5io_require_schema(&f, PAIRS_SCHEMA, PAIRS_SCHEMA_VERSION);
     if (rc == 0) rc = pairs_read(&f, &rows);
     if (rc == 0) {
-        char *created = h5io_get_attr_str(&f, "/", "created");
-        char *key = h5io_get_attr_str(&f, "/", "run_key");
-        err_clear();
-        if (asprintf(&d->identity, "%s@%s#%s/%lld", path, created ? created : "?",
-                     key ? key : "?", (long long)rows.n) < 0)
-            DIE("out of memory");
-        free(created);
-        free(key);
+        d->identity = file_identity(&f, path, rows.n);
         data_from_rows(&rows, d);
         pairs_free(&rows);
         if (d->n == 0) rc = ERR("%s: no pairs to train on", path);
@@ -258,13 +294,80 @@ static int data_load(const char *path, dpo_data *d)
     return rc;
 }
 
+/* Only whitespace (or nothing): no answer to train on. */
+static bool blank(const char *s)
+{
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
+    return *s == 0;
+}
+
+/* Prompt row `row` as an SFT sequence: the chat prompt with its question
+ * (and image), the ground truth's tokens, EOS. *skip when it has no
+ * ground truth. q->ids malloc'd. */
+static int sft_sequence(h5io_file *f, int64_t row, const chat_template *tpl, const sess_model *s,
+                        train_seq *q, int64_t *image, bool *skip)
+{
+    char *question = NULL, *truth = NULL;
+    tok_ids ids = {0};
+    const cfg_model *cfg = &s->m->cfg;
+    int rc = prm_text(f, "question", row, &question);
+    if (rc == 0) rc = prm_text(f, "ground_truth", row, &truth);
+    if (rc == 0) rc = prm_image_index(f, row, image);
+    *skip = rc == 0 && blank(truth);
+    if (rc == 0 && !*skip)
+        rc = chat_prompt_ids(tpl, s->tok, question, *image >= 0, cfg->image_token_index,
+                             cfg->image_seq_length, &ids);
+    int64_t n_prompt = (int64_t)ids.n;
+    if (rc == 0 && !*skip) rc = tok_encode_plain(s->tok, truth, strlen(truth), &ids);
+    if (rc == 0 && !*skip) {
+        tok_ids_push(&ids, cfg->text.eos_token_id);
+        *q = (train_seq){ids.ids, (int64_t)ids.n, n_prompt, -1, false};
+        ids.ids = NULL;
+    }
+    if (rc != 0) err_context("prompt row %lld", (long long)row);
+    tok_ids_free(&ids);
+    free(question);
+    free(truth);
+    return rc;
+}
+
+/* SFT items: every row of the (open) prompts file with a ground truth. */
+static int sft_data_load(h5io_file *f, const char *path, int64_t n_rows, const char *template_name,
+                         const sess_model *s, dpo_data *d)
+{
+    chat_template tpl;
+    memset(d, 0, sizeof *d);
+    if (chat_template_load(template_name, &tpl) != 0) return -1;
+    d->seq = xcalloc((size_t)(n_rows ? n_rows : 1), sizeof *d->seq);
+    d->image_row = xcalloc((size_t)(n_rows ? n_rows : 1), sizeof *d->image_row);
+    int rc = 0;
+    for (int64_t row = 0; rc == 0 && row < n_rows; row++) {
+        bool skip;
+        rc = sft_sequence(f, row, &tpl, s, &d->seq[d->n], &d->image_row[d->n], &skip);
+        if (rc == 0 && !skip) d->n++;
+    }
+    chat_template_free(&tpl);
+    if (rc == 0) d->identity = file_identity(f, path, d->n);
+    if (rc == 0 && d->n == 0) rc = ERR("%s: no prompt has a ground truth to train on", path);
+    return rc;
+}
+
+/* What an item weighs in its batch's mean loss: DPO one per pair, SFT its
+ * response tokens. */
+static double item_weight(const dpo_data *d, int64_t i)
+{
+    return d->seq ? (double)(d->seq[i].n - d->seq[i].n_prompt) : 1.0;
+}
+
 static void data_free(dpo_data *d)
 {
-    for (int64_t i = 0; i < d->n; i++) {
+    for (int64_t i = 0; d->pair && i < d->n; i++) {
         free((void *)d->pair[i].chosen);
         free((void *)d->pair[i].rejected);
     }
+    for (int64_t i = 0; d->seq && i < d->n; i++) free((void *)d->seq[i].ids);
     free(d->pair);
+    free(d->seq);
     free(d->image_row);
     free(d->identity);
 }
@@ -395,8 +498,9 @@ typedef struct {
     double lr, grad_norm, seconds;
 } step_metrics;
 
-/* Pixels of the batch's images (each distinct row once); sets pair.image. */
-static int batch_pixels(trainer *tr, dpo_pair *batch, const int64_t *items, int n, float **pixels,
+/* Pixels of the batch's images (each distinct row once); image[i] gets
+ * item i's index among them (-1: none). */
+static int batch_pixels(trainer *tr, const int64_t *items, int n, int *image, float **pixels,
                         int *n_img)
 {
     int S = tr->s.m->cfg.vision.image_size;
@@ -407,7 +511,7 @@ static int batch_pixels(trainer *tr, dpo_pair *batch, const int64_t *items, int 
     int rc = 0;
     for (int i = 0; rc == 0 && i < n; i++) {
         int64_t row = tr->data.image_row[items[i]];
-        batch[i].image = -1;
+        image[i] = -1;
         if (row < 0) continue;
         int k = 0;
         while (k < *n_img && rows[k] != row) k++;
@@ -419,28 +523,30 @@ static int batch_pixels(trainer *tr, dpo_pair *batch, const int64_t *items, int 
             free(px);
             rows[(*n_img)++] = row;
         }
-        batch[i].image = k;
+        image[i] = k;
     }
     free(rows);
     return rc;
 }
 
-/* One micro-batch: its gradient weighted by its share of the global batch
- * (n / batch_n) into tr->p.grad, its metrics' sums into m. */
-static int run_micro(trainer *tr, const int64_t *items, int n, int64_t batch_n, step_metrics *m)
+/* One DPO micro-batch: its gradient weighted by its share of the global
+ * batch (n / batch_w) into tr->p.grad, its metrics' sums into m. */
+static int run_micro_dpo(trainer *tr, const int64_t *items, int n, double batch_w, step_metrics *m)
 {
     dpo_pair *batch = xcalloc((size_t)n, sizeof *batch);
+    int *image = xcalloc((size_t)n, sizeof *image);
     for (int i = 0; i < n; i++) batch[i] = tr->data.pair[items[i]];
     float *pixels = NULL;
     int n_img = 0;
-    int rc = batch_pixels(tr, batch, items, n, &pixels, &n_img);
+    int rc = batch_pixels(tr, items, n, image, &pixels, &n_img);
+    for (int i = 0; i < n; i++) batch[i].image = image[i];
     dpo_result r;
     if (rc == 0) {
         llama_grads_zero(tr->s.m, &tr->g);
         rc = dpo_step(tr->s.m, batch, n, pixels, n_img, &tr->opts, &tr->g, &r);
     }
     if (rc == 0) {
-        params_accumulate(&tr->p, tr->s.be, (double)n / (double)batch_n);
+        params_accumulate(&tr->p, tr->s.be, (double)n / batch_w);
         m->sum[M_LOSS] += r.loss * n;
         m->sum[M_RCHOSEN] += r.reward_chosen * n;
         m->sum[M_RREJECTED] += r.reward_rejected * n;
@@ -450,12 +556,50 @@ static int run_micro(trainer *tr, const int64_t *items, int n, int64_t batch_n, 
         dpo_result_free(&r);
     }
     free(batch);
+    free(image);
     free(pixels);
     return rc;
 }
 
-/* This rank's micro-batches of step `step`'s global batch. */
-static int run_my_share(trainer *tr, int64_t step, step_metrics *m, int64_t *batch_n)
+/* One SFT micro-batch: the gradient of its mean token loss weighted by its
+ * share of the global batch's response tokens (w / batch_w). */
+static int run_micro_sft(trainer *tr, const int64_t *items, int n, double batch_w, step_metrics *m)
+{
+    train_seq *batch = xcalloc((size_t)n, sizeof *batch);
+    int *image = xcalloc((size_t)n, sizeof *image);
+    double w = 0, loss = 0;
+    for (int i = 0; i < n; i++) {
+        batch[i] = tr->data.seq[items[i]];
+        w += item_weight(&tr->data, items[i]);
+    }
+    float *pixels = NULL;
+    int n_img = 0;
+    int rc = batch_pixels(tr, items, n, image, &pixels, &n_img);
+    for (int i = 0; i < n; i++) batch[i].image = image[i];
+    if (rc == 0) {
+        llama_grads_zero(tr->s.m, &tr->g);
+        rc = sft_step(tr->s.m, batch, n, pixels, n_img, TRAIN_FOR_BACKWARD, &tr->g, NULL, &loss);
+    }
+    if (rc == 0) {
+        params_accumulate(&tr->p, tr->s.be, w / batch_w);
+        m->sum[M_LOSS] += loss * w;
+        for (int i = 0; i < n; i++) m->sum[M_TOKENS] += (double)batch[i].n;
+    }
+    free(batch);
+    free(image);
+    free(pixels);
+    return rc;
+}
+
+static int run_micro(trainer *tr, const int64_t *items, int n, double batch_w, step_metrics *m)
+{
+    return tr->a->mode == MODE_SFT ? run_micro_sft(tr, items, n, batch_w, m)
+                                   : run_micro_dpo(tr, items, n, batch_w, m);
+}
+
+/* This rank's micro-batches of step `step`'s global batch; *batch_w gets
+ * the whole batch's weight (every rank computes it from the data). */
+static int run_my_share(trainer *tr, int64_t step, step_metrics *m, double *batch_w)
 {
     const dpo_args *a = tr->a;
     int64_t epoch = step / tr->steps_per_epoch, k = step % tr->steps_per_epoch;
@@ -465,13 +609,14 @@ static int run_my_share(trainer *tr, int64_t step, step_metrics *m, int64_t *bat
     }
     int64_t b0 = k * tr->global_batch;
     int64_t b1 = b0 + tr->global_batch < tr->data.n ? b0 + tr->global_batch : tr->data.n;
-    *batch_n = b1 - b0; /* the last batch of an epoch may be short */
+    *batch_w = 0; /* the last batch of an epoch may be short */
+    for (int64_t i = b0; i < b1; i++) *batch_w += item_weight(&tr->data, tr->order[i]);
     int64_t share = (int64_t)a->micro * a->accum;
     int rc = 0;
     for (int j = 0; rc == 0 && j < a->accum; j++) {
         int64_t i0 = b0 + tr->t->rank * share + (int64_t)j * a->micro;
         int64_t i1 = i0 + a->micro < b1 ? i0 + a->micro : b1;
-        if (i1 > i0) rc = run_micro(tr, tr->order + i0, (int)(i1 - i0), *batch_n, m);
+        if (i1 > i0) rc = run_micro(tr, tr->order + i0, (int)(i1 - i0), *batch_w, m);
     }
     return rc;
 }
@@ -484,15 +629,15 @@ static int train_step(trainer *tr, step_metrics *m)
     double t0 = MPI_Wtime();
     memset(m, 0, sizeof *m);
     memset(tr->p.grad, 0, sizeof(float) * (size_t)tr->p.total);
-    int64_t batch_n;
-    int rc = run_my_share(tr, tr->step, m, &batch_n);
+    double batch_w;
+    int rc = run_my_share(tr, tr->step, m, &batch_w);
     tool_agree(tr->t, rc);
     rc = allreduce_floats(tr->p.grad, tr->p.total);
     if (rc == 0 && MPI_Allreduce(MPI_IN_PLACE, m->sum, M_N, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) !=
                        MPI_SUCCESS)
         rc = ERR("MPI_Allreduce of the step's metrics failed");
     tool_agree(tr->t, rc);
-    for (int i = 0; i < M_TOKENS; i++) m->sum[i] /= (double)batch_n;
+    for (int i = 0; i < M_TOKENS; i++) m->sum[i] /= batch_w;
     float *grads[1] = {tr->p.grad};
     int64_t sizes[1] = {tr->p.total};
     m->grad_norm = optim_clip(grads, sizes, 1, a->max_grad_norm);
@@ -575,13 +720,22 @@ static int report_step(trainer *tr, const step_metrics *m)
     tr->seconds_run += m->seconds;
     double epoch = (double)tr->step / (double)tr->steps_per_epoch;
     const double *s = m->sum;
-    char b[32];
+    char b[32], line[512];
+    if (tr->a->mode == MODE_SFT) {
+        log_info("step %lld/%lld epoch %.2f loss %.4f lr %.3g grad_norm %.4g tokens/s %.0f ETA %s",
+                 (long long)tr->step, (long long)tr->total_steps, epoch, s[M_LOSS], m->lr,
+                 m->grad_norm, tps, tool_duration(eta, b));
+        if (tr->t->rank != 0) return 0;
+        /* no rewards in SFT: those fields stay empty */
+        snprintf(line, sizeof line, "%lld,%.6f,%.9g,,,,,%.9g,%.9g,%.6g,%.3f\n", (long long)tr->step,
+                 epoch, s[M_LOSS], m->lr, m->grad_norm, tps, eta);
+        return csv_append(tr->a->out, line);
+    }
     log_info("step %lld/%lld epoch %.2f loss %.4f rewards/chosen %.4f rewards/rejected %.4f "
              "accuracy %.2f margin %.4f lr %.3g grad_norm %.4g tokens/s %.0f ETA %s",
              (long long)tr->step, (long long)tr->total_steps, epoch, s[M_LOSS], s[M_RCHOSEN],
              s[M_RREJECTED], s[M_ACC], s[M_MARGIN], m->lr, m->grad_norm, tps, tool_duration(eta, b));
     if (tr->t->rank != 0) return 0;
-    char line[512];
     snprintf(line, sizeof line, "%lld,%.6f,%.9g,%.9g,%.9g,%.6g,%.9g,%.9g,%.9g,%.6g,%.3f\n",
              (long long)tr->step, epoch, s[M_LOSS], s[M_RCHOSEN], s[M_RREJECTED], s[M_ACC],
              s[M_MARGIN], m->lr, m->grad_norm, tps, eta);
@@ -802,11 +956,12 @@ static void run_key(trainer *tr, const char *model_hash)
     if (asprintf(&s,
                  "model=%s pairs=%s prompts=%s preprocess=%s adapter=%s r=%d alpha=%.17g "
                  "targets=%u beta=%.17g lr=%.17g warmup=%.17g epochs=%d global_batch=%lld "
-                 "micro=%d wd=%.17g max_grad_norm=%.17g seed=%lld rule=%d",
+                 "micro=%d wd=%.17g max_grad_norm=%.17g seed=%lld rule=%d mode=%d template=%s",
                  model_hash, tr->data.identity, a->prompts, a->preprocess,
                  a->adapter ? a->adapter : "-", c->r, c->alpha, c->targets, a->beta, a->lr,
                  a->warmup_ratio, a->epochs, (long long)tr->global_batch, a->micro,
-                 a->weight_decay, a->max_grad_norm, (long long)a->seed, a->sima_rule) < 0)
+                 a->weight_decay, a->max_grad_norm, (long long)a->seed, a->sima_rule, (int)a->mode,
+                 a->mode == MODE_SFT ? a->template_name : "-") < 0)
         DIE("out of memory");
     h5io_hex64(h5io_fnv1a(s, strlen(s), H5IO_FNV_INIT), tr->key);
     free(s);
@@ -829,8 +984,10 @@ static int load_inputs(trainer *tr)
     int64_t n_prompts;
     int rc = make_dir(a->out);
     if (rc == 0) rc = sess_load(a->model, a->preprocess, &tr->s);
-    if (rc == 0) rc = data_load(a->pairs, &tr->data);
     if (rc == 0) rc = prm_open(&tr->prompts, a->prompts, &n_prompts);
+    if (rc == 0 && a->mode == MODE_DPO) rc = data_load(a->pairs, &tr->data);
+    if (rc == 0 && a->mode == MODE_SFT)
+        rc = sft_data_load(&tr->prompts, a->prompts, n_prompts, a->template_name, &tr->s, &tr->data);
     if (rc == 0) rc = make_adapter(tr);
     return rc;
 }
@@ -911,9 +1068,10 @@ int main(int argc, char **argv)
     bool resumed;
     tool_agree(&t, maybe_resume(&tr, &resumed));
     tool_agree(&t, t.rank == 0 ? csv_start(a.out, tr.step) : 0);
-    log_info("%lld pairs, global batch %lld (%d micro x %d accum x %d ranks), %lld steps/epoch, "
+    log_info("%lld %s, global batch %lld (%d micro x %d accum x %d ranks), %lld steps/epoch, "
              "%lld steps; %lld LoRA parameters (r %d, alpha %g)%s",
-             (long long)tr.data.n, (long long)tr.global_batch, a.micro, a.accum, t.size,
+             (long long)tr.data.n, a.mode == MODE_SFT ? "SFT answers" : "pairs",
+             (long long)tr.global_batch, a.micro, a.accum, t.size,
              (long long)tr.steps_per_epoch, (long long)tr.total_steps, (long long)tr.p.total,
              tr.ad->cfg.r, tr.ad->cfg.alpha, resumed ? "; resumed from the checkpoint" : "");
     if (resumed) log_info("resuming at step %lld", (long long)tr.step);
