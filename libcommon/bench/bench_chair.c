@@ -1,0 +1,374 @@
+/* bench_chair.c — CHAIR_s / CHAIR_i from captions and ground-truth object
+ * sets, after chair.py (Rohrbach et al., "Object Hallucination in Image
+ * Captioning", EMNLP 2018). Differences, documented in
+ * data/benchmarks/README.md: words are runs of letters and digits (not
+ * nltk.word_tokenize), and singular forms come from the small rule set
+ * below (not pattern.en's singularize). */
+#include "bench_chair.h"
+
+#include "err.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WORD_MAX 64
+
+typedef struct {
+    char *phrase; /* one word, or two separated by one space */
+    int category;
+    size_t order; /* position in the file: the later entry wins */
+} vocab_entry;
+
+struct bench_chair_vocab {
+    char **categories;
+    int ncategories;
+    vocab_entry *entries; /* sorted by phrase, unique */
+    size_t nentries;
+};
+
+void bench_chair_vocab_free(bench_chair_vocab *v)
+{
+    if (!v)
+        return;
+    for (int i = 0; i < v->ncategories; i++)
+        free(v->categories[i]);
+    for (size_t i = 0; i < v->nentries; i++)
+        free(v->entries[i].phrase);
+    free(v->categories);
+    free(v->entries);
+    free(v);
+}
+
+/* A lower-cased copy of [s, e) with surrounding blanks trimmed and inner
+ * runs of blanks made one space; NULL when out of memory. */
+static char *clean_name(const char *s, const char *e)
+{
+    char *out = malloc((size_t)(e - s) + 1);
+    if (!out)
+        return NULL;
+    size_t n = 0;
+    bool gap = false;
+    for (; s < e; s++) {
+        if (isspace((unsigned char)*s)) {
+            gap = n > 0;
+            continue;
+        }
+        if (gap)
+            out[n++] = ' ';
+        gap = false;
+        out[n++] = (char)tolower((unsigned char)*s);
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static int push_entry(bench_chair_vocab *v, size_t *cap, char *phrase, int category)
+{
+    if (v->nentries == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 256;
+        vocab_entry *p = realloc(v->entries, ncap * sizeof *p);
+        if (!p)
+            return -1;
+        v->entries = p;
+        *cap = ncap;
+    }
+    v->entries[v->nentries] = (vocab_entry){phrase, category, v->nentries};
+    v->nentries++;
+    return 0;
+}
+
+static int push_category(bench_chair_vocab *v, char *name)
+{
+    char **p = realloc(v->categories, (size_t)(v->ncategories + 1) * sizeof *p);
+    if (!p)
+        return -1;
+    v->categories = p;
+    v->categories[v->ncategories++] = name;
+    return 0;
+}
+
+static int count_spaces(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == ' ';
+    return n;
+}
+
+/* Parses one line "category, syn, ...": the category is also a name. */
+static int parse_line(bench_chair_vocab *v, size_t *cap, const char *s, const char *e,
+                      const char *what, int lineno)
+{
+    int category = v->ncategories;
+    bool first = true;
+    while (s <= e) {
+        const char *comma = memchr(s, ',', (size_t)(e - s));
+        const char *end = comma ? comma : e;
+        char *name = clean_name(s, end);
+        if (!name)
+            return ERR("%s: out of memory", what);
+        if (!name[0]) {
+            free(name);
+            if (first)
+                return ERR("%s: line %d: empty category name", what, lineno);
+        } else if (count_spaces(name) > 1) {
+            ERR("%s: line %d: \"%s\": names have one or two words", what, lineno, name);
+            free(name);
+            return -1;
+        } else {
+            char *copy = first ? strdup(name) : NULL;
+            if ((first && (!copy || push_category(v, copy) != 0)) ||
+                push_entry(v, cap, name, category) != 0) {
+                free(name);
+                return ERR("%s: out of memory", what);
+            }
+            first = false;
+        }
+        s = end + 1;
+    }
+    return 0;
+}
+
+static int compare_entries(const void *a, const void *b)
+{
+    const vocab_entry *x = a, *y = b;
+    int c = strcmp(x->phrase, y->phrase);
+    if (c)
+        return c;
+    return (x->order > y->order) - (x->order < y->order);
+}
+
+/* Sorts by phrase and keeps the last-listed entry of each phrase. */
+static void sort_unique(bench_chair_vocab *v)
+{
+    qsort(v->entries, v->nentries, sizeof *v->entries, compare_entries);
+    size_t out = 0;
+    for (size_t i = 0; i < v->nentries; i++) {
+        bool last = i + 1 == v->nentries || strcmp(v->entries[i].phrase, v->entries[i + 1].phrase);
+        if (last)
+            v->entries[out++] = v->entries[i];
+        else
+            free(v->entries[i].phrase);
+    }
+    v->nentries = out;
+}
+
+int bench_chair_vocab_parse(const char *text, const char *what, bench_chair_vocab **out)
+{
+    *out = NULL;
+    bench_chair_vocab *v = calloc(1, sizeof *v);
+    if (!v)
+        return ERR("%s: out of memory", what);
+    size_t cap = 0;
+    int lineno = 0;
+    const char *p = text;
+    while (*p) {
+        const char *e = strchr(p, '\n');
+        if (!e)
+            e = p + strlen(p);
+        lineno++;
+        const char *s = p;
+        while (s < e && isspace((unsigned char)*s))
+            s++;
+        if (s < e && *s != '#' && parse_line(v, &cap, s, e, what, lineno) != 0) {
+            bench_chair_vocab_free(v);
+            return -1;
+        }
+        p = *e ? e + 1 : e;
+    }
+    if (v->ncategories == 0) {
+        bench_chair_vocab_free(v);
+        return ERR("%s: no object categories", what);
+    }
+    sort_unique(v);
+    *out = v;
+    return 0;
+}
+
+int bench_chair_category_count(const bench_chair_vocab *v)
+{
+    return v->ncategories;
+}
+
+const char *bench_chair_category_name(const bench_chair_vocab *v, int id)
+{
+    return id >= 0 && id < v->ncategories ? v->categories[id] : NULL;
+}
+
+int bench_chair_category_id(const bench_chair_vocab *v, const char *name)
+{
+    for (int i = 0; i < v->ncategories; i++)
+        if (strcmp(v->categories[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static int lookup(const bench_chair_vocab *v, const char *phrase)
+{
+    size_t lo = 0, hi = v->nentries;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(v->entries[mid].phrase, phrase);
+        if (c == 0)
+            return v->entries[mid].category;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+/* Irregular plurals common in captions (pattern.en knows these). */
+static const char *const IRREGULAR[][2] = {
+    {"men", "man"},       {"women", "woman"},   {"people", "person"},
+    {"children", "child"}, {"mice", "mouse"},   {"geese", "goose"},
+    {"teeth", "tooth"},   {"feet", "foot"},     {"knives", "knife"},
+    {"leaves", "leaf"},   {"buses", "bus"},     {"skis", "ski"},
+    {"glasses", "glass"}, {"couches", "couch"}, {"benches", "bench"},
+    {"sandwiches", "sandwich"}, {"boxes", "box"}, {"dishes", "dish"},
+};
+
+static bool ends_with(const char *w, size_t n, const char *suf)
+{
+    size_t k = strlen(suf);
+    return n >= k && memcmp(w + n - k, suf, k) == 0;
+}
+
+/* The singular of a lower-case word into out (WORD_MAX); false if the
+ * rules give none. Irregular table, then -ies -> -y, -(ch|sh|x|ss)es ->
+ * drop -es, -s (not -ss, -us) -> drop -s. */
+static bool singular(const char *w, char *out)
+{
+    size_t n = strlen(w);
+    for (size_t i = 0; i < sizeof IRREGULAR / sizeof IRREGULAR[0]; i++)
+        if (strcmp(w, IRREGULAR[i][0]) == 0) {
+            strcpy(out, IRREGULAR[i][1]);
+            return true;
+        }
+    if (n > 4 && ends_with(w, n, "ies")) {
+        memcpy(out, w, n - 3);
+        strcpy(out + n - 3, "y");
+        return true;
+    }
+    if (ends_with(w, n, "ches") || ends_with(w, n, "shes") || ends_with(w, n, "xes") ||
+        ends_with(w, n, "sses")) {
+        memcpy(out, w, n - 2);
+        out[n - 2] = '\0';
+        return true;
+    }
+    if (n > 2 && w[n - 1] == 's' && !ends_with(w, n, "ss") && !ends_with(w, n, "us")) {
+        memcpy(out, w, n - 1);
+        out[n - 1] = '\0';
+        return true;
+    }
+    return false;
+}
+
+/* Category of a word as written, else of its singular; -1 if neither. */
+static int lookup_word(const bench_chair_vocab *v, const char *w)
+{
+    int id = lookup(v, w);
+    char s[WORD_MAX];
+    if (id < 0 && singular(w, s))
+        id = lookup(v, s);
+    return id;
+}
+
+/* Category of the two-word name "a b" (b as written or singular). */
+static int lookup_pair(const bench_chair_vocab *v, const char *a, const char *b)
+{
+    char phrase[2 * WORD_MAX + 1], s[WORD_MAX];
+    snprintf(phrase, sizeof phrase, "%s %s", a, b);
+    int id = lookup(v, phrase);
+    if (id < 0 && singular(b, s)) {
+        snprintf(phrase, sizeof phrase, "%s %s", a, s);
+        id = lookup(v, phrase);
+    }
+    return id;
+}
+
+/* Next lower-cased word (run of letters/digits, cut at WORD_MAX-1) from
+ * *p into w; false at the end of the text. */
+static bool next_word(const char **p, char *w)
+{
+    const char *s = *p;
+    while (*s && !isalnum((unsigned char)*s))
+        s++;
+    if (!*s)
+        return false;
+    size_t n = 0;
+    for (; isalnum((unsigned char)*s); s++)
+        if (n < WORD_MAX - 1)
+            w[n++] = (char)tolower((unsigned char)*s);
+    w[n] = '\0';
+    *p = s;
+    return true;
+}
+
+size_t bench_chair_mentions(const bench_chair_vocab *v, const char *caption, int *ids,
+                            size_t max)
+{
+    size_t count = 0;
+    char cur[WORD_MAX], nxt[WORD_MAX];
+    const char *p = caption;
+    bool have = next_word(&p, cur);
+    while (have) {
+        bool have_next = next_word(&p, nxt);
+        int id = have_next ? lookup_pair(v, cur, nxt) : -1;
+        bool pair = id >= 0;
+        if (!pair)
+            id = lookup_word(v, cur);
+        if (id >= 0) {
+            if (count < max)
+                ids[count] = id;
+            count++;
+        }
+        if (pair)
+            have = next_word(&p, cur);
+        else {
+            have = have_next;
+            memcpy(cur, nxt, sizeof cur);
+        }
+    }
+    return count;
+}
+
+/* chair.py compute_chair: every mention whose category is not among the
+ * ground-truth objects is a hallucination; a caption with one is a
+ * hallucinated caption; coco_word_count += len(node_words). */
+int bench_chair_add(bench_chair_counts *c, const bench_chair_vocab *v, const char *caption,
+                    const bool *truth)
+{
+    int local[256];
+    int *ids = local;
+    size_t n = bench_chair_mentions(v, caption, local, 256);
+    if (n > 256) {
+        ids = malloc(n * sizeof *ids);
+        if (!ids)
+            return ERR("CHAIR: out of memory for %zu mentions", n);
+        bench_chair_mentions(v, caption, ids, n);
+    }
+    long wrong = 0;
+    for (size_t i = 0; i < n; i++)
+        wrong += !truth[ids[i]];
+    if (ids != local)
+        free(ids);
+    c->captions++;
+    c->mentions += (long)n;
+    c->hallucinated_mentions += wrong;
+    c->hallucinated_captions += wrong > 0;
+    return 0;
+}
+
+double bench_chair_s(const bench_chair_counts *c)
+{
+    return c->captions ? (double)c->hallucinated_captions / (double)c->captions : 0.0;
+}
+
+double bench_chair_i(const bench_chair_counts *c)
+{
+    return c->mentions ? (double)c->hallucinated_mentions / (double)c->mentions : 0.0;
+}

@@ -1,0 +1,131 @@
+/* test_bench_chair.c — CHAIR mention finding and CHAIR_s / CHAIR_i,
+ * hand-worked on a small synonym table. */
+#include "bench_chair.h"
+#include "check.h"
+#include "err.h"
+#include "fs.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char TABLE[] =
+    "# comment\n"
+    "person, man, woman, people, child\n"
+    "dog, puppy\n"
+    "\n"
+    "hot dog, hotdog\n"
+    "dining table, table\n"
+    "teddy bear\n"
+    "bus\n"
+    "bench\n";
+
+static void test_parse(void)
+{
+    bench_chair_vocab *v = NULL;
+    CHECK_OK(bench_chair_vocab_parse(TABLE, "t.txt", &v));
+    CHECK_EQ(bench_chair_category_count(v), 7);
+    CHECK_EQ(bench_chair_category_id(v, "hot dog"), 2);
+    CHECK_EQ(bench_chair_category_id(v, "table"), -1); /* a synonym, not a category */
+    CHECK(strcmp(bench_chair_category_name(v, 3), "dining table") == 0);
+    CHECK(bench_chair_category_name(v, 7) == NULL);
+    bench_chair_vocab_free(v);
+
+    CHECK_FAILS_WITH(bench_chair_vocab_parse("# nothing\n", "e.txt", &v), "no object categories");
+    CHECK_FAILS_WITH(bench_chair_vocab_parse("dog\n, puppy\n", "e.txt", &v),
+                     "line 2: empty category name");
+    CHECK_FAILS_WITH(bench_chair_vocab_parse("a b c\n", "e.txt", &v), "one or two words");
+    /* a name under two categories goes to the later one */
+    CHECK_OK(bench_chair_vocab_parse("cat, kitty\ntoy, kitty\n", "d.txt", &v));
+    int id = -1;
+    CHECK_EQ(bench_chair_mentions(v, "a kitty", &id, 1), 1);
+    CHECK_EQ(id, 1);
+    bench_chair_vocab_free(v);
+}
+
+static void test_mentions(void)
+{
+    bench_chair_vocab *v = NULL;
+    CHECK_OK(bench_chair_vocab_parse(TABLE, "t.txt", &v));
+    int ids[16];
+    /* "Two men" -> person (men -> man); "hot dogs" is the two-word hot dog,
+     * not dog; "tables" -> dining table */
+    size_t n = bench_chair_mentions(v, "Two men eat hot dogs at the tables.", ids, 16);
+    CHECK_EQ(n, 3);
+    CHECK_EQ(ids[0], 0);
+    CHECK_EQ(ids[1], 2);
+    CHECK_EQ(ids[2], 3);
+    /* plural forms: puppies -> puppy, buses -> bus, benches -> bench */
+    n = bench_chair_mentions(v, "Puppies near buses and benches", ids, 16);
+    CHECK_EQ(n, 3);
+    CHECK_EQ(ids[0], 1);
+    CHECK_EQ(ids[1], 5);
+    CHECK_EQ(ids[2], 6);
+    /* "teddy bears" two words; "bear" alone is nothing here */
+    n = bench_chair_mentions(v, "teddy bears, a bear", ids, 16);
+    CHECK_EQ(n, 1);
+    CHECK_EQ(ids[0], 4);
+    /* a word as written wins over its singular: "bus" is not "bu" */
+    n = bench_chair_mentions(v, "bus", ids, 16);
+    CHECK_EQ(n, 1);
+    /* the count is returned even past max */
+    CHECK_EQ(bench_chair_mentions(v, "dog dog dog", ids, 1), 3);
+    CHECK_EQ(bench_chair_mentions(v, "", ids, 16), 0);
+    bench_chair_vocab_free(v);
+}
+
+static void test_chair_metrics(void)
+{
+    bench_chair_vocab *v = NULL;
+    CHECK_OK(bench_chair_vocab_parse(TABLE, "t.txt", &v));
+    bool truth[7] = {0};
+    truth[0] = true; /* person */
+    truth[1] = true; /* dog */
+    bench_chair_counts c = {0};
+    /* caption 1: man, dog -> 2 mentions, 0 hallucinated */
+    CHECK_OK(bench_chair_add(&c, v, "A man walks a dog.", truth));
+    /* caption 2: woman, table, hot dog -> 3 mentions, 2 hallucinated */
+    CHECK_OK(bench_chair_add(&c, v, "A woman at a table with a hot dog.", truth));
+    /* caption 3: no objects */
+    CHECK_OK(bench_chair_add(&c, v, "A sunny day.", truth));
+    /* caption 4: puppy, puppy -> each mention counts: 2, 0 hallucinated */
+    CHECK_OK(bench_chair_add(&c, v, "A puppy and another puppy.", truth));
+    CHECK_EQ(c.captions, 4);
+    CHECK_EQ(c.mentions, 7);
+    CHECK_EQ(c.hallucinated_mentions, 2);
+    CHECK_EQ(c.hallucinated_captions, 1);
+    CHECK_NEAR(bench_chair_s(&c), 1.0 / 4, 1e-12);
+    CHECK_NEAR(bench_chair_i(&c), 2.0 / 7, 1e-12);
+    bench_chair_counts empty = {0};
+    CHECK_NEAR(bench_chair_s(&empty), 0, 0);
+    CHECK_NEAR(bench_chair_i(&empty), 0, 0);
+    bench_chair_vocab_free(v);
+}
+
+static void test_example_file(void)
+{
+    char *path = fs_join(SIMA_SOURCE_DIR, "data/benchmarks/chair_synonyms_example.txt");
+    char *text = NULL;
+    size_t len = 0;
+    CHECK_OK(fs_read_all(path, &text, &len));
+    bench_chair_vocab *v = NULL;
+    CHECK_OK(bench_chair_vocab_parse(text ? text : "", path, &v));
+    if (v) {
+        CHECK_EQ(bench_chair_category_count(v), 10);
+        int ids[4];
+        CHECK_EQ(bench_chair_mentions(v, "a kitten on a desk", ids, 4), 2);
+        CHECK_EQ(ids[0], bench_chair_category_id(v, "cat"));
+        CHECK_EQ(ids[1], bench_chair_category_id(v, "dining table"));
+    }
+    bench_chair_vocab_free(v);
+    free(text);
+    free(path);
+}
+
+int main(void)
+{
+    test_parse();
+    test_mentions();
+    test_chair_metrics();
+    test_example_file();
+    return check_finish();
+}
