@@ -69,6 +69,8 @@ static const char USAGE[] =
     "  --lora-r N               LoRA rank (default 128)\n"
     "  --lora-alpha X           LoRA alpha (default 256)\n"
     "  --targets LIST           LoRA target linears (default q,k,v,o,gate,up,down)\n"
+    "  --lora-dropout X         dropout on the LoRA branch's input in training, [0, 1)\n"
+    "                           (default 0; with --adapter, the adapter's own)\n"
     "  --adapter DIR            start from this PEFT adapter (its r, alpha, targets)\n"
     "  --beta X                 DPO beta (default 0.1)\n"
     "  --lr X                   peak learning rate (default 5e-5)\n"
@@ -101,7 +103,7 @@ typedef struct {
     const char *model, *pairs, *prompts, *out, *adapter, *targets, *preprocess, *template_name;
     train_mode mode;
     int lora_r, epochs, micro, accum, sima_rule, merge, resume; /* resume -1: auto */
-    double lora_alpha, beta, lr, warmup_ratio, weight_decay, max_grad_norm;
+    double lora_alpha, lora_dropout, beta, lr, warmup_ratio, weight_decay, max_grad_norm;
     int64_t seed, save_every, stop_after;
 } dpo_args;
 
@@ -148,11 +150,12 @@ static void parse_args(tool_ctx *t, int argc, char **argv, dpo_args *a)
     *a = (dpo_args){.targets = "q,k,v,o,gate,up,down", .preprocess = "pad", .template_name = "vicuna_v1",
                     .lora_r = 128,
                     .epochs = 3, .micro = 1, .accum = 1, .resume = -1, .lora_alpha = 256,
+                    .lora_dropout = -1 /* not given */,
                     .beta = 0.1, .lr = 5e-5, .warmup_ratio = 0.03, .max_grad_norm = 1.0,
                     .save_every = 50};
     enum { O_R = 256, O_ALPHA, O_TARGETS, O_ADAPTER, O_BETA, O_LR, O_WARM, O_EPOCHS, O_MICRO,
            O_ACCUM, O_WD, O_MGN, O_SEED, O_RULE, O_PRE, O_SAVE, O_RESUME, O_NORESUME, O_STOP,
-           O_MERGE, O_MODE, O_TEMPLATE };
+           O_MERGE, O_MODE, O_TEMPLATE, O_DROPOUT };
     static struct option opts[] = {
         TOOL_COMMON_OPTIONS,
         {"model", required_argument, 0, 'm'}, {"pairs", required_argument, 0, 'P'},
@@ -168,6 +171,7 @@ static void parse_args(tool_ctx *t, int argc, char **argv, dpo_args *a)
         {"resume", no_argument, 0, O_RESUME}, {"no-resume", no_argument, 0, O_NORESUME},
         {"stop-after", required_argument, 0, O_STOP}, {"merge", no_argument, 0, O_MERGE},
         {"mode", required_argument, 0, O_MODE}, {"template", required_argument, 0, O_TEMPLATE},
+        {"lora-dropout", required_argument, 0, O_DROPOUT},
         {0, 0, 0, 0}};
     int c;
     opterr = 0;
@@ -208,6 +212,9 @@ static void parse_args(tool_ctx *t, int argc, char **argv, dpo_args *a)
             else tool_usage_error(t, "--mode: expected dpo or sft, got '%s'", optarg);
             break;
         case O_TEMPLATE: a->template_name = optarg; break;
+        case O_DROPOUT:
+            a->lora_dropout = parse_real(t, "--lora-dropout", optarg, 0, 0.999999);
+            break;
         default: tool_usage_error(t, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
@@ -321,7 +328,7 @@ static int sft_sequence(h5io_file *f, int64_t row, const chat_template *tpl, con
     if (rc == 0 && !*skip) rc = tok_encode_plain(s->tok, truth, strlen(truth), &ids);
     if (rc == 0 && !*skip) {
         tok_ids_push(&ids, cfg->text.eos_token_id);
-        *q = (train_seq){ids.ids, (int64_t)ids.n, n_prompt, -1, false};
+        *q = (train_seq){ids.ids, (int64_t)ids.n, n_prompt, -1, false, 0, 0};
         ids.ids = NULL;
     }
     if (rc != 0) err_context("prompt row %lld", (long long)row);
@@ -529,13 +536,27 @@ static int batch_pixels(trainer *tr, const int64_t *items, int n, int *image, fl
     return rc;
 }
 
+/* The LoRA dropout masks of item `item` in the current step: a function of
+ * (seed, step, item), never of the rank or the micro-batch (the layer and
+ * linear are mixed in by llama_dropout). */
+static uint64_t dropout_seed(const trainer *tr, int64_t item)
+{
+    return smp_derive_seed(smp_derive_seed((uint64_t)tr->a->seed, 0x64726f70 /* "drop" */,
+                                           (uint64_t)tr->step),
+                           (uint64_t)item, 0);
+}
+
 /* One DPO micro-batch: its gradient weighted by its share of the global
  * batch (n / batch_w) into tr->p.grad, its metrics' sums into m. */
 static int run_micro_dpo(trainer *tr, const int64_t *items, int n, double batch_w, step_metrics *m)
 {
     dpo_pair *batch = xcalloc((size_t)n, sizeof *batch);
     int *image = xcalloc((size_t)n, sizeof *image);
-    for (int i = 0; i < n; i++) batch[i] = tr->data.pair[items[i]];
+    for (int i = 0; i < n; i++) {
+        batch[i] = tr->data.pair[items[i]];
+        batch[i].lora_dropout = (float)tr->ad->cfg.dropout;
+        batch[i].dropout_seed = dropout_seed(tr, items[i]);
+    }
     float *pixels = NULL;
     int n_img = 0;
     int rc = batch_pixels(tr, items, n, image, &pixels, &n_img);
@@ -570,6 +591,8 @@ static int run_micro_sft(trainer *tr, const int64_t *items, int n, double batch_
     double w = 0, loss = 0;
     for (int i = 0; i < n; i++) {
         batch[i] = tr->data.seq[items[i]];
+        batch[i].lora_dropout = (float)tr->ad->cfg.dropout;
+        batch[i].dropout_seed = dropout_seed(tr, items[i]);
         w += item_weight(&tr->data, items[i]);
     }
     float *pixels = NULL;
@@ -955,10 +978,10 @@ static void run_key(trainer *tr, const char *model_hash)
     char *s = NULL;
     if (asprintf(&s,
                  "model=%s pairs=%s prompts=%s preprocess=%s adapter=%s r=%d alpha=%.17g "
-                 "targets=%u beta=%.17g lr=%.17g warmup=%.17g epochs=%d global_batch=%lld "
+                 "targets=%u dropout=%.17g beta=%.17g lr=%.17g warmup=%.17g epochs=%d global_batch=%lld "
                  "micro=%d wd=%.17g max_grad_norm=%.17g seed=%lld rule=%d mode=%d template=%s",
                  model_hash, tr->data.identity, a->prompts, a->preprocess,
-                 a->adapter ? a->adapter : "-", c->r, c->alpha, c->targets, a->beta, a->lr,
+                 a->adapter ? a->adapter : "-", c->r, c->alpha, c->targets, c->dropout, a->beta, a->lr,
                  a->warmup_ratio, a->epochs, (long long)tr->global_batch, a->micro,
                  a->weight_decay, a->max_grad_norm, (long long)a->seed, a->sima_rule, (int)a->mode,
                  a->mode == MODE_SFT ? a->template_name : "-") < 0)
@@ -970,10 +993,17 @@ static void run_key(trainer *tr, const char *model_hash)
 static int make_adapter(trainer *tr)
 {
     const dpo_args *a = tr->a;
-    if (a->adapter) return lora_load_peft(tr->s.m, a->adapter, &tr->ad);
+    if (a->adapter) {
+        if (lora_load_peft(tr->s.m, a->adapter, &tr->ad) != 0) return -1;
+        if (a->lora_dropout >= 0) tr->ad->cfg.dropout = a->lora_dropout;
+        if (!(tr->ad->cfg.dropout >= 0 && tr->ad->cfg.dropout < 1))
+            return ERR("%s: lora_dropout %g: expected [0, 1)", a->adapter, tr->ad->cfg.dropout);
+        return 0;
+    }
     lora_config c = lora_config_default();
     c.r = a->lora_r;
     c.alpha = a->lora_alpha;
+    c.dropout = a->lora_dropout >= 0 ? a->lora_dropout : 0;
     if (lora_parse_targets(a->targets, &c.targets) != 0) return -1;
     return lora_new(tr->s.m, &c, (uint64_t)a->seed, &tr->ad);
 }

@@ -32,8 +32,10 @@ static train_seq *pair_seqs(const dpo_pair *pairs, int n, const dpo_opts *o)
     train_seq *s = xcalloc((size_t)(2 * n), sizeof *s);
     for (int i = 0; i < n; i++) {
         const dpo_pair *p = &pairs[i];
-        s[2 * i] = (train_seq){p->chosen, p->n_chosen, p->n_prompt, p->image, false};
-        s[2 * i + 1] = (train_seq){p->rejected, p->n_rejected, p->n_prompt, p->image, o->sima_rule};
+        s[2 * i] = (train_seq){p->chosen, p->n_chosen, p->n_prompt, p->image, false,
+                               p->lora_dropout, p->dropout_seed * 2};
+        s[2 * i + 1] = (train_seq){p->rejected, p->n_rejected, p->n_prompt, p->image, o->sima_rule,
+                                   p->lora_dropout, p->dropout_seed * 2 + 1};
     }
     return s;
 }

@@ -25,6 +25,8 @@ typedef struct {
     int image;                          /* index into pixels, -1: none */
     bool has_ref;                       /* reference log-probs given (pairs.h5) */
     double ref_chosen, ref_rejected;
+    float lora_dropout;                 /* LoRA dropout in the policy pass (0: none) */
+    uint64_t dropout_seed;              /* the pair's masks (chosen and rejected derive theirs) */
 } dpo_pair;
 
 typedef struct {

@@ -18,7 +18,7 @@
 typedef struct {
     int r;                      /* rank */
     double alpha;               /* lora_alpha; scale = alpha / r */
-    double dropout;             /* lora_dropout (training forward: only 0 supported) */
+    double dropout;             /* lora_dropout: the trainer sets it per sequence (train_seq) */
     bool rslora;                /* scale = alpha / sqrt(r) instead */
     unsigned targets;           /* bit i set: LLaMA linear i (llama_linear_id) */
 } lora_config;

@@ -72,12 +72,55 @@ static void layer_tape_new(llava_model *m, int64_t R, llama_layer_tape *lt)
                              be->mat_new(be, R, F)};
 }
 
-static void linear_fwd(llava_model *m, int layer, llama_linear_id which, be_mat y, be_mat x,
-                       bool accumulate)
+/* splitmix64's finaliser: a well-mixed 64-bit hash. */
+static uint64_t mix64(uint64_t z)
 {
-    m->be->linear(m->be, y, x, llama_layer_weight(&m->lm.layers[layer], which), NULL, accumulate);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+/* y = dropout(x) with the tape's per-row masks for (layer, which): kept
+ * elements scaled by 1 / (1 - p). y may be x. */
+static void dropout_apply(be_backend *be, be_mat y, be_mat x, const llama_tape *tp, int layer,
+                          llama_linear_id which)
+{
+    int64_t R = x.rows, C = x.cols;
+    float *h = xmalloc(sizeof(float) * (size_t)(R * C));
+    be->download(be, x, h);
+    for (int64_t r = 0; r < R; r++) {
+        float p = tp->drop_p[r];
+        if (p <= 0) continue;
+        float keep_scale = 1.0f / (1.0f - p);
+        uint64_t base = mix64(mix64(mix64(tp->drop_seed[r] ^ ((uint64_t)layer << 32)) ^
+                                    (uint64_t)which) ^ (uint64_t)tp->pos[r]);
+        float *row = h + r * C;
+        for (int64_t c = 0; c < C; c++) {
+            double u = (double)(mix64(base + (uint64_t)c) >> 11) * 0x1.0p-53;
+            row[c] = u < p ? 0.0f : row[c] * keep_scale;
+        }
+    }
+    be->upload(be, y, h);
+    free(h);
+}
+
+static bool dropout_on(const llama_tape *tp) { return tp->drop_p != NULL; }
+
+static void linear_fwd(llava_model *m, int layer, llama_linear_id which, be_mat y, be_mat x,
+                       bool accumulate, const llama_tape *tp)
+{
+    be_backend *be = m->be;
+    be->linear(be, y, x, llama_layer_weight(&m->lm.layers[layer], which), NULL, accumulate);
     const llama_layer_lora *ad = llama_active_lora(m, layer);
-    if (ad) lora_term_apply(m->be, y, x, &ad->t[which]);
+    if (!ad || !ad->t[which].A.data) return;
+    if (!dropout_on(tp)) {
+        lora_term_apply(be, y, x, &ad->t[which]);
+        return;
+    }
+    be_mat xd = be->mat_new(be, x.rows, x.cols);
+    dropout_apply(be, xd, x, tp, layer, which);
+    lora_term_apply(be, y, xd, &ad->t[which]);
+    be->mat_free(be, &xd);
 }
 
 /* One layer; h [R, D] is updated in place (the residual stream). */
@@ -90,28 +133,51 @@ static void layer_forward_train(llava_model *m, int l, be_mat h, llama_layer_tap
     float eps = (float)t->rms_norm_eps;
     be->copy(be, lt->h_in, h);
     be->rmsnorm(be, lt->xn1, h, &L->attn_norm, eps);
-    linear_fwd(m, l, LL_Q, lt->q, lt->xn1, false);
-    linear_fwd(m, l, LL_K, lt->k, lt->xn1, false);
-    linear_fwd(m, l, LL_V, lt->v, lt->xn1, false);
+    linear_fwd(m, l, LL_Q, lt->q, lt->xn1, false, tp);
+    linear_fwd(m, l, LL_K, lt->k, lt->xn1, false, tp);
+    linear_fwd(m, l, LL_V, lt->v, lt->xn1, false, tp);
     be->rope(be, lt->q, t->num_attention_heads, t->head_dim, tp->pos, t->rope_theta);
     be->rope(be, lt->k, t->num_key_value_heads, t->head_dim, tp->pos, t->rope_theta);
     be->attention(be, lt->att, lt->q, lt->k, lt->v, tp->aseq, tp->n_seqs, llama_attn_shape(t));
-    linear_fwd(m, l, LL_O, h, lt->att, true);
+    linear_fwd(m, l, LL_O, h, lt->att, true, tp);
     be->copy(be, lt->h_mid, h);
     be->rmsnorm(be, lt->xn2, h, &L->mlp_norm, eps);
-    linear_fwd(m, l, LL_GATE, lt->gate, lt->xn2, false);
-    linear_fwd(m, l, LL_UP, lt->up, lt->xn2, false);
+    linear_fwd(m, l, LL_GATE, lt->gate, lt->xn2, false, tp);
+    linear_fwd(m, l, LL_UP, lt->up, lt->xn2, false, tp);
     be->silu_mul(be, lt->act, lt->gate, lt->up);
-    linear_fwd(m, l, LL_DOWN, h, lt->act, true);
+    linear_fwd(m, l, LL_DOWN, h, lt->act, true, tp);
+}
+
+/* Keep the rows' dropout settings when any row drops. */
+static void tape_dropout(const llama_dropout *d, int64_t R, llama_tape *tp)
+{
+    bool any = false;
+    for (int64_t r = 0; d && r < R; r++) any |= d->p[r] > 0;
+    if (!any) return;
+    tp->drop_p = xmalloc(sizeof(float) * (size_t)R);
+    tp->drop_seed = xmalloc(sizeof(uint64_t) * (size_t)R);
+    memcpy(tp->drop_p, d->p, sizeof(float) * (size_t)R);
+    memcpy(tp->drop_seed, d->seed, sizeof(uint64_t) * (size_t)R);
 }
 
 int llama_forward_train(llava_model *m, const llama_batch *b, llama_tape *tp, be_mat hidden)
 {
+    return llama_forward_train_dropout(m, b, NULL, tp, hidden);
+}
+
+int llama_forward_train_dropout(llava_model *m, const llama_batch *b, const llama_dropout *drop,
+                                llama_tape *tp, be_mat hidden)
+{
     memset(tp, 0, sizeof *tp);
     if (check_train_batch(m, b) != 0) return -1;
+    if (drop)
+        for (int64_t r = 0; r < b->n_rows; r++)
+            if (!(drop->p[r] >= 0 && drop->p[r] < 1))
+                return ERR("LoRA dropout %g at row %lld: expected [0, 1)", drop->p[r], (long long)r);
     be_backend *be = m->be;
     int64_t R = b->n_rows, D = m->cfg.text.hidden_size;
     tape_index_rows(m, b, tp);
+    tape_dropout(drop, R, tp);
     tp->n_rows = R;
     if (tp->n_image_rows != b->image_features.rows) {
         int64_t n = tp->n_image_rows;
@@ -137,7 +203,7 @@ int llama_forward_train(llava_model *m, const llama_batch *b, llama_tape *tp, be
  * weight, A and B gradients. With t = x A^T and u = s dy B:
  * dB += s dy^T t, dA += u^T x, dx += u A. */
 static void linear_bwd(llava_model *m, int layer, llama_linear_id which, be_mat dx, be_mat dy,
-                       be_mat x, llama_layer_grads *g)
+                       be_mat x, llama_layer_grads *g, const llama_tape *tp)
 {
     be_backend *be = m->be;
     be_mat none = {0};
@@ -147,6 +213,15 @@ static void linear_bwd(llava_model *m, int layer, llama_linear_id which, be_mat 
     const lora_term *t = ad ? &ad->t[which] : NULL;
     if (!t || !t->A.data) return;
     int64_t r = t->A.rows;
+    /* with dropout, the term saw xd = dropout(x): its gradients use xd, and
+     * its dx passes back through the same mask */
+    be_mat xd = x, dxd = dx;
+    if (dropout_on(tp)) {
+        xd = be->mat_new(be, x.rows, x.cols);
+        dropout_apply(be, xd, x, tp, layer, which);
+        dxd = be->mat_new(be, dx.rows, dx.cols);
+    }
+    x = xd;
     if (g && g->lora_B[which].data) {
         be_mat xa = be->mat_new(be, x.rows, r);
         be->linear(be, xa, x, &t->A, NULL, false);
@@ -158,8 +233,14 @@ static void linear_bwd(llava_model *m, int layer, llama_linear_id which, be_mat 
     be->linear_dx(be, u, dy, &t->B);
     be->scale(be, u, t->scale);
     if (g && g->lora_A[which].data) be->linear_dw(be, g->lora_A[which], none, u, x);
-    be->linear_dx(be, dx, u, &t->A);
+    be->linear_dx(be, dxd, u, &t->A);
     be->mat_free(be, &u);
+    if (dropout_on(tp)) {
+        dropout_apply(be, dxd, dxd, tp, layer, which);
+        be->add(be, dx, dxd);
+        be->mat_free(be, &xd);
+        be->mat_free(be, &dxd);
+    }
 }
 
 /* dh [R, D]: on entry the gradient w.r.t. the layer's output, on return
@@ -179,10 +260,10 @@ static void layer_backward(llava_model *m, int l, be_mat dh, llama_layer_tape *l
     /* MLP branch: h += down(silu(gate(xn2)) * up(xn2)), xn2 = rmsnorm(h_mid) */
     be_mat dact = be->mat_new(be, R, F), dgate = be->mat_new(be, R, F),
            dup = be->mat_new(be, R, F), dxn = be->mat_new(be, R, D);
-    linear_bwd(m, l, LL_DOWN, dact, dh, lt->act, g);
+    linear_bwd(m, l, LL_DOWN, dact, dh, lt->act, g, tp);
     be->silu_mul_backward(be, dgate, dup, dact, lt->gate, lt->up);
-    linear_bwd(m, l, LL_GATE, dxn, dgate, lt->xn2, g);
-    linear_bwd(m, l, LL_UP, dxn, dup, lt->xn2, g);
+    linear_bwd(m, l, LL_GATE, dxn, dgate, lt->xn2, g, tp);
+    linear_bwd(m, l, LL_UP, dxn, dup, lt->xn2, g, tp);
     be->rmsnorm_backward(be, dh, g ? g->mlp_norm : none, dxn, lt->h_mid, &L->mlp_norm, eps);
     be_mat *mlp[] = {&dact, &dgate, &dup};
     for (int i = 0; i < 3; i++) be->mat_free(be, mlp[i]);
@@ -190,15 +271,15 @@ static void layer_backward(llava_model *m, int l, be_mat dh, llama_layer_tape *l
     /* attention branch: h += o(attn(rope(q(xn1)), rope(k(xn1)), v(xn1))) */
     be_mat datt = be->mat_new(be, R, qw), dq = be->mat_new(be, R, qw),
            dk = be->mat_new(be, R, kw), dv = be->mat_new(be, R, kw);
-    linear_bwd(m, l, LL_O, datt, dh, lt->att, g);
+    linear_bwd(m, l, LL_O, datt, dh, lt->att, g, tp);
     be->attention_backward(be, dq, dk, dv, datt, lt->q, lt->k, lt->v, tp->aseq, tp->n_seqs,
                            llama_attn_shape(t));
     be->rope_backward(be, dq, t->num_attention_heads, t->head_dim, tp->pos, t->rope_theta);
     be->rope_backward(be, dk, t->num_key_value_heads, t->head_dim, tp->pos, t->rope_theta);
     be->scale(be, dxn, 0.0f);
-    linear_bwd(m, l, LL_Q, dxn, dq, lt->xn1, g);
-    linear_bwd(m, l, LL_K, dxn, dk, lt->xn1, g);
-    linear_bwd(m, l, LL_V, dxn, dv, lt->xn1, g);
+    linear_bwd(m, l, LL_Q, dxn, dq, lt->xn1, g, tp);
+    linear_bwd(m, l, LL_K, dxn, dk, lt->xn1, g, tp);
+    linear_bwd(m, l, LL_V, dxn, dv, lt->xn1, g, tp);
     be->rmsnorm_backward(be, dh, g ? g->attn_norm : none, dxn, lt->h_in, &L->attn_norm, eps);
     be_mat *att[] = {&datt, &dq, &dk, &dv, &dxn};
     for (int i = 0; i < 5; i++) be->mat_free(be, att[i]);
@@ -237,6 +318,8 @@ void llama_tape_free(llava_model *m, llama_tape *tp)
     free(tp->pos);
     free(tp->image_rows);
     free(tp->aseq);
+    free(tp->drop_p);
+    free(tp->drop_seed);
     memset(tp, 0, sizeof *tp);
 }
 

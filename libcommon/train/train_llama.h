@@ -48,13 +48,29 @@ typedef struct {
     int n_seqs;
     llama_layer_tape *layers;           /* [n_layers] */
     be_mat h_last;                      /* [R, D] before the final norm */
+    float *drop_p;                      /* [R] LoRA dropout of each row; NULL: none */
+    uint64_t *drop_seed;                /* [R] its sequence's dropout seed */
 } llama_tape;
+
+/* LoRA dropout in the training forward, as PEFT's lora_dropout: each LoRA
+ * term's input x becomes x * mask / (1 - p) (the base linear sees x). Row
+ * r's mask element (c) of layer l's linear i is a hash of (seed[r], l, i,
+ * the row's position in its sequence, c): it depends only on the sequence's
+ * seed, never on how sequences are batched. p[r] 0: no dropout on row r. */
+typedef struct {
+    const float *p;                     /* [R] */
+    const uint64_t *seed;               /* [R] */
+} llama_dropout;
 
 /* Like llama_forward for sequences without caches (every seqs[i].kv NULL),
  * keeping the activations in `tape`. hidden [R, D] = final-normed states.
  * The adapter is applied as in llama_forward (attached and not lora_off). */
 int llama_forward_train(llava_model *m, const llama_batch *batch, llama_tape *tape,
                         be_mat hidden);
+/* The same with LoRA dropout (drop NULL or every p 0: exactly the above);
+ * llama_backward applies the same masks. */
+int llama_forward_train_dropout(llava_model *m, const llama_batch *batch,
+                                const llama_dropout *drop, llama_tape *tape, be_mat hidden);
 /* Backward from dhidden [R, D] (the gradient w.r.t. hidden; consumed as
  * scratch). Adds weight gradients into g (wanted entries only) and, when
  * dimage.data is set, the gradient w.r.t. the image features [n_image_rows, D]. */

@@ -75,6 +75,29 @@ static void score_tokens(train_pass *p, const train_seq *seqs, int n_seqs)
         for (int64_t t = p->tok_off[s]; t < p->tok_off[s + 1]; t++) p->seq_logp[s] += p->tok_logp[t];
 }
 
+/* Per-row dropout settings of the batch (rows of sequence s take its). */
+static llama_dropout batch_dropout(const train_seq *seqs, int n_seqs, const llama_seq *ls, int64_t R)
+{
+    float *p = xmalloc(sizeof(float) * (size_t)(R ? R : 1));
+    uint64_t *seed = xmalloc(sizeof(uint64_t) * (size_t)(R ? R : 1));
+    for (int s = 0; s < n_seqs; s++)
+        for (int64_t j = 0; j < seqs[s].n; j++) {
+            p[ls[s].row0 + j] = seqs[s].lora_dropout;
+            seed[ls[s].row0 + j] = seqs[s].dropout_seed;
+        }
+    return (llama_dropout){p, seed};
+}
+
+static int forward_kept(llava_model *m, const train_seq *seqs, int n_seqs, const llama_seq *ls,
+                        const llama_batch *b, train_pass *p)
+{
+    llama_dropout d = batch_dropout(seqs, n_seqs, ls, b->n_rows);
+    int rc = llama_forward_train_dropout(m, b, &d, &p->tape, p->hidden);
+    free((void *)d.p);
+    free((void *)d.seed);
+    return rc;
+}
+
 int train_pass_run(llava_model *m, const train_seq *seqs, int n_seqs, const float *pixels,
                    int n_img, int mode, train_pass *p)
 {
@@ -102,7 +125,7 @@ int train_pass_run(llava_model *m, const train_seq *seqs, int n_seqs, const floa
     if (rc == 0) gather_features(be, per_img, seqs, n_seqs, (int)N, feats);
     llama_batch b = {R, ids, n_seqs, ls, feats};
     p->hidden = be->mat_new(be, R, D);
-    if (rc == 0) rc = p->keep ? llama_forward_train(m, &b, &p->tape, p->hidden) : llama_forward(m, &b, p->hidden);
+    if (rc == 0) rc = p->keep ? forward_kept(m, seqs, n_seqs, ls, &b, p) : llama_forward(m, &b, p->hidden);
     if (rc == 0) {
         index_tokens(p, seqs, n_seqs, ls);
         score_tokens(p, seqs, n_seqs);

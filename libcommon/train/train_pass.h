@@ -17,6 +17,9 @@ typedef struct {
     bool sima_rule;         /* score each position's most likely token other
                              * than the real one (the published SIMA code's
                              * rule for rejected answers) */
+    float lora_dropout;     /* LoRA dropout of its rows in a pass kept for the
+                             * backward (0: none; score-only passes never drop) */
+    uint64_t dropout_seed;  /* its masks' seed (llama_dropout) */
 } train_seq;
 
 typedef struct {

@@ -4,6 +4,8 @@
 #  - the loss goes down over 40 steps with a high learning rate; one line per
 #    step on stdout and in metrics.csv; the adapter is written;
 #  - -np 2 (micro 1) gives the same adapter as -np 1 (micro 1, accum 2);
+#  - --lora-dropout 0 is the plain path bit for bit; 0.1 changes the losses
+#    and -np 2 still equals -np 1;
 #  - --stop-after 5 (exit 3) then a rerun equals an uninterrupted run, and
 #    metrics.csv has each step once; a checkpoint of other settings is refused;
 #    SIGTERM checkpoints and exits 3, a rerun resumes at that step;
@@ -109,6 +111,24 @@ rc=$?
 check '[ $rc -eq 0 ]' "-np 1 --grad-accum 2 failed: $(cat "$tmp/np1.log")"
 d=$(st_diff "$tmp/np2/adapter/adapter_model.safetensors" "$tmp/np1/adapter/adapter_model.safetensors")
 check 'le "$d" 1e-4' "-np 2 and -np 1 adapters differ by $d of the largest value"
+
+# --- LoRA dropout: 0 is the plain path bit for bit; 0.1 changes the losses
+# (from step 2: B = 0 at step 1) and -np 2 still equals -np 1
+mpi 1 "$bin/sima-dpo" "${opts[@]}" --epochs 3 --grad-accum 2 --lora-dropout 0 --out "$tmp/d0" --quiet 2>"$tmp/d0.log"
+rc=$?
+check '[ $rc -eq 0 ] && cmp -s "$tmp/d0/adapter/adapter_model.safetensors" "$tmp/np1/adapter/adapter_model.safetensors"' \
+  "--lora-dropout 0 should give the adapter of the plain run bit for bit (rc $rc): $(cat "$tmp/d0.log")"
+mpi 2 "$bin/sima-dpo" "${opts[@]}" --epochs 3 --lora-dropout 0.1 --out "$tmp/dnp2" --quiet 2>"$tmp/dnp2.log"
+rc=$?
+check '[ $rc -eq 0 ]' "-np 2 with dropout failed: $(cat "$tmp/dnp2.log")"
+mpi 1 "$bin/sima-dpo" "${opts[@]}" --epochs 3 --grad-accum 2 --lora-dropout 0.1 --out "$tmp/dnp1" --quiet 2>"$tmp/dnp1.log"
+rc=$?
+check '[ $rc -eq 0 ]' "-np 1 with dropout failed: $(cat "$tmp/dnp1.log")"
+d=$(st_diff "$tmp/dnp2/adapter/adapter_model.safetensors" "$tmp/dnp1/adapter/adapter_model.safetensors")
+check 'le "$d" 1e-4' "with dropout, -np 2 and -np 1 adapters differ by $d of the largest value"
+check '[ "$(col "$tmp/dnp1/metrics.csv" 3 | sed -n 2,12p)" != "$(col "$tmp/np1/metrics.csv" 3 | sed -n 2,12p)" ]' \
+  "dropout 0.1 did not change the losses"
+check 'grep -q "\"lora_dropout\": 0.1" "$tmp/dnp1/adapter/adapter_config.json"' "adapter_config.json should record lora_dropout 0.1"
 
 # --- stop after 5 steps, resume: the same as uninterrupted
 mpi 1 "$bin/sima-dpo" "${opts[@]}" --epochs 3 --grad-accum 2 --out "$tmp/res" --stop-after 5 \

@@ -235,7 +235,7 @@ int main(void)
     train_pass inf;
     train_seq *seqs = xcalloc((size_t)n, sizeof *seqs);
     for (int i = 0; i < n; i++)
-        seqs[i] = (train_seq){pairs[i].chosen, pairs[i].n_chosen, pairs[i].n_prompt, i, false};
+        seqs[i] = (train_seq){pairs[i].chosen, pairs[i].n_chosen, pairs[i].n_prompt, i, false, 0, 0};
     CHECK_OK(train_pass_run(m, seqs, n, pixels, n, TRAIN_SCORE_ONLY, &inf));
     for (int i = 0; i < n; i++) check_rel("inference-path policy_chosen", inf.seq_logp[i], r.policy_chosen[i]);
     train_pass_free(&inf);

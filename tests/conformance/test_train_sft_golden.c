@@ -119,7 +119,7 @@ int main(void)
     }
     float *pixels = has_image ? find_pixels(f, ids64, n) : NULL;
     CHECK_MSG(!has_image || pixels, "no pixel values found for the SFT sequence");
-    train_seq seq = {ids, n, n_prompt, pixels ? 0 : -1, false};
+    train_seq seq = {ids, n, n_prompt, pixels ? 0 : -1, false, 0, 0};
     llama_grads lg;
     vision_grads vg;
     llama_grads_new(m, LLAMA_GRAD_WEIGHTS, &lg);

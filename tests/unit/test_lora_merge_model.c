@@ -36,7 +36,7 @@ static void randomize_B(lora_adapter *ad, const llava_model *m)
 /* Per-token log-probs of one text-only sequence. */
 static float *score(llava_model *m, const int32_t *ids, int64_t n, int64_t *n_tok)
 {
-    train_seq s = {ids, n, 1, -1, false};
+    train_seq s = {ids, n, 1, -1, false, 0, 0};
     train_pass p;
     CHECK_OK(train_pass_run(m, &s, 1, NULL, 0, TRAIN_SCORE_ONLY, &p));
     *n_tok = p.tok_off[1];
