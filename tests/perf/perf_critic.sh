@@ -6,20 +6,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
 n=${2:-64}
-model=$root/tests/golden/tiny-llava
-bin=$build/bin
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-mpi() { mpirun --oversubscribe --allow-run-as-root "$@"; }
-python3 - "$root/data/demo/prompts.jsonl" "$tmp/p.jsonl" "$n" <<'PY'
-import json, sys
-src = [json.loads(l) for l in open(sys.argv[1])]
-with open(sys.argv[2], "w") as f:
-    for i in range(int(sys.argv[3])):
-        r = dict(src[i % len(src)]); r["id"] = "p%d" % i; f.write(json.dumps(r) + "\n")
-PY
-"$bin/sima-prep" import --format sima "$tmp/p.jsonl" --image-root "$root/data/demo/images" \
-  --out "$tmp/prompts.h5" --quiet
+. "$root/tests/perf/lib.sh"
+demo_prompts "$n" "$tmp/prompts.h5"
 mpi -np 2 --bind-to none "$bin/sima-gen" --model "$model" --prompts "$tmp/prompts.h5" \
   --out "$tmp/resp.h5" --max-new-tokens 32 --quiet
 start=$(date +%s.%N)

@@ -10,22 +10,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
 n=${2:-64}
-model=$root/tests/golden/tiny-llava
-bin=$build/bin
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-mpi() { mpirun --oversubscribe --allow-run-as-root "$@"; }
+. "$root/tests/perf/lib.sh"
 
-# n prompts: the demo prompts, repeated
-python3 - "$root/data/demo/prompts.jsonl" "$tmp/p.jsonl" "$n" <<'PY'
-import json, sys
-src = [json.loads(l) for l in open(sys.argv[1])]
-with open(sys.argv[2], "w") as f:
-    for i in range(int(sys.argv[3])):
-        r = dict(src[i % len(src)]); r["id"] = "p%d" % i; f.write(json.dumps(r) + "\n")
-PY
-"$bin/sima-prep" import --format sima "$tmp/p.jsonl" --image-root "$root/data/demo/images" \
-  --out "$tmp/prompts.h5" --quiet
+demo_prompts "$n" "$tmp/prompts.h5"
 C=2 NEW=64 B=8
 echo "== $n prompts x $C candidates, up to $NEW new tokens, batch $B (OMP threads: ${OMP_NUM_THREADS:-default})"
 "$build/perf/perf_engine" "$model" "$tmp/prompts.h5" $C $NEW $B 2>/dev/null
@@ -43,10 +30,14 @@ setsid mpirun --oversubscribe --allow-run-as-root -np 2 --bind-to none "$bin/sim
   --model "$model" --prompts "$tmp/prompts.h5" --out "$tmp/k.h5" --candidates $C \
   --max-new-tokens $NEW --batch $B --quiet 2>/dev/null &
 pid=$!
-while [ "$(ls "$tmp/k.h5.parts" 2>/dev/null | grep -c chunk)" -lt 2 ]; do sleep 0.05; done
+# wait for two committed chunks (or the end of a run too short to have two)
+while [ "$(ls "$tmp/k.h5.parts" 2>/dev/null | grep -c chunk)" -lt 2 ] && kill -0 "$pid" 2>/dev/null; do
+  sleep 0.05
+done
 kill -9 -- -"$pid" 2>/dev/null || true
 wait "$pid" 2>/dev/null || true
-left=$(( (n + 15) / 16 - $(ls "$tmp/k.h5.parts" | grep -c chunk) ))
+left=$(( (n + 15) / 16 - $(ls "$tmp/k.h5.parts" 2>/dev/null | grep -c chunk || true) ))
+[ -e "$tmp/k.h5" ] && left=0 # the job had finished before the kill
 start=$(date +%s.%N)
 mpi -np 2 --bind-to none "$bin/sima-gen" --model "$model" --prompts "$tmp/prompts.h5" \
   --out "$tmp/k.h5" --candidates $C --max-new-tokens $NEW --batch $B --quiet 2>/dev/null
