@@ -4,8 +4,10 @@
  *   mpirun -np N sima-bench --model DIR --questions Q.jsonl --out RESULTS_DIR [options]
  *
  * This first runner reads questions in the JSONL fixture format of
- * data/benchmarks/README.md and scores POPE and VQA-style soft accuracy;
- * judge-scored benchmarks are answered and reported "not scored".
+ * data/benchmarks/README.md and scores POPE, MME, VQA-style soft accuracy,
+ * GQA, ScienceQA, MMBench (circular) and SEED; judge-scored benchmarks are
+ * answered and reported "not scored". CHAIR needs captions and COCO
+ * annotations and is not wired in yet (its rule is in bench_chair.h).
  *
  * Generation is data-parallel and resumable like sima-gen (io/chunks.h):
  * the questions are cut into chunks; the ranks share the unfinished ones;
@@ -17,6 +19,7 @@
  * greedy, as in LLaVA-1.5's evaluation.
  */
 #define _GNU_SOURCE
+#include "bench_choice.h"
 #include "bench_judge.h"
 #include "bench_vqa.h"
 #include "bench_yesno.h"
@@ -46,15 +49,19 @@
 #define ANS_SCHEMA "sima.bench_answers"
 #define ANS_SCHEMA_VERSION 1
 
-/* LLaVA-1.5's short-answer instruction (POPE, VQAv2, GQA, TextVQA). */
+/* LLaVA-1.5's short-answer instruction (POPE, MME, VQAv2, GQA, TextVQA). */
 static const char SHORT_ANSWER[] = "\nAnswer the question using a single word or phrase.";
+/* LLaVA-1.5's multiple-choice instruction (ScienceQA, MMBench, SEED). */
+static const char CHOICE_ANSWER[] =
+    "\nAnswer with the option's letter from the given choices directly.";
 
 static const char USAGE[] =
     "usage: mpirun -np N sima-bench --model DIR --questions Q.jsonl --out DIR [options]\n"
     "\n"
     "Answer benchmark questions (data-parallel, resumable) and score the answers\n"
-    "with the official rules. Benchmarks: pope, vqa; judge-scored ones (llava_bench,\n"
-    "mmvet, mmhal, mementos) are answered and reported \"not scored\".\n"
+    "with the official rules. Benchmarks: pope, mme, vqa, gqa, scienceqa, mmbench,\n"
+    "seed; judge-scored ones (llava_bench, mmvet, mmhal, mementos) are answered\n"
+    "and reported \"not scored\".\n"
     "\n"
     "  --model DIR            LLaVA model folder\n"
     "  --questions FILE       questions, JSON lines (data/benchmarks/README.md)\n"
@@ -141,9 +148,23 @@ static void parse_args(tool_ctx *t, int argc, char **argv, bench_args *a)
 
 typedef struct {
     const char *id, *bench, *image, *question;
-    const char *label, *split;   /* pope */
+    const char *label, *split;   /* pope, mme (label) */
+    const char *subtask;         /* mme */
     json_t *answers;             /* vqa: array of strings */
+    const char *answer;          /* gqa: gold answer; choice benchmarks: gold letter */
+    json_t *options;             /* choice benchmarks: option texts, A first */
+    long long index;             /* mmbench: circular index (rotations: + k * 10^6) */
 } question;
+
+static bool is_bench(const question *q, const char *name)
+{
+    return strcmp(q->bench, name) == 0;
+}
+
+static bool is_choice(const question *q)
+{
+    return is_bench(q, "scienceqa") || is_bench(q, "mmbench") || is_bench(q, "seed");
+}
 
 typedef struct {
     json_t *lines;               /* array of the parsed objects (owns the strings) */
@@ -151,6 +172,16 @@ typedef struct {
     int64_t n;
     char *dir;                   /* the questions file's folder */
 } question_set;
+
+/* Appends text to the malloc'd string *s of length *len. */
+static void push_text(char **s, size_t *len, const char *text)
+{
+    size_t n = strlen(text);
+    *s = realloc(*s, *len + n + 1);
+    if (!*s) DIE("out of memory");
+    memcpy(*s + *len, text, n + 1);
+    *len += n;
+}
 
 static const char *get_str(json_t *o, const char *key)
 {
@@ -163,10 +194,32 @@ static int check_question(const question *q, const char *path, int64_t line)
     if (!q->id || !q->bench || !q->image || !q->question)
         return ERR("%s: line %lld: question_id, benchmark, image and question are required",
                    path, (long long)line);
-    if (strcmp(q->bench, "pope") == 0) {
+    if (is_bench(q, "pope") || is_bench(q, "mme")) {
         if (!q->label || (strcmp(q->label, "yes") && strcmp(q->label, "no")))
-            return ERR("%s: line %lld: pope needs \"label\": \"yes\" or \"no\"", path,
+            return ERR("%s: line %lld: %s needs \"label\": \"yes\" or \"no\"", path,
+                       (long long)line, q->bench);
+        if (is_bench(q, "mme") && (!q->subtask || bench_mme_subtask_index(q->subtask) < 0))
+            return ERR("%s: line %lld: mme needs \"subtask\", one of MME's 14", path,
                        (long long)line);
+        return 0;
+    }
+    if (is_bench(q, "gqa")) {
+        if (!q->answer)
+            return ERR("%s: line %lld: gqa needs \"answer\"", path, (long long)line);
+        return 0;
+    }
+    if (is_choice(q)) {
+        size_t n = json_array_size(q->options), i;
+        json_t *v;
+        if (!json_is_array(q->options) || n < 2 || n > 26)
+            return ERR("%s: line %lld: %s needs \"options\": 2 to 26 strings", path,
+                       (long long)line, q->bench);
+        json_array_foreach(q->options, i, v) if (!json_is_string(v))
+            return ERR("%s: line %lld: \"options\" must hold strings", path, (long long)line);
+        if (!q->answer || strlen(q->answer) != 1 || q->answer[0] < 'A' ||
+            (size_t)(q->answer[0] - 'A') >= n)
+            return ERR("%s: line %lld: %s needs \"answer\": the letter of an option", path,
+                       (long long)line, q->bench);
         return 0;
     }
     if (strcmp(q->bench, "vqa") == 0) {
@@ -213,9 +266,13 @@ static int load_questions(const char *path, int64_t limit, question_set *qs)
             qs->q = realloc(qs->q, sizeof *qs->q * (size_t)(qs->n + 1));
             if (!qs->q) DIE("out of memory");
             question *q = &qs->q[qs->n++];
+            json_t *index = json_object_get(o, "index");
             *q = (question){get_str(o, "question_id"), get_str(o, "benchmark"),
                             get_str(o, "image"), get_str(o, "question"), get_str(o, "label"),
-                            get_str(o, "split"), json_object_get(o, "answers")};
+                            get_str(o, "split"), get_str(o, "subtask"),
+                            json_object_get(o, "answers"), get_str(o, "answer"),
+                            json_object_get(o, "options"),
+                            json_is_integer(index) ? json_integer_value(index) : qs->n};
             rc = check_question(q, path, line);
         }
         p = e ? e + 1 : p + strlen(p);
@@ -232,13 +289,28 @@ static void free_questions(question_set *qs)
     free(qs->dir);
 }
 
-/* The prompt the model sees: the question with its benchmark's suffix. */
+/* The prompt the model sees, as LLaVA-1.5's evaluation builds it: the
+ * question, for multiple choice its options ("A. text" a line), then the
+ * benchmark's instruction. */
 static char *prompt_text(const question *q)
 {
-    char *s = NULL;
-    bool short_answer = strcmp(q->bench, "pope") == 0 || strcmp(q->bench, "vqa") == 0;
-    if (asprintf(&s, "%s%s", q->question, short_answer ? SHORT_ANSWER : "") < 0)
-        DIE("out of memory");
+    char *s = xstrdup(q->question);
+    size_t len = strlen(s);
+    for (size_t i = 0; is_choice(q) && i < json_array_size(q->options); i++) {
+        char *line = NULL;
+        if (asprintf(&line, "\n%c. %s", (char)('A' + i),
+                     json_string_value(json_array_get(q->options, i))) < 0)
+            DIE("out of memory");
+        push_text(&s, &len, line);
+        free(line);
+    }
+    bool short_answer = is_bench(q, "pope") || is_bench(q, "mme") || is_bench(q, "vqa") ||
+                        is_bench(q, "gqa");
+    const char *suffix = short_answer ? SHORT_ANSWER : is_choice(q) ? CHOICE_ANSWER : "";
+    /* LLaVA's converted question files already end with the instruction */
+    size_t n = strlen(suffix);
+    if (!(len >= n && strcmp(s + len - n, suffix) == 0))
+        push_text(&s, &len, suffix);
     return s;
 }
 
@@ -517,8 +589,80 @@ typedef struct {
     bench_confusion all;
     long pope_n, vqa_n;
     double vqa_sum;
+    bench_mme_item *mme;              /* [mme_n] */
+    long mme_n;
+    long gqa_n, gqa_right;
+    long sqa_n, sqa_right, seed_n, seed_right;
+    long long *mmb_group;             /* [mmb_n] */
+    bool *mmb_right;
+    long mmb_n, mmb_cap, mme_cap;
     json_t *judge;   /* name -> answered count */
 } score_acc;
+
+static void push_mme(score_acc *s, const question *q, bool correct)
+{
+    if (s->mme_n == s->mme_cap) {
+        s->mme_cap = s->mme_cap ? 2 * s->mme_cap : 64;
+        s->mme = realloc(s->mme, sizeof *s->mme * (size_t)s->mme_cap);
+        if (!s->mme) DIE("out of memory");
+    }
+    s->mme[s->mme_n++] = (bench_mme_item){bench_mme_subtask_index(q->subtask), q->image, correct};
+}
+
+static void push_mmbench(score_acc *s, const question *q, bool correct)
+{
+    if (s->mmb_n == s->mmb_cap) {
+        s->mmb_cap = s->mmb_cap ? 2 * s->mmb_cap : 64;
+        s->mmb_group = realloc(s->mmb_group, sizeof *s->mmb_group * (size_t)s->mmb_cap);
+        s->mmb_right = realloc(s->mmb_right, sizeof *s->mmb_right * (size_t)s->mmb_cap);
+        if (!s->mmb_group || !s->mmb_right) DIE("out of memory");
+    }
+    s->mmb_group[s->mmb_n] = bench_mmbench_group_of(q->index);
+    s->mmb_right[s->mmb_n++] = correct;
+}
+
+/* Letter of a multiple-choice answer by its benchmark's official rule. */
+static char choice_letter(const question *q, const char *answer)
+{
+    size_t n = json_array_size(q->options);
+    if (is_bench(q, "scienceqa"))
+        return bench_scienceqa_extract(answer, n);
+    const char **texts = xmalloc(sizeof *texts * n);
+    for (size_t i = 0; i < n; i++) texts[i] = json_string_value(json_array_get(q->options, i));
+    char c = bench_choice_extract(answer, texts, n);
+    free(texts);
+    return c;
+}
+
+/* Scores a multiple-choice or MME or GQA answer (see score_one). */
+static void score_other(score_acc *s, const question *q, const char *answer, json_t *sample)
+{
+    bool right;
+    if (is_bench(q, "mme")) {
+        bench_yn p = bench_mme_parse(answer);
+        right = p == (strcmp(q->label, "yes") == 0 ? BENCH_YN_YES : BENCH_YN_NO);
+        push_mme(s, q, right);
+        json_object_set_new(sample, "extracted",
+                            json_string(p == BENCH_YN_YES ? "yes" : p == BENCH_YN_NO ? "no" : "other"));
+    } else if (is_bench(q, "gqa")) {
+        char *norm = bench_gqa_normalize(answer);
+        if (!norm) DIE("out of memory");
+        right = strcmp(norm, q->answer) == 0;
+        s->gqa_n++;
+        s->gqa_right += right;
+        json_object_set_new(sample, "extracted", json_string(norm));
+        free(norm);
+    } else {
+        char c = choice_letter(q, answer);
+        right = c == q->answer[0];
+        if (is_bench(q, "mmbench")) push_mmbench(s, q, right);
+        else if (is_bench(q, "scienceqa")) { s->sqa_n++; s->sqa_right += right; }
+        else { s->seed_n++; s->seed_right += right; }
+        char letter[2] = {c, '\0'};
+        json_object_set_new(sample, "extracted", c ? json_string(letter) : json_null());
+    }
+    json_object_set_new(sample, "correct", json_boolean(right));
+}
 
 static bench_confusion *pope_split_of(score_acc *s, const char *name)
 {
@@ -562,6 +706,10 @@ static int score_one(score_acc *s, const question *q, const char *answer, json_t
         free(norm);
         return 0;
     }
+    if (!bench_is_judge_scored(q->bench)) {
+        score_other(s, q, answer, sample);
+        return 0;
+    }
     json_t *cnt = json_object_get(s->judge, q->bench);
     json_object_set_new(s->judge, q->bench, json_integer(cnt ? json_integer_value(cnt) + 1 : 1));
     json_object_set_new(sample, "score", json_null());
@@ -574,6 +722,45 @@ static json_t *pope_json(const bench_confusion *c)
     return json_pack("{s:I, s:f, s:f, s:f, s:f, s:f}", "samples", (json_int_t)m.n, "accuracy",
                      m.accuracy, "precision", m.precision, "recall", m.recall, "f1", m.f1,
                      "yes_ratio", m.yes_ratio);
+}
+
+/* Accuracy in percent, as the papers' tables give it. */
+static json_t *accuracy_json(long n, long right)
+{
+    return json_pack("{s:s, s:I, s:f}", "status", "scored", "samples", (json_int_t)n,
+                     "accuracy", 100.0 * (double)right / (double)n);
+}
+
+static json_t *mme_json(const score_acc *s)
+{
+    bench_mme_result r;
+    if (bench_mme_score(s->mme, (size_t)s->mme_n, &r) != 0) DIE("MME: %s", err_msg());
+    json_t *subs = json_object();
+    for (int i = 0; i < BENCH_MME_SUBTASKS; i++)
+        if (r.sub[i].questions)
+            json_object_set_new(subs, bench_mme_subtask_names[i],
+                                json_pack("{s:I, s:I, s:f, s:f, s:f}", "questions",
+                                          (json_int_t)r.sub[i].questions, "images",
+                                          (json_int_t)r.sub[i].images, "acc", 100 * r.sub[i].acc,
+                                          "acc_plus", 100 * r.sub[i].acc_plus, "score",
+                                          r.sub[i].score));
+    return json_pack("{s:s, s:I, s:f, s:f, s:i, s:i, s:o}", "status", "scored", "samples",
+                     (json_int_t)s->mme_n, "perception", r.perception, "cognition", r.cognition,
+                     "perception_subtasks", r.perception_present, "cognition_subtasks",
+                     r.cognition_present, "subtasks", subs);
+}
+
+static json_t *mmbench_json(const score_acc *s)
+{
+    bench_circular_result r;
+    if (bench_mmbench_circular(s->mmb_group, s->mmb_right, (size_t)s->mmb_n, &r) != 0)
+        DIE("MMBench: %s", err_msg());
+    long right = 0;
+    for (long i = 0; i < s->mmb_n; i++) right += s->mmb_right[i];
+    return json_pack("{s:s, s:I, s:I, s:f, s:f}", "status", "scored", "samples",
+                     (json_int_t)s->mmb_n, "questions", (json_int_t)r.groups, "circular_accuracy",
+                     100.0 * r.accuracy, "vanilla_accuracy",
+                     100.0 * (double)right / (double)s->mmb_n);
 }
 
 static json_t *results_json(const score_acc *s, const bench_args *a, const char *model_hash)
@@ -592,16 +779,22 @@ static json_t *results_json(const score_acc *s, const bench_args *a, const char 
                             json_pack("{s:s, s:I, s:f}", "status", "scored", "samples",
                                       (json_int_t)s->vqa_n, "accuracy",
                                       100.0 * s->vqa_sum / (double)s->vqa_n));
+    if (s->mme_n) json_object_set_new(benches, "mme", mme_json(s));
+    if (s->gqa_n) json_object_set_new(benches, "gqa", accuracy_json(s->gqa_n, s->gqa_right));
+    if (s->sqa_n)
+        json_object_set_new(benches, "scienceqa", accuracy_json(s->sqa_n, s->sqa_right));
+    if (s->seed_n) json_object_set_new(benches, "seed", accuracy_json(s->seed_n, s->seed_right));
+    if (s->mmb_n) json_object_set_new(benches, "mmbench", mmbench_json(s));
     const char *name;
     json_t *cnt;
     json_object_foreach(s->judge, name, cnt)
         json_object_set_new(benches, name,
                             bench_judge_not_scored(name, (size_t)json_integer_value(cnt)));
-    return json_pack("{s:s, s:s, s:s, s:{s:s, s:i, s:s, s:s, s:s}, s:o}", "model", a->model,
-                     "model_hash", model_hash, "questions", a->questions, "settings",
+    return json_pack("{s:s, s:s, s:s, s:{s:s, s:i, s:s, s:s, s:s, s:s}, s:o}", "model",
+                     a->model, "model_hash", model_hash, "questions", a->questions, "settings",
                      "decoding", "greedy", "max_new_tokens", a->max_new, "template",
                      a->template_name, "preprocess", a->preprocess, "prompt_suffix",
-                     SHORT_ANSWER, "benchmarks", benches);
+                     SHORT_ANSWER, "choice_prompt_suffix", CHOICE_ANSWER, "benchmarks", benches);
 }
 
 /* Rank 0: join, score, write results.json and samples.jsonl. */
@@ -653,6 +846,9 @@ static int score_all(const bench_args *a, const question_set *qs, const char *an
     if (rc == 0) log_info("scored %lld answers; wrote %s and %s", (long long)qs->n, results_path,
                           samples_path);
     json_decref(s.judge);
+    free(s.mme);
+    free(s.mmb_group);
+    free(s.mmb_right);
     free(samples_path);
     free(results_path);
     free(lines);

@@ -25,11 +25,34 @@ rows = []
 for i in range(6):
     rows.append({"question_id": "pope-%d" % i, "benchmark": "pope",
                  "split": "random" if i < 3 else "popular", "image": "images/" + imgs[i % len(imgs)],
-                 "question": "Is there a circle in the image?", "label": "yes" if i % 2 else "no"})
+                 "question": "Is there a circle in the image?" +
+                             ("\nAnswer the question using a single word or phrase." if i == 0 else ""),
+                 "label": "yes" if i % 2 else "no"})
 for i in range(3):
     rows.append({"question_id": "vqa-%d" % i, "benchmark": "vqa", "image": "images/" + imgs[i % len(imgs)],
                  "question": "How many shapes are there?",
                  "answers": ["2", "two", "2", "3", "2", "2", "two", "2", "2", "2"]})
+for i in range(4):
+    rows.append({"question_id": "mme-%d" % i, "benchmark": "mme",
+                 "subtask": "existence" if i < 2 else "code_reasoning",
+                 "image": "images/" + imgs[i // 2], "question": "Is there a square?",
+                 "label": "yes" if i % 2 == 0 else "no"})
+for i in range(2):
+    rows.append({"question_id": "gqa-%d" % i, "benchmark": "gqa", "image": "images/" + imgs[i],
+                 "question": "Which side is the circle on?", "answer": "left"})
+opts = ["circle", "square", "triangle"]
+for i in range(2):
+    rows.append({"question_id": "sqa-%d" % i, "benchmark": "scienceqa", "image": "images/" + imgs[i],
+                 "question": "Which shape is shown?", "options": opts, "answer": "B"})
+    rows.append({"question_id": "seed-%d" % i, "benchmark": "seed", "image": "images/" + imgs[i],
+                 "question": "Which shape is shown?", "options": opts, "answer": "A"})
+for q in range(2):          # two questions, two rotations each (index + k * 10^6)
+    for k in range(2):
+        rot = opts[k:] + opts[:k]
+        rows.append({"question_id": "mmb-%d-%d" % (q, k), "benchmark": "mmbench",
+                     "index": q + k * 1000000, "image": "images/" + imgs[q],
+                     "question": "Which shape is shown?", "options": rot,
+                     "answer": "ABC"[rot.index("square")]})
 rows.append({"question_id": "mmvet-0", "benchmark": "mmvet", "image": "images/" + imgs[0],
              "question": "Describe the image."})
 with open(d + "/questions.jsonl", "w") as f:
@@ -50,16 +73,21 @@ d = sys.argv[1]
 res = json.load(open(d + "/results.json"))
 samples = [json.loads(l) for l in open(d + "/samples.jsonl")]
 ids = [s["question_id"] for s in samples]
-assert len(ids) == 10 and len(set(ids)) == 10, ids
+assert len(ids) == 24 and len(set(ids)) == 24, ids
 for s in samples:
     assert isinstance(s["answer"], str) and s["prompt"], s
     if s["benchmark"] == "pope":
         assert s["extracted"] in ("yes", "no") and isinstance(s["correct"], bool), s
         assert s["prompt"].endswith("Answer the question using a single word or phrase."), s
+        assert s["prompt"].count("Answer the question") == 1, s  # never twice
     elif s["benchmark"] == "vqa":
         assert 0.0 <= s["score"] <= 1.0 and isinstance(s["extracted"], str), s
-    else:
+    elif s["benchmark"] == "mmvet":
         assert s["score"] is None, s
+    else:
+        assert isinstance(s["correct"], bool) and "extracted" in s, s
+    if s["benchmark"] in ("scienceqa", "mmbench", "seed"):
+        assert "\nA. " in s["prompt"] and s["prompt"].endswith("directly."), s
 b = res["benchmarks"]
 pope = [s for s in samples if s["benchmark"] == "pope"]
 assert b["pope"]["all"]["samples"] == 6
@@ -70,6 +98,20 @@ assert b["pope"]["splits"]["random"]["samples"] == 3 and b["pope"]["splits"]["po
 vqa = [s for s in samples if s["benchmark"] == "vqa"]
 assert b["vqa"]["samples"] == 3
 assert abs(b["vqa"]["accuracy"] - 100 * sum(s["score"] for s in vqa) / 3) < 1e-6
+def acc(name):
+    xs = [s for s in samples if s["benchmark"] == name]
+    return len(xs), 100 * sum(s["correct"] for s in xs) / len(xs)
+for name in ("gqa", "scienceqa", "seed"):
+    n, a = acc(name)
+    assert b[name]["samples"] == n == 2 and abs(b[name]["accuracy"] - a) < 1e-6, (name, b[name])
+mme = [s for s in samples if s["benchmark"] == "mme"]
+e = [s["correct"] for s in mme[:2]]; c = [s["correct"] for s in mme[2:]]
+want_e = 100 * sum(e) / 2 + 100 * all(e)
+want_c = 100 * sum(c) / 2 + 100 * all(c)
+assert abs(b["mme"]["perception"] - want_e) < 1e-6 and abs(b["mme"]["cognition"] - want_c) < 1e-6, b["mme"]
+mmb = [s for s in samples if s["benchmark"] == "mmbench"]
+circ = sum(all(s["correct"] for s in mmb if s["question_id"].startswith("mmb-%d-" % q)) for q in range(2))
+assert b["mmbench"]["questions"] == 2 and abs(b["mmbench"]["circular_accuracy"] - 50 * circ) < 1e-6, b["mmbench"]
 m = b["mmvet"]
 assert m["status"] == "not scored" and m["scored"] is False and m["answered"] == 1
 assert not any(k in m for k in ("score", "accuracy")), m
