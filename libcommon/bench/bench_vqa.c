@@ -98,7 +98,8 @@ static bool is_punct(char c)
 /* COMMA_STRIP = re.compile(r"(\d)(,)(\d)"): does the text hold digit,digit? */
 static bool has_digit_comma_digit(const char *s)
 {
-    for (size_t i = 1; s[i] && s[i + 1]; i++)
+    size_t n = strlen(s);
+    for (size_t i = 1; i + 1 < n; i++)
         if (s[i] == ',' && isdigit((unsigned char)s[i - 1]) && isdigit((unsigned char)s[i + 1]))
             return true;
     return false;
