@@ -941,6 +941,7 @@ int main(int argc, char **argv)
             rc = ERR("%s: chunks are missing after generation", g.plan.parts_dir);
         tool_agree(&t, rc);
         assemble_answers(&g, answers_path, model_hash);
+        sess_free(&g.s);
     } else {
         log_info("%s is already complete for this run; scoring it", answers_path);
     }
@@ -951,6 +952,7 @@ int main(int argc, char **argv)
     free(answers_path);
     free(model_hash);
     free_questions(&qs);
+    chat_template_free(&g.tpl);
     chk_plan_free(&g.plan);
     return tool_finish(&t, TOOL_OK);
 }
