@@ -89,17 +89,6 @@ typedef struct {
 
 /* ----------------------------------------------------------- options -- */
 
-static int64_t parse_int(tool_ctx *t, const char *opt, const char *s, int64_t lo, int64_t hi)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || *end || end == s || v < lo || v > hi)
-        tool_usage_error(t, "%s: expected an integer in [%lld, %lld], got '%s'", opt,
-                         (long long)lo, (long long)hi, s);
-    return v;
-}
-
 static void parse_args(tool_ctx *t, int argc, char **argv, bench_args *a)
 {
     *a = (bench_args){NULL, NULL, NULL, "vicuna_v1", "pad", INT64_MAX, 128, 8, 16, 1, 0, 5.0};
@@ -123,16 +112,16 @@ static void parse_args(tool_ctx *t, int argc, char **argv, bench_args *a)
         case 'm': a->model = optarg; break;
         case 'Q': a->questions = optarg; break;
         case 'o': a->out = optarg; break;
-        case O_LIMIT: a->limit = parse_int(t, "--limit", optarg, 1, INT64_MAX); break;
-        case O_MAXNEW: a->max_new = (int)parse_int(t, "--max-new-tokens", optarg, 1, 1 << 20); break;
-        case O_BATCH: a->batch = (int)parse_int(t, "--batch", optarg, 1, 4096); break;
-        case O_CHUNK: a->chunk = (int)parse_int(t, "--chunk", optarg, 1, 1 << 20); break;
+        case O_LIMIT: a->limit = tool_parse_int(t, "--limit", optarg, 1, INT64_MAX); break;
+        case O_MAXNEW: a->max_new = (int)tool_parse_int(t, "--max-new-tokens", optarg, 1, 1 << 20); break;
+        case O_BATCH: a->batch = (int)tool_parse_int(t, "--batch", optarg, 1, 4096); break;
+        case O_CHUNK: a->chunk = (int)tool_parse_int(t, "--chunk", optarg, 1, 1 << 20); break;
         case O_TEMPLATE: a->template_name = optarg; break;
         case O_PRE: a->preprocess = optarg; break;
         case O_NORESUME: a->resume = 0; break;
         case O_OVERWRITE: a->overwrite = 1; break;
         case O_PROGRESS:
-            a->progress_s = (double)parse_int(t, "--progress-seconds", optarg, 0, 1000000);
+            a->progress_s = (double)tool_parse_int(t, "--progress-seconds", optarg, 0, 1000000);
             break;
         default: tool_usage_error(t, "unknown or incomplete option '%s'", argv[optind - 1]);
         }

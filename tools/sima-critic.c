@@ -66,17 +66,6 @@ typedef struct {
     double progress_s;
 } crit_args;
 
-static int64_t parse_int(tool_ctx *t, const char *opt, const char *s, int64_t lo, int64_t hi)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || *end || end == s || v < lo || v > hi)
-        tool_usage_error(t, "%s: expected an integer in [%lld, %lld], got '%s'", opt,
-                         (long long)lo, (long long)hi, s);
-    return v;
-}
-
 static void parse_args(tool_ctx *t, int argc, char **argv, crit_args *a)
 {
     *a = (crit_args){NULL, NULL, NULL, NULL, "vicuna_v1", "critic", "pad",
@@ -110,15 +99,15 @@ static void parse_args(tool_ctx *t, int argc, char **argv, crit_args *a)
         case O_BOTH: a->both_orders = 1; break;
         case O_ALL: a->all_pairs = 1; break;
         case O_STRIP: a->strip_newlines = 1; break;
-        case O_TRUNC: a->truncate_answers = (int)parse_int(t, "--truncate-answers", optarg, 0, 1 << 20); break;
-        case O_MAXNEW: a->max_new = (int)parse_int(t, "--max-new-tokens", optarg, 1, 1 << 20); break;
-        case O_BATCH: a->batch = (int)parse_int(t, "--batch", optarg, 1, 4096); break;
-        case O_CHUNK: a->chunk = (int)parse_int(t, "--chunk", optarg, 1, 1 << 20); break;
+        case O_TRUNC: a->truncate_answers = (int)tool_parse_int(t, "--truncate-answers", optarg, 0, 1 << 20); break;
+        case O_MAXNEW: a->max_new = (int)tool_parse_int(t, "--max-new-tokens", optarg, 1, 1 << 20); break;
+        case O_BATCH: a->batch = (int)tool_parse_int(t, "--batch", optarg, 1, 4096); break;
+        case O_CHUNK: a->chunk = (int)tool_parse_int(t, "--chunk", optarg, 1, 1 << 20); break;
         case O_PRE: a->preprocess = optarg; break;
         case O_NORESUME: a->resume = 0; break;
         case O_RESUME: a->resume = 1; break;
         case O_OVERWRITE: a->overwrite = 1; break;
-        case O_PROGRESS: a->progress_s = (double)parse_int(t, "--progress-seconds", optarg, 0, 1 << 20); break;
+        case O_PROGRESS: a->progress_s = (double)tool_parse_int(t, "--progress-seconds", optarg, 0, 1 << 20); break;
         default: tool_usage_error(t, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }

@@ -109,27 +109,6 @@ typedef struct {
 
 /* ----------------------------------------------------------- options -- */
 
-static int64_t parse_int(tool_ctx *t, const char *opt, const char *s, int64_t lo, int64_t hi)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || *end || end == s || v < lo || v > hi)
-        tool_usage_error(t, "%s: expected an integer in [%lld, %lld], got '%s'", opt,
-                         (long long)lo, (long long)hi, s);
-    return v;
-}
-
-static double parse_real(tool_ctx *t, const char *opt, const char *s, double lo, double hi)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || *end || end == s || !(v >= lo && v <= hi))
-        tool_usage_error(t, "%s: expected a number in [%g, %g], got '%s'", opt, lo, hi, s);
-    return v;
-}
-
 static void check_args(tool_ctx *t, const dpo_args *a)
 {
     if (a->mode == MODE_DPO && (!a->model || !a->pairs || !a->prompts || !a->out))
@@ -182,29 +161,29 @@ static void parse_args(tool_ctx *t, int argc, char **argv, dpo_args *a)
         case 'P': a->pairs = optarg; break;
         case 'p': a->prompts = optarg; break;
         case 'o': a->out = optarg; break;
-        case O_R: a->lora_r = (int)parse_int(t, "--lora-r", optarg, 1, 65536); break;
-        case O_ALPHA: a->lora_alpha = parse_real(t, "--lora-alpha", optarg, 1e-9, 1e9); break;
+        case O_R: a->lora_r = (int)tool_parse_int(t, "--lora-r", optarg, 1, 65536); break;
+        case O_ALPHA: a->lora_alpha = tool_parse_real(t, "--lora-alpha", optarg, 1e-9, 1e9); break;
         case O_TARGETS: a->targets = optarg; break;
         case O_ADAPTER: a->adapter = optarg; break;
-        case O_BETA: a->beta = parse_real(t, "--beta", optarg, 1e-9, 1e6); break;
-        case O_LR: a->lr = parse_real(t, "--lr", optarg, 0, 1e300); break;
-        case O_WARM: a->warmup_ratio = parse_real(t, "--warmup-ratio", optarg, 0, 1); break;
-        case O_EPOCHS: a->epochs = (int)parse_int(t, "--epochs", optarg, 1, 1000000); break;
-        case O_MICRO: a->micro = (int)parse_int(t, "--micro-batch", optarg, 1, 4096); break;
-        case O_ACCUM: a->accum = (int)parse_int(t, "--grad-accum", optarg, 1, 1 << 20); break;
-        case O_WD: a->weight_decay = parse_real(t, "--weight-decay", optarg, 0, 1e6); break;
-        case O_MGN: a->max_grad_norm = parse_real(t, "--max-grad-norm", optarg, 0, 1e300); break;
-        case O_SEED: a->seed = parse_int(t, "--seed", optarg, 0, INT64_MAX); break;
+        case O_BETA: a->beta = tool_parse_real(t, "--beta", optarg, 1e-9, 1e6); break;
+        case O_LR: a->lr = tool_parse_real(t, "--lr", optarg, 0, 1e300); break;
+        case O_WARM: a->warmup_ratio = tool_parse_real(t, "--warmup-ratio", optarg, 0, 1); break;
+        case O_EPOCHS: a->epochs = (int)tool_parse_int(t, "--epochs", optarg, 1, 1000000); break;
+        case O_MICRO: a->micro = (int)tool_parse_int(t, "--micro-batch", optarg, 1, 4096); break;
+        case O_ACCUM: a->accum = (int)tool_parse_int(t, "--grad-accum", optarg, 1, 1 << 20); break;
+        case O_WD: a->weight_decay = tool_parse_real(t, "--weight-decay", optarg, 0, 1e6); break;
+        case O_MGN: a->max_grad_norm = tool_parse_real(t, "--max-grad-norm", optarg, 0, 1e300); break;
+        case O_SEED: a->seed = tool_parse_int(t, "--seed", optarg, 0, INT64_MAX); break;
         case O_RULE:
             if (!strcmp(optarg, "standard")) a->sima_rule = 0;
             else if (!strcmp(optarg, "sima")) a->sima_rule = 1;
             else tool_usage_error(t, "--rejected-logp-rule: expected standard or sima, got '%s'", optarg);
             break;
         case O_PRE: a->preprocess = optarg; break;
-        case O_SAVE: a->save_every = parse_int(t, "--save-every", optarg, 0, INT64_MAX); break;
+        case O_SAVE: a->save_every = tool_parse_int(t, "--save-every", optarg, 0, INT64_MAX); break;
         case O_RESUME: a->resume = 1; break;
         case O_NORESUME: a->resume = 0; break;
-        case O_STOP: a->stop_after = parse_int(t, "--stop-after", optarg, 1, INT64_MAX); break;
+        case O_STOP: a->stop_after = tool_parse_int(t, "--stop-after", optarg, 1, INT64_MAX); break;
         case O_MERGE: a->merge = 1; break;
         case O_MODE:
             if (!strcmp(optarg, "dpo")) a->mode = MODE_DPO;
@@ -213,7 +192,7 @@ static void parse_args(tool_ctx *t, int argc, char **argv, dpo_args *a)
             break;
         case O_TEMPLATE: a->template_name = optarg; break;
         case O_DROPOUT:
-            a->lora_dropout = parse_real(t, "--lora-dropout", optarg, 0, 0.999999);
+            a->lora_dropout = tool_parse_real(t, "--lora-dropout", optarg, 0, 0.999999);
             break;
         default: tool_usage_error(t, "unknown or incomplete option '%s'", argv[optind - 1]);
         }

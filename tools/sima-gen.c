@@ -83,26 +83,6 @@ typedef struct {
 
 /* ----------------------------------------------------------- options -- */
 
-static int64_t parse_int(tool_ctx *t, const char *opt, const char *s, int64_t lo, int64_t hi)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || *end || end == s || v < lo || v > hi)
-        tool_usage_error(t, "%s: expected an integer in [%lld, %lld], got '%s'", opt,
-                         (long long)lo, (long long)hi, s);
-    return v;
-}
-
-static float parse_float(tool_ctx *t, const char *opt, const char *s, double lo, double hi)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (*end || end == s || !(v >= lo && v <= hi))
-        tool_usage_error(t, "%s: expected a number in [%g, %g], got '%s'", opt, lo, hi, s);
-    return (float)v;
-}
-
 static void parse_range(tool_ctx *t, const char *s, gen_args *a)
 {
     const char *colon = strchr(s, ':');
@@ -110,8 +90,8 @@ static void parse_range(tool_ctx *t, const char *s, gen_args *a)
     char lo[32] = "", hi[32] = "";
     snprintf(lo, sizeof lo, "%.*s", (int)(colon - s), s);
     snprintf(hi, sizeof hi, "%s", colon + 1);
-    a->range_lo = lo[0] ? parse_int(t, "--range", lo, 0, INT64_MAX) : 0;
-    a->range_hi = hi[0] ? parse_int(t, "--range", hi, 0, INT64_MAX) : INT64_MAX;
+    a->range_lo = lo[0] ? tool_parse_int(t, "--range", lo, 0, INT64_MAX) : 0;
+    a->range_hi = hi[0] ? tool_parse_int(t, "--range", hi, 0, INT64_MAX) : INT64_MAX;
 }
 
 static void parse_args(tool_ctx *t, int argc, char **argv, gen_args *a)
@@ -144,23 +124,23 @@ static void parse_args(tool_ctx *t, int argc, char **argv, gen_args *a)
         case 'm': a->model = optarg; break;
         case 'p': a->prompts = optarg; break;
         case 'o': a->out = optarg; break;
-        case O_CAND: a->candidates = (int)parse_int(t, "--candidates", optarg, 1, 64); break;
+        case O_CAND: a->candidates = (int)tool_parse_int(t, "--candidates", optarg, 1, 64); break;
         case O_NOGREEDY: a->first_greedy = 0; break;
-        case O_TEMP: a->temperature = parse_float(t, "--temperature", optarg, 0, 100); break;
-        case O_TOPP: a->top_p = parse_float(t, "--top-p", optarg, 1e-6, 1); break;
-        case O_TOPK: a->top_k = (int)parse_int(t, "--top-k", optarg, 0, 1 << 30); break;
-        case O_MAXNEW: a->max_new = (int)parse_int(t, "--max-new-tokens", optarg, 1, 1 << 20); break;
-        case O_BATCH: a->batch = (int)parse_int(t, "--batch", optarg, 1, 4096); break;
-        case O_SEED: a->seed = parse_int(t, "--seed", optarg, 0, INT64_MAX); break;
+        case O_TEMP: a->temperature = (float)tool_parse_real(t, "--temperature", optarg, 0, 100); break;
+        case O_TOPP: a->top_p = (float)tool_parse_real(t, "--top-p", optarg, 1e-6, 1); break;
+        case O_TOPK: a->top_k = (int)tool_parse_int(t, "--top-k", optarg, 0, 1 << 30); break;
+        case O_MAXNEW: a->max_new = (int)tool_parse_int(t, "--max-new-tokens", optarg, 1, 1 << 20); break;
+        case O_BATCH: a->batch = (int)tool_parse_int(t, "--batch", optarg, 1, 4096); break;
+        case O_SEED: a->seed = tool_parse_int(t, "--seed", optarg, 0, INT64_MAX); break;
         case O_TEMPLATE: a->template_name = optarg; break;
         case O_PRE: a->preprocess = optarg; break;
         case O_RANGE: parse_range(t, optarg, a); break;
-        case O_EVERY: a->every = parse_int(t, "--every", optarg, 1, INT64_MAX); break;
-        case O_CHUNK: a->chunk = (int)parse_int(t, "--chunk", optarg, 1, 1 << 20); break;
+        case O_EVERY: a->every = tool_parse_int(t, "--every", optarg, 1, INT64_MAX); break;
+        case O_CHUNK: a->chunk = (int)tool_parse_int(t, "--chunk", optarg, 1, 1 << 20); break;
         case O_NORESUME: a->resume = 0; break;
         case O_RESUME: a->resume = 1; break;
         case O_OVERWRITE: a->overwrite = 1; break;
-        case O_PROGRESS: a->progress_s = parse_float(t, "--progress-seconds", optarg, 0, 1e6); break;
+        case O_PROGRESS: a->progress_s = (float)tool_parse_real(t, "--progress-seconds", optarg, 0, 1e6); break;
         default: tool_usage_error(t, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }

@@ -89,26 +89,6 @@ typedef struct {
 
 /* ----------------------------------------------------------- options -- */
 
-static int64_t parse_int(tool_ctx *t, const char *opt, const char *s, int64_t lo, int64_t hi)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || *end || end == s || v < lo || v > hi)
-        tool_usage_error(t, "%s: expected an integer in [%lld, %lld], got '%s'", opt,
-                         (long long)lo, (long long)hi, s);
-    return v;
-}
-
-static double parse_seconds(tool_ctx *t, const char *opt, const char *s)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (*end || end == s || !(v >= 0 && v <= 1e6))
-        tool_usage_error(t, "%s: expected seconds in [0, 1e6], got '%s'", opt, s);
-    return v;
-}
-
 static void parse_args(tool_ctx *t, int argc, char **argv, pairs_args *a)
 {
     *a = (pairs_args){NULL, NULL, NULL, NULL, NULL, "vicuna_v1", "pad", 2048, 0, 8, 64, 1, 0, 5.0};
@@ -135,15 +115,15 @@ static void parse_args(tool_ctx *t, int argc, char **argv, pairs_args *a)
         case O_RESP: a->responses = optarg; break;
         case O_VERD: a->verdicts = optarg; break;
         case O_TEMPLATE: a->template_name = optarg; break;
-        case O_MAXLEN: a->max_length = parse_int(t, "--max-length", optarg, 1, INT64_MAX); break;
+        case O_MAXLEN: a->max_length = tool_parse_int(t, "--max-length", optarg, 1, INT64_MAX); break;
         case O_REF: a->ref_logps = 1; break;
         case O_PRE: a->preprocess = optarg; break;
-        case O_BATCH: a->batch = (int)parse_int(t, "--batch", optarg, 1, 4096); break;
-        case O_CHUNK: a->chunk = (int)parse_int(t, "--chunk", optarg, 1, 1 << 20); break;
+        case O_BATCH: a->batch = (int)tool_parse_int(t, "--batch", optarg, 1, 4096); break;
+        case O_CHUNK: a->chunk = (int)tool_parse_int(t, "--chunk", optarg, 1, 1 << 20); break;
         case O_NORESUME: a->resume = 0; break;
         case O_RESUME: a->resume = 1; break;
         case O_OVERWRITE: a->overwrite = 1; break;
-        case O_PROGRESS: a->progress_s = parse_seconds(t, "--progress-seconds", optarg); break;
+        case O_PROGRESS: a->progress_s = tool_parse_real(t, "--progress-seconds", optarg, 0, 1e6); break;
         default: tool_usage_error(t, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }

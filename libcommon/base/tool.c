@@ -5,6 +5,7 @@
 #include "libcheck.h"
 #include "log.h"
 
+#include <errno.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -93,6 +94,27 @@ void tool_usage_error(tool_ctx *t, const char *fmt, ...)
     }
     MPI_Finalize();
     exit(TOOL_USAGE);
+}
+
+int64_t tool_parse_int(tool_ctx *t, const char *opt, const char *s, int64_t lo, int64_t hi)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end || end == s || v < lo || v > hi)
+        tool_usage_error(t, "%s: expected an integer in [%lld, %lld], got '%s'", opt,
+                         (long long)lo, (long long)hi, s);
+    return v;
+}
+
+double tool_parse_real(tool_ctx *t, const char *opt, const char *s, double lo, double hi)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || end == s || !(v >= lo && v <= hi))
+        tool_usage_error(t, "%s: expected a number in [%g, %g], got '%s'", opt, lo, hi, s);
+    return v;
 }
 
 int tool_agree(tool_ctx *t, int rc)

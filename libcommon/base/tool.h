@@ -15,6 +15,7 @@
 
 #include <mpi.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 enum { TOOL_OK = 0, TOOL_ERROR = 1, TOOL_USAGE = 2, TOOL_INTERRUPTED = 3 };
 
@@ -39,6 +40,11 @@ int tool_common_option(tool_ctx *t, int c, const char *usage);
 /* Bad command line: message (rank 0), exit 2 on every rank. */
 _Noreturn void tool_usage_error(tool_ctx *t, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* Option values: an integer / a number in [lo, hi], else a usage error
+ * naming the option ("--batch: expected an integer in [1, 4096], got 'x'"). */
+int64_t tool_parse_int(tool_ctx *t, const char *opt, const char *s, int64_t lo, int64_t hi);
+double tool_parse_real(tool_ctx *t, const char *opt, const char *s, double lo, double hi);
 
 /* Collective: returns 0 when rc == 0 on every rank. Otherwise ranks with
  * rc != 0 print their recorded error, and every rank finalises MPI and
