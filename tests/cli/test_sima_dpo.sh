@@ -19,13 +19,7 @@ bin=${SIMA_BIN:?}
 helper=$bin/../tests/test_pairs_logic
 golden=${SIMA_GOLDEN_DIR:-$SIMA_GOLDEN_DEFAULT}
 model=$golden/tiny-llava
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-pass=0 fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
-mpi() { local np=$1; shift; mpirun --oversubscribe --allow-run-as-root -np "$np" "$@"; }
+. "$(dirname "$0")/lib.sh"
 # max |a - b| / max |b| over every tensor of two safetensors files (F32)
 st_diff() {
   python3 - "$1" "$2" <<'PY'
@@ -50,25 +44,7 @@ le() { python3 -c "import sys; sys.exit(0 if float('$1') <= float('$2') else 1)"
 col() { cut -d, -f"$2" "$1" | sed 1d; }
 
 # --- 12 prompts -> 8 pairs (verdict patterns 0,1,3,5 kept)
-mkdir -p "$tmp/images"
-cp "$golden"/images/*.jpg "$tmp/images/"
-python3 - "$tmp" <<'PY'
-import json, os, sys
-d = sys.argv[1]
-imgs = sorted(os.listdir(d + "/images"))
-qs = ["What is in the image?", "Describe the scene.", "How many shapes are there?",
-      "What colour is the largest shape?", "Is there a circle?"]
-with open(d + "/prompts.jsonl", "w") as f:
-    for i in range(12):
-        rec = {"id": "p%d" % i, "text": qs[i % len(qs)], "ground_truth": "Shapes."}
-        if i != 5:
-            rec["image"] = imgs[i % len(imgs)]
-        f.write(json.dumps(rec) + "\n")
-PY
-"$bin/sima-prep" import --format sima "$tmp/prompts.jsonl" --image-root "$tmp/images" \
-  --out "$tmp/prompts.h5" >"$tmp/prep.log" 2>&1
-rc=$?
-check '[ $rc -eq 0 ]' "sima-prep import failed: $(cat "$tmp/prep.log")"
+make_test_prompts 12
 mpi 1 "$bin/sima-gen" --model "$model" --prompts "$tmp/prompts.h5" --out "$tmp/responses.h5" \
   --max-new-tokens 16 --template llava_hf --chunk 4 --quiet 2>"$tmp/gen.log"
 rc=$?
@@ -204,5 +180,4 @@ check '[ $rc -eq 0 ]' "sima-gen on the merged model failed: $(cat "$tmp/gen2.log
 rc=$?
 check '[ $rc -eq 2 ]' "missing options should exit 2, got $rc"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -24,25 +24,7 @@ attr() { h5dump -a "/$2" "$1" | sed -n 's/^ *(0): *//p'; }
 values() { h5dump -y -w 0 -d "$2" "$1" | sed -n '/DATA {/,/}/p' | sed '1d;$d' | tr ',' '\n' | sed 's/ //g;/^$/d'; }
 
 # --- 30 prompts, one text-only (row 5: pattern 5, kept), images shared
-mkdir -p "$tmp/images"
-cp "$golden"/images/*.jpg "$tmp/images/"
-python3 - "$tmp" <<'PY'
-import json, os, sys
-d = sys.argv[1]
-imgs = sorted(os.listdir(d + "/images"))
-qs = ["What is in the image?", "Describe the scene.", "How many shapes are there?",
-      "What colour is the largest shape?", "Is there a circle?"]
-with open(d + "/prompts.jsonl", "w") as f:
-    for i in range(30):
-        rec = {"id": "p%d" % i, "text": qs[i % len(qs)], "ground_truth": "Shapes."}
-        if i != 5:
-            rec["image"] = imgs[i % len(imgs)]
-        f.write(json.dumps(rec) + "\n")
-PY
-"$bin/sima-prep" import --format sima "$tmp/prompts.jsonl" --image-root "$tmp/images" \
-  --out "$tmp/prompts.h5" >"$tmp/prep.log" 2>&1
-rc=$?
-check '[ $rc -eq 0 ]' "sima-prep import failed: $(cat "$tmp/prep.log")"
+make_test_prompts 30
 mpi 2 "$bin/sima-gen" --model "$model" --prompts "$tmp/prompts.h5" --out "$tmp/responses.h5" \
   --max-new-tokens 40 --template llava_hf --chunk 4 --quiet 2>"$tmp/gen.log"
 rc=$?
