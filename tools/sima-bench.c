@@ -899,10 +899,8 @@ int main(int argc, char **argv)
     g.qs = &qs;
 
     char *settings = settings_string(&a, model_hash, qhash, qs.n);
-    uint64_t h = h5io_fnv1a(settings, strlen(settings), H5IO_FNV_INIT);
-    h = h5io_fnv1a(g.tpl.text, strlen(g.tpl.text), h);
     char key[17];
-    h5io_hex64(h, key);
+    chk_run_key(key, (const char *const[]){settings, g.tpl.text}, 2);
     char *answers_path = fs_join(a.out, "answers.h5");
     chk_plan_init(&g.plan, answers_path, ANS_SCHEMA, ANS_SCHEMA_VERSION, qs.n, a.chunk, key,
                   a.resume, a.overwrite);

@@ -497,11 +497,8 @@ int main(int argc, char **argv)
                  model_hash, inputs_id, a.template_name, a.both_orders, a.all_pairs,
                  a.strip_newlines, a.truncate_answers, a.max_new, a.preprocess, a.chunk) < 0)
         DIE("out of memory");
-    uint64_t h = h5io_fnv1a(settings, strlen(settings), H5IO_FNV_INIT);
-    h = h5io_fnv1a(g.critic, strlen(g.critic), h);
-    h = h5io_fnv1a(g.tpl.text, strlen(g.tpl.text), h);
     char key[17];
-    h5io_hex64(h, key);
+    chk_run_key(key, (const char *const[]){settings, g.critic, g.tpl.text}, 3);
     chk_plan_init(&g.plan, a.out, VERD_SCHEMA, VERD_SCHEMA_VERSION, g.n_items, a.chunk, key,
                   a.resume, a.overwrite);
     bool done;

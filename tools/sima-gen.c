@@ -450,10 +450,8 @@ int main(int argc, char **argv)
     /* the run's identity: everything that determines the output, and the
      * template's text (a user may edit the file between runs) */
     char *settings = settings_string(&a, model_hash, prompts_id);
-    uint64_t h = h5io_fnv1a(settings, strlen(settings), H5IO_FNV_INIT);
-    h = h5io_fnv1a(g.tpl.text, strlen(g.tpl.text), h);
     char key[17];
-    h5io_hex64(h, key);
+    chk_run_key(key, (const char *const[]){settings, g.tpl.text}, 2);
     chk_plan_init(&g.plan, a.out, RESP_SCHEMA, RESP_SCHEMA_VERSION, g.n_sel, a.chunk, key,
                   a.resume, a.overwrite);
 

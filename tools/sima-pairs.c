@@ -555,10 +555,8 @@ static int cmd_build(tool_ctx *t, int argc, char **argv)
     /* the run's identity: everything that determines the output, and the
      * template's text (a user may edit the file between runs) */
     char *settings = settings_string(&g, model_hash);
-    uint64_t h = h5io_fnv1a(settings, strlen(settings), H5IO_FNV_INIT);
-    h = h5io_fnv1a(g.tpl.text, strlen(g.tpl.text), h);
     char key[17];
-    h5io_hex64(h, key);
+    chk_run_key(key, (const char *const[]){settings, g.tpl.text}, 2);
     chk_plan_init(&g.plan, a.out, PAIRS_SCHEMA, PAIRS_SCHEMA_VERSION, g.n_picks, a.chunk, key,
                   a.resume, a.overwrite);
     bool done;

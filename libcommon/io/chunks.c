@@ -15,6 +15,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+void chk_run_key(char key[17], const char *const *texts, int n)
+{
+    uint64_t h = H5IO_FNV_INIT;
+    for (int i = 0; i < n; i++) h = h5io_fnv1a(texts[i], strlen(texts[i]), h);
+    h5io_hex64(h, key);
+}
+
 void chk_plan_init(chk_plan *p, const char *out, const char *schema, int schema_version,
                    int64_t n_items, int64_t chunk, const char *run_key, bool resume,
                    bool overwrite)

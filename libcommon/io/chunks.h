@@ -34,6 +34,10 @@ typedef struct {
     int schema_version;
 } chk_plan;
 
+/* The run key: FNV-1a 64 over texts[0..n) in order (settings string,
+ * template texts, ...), as 16 hex digits into key[17]. */
+void chk_run_key(char key[17], const char *const *texts, int n);
+
 /* Set up the plan (no I/O). run_key is a 16-hex-digit digest. */
 void chk_plan_init(chk_plan *p, const char *out, const char *schema, int schema_version,
                    int64_t n_items, int64_t chunk, const char *run_key, bool resume,
