@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "err.h"
+
 static const char *const JUDGE_SCORED[] = {"llava_bench", "mmvet", "mmhal", "mementos"};
 
 bool bench_is_judge_scored(const char *name)
@@ -19,4 +21,17 @@ json_t *bench_judge_not_scored(const char *name, size_t answered)
                      "scored", 0, "reason",
                      "needs a judge model: none was configured, so no score is reported",
                      "answered", (json_int_t)answered);
+}
+
+/* Until the judge client lands, only BENCH_JUDGE_NONE is served. */
+int bench_judge_run(const bench_judge_opts *o, const char *bench, json_t *questions,
+                    const char *const *answers, json_t **entry, json_t **samples)
+{
+    (void)answers;
+    size_t n = json_array_size(questions);
+    if (o->mode != BENCH_JUDGE_NONE)
+        return ERR("%s: judge scoring is not available in this build", bench);
+    *entry = bench_judge_not_scored(bench, n);
+    for (size_t i = 0; i < n; i++) samples[i] = json_pack("{s:n}", "score");
+    return *entry ? 0 : ERR("out of memory");
 }

@@ -19,4 +19,41 @@ bool bench_is_judge_scored(const char *name);
  * with no metric fields. NULL when out of memory. */
 json_t *bench_judge_not_scored(const char *name, size_t answered);
 
+/* ---- scoring with a judge model (bench_judge_run) -------------------------
+ * Online: each sample's judge prompt (built from the prompt files in
+ * prompts_dir, which a user can replace) goes to an OpenAI-compatible
+ * chat-completions endpoint, with retries, a rate limit and a cache of the
+ * judgements (a reply already in the cache is never asked again, so a rerun
+ * after a kill continues). Offline: the requests are written as JSONL for a
+ * judge run elsewhere; the replies are read back from JSONL and scored. */
+typedef enum {
+    BENCH_JUDGE_NONE = 0,        /* report "not scored" */
+    BENCH_JUDGE_ONLINE,          /* ask the endpoint */
+    BENCH_JUDGE_WRITE_REQUESTS,  /* write requests_path; report "awaiting judge" */
+    BENCH_JUDGE_READ_REPLIES,    /* score from replies_path */
+} bench_judge_mode;
+
+typedef struct {
+    bench_judge_mode mode;
+    const char *url;             /* chat-completions URL (SIMA_JUDGE_URL) */
+    const char *api_key;         /* bearer key (SIMA_JUDGE_API_KEY); NULL: none */
+    const char *model;           /* judge model name sent in the request */
+    double max_requests_per_s;   /* rate limit; <= 0: none */
+    int max_retries;             /* per request, on network errors, 429 and 5xx */
+    double timeout_s;            /* per request */
+    const char *prompts_dir;     /* judge prompt files (data/judges) */
+    const char *cache_path;      /* JSONL cache of judgements (appended) */
+    const char *requests_path;   /* BENCH_JUDGE_WRITE_REQUESTS: JSONL out */
+    const char *replies_path;    /* BENCH_JUDGE_READ_REPLIES: JSONL in */
+} bench_judge_opts;
+
+/* Scores one judge-scored benchmark. questions: array of question objects
+ * (bench_source.h fields), answers[i] the model's answer to questions[i].
+ * On success *entry is the benchmark's results-JSON entry (metrics, counts,
+ * judge model; or the "not scored" / "awaiting judge" status) and
+ * samples[i] a new object with the sample's judgement and score fields
+ * (the caller owns both). Errors name the file or endpoint and the problem. */
+int bench_judge_run(const bench_judge_opts *o, const char *bench, json_t *questions,
+                    const char *const *answers, json_t **entry, json_t **samples);
+
 #endif
