@@ -44,6 +44,13 @@ int img_load_jpeg(const char *path, img_rgb8 *out);
  * that need no pixel data (signature, colour space, size limit). */
 int img_jpeg_size(const uint8_t *buf, size_t len, const char *name, int *w, int *h);
 
+/* Decode an encoded image of any supported format, told apart by its
+ * signature (JPEG; PNG where built in), to RGB as Pillow's
+ * Image.open(...).convert("RGB") gives it. Other formats: an error naming
+ * `name` and the format. img_load reads a file and decodes it. */
+int img_decode(const uint8_t *buf, size_t len, const char *name, img_rgb8 *out);
+int img_load(const char *path, img_rgb8 *out);
+
 /* Pillow Image.resize((w, h), BICUBIC). Same size: a copy. */
 int img_resize_bicubic(const img_rgb8 *src, int w, int h, img_rgb8 *out);
 /* Resize so the shortest edge is `edge`, the other scaled as
