@@ -47,6 +47,7 @@ static const char USAGE[] =
     "Generate candidate answers for every prompt (data-parallel over MPI ranks).\n"
     "\n"
     "  --model DIR            LLaVA model folder (config.json, safetensors, tokenizer)\n"
+    "  --adapter DIR          PEFT LoRA adapter applied on top of the model\n"
     "  --prompts FILE         prompts file from sima-prep (schema sima.prompts)\n"
     "  --out FILE             responses file to write (schema sima.responses)\n"
     "  --candidates N         candidates per prompt (default 2)\n"
@@ -74,6 +75,7 @@ static const char USAGE[] =
 
 typedef struct {
     const char *model, *prompts, *out, *template_name, *preprocess;
+    const char *adapter;    /* NULL: the base model */
     int candidates, first_greedy, top_k, max_new, batch, chunk;
     float temperature, top_p;
     int64_t seed, range_lo, range_hi, every;
@@ -96,11 +98,11 @@ static void parse_range(tool_ctx *t, const char *s, gen_args *a)
 
 static void parse_args(tool_ctx *t, int argc, char **argv, gen_args *a)
 {
-    *a = (gen_args){NULL, NULL, NULL, "vicuna_v1", "pad", 2, 1, 0, 1024, 8, 16, 0.8f, 0.9f,
+    *a = (gen_args){NULL, NULL, NULL, "vicuna_v1", "pad", NULL, 2, 1, 0, 1024, 8, 16, 0.8f, 0.9f,
                     0, 0, INT64_MAX, 1, 1, 0, 5.0};
     enum { O_CAND = 256, O_NOGREEDY, O_TEMP, O_TOPP, O_TOPK, O_MAXNEW, O_BATCH, O_SEED,
            O_TEMPLATE, O_PRE, O_RANGE, O_EVERY, O_CHUNK, O_NORESUME, O_RESUME, O_OVERWRITE,
-           O_PROGRESS };
+           O_PROGRESS, O_ADAPTER };
     static struct option opts[] = {
         TOOL_COMMON_OPTIONS,
         {"model", required_argument, 0, 'm'}, {"prompts", required_argument, 0, 'p'},
@@ -115,7 +117,8 @@ static void parse_args(tool_ctx *t, int argc, char **argv, gen_args *a)
         {"every", required_argument, 0, O_EVERY}, {"chunk", required_argument, 0, O_CHUNK},
         {"no-resume", no_argument, 0, O_NORESUME}, {"resume", no_argument, 0, O_RESUME},
         {"overwrite", no_argument, 0, O_OVERWRITE},
-        {"progress-seconds", required_argument, 0, O_PROGRESS}, {0, 0, 0, 0}};
+        {"progress-seconds", required_argument, 0, O_PROGRESS},
+        {"adapter", required_argument, 0, O_ADAPTER}, {0, 0, 0, 0}};
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "vqhVm:p:o:", opts, NULL)) != -1) {
@@ -124,6 +127,7 @@ static void parse_args(tool_ctx *t, int argc, char **argv, gen_args *a)
         case 'm': a->model = optarg; break;
         case 'p': a->prompts = optarg; break;
         case 'o': a->out = optarg; break;
+        case O_ADAPTER: a->adapter = optarg; break;
         case O_CAND: a->candidates = (int)tool_parse_int(t, "--candidates", optarg, 1, 64); break;
         case O_NOGREEDY: a->first_greedy = 0; break;
         case O_TEMP: a->temperature = (float)tool_parse_real(t, "--temperature", optarg, 0, 100); break;
@@ -152,14 +156,15 @@ static void parse_args(tool_ctx *t, int argc, char **argv, gen_args *a)
 }
 
 /* The settings that determine the output, as one canonical string. */
-static char *settings_string(const gen_args *a, const char *model_hash, const char *prompts_id)
+static char *settings_string(const gen_args *a, const char *model_hash, const char *adapter_hash,
+                             const char *prompts_id)
 {
     char *s = NULL;
     if (asprintf(&s,
-                 "model_hash=%s prompts=%s candidates=%d first_greedy=%d temperature=%.9g "
+                 "model_hash=%s adapter=%s prompts=%s candidates=%d first_greedy=%d temperature=%.9g "
                  "top_p=%.9g top_k=%d max_new_tokens=%d seed=%lld template=%s preprocess=%s "
                  "range=%lld:%lld every=%lld chunk=%d",
-                 model_hash, prompts_id, a->candidates, a->first_greedy, a->temperature,
+                 model_hash, adapter_hash, prompts_id, a->candidates, a->first_greedy, a->temperature,
                  a->top_p, a->top_k, a->max_new, (long long)a->seed, a->template_name,
                  a->preprocess, (long long)a->range_lo, (long long)a->range_hi,
                  (long long)a->every, a->chunk) < 0)
@@ -190,6 +195,7 @@ typedef struct {
     int64_t n_sel;
     chk_plan plan;          /* chunks of the selected prompts */
     chk_progress progress;
+    const char *adapter_hash; /* sess_adapter_hash of --adapter ("none") */
 } gen_ctx;
 
 /* One prompt's model input: token ids and (optional) pixels [3, S, S]. */
@@ -393,6 +399,8 @@ static int assemble_output(gen_ctx *g, tool_ctx *t, const char *settings, const 
     if (rc == 0) rc = h5io_write_provenance(&f, &prov);
     if (rc == 0) rc = h5io_set_attr_str(&f, "/", "settings", settings);
     if (rc == 0) rc = h5io_set_attr_str(&f, "/", "prompts_file", a->prompts);
+    if (rc == 0) rc = h5io_set_attr_str(&f, "/", "adapter", a->adapter ? a->adapter : "");
+    if (rc == 0) rc = h5io_set_attr_str(&f, "/", "adapter_hash", g->adapter_hash);
     if (rc == 0) rc = h5io_set_attr_str(&f, "/", "template", a->template_name);
     if (rc == 0) rc = h5io_set_attr_str(&f, "/", "preprocess", a->preprocess);
     if (rc == 0) rc = h5io_set_attr_i64(&f, "/", "candidates", a->candidates);
@@ -442,14 +450,16 @@ int main(int argc, char **argv)
     g.t = &t;
     char *prompts_id = NULL;
     char *model_hash = h5io_model_hash(a.model);
-    int rc = model_hash ? 0 : -1;
+    char *adapter_hash = model_hash ? sess_adapter_hash(a.adapter) : NULL;
+    g.adapter_hash = adapter_hash;
+    int rc = adapter_hash ? 0 : -1;
     if (rc == 0) rc = open_prompts(&g, &prompts_id);
     if (rc == 0) rc = chat_template_load(a.template_name, &g.tpl);
     tool_agree(&t, rc);
 
     /* the run's identity: everything that determines the output, and the
      * template's text (a user may edit the file between runs) */
-    char *settings = settings_string(&a, model_hash, prompts_id);
+    char *settings = settings_string(&a, model_hash, adapter_hash, prompts_id);
     char key[17];
     chk_run_key(key, (const char *const[]){settings, g.tpl.text}, 2);
     chk_plan_init(&g.plan, a.out, RESP_SCHEMA, RESP_SCHEMA_VERSION, g.n_sel, a.chunk, key,
@@ -463,6 +473,7 @@ int main(int argc, char **argv)
         return tool_finish(&t, TOOL_OK);
     }
     rc = sess_load(a.model, a.preprocess, &g.s);
+    if (rc == 0 && a.adapter) rc = sess_attach_adapter(&g.s, a.adapter);
     tool_agree(&t, rc);
     int64_t todo = chk_pending_items(&g.plan, pending, n_pending);
     log_info("%lld prompts selected in %lld chunks, %lld already committed; %d rank%s, %d "

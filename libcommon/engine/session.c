@@ -2,6 +2,7 @@
 #include "session.h"
 #include "err.h"
 #include "fs.h"
+#include "h5io.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +34,48 @@ int sess_image_config(const char *model_dir, const char *preprocess, int image_s
     return rc;
 }
 
+int sess_attach_adapter(sess_model *s, const char *adapter_dir)
+{
+    if (s->adapter) return ERR("%s: an adapter is already attached", adapter_dir);
+    if (!fs_is_dir(adapter_dir)) return ERR("%s: adapter folder not found", adapter_dir);
+    int rc = lora_load_peft(s->m, adapter_dir, &s->adapter);
+    if (rc != 0) return err_context("adapter %s", adapter_dir);
+    lora_attach(s->m, s->adapter);
+    return 0;
+}
+
+/* Folds one file's bytes into *h. */
+static int sess_hash_file(const char *dir, const char *name, uint64_t *h)
+{
+    char *path = fs_join(dir, name);
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = fs_read_all(path, &buf, &len);
+    if (rc == 0) *h = h5io_fnv1a(buf, len, *h);
+    free(buf);
+    free(path);
+    return rc;
+}
+
+char *sess_adapter_hash(const char *adapter_dir)
+{
+    if (!adapter_dir) return xstrdup("none");
+    uint64_t h = H5IO_FNV_INIT;
+    if (sess_hash_file(adapter_dir, "adapter_config.json", &h) != 0 ||
+        sess_hash_file(adapter_dir, "adapter_model.safetensors", &h) != 0) {
+        err_context("adapter %s", adapter_dir);
+        return NULL;
+    }
+    char hex[17];
+    return xstrdup(h5io_hex64(h, hex));
+}
+
 void sess_free(sess_model *s)
 {
+    if (s->adapter) {
+        lora_detach(s->m);
+        lora_free(s->adapter);
+    }
     if (s->tok) tok_free(s->tok);
     if (s->m) llava_free(s->m);
     if (s->be) s->be->destroy(s->be);
