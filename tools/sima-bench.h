@@ -1,0 +1,111 @@
+/* sima-bench.h — the parts of the sima-bench runner shared by its files:
+ * sima-bench.c (options, generation, main), sima-bench-questions.c
+ * (questions from JSONL or the official files, prompts, decoding limits),
+ * sima-bench-score.c (scoring, results.json, samples.jsonl, samples.h5) and
+ * sima-bench-compare.c (sima-bench compare). */
+#ifndef SIMA_TOOLS_SIMA_BENCH_H
+#define SIMA_TOOLS_SIMA_BENCH_H
+
+#include "bench_judge.h"
+#include "h5io.h"
+#include "tool.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct {
+    const char *model, *adapter, *questions, *suites, *data_root, *out;
+    const char *template_name, *preprocess, *chair_synonyms;
+    int64_t limit;
+    int max_new;                 /* --max-new-tokens; 0: per benchmark */
+    int batch, chunk, resume, overwrite;
+    double progress_s;
+    bench_judge_mode judge;
+    const char *judge_replies, *judge_model;
+    double judge_rate;
+} bench_args;
+
+/* One question: borrowed views of its JSON object's fields. */
+typedef struct {
+    json_t *obj;                 /* the question object (owned by the set) */
+    const char *id, *bench, *question;
+    const char *image;           /* absolute or relative to cwd; NULL: image_b64 */
+    const char *image_b64;       /* base64 image bytes (MMBench TSV) */
+    const char *label, *split;   /* pope, mme (label) */
+    const char *subtask;         /* mme */
+    json_t *answers;             /* vqa-like: array of strings (NULL: not scored) */
+    const char *answer;          /* gqa: gold answer; choice benchmarks: gold letter */
+    json_t *options;             /* choice benchmarks: option texts, A first */
+    json_t *objects;             /* chair: ground-truth category names */
+    long long index;             /* mmbench: circular index (rotations: + k * 10^6) */
+} question;
+
+typedef struct {
+    json_t *objs;                /* array of the question objects */
+    question *q;                 /* [n] */
+    int64_t n;
+    json_t *missing;             /* benchmark -> questions left out: image missing */
+    char *first_missing;         /* first missing image path, NULL: none */
+    uint64_t hash;               /* digest of the questions (run key) */
+} question_set;
+
+/* ---- sima-bench-questions.c ---- */
+
+extern const char BQ_SHORT_ANSWER[];   /* LLaVA-1.5's short-answer instruction */
+extern const char BQ_CHOICE_ANSWER[];  /* and its multiple-choice one */
+
+bool bq_is_choice(const char *bench);
+bool bq_is_vqa(const char *bench);        /* vqa, textvqa, vizwiz, vqav2 */
+bool bq_is_short(const char *bench);      /* short-answer instruction */
+/* Reads the questions of --questions or --suite (every rank calls it; the
+ * result is the same everywhere). Questions whose image is missing are left
+ * out and counted in qs->missing. */
+int bq_load(const bench_args *a, question_set *qs);
+void bq_free(question_set *qs);
+/* The prompt the model sees, as LLaVA-1.5's evaluation builds it (malloc'd). */
+char *bq_prompt(const question *q);
+/* Longest answer for a question: --max-new-tokens, else its benchmark's. */
+int bq_max_new(const bench_args *a, const char *bench);
+/* "bench=N,..." of the per-benchmark limits (malloc'd), for run keys. */
+char *bq_max_new_table(void);
+/* The per-benchmark limits of the benchmarks present, as a JSON object. */
+json_t *bq_max_new_json(const bench_args *a, const question_set *qs);
+/* Decodes base64 (RFC 4648, whitespace ignored) into a malloc'd buffer. */
+int bq_base64_decode(const char *text, unsigned char **out, size_t *len);
+
+/* ---- sima-bench.c: answer rows (OUT/answers.h5 and its parts) ---- */
+
+/* Per answer: question row, benchmark, question id, text, new tokens. The
+ * strings are concatenated; *_len give each row's length. */
+typedef struct {
+    int64_t n, cap;
+    int64_t *row, *bench_len, *id_len, *text_len, *tokens;
+    char *benches, *ids, *text;
+    size_t benches_total, ids_total, text_total;
+} answer_rows;
+
+/* Appends every row of an answers file to rows (an answer_rows). */
+int ba_read(h5io_file *f, void *rows);
+void ba_free(answer_rows *r);
+
+/* ---- sima-bench-score.c ---- */
+
+typedef struct bench_scorer bench_scorer;
+/* Checks what scoring will need before any generation: the CHAIR synonym
+ * table (and that every ground-truth object is in it), the judge settings.
+ * Rank 0 only. */
+int bs_prepare(const bench_args *a, const question_set *qs, bench_scorer **out);
+void bs_free(bench_scorer *s);
+/* Rank 0: joins OUT/answers.h5 to the questions by id, scores them and
+ * writes OUT/results.json, OUT/samples.jsonl and OUT/samples.h5. */
+int bs_score_all(bench_scorer *s, tool_ctx *t, const bench_args *a, const question_set *qs,
+                 const char *answers_path, const char *model_hash, const char *adapter_hash,
+                 const char *run_key);
+
+/* ---- sima-bench-compare.c ---- */
+
+/* sima-bench compare A/ B/ [--json FILE]; argv[0] is "compare". */
+int bc_main(tool_ctx *t, int argc, char **argv);
+
+#endif
