@@ -45,6 +45,12 @@ if(NOT JANSSON_FOUND)
   message(FATAL_ERROR "jansson not found: apt-get install libjansson-dev")
 endif()
 
+# libcurl: the judge client of sima-bench asks a judge model over HTTP(S).
+find_package(CURL QUIET)
+if(NOT CURL_FOUND)
+  message(FATAL_ERROR "libcurl not found: apt-get install libcurl4-openssl-dev")
+endif()
+
 find_package(OpenMP COMPONENTS C)
 
 # CUDA is optional: when the toolkit, cuBLAS and NCCL are all found, the CUDA

@@ -10,6 +10,7 @@ PACKAGES=(
   libturbojpeg0-dev libjpeg62-turbo-dev
   libopenblas-openmp-dev
   libjansson-dev
+  libcurl4-openssl-dev
   clang libclang-rt-14-dev
   python3
 )

@@ -41,7 +41,7 @@ typedef struct {
     double max_requests_per_s;   /* rate limit; <= 0: none */
     int max_retries;             /* per request, on network errors, 429 and 5xx */
     double timeout_s;            /* per request */
-    const char *prompts_dir;     /* judge prompt files (data/judges) */
+    const char *prompts_dir;     /* judge prompt files; NULL: $SIMA_DATA_DIR/judges */
     const char *cache_path;      /* JSONL cache of judgements (appended) */
     const char *requests_path;   /* BENCH_JUDGE_WRITE_REQUESTS: JSONL out */
     const char *replies_path;    /* BENCH_JUDGE_READ_REPLIES: JSONL in */
@@ -52,7 +52,30 @@ typedef struct {
  * On success *entry is the benchmark's results-JSON entry (metrics, counts,
  * judge model; or the "not scored" / "awaiting judge" status) and
  * samples[i] a new object with the sample's judgement and score fields
- * (the caller owns both). Errors name the file or endpoint and the problem. */
+ * (the caller owns both). answers[i] NULL: question i was not answered (not
+ * judged, not counted as answered). Errors name the file or endpoint and the
+ * problem; *entry and samples[i] are then NULL. A failed online run keeps
+ * the judgements it got in the cache, so a rerun continues from there.
+ *
+ * Entry fields: "benchmark", "status" ("scored", "partially scored" when
+ * some answered samples have no reply or an unreadable one, "not scored",
+ * "awaiting judge"), "scored", "answered", "judged" (samples with a judge
+ * reply), "unparsed" (replies the benchmark's rule could not read),
+ * "unjudged" (answered, no reply), "judge_model", "judge_prompt" (file),
+ * "judge_prompt_hash" (FNV-1a 64 of the prompt file), and the metrics over
+ * the scored samples only ("samples" of them):
+ *   llava_bench  mean_reference, mean_model (1-10), relative_score
+ *                (100 * mean_model / mean_reference), "categories" {same}
+ *   mmvet        score (100 * mean of the 0-1 scores), "capabilities"
+ *                {name: {samples, score}}
+ *   mmhal        average_score (0-6), hallucination_rate (share of ratings
+ *                below 3, 0-1), "question_types" {type: {samples, average_score}}
+ *   mementos     object_/behaviour_ precision, recall, f1: per-sample values
+ *                averaged over the samples, in percent
+ * Offline, custom_id = "BENCH/QUESTION_ID/INDEX" (INDEX: the position in
+ * questions). BENCH_JUDGE_WRITE_REQUESTS rewrites requests_path keeping the
+ * lines of other benchmarks, so one file can gather all four; the replies
+ * file may hold every benchmark's replies. */
 int bench_judge_run(const bench_judge_opts *o, const char *bench, json_t *questions,
                     const char *const *answers, json_t **entry, json_t **samples);
 
