@@ -2,8 +2,17 @@
 # sima-bench end to end on the golden tiny model (random weights: its answers
 # are noise; this checks the plumbing, not accuracy), on a fixture made here
 # in the JSONL format of data/benchmarks/README.md:
-#  - every question is answered, extracted, scored and aggregated; the
-#    aggregates agree with the per-sample records; mmvet is "not scored";
+#  - every question of every benchmark (pope, mme, vqa, textvqa, vizwiz,
+#    vqav2, gqa, scienceqa, mmbench with an embedded base64 image, seed,
+#    chair, mmvet, llava_bench) is answered, extracted, scored and
+#    aggregated; the aggregates agree with the per-sample records; judge
+#    benchmarks are "not scored" without a judge; a question whose image is
+#    missing is left out and counted;
+#  - samples.h5 holds the same samples as samples.jsonl;
+#  - CHAIR rescored with a synonym table built from the answers agrees with
+#    a word match done here; judge scores from a hand-written replies file;
+#    --judge write-requests writes one request per judge sample;
+#  - --adapter changes the answers and is part of the run key;
 #  - -np 2 gives the same answers and results as -np 1;
 #  - a rerun finds the answers complete and scores them again, identically;
 #  - a job killed (SIGKILL) or stopped (SIGTERM, exit 3) and rerun gives the
@@ -54,14 +63,42 @@ for q in range(2):          # two questions, two rotations each (index + k * 10^
                      "question": "Which shape is shown?", "options": rot,
                      "answer": "ABC"[rot.index("square")]})
 rows.append({"question_id": "mmvet-0", "benchmark": "mmvet", "image": "images/" + imgs[0],
-             "question": "Describe the image."})
+             "question": "Describe the image.", "answer": "a circle", "capability": ["rec"]})
+# the second rotation of MMBench question 1 carries its image inline, as the TSV does
+import base64
+b64 = base64.b64encode(open(d + "/images/" + imgs[1], "rb").read()).decode()
+for r in rows:
+    if r["question_id"] == "mmb-1-1":
+        del r["image"]
+        r["image_base64"] = b64
+short = "\nAnswer the question using a single word or phrase."
+gts = ["2", "two", "2", "3", "2", "2", "two", "2", "2", "2"]
+for i in range(2):
+    rows.append({"question_id": "tv-%d" % i, "benchmark": "textvqa", "image": "images/" + imgs[i],
+                 "question": "What number is shown?\nReference OCR token: 2" + short, "answers": gts})
+rows.append({"question_id": "vw-0", "benchmark": "vizwiz", "image": "images/" + imgs[2],
+             "question": "What is this?\nWhen the provided information is insufficient, respond "
+                         "with 'Unanswerable'." + short,
+             "answers": ["unanswerable"] * 6 + ["circle"] * 4})
+rows.append({"question_id": "v2-0", "benchmark": "vqav2", "image": "images/" + imgs[0],
+             "question": "What shape is it?"})        # test-dev: no answers, not scored
+for i in range(2):
+    rows.append({"question_id": "chair-%d" % i, "benchmark": "chair", "image": "images/" + imgs[i],
+                 "question": "Please describe this image in detail.", "objects": ["circle"]})
+rows.append({"question_id": "llava-0", "benchmark": "llava_bench", "image": "images/" + imgs[1],
+             "question": "What is in the picture?", "reference": "Two shapes.",
+             "context": "A circle and a square.", "category": "conv"})
+rows.append({"question_id": "pope-missing", "benchmark": "pope", "split": "random",
+             "image": "images/missing.jpg", "question": "Is there a dog?", "label": "no"})
 with open(d + "/questions.jsonl", "w") as f:
     for r in rows:
         f.write(json.dumps(r) + "\n")
 PY
 
+# a first synonym table; the CHAIR check below rescores with one made from the answers
+printf 'circle, circles\nsquare, squares\n' >"$tmp/syn0.txt"
 opts=(--model "$model" --questions "$tmp/fx/questions.jsonl" --max-new-tokens 6 --batch 3
-      --chunk 3 --template llava_hf)
+      --chunk 3 --template llava_hf --chair-synonyms "$tmp/syn0.txt")
 mpi 1 "$bin/sima-bench" "${opts[@]}" --quiet --out "$tmp/r1" >"$tmp/r1.log" 2>&1
 rc=$?
 check '[ $rc -eq 0 ]' "sima-bench -np 1 failed: $(cat "$tmp/r1.log")"
@@ -73,17 +110,25 @@ d = sys.argv[1]
 res = json.load(open(d + "/results.json"))
 samples = [json.loads(l) for l in open(d + "/samples.jsonl")]
 ids = [s["question_id"] for s in samples]
-assert len(ids) == 24 and len(set(ids)) == 24, ids
+assert len(ids) == 31 and len(set(ids)) == 31, ids
+assert "pope-missing" not in ids
 for s in samples:
     assert isinstance(s["answer"], str) and s["prompt"], s
     if s["benchmark"] == "pope":
         assert s["extracted"] in ("yes", "no") and isinstance(s["correct"], bool), s
         assert s["prompt"].endswith("Answer the question using a single word or phrase."), s
         assert s["prompt"].count("Answer the question") == 1, s  # never twice
-    elif s["benchmark"] == "vqa":
+    elif s["benchmark"] in ("vqa", "textvqa", "vizwiz"):
         assert 0.0 <= s["score"] <= 1.0 and isinstance(s["extracted"], str), s
-    elif s["benchmark"] == "mmvet":
-        assert s["score"] is None, s
+        assert s["prompt"].count("Answer the question") == 1, s
+    elif s["benchmark"] == "vqav2":
+        assert s["score"] is None and isinstance(s["extracted"], str), s
+    elif s["benchmark"] in ("mmvet", "llava_bench"):
+        assert s["score"] is None and "correct" not in s, s
+    elif s["benchmark"] == "chair":
+        assert s["prompt"] == "Please describe this image in detail.", s
+        assert s["score"] is None and "correct" not in s, s
+        assert isinstance(s["mentioned_objects"], list), s
     else:
         assert isinstance(s["correct"], bool) and "extracted" in s, s
     if s["benchmark"] in ("scienceqa", "mmbench", "seed"):
@@ -95,6 +140,18 @@ assert abs(b["pope"]["all"]["accuracy"] - sum(s["correct"] for s in pope) / 6) <
 yes = sum(s["extracted"] == "yes" for s in pope)
 assert abs(b["pope"]["all"]["yes_ratio"] - yes / 6) < 1e-9
 assert b["pope"]["splits"]["random"]["samples"] == 3 and b["pope"]["splits"]["popular"]["samples"] == 3
+assert b["pope"]["missing_images"] == 1, b["pope"]
+assert all(e["missing_images"] == 0 for k, e in b.items() if k != "pope"), b
+for name, n in (("textvqa", 2), ("vizwiz", 1)):
+    xs = [s for s in samples if s["benchmark"] == name]
+    assert b[name]["samples"] == n == len(xs), b[name]
+    assert abs(b[name]["accuracy"] - 100 * sum(s["score"] for s in xs) / n) < 1e-6, b[name]
+assert b["vqav2"]["status"] == "not scored" and b["vqav2"]["answered"] == 1, b["vqav2"]
+assert "accuracy" not in b["vqav2"], b["vqav2"]
+assert b["chair"]["samples"] == 2 and b["chair"]["status"] == "scored", b["chair"]
+st = res["settings"]
+assert st["max_new_tokens"] == 6 and st["decoding"] == "greedy", st
+assert st["max_new_tokens_per_benchmark"]["chair"] == 6, st
 vqa = [s for s in samples if s["benchmark"] == "vqa"]
 assert b["vqa"]["samples"] == 3
 assert abs(b["vqa"]["accuracy"] - 100 * sum(s["score"] for s in vqa) / 3) < 1e-6
@@ -112,9 +169,10 @@ assert abs(b["mme"]["perception"] - want_e) < 1e-6 and abs(b["mme"]["cognition"]
 mmb = [s for s in samples if s["benchmark"] == "mmbench"]
 circ = sum(all(s["correct"] for s in mmb if s["question_id"].startswith("mmb-%d-" % q)) for q in range(2))
 assert b["mmbench"]["questions"] == 2 and abs(b["mmbench"]["circular_accuracy"] - 50 * circ) < 1e-6, b["mmbench"]
-m = b["mmvet"]
-assert m["status"] == "not scored" and m["scored"] is False and m["answered"] == 1
-assert not any(k in m for k in ("score", "accuracy")), m
+for name in ("mmvet", "llava_bench"):
+    m = b[name]
+    assert m["status"] == "not scored" and m["scored"] is False and m["answered"] == 1, m
+    assert not any(k in m for k in ("score", "accuracy", "relative_score")), m
 print("ok")
 PY
 rc=$?
@@ -132,6 +190,167 @@ rc=$?
 check '[ $rc -eq 0 ] && grep -q "already complete" "$tmp/r3.log"' \
   "rerun did not reuse the answers: $(cat "$tmp/r3.log")"
 check 'cmp -s "$tmp/r1/results.json" "$tmp/results.first"' "rescoring changed results.json"
+
+check 'grep -q "pope: 1 question left out: image missing" "$tmp/r3.log"' \
+  "the missing image is not reported in the log: $(cat "$tmp/r3.log")"
+
+# samples.h5: every column, read back with h5dump, equals samples.jsonl
+h5col() { h5dump -d "/samples/$2" -b LE -o "$tmp/h5/${2//\//_}.$3" "$1" >/dev/null 2>&1; }
+mkdir -p "$tmp/h5"
+for c in question_id benchmark prompt answer extracted; do
+  h5col "$tmp/r1/samples.h5" "$c/data" bin
+  h5col "$tmp/r1/samples.h5" "$c/offsets" bin
+done
+h5col "$tmp/r1/samples.h5" correct bin
+h5col "$tmp/r1/samples.h5" score bin
+python3 - "$tmp/r1" "$tmp/h5" <<'PY' >"$tmp/h5.log" 2>&1
+import json, math, os, struct, sys
+d, h = sys.argv[1], sys.argv[2]
+samples = [json.loads(l) for l in open(d + "/samples.jsonl")]
+n = len(samples)
+def raw(name):
+    return open(os.path.join(h, name + ".bin"), "rb").read()
+def text(col):
+    off = struct.unpack("<%dq" % (n + 1), raw(col + "_offsets"))
+    data = raw(col + "_data") if off[-1] else b""
+    return [data[off[i]:off[i + 1]].decode() for i in range(n)]
+for col in ("question_id", "benchmark", "prompt", "answer"):
+    assert text(col) == [s[col] for s in samples], col
+ext = text("extracted")
+assert ext == [s.get("extracted") or "" for s in samples], ext
+correct = struct.unpack("<%db" % n, raw("correct"))
+score = struct.unpack("<%dd" % n, raw("score"))
+for s, c, v in zip(samples, correct, score):
+    want_c = -1 if "correct" not in s else int(s["correct"])
+    assert c == want_c, (s, c)
+    if s["score"] is None:
+        assert math.isnan(v), (s, v)
+    else:
+        assert v == s["score"], (s, v)
+    if s["benchmark"] == "pope":
+        assert v == (1.0 if c == 1 else 0.0), (s, v)
+print("ok")
+PY
+rc=$?
+check '[ $rc -eq 0 ]' "samples.h5 differs from samples.jsonl: $(cat "$tmp/h5.log")"
+check 'h5dump -a /schema "$tmp/r1/samples.h5" | grep -q "sima.bench_samples"' "samples.h5 schema attribute"
+
+# CHAIR: a synonym table made from words of the answers, then the run rescored
+# (the answers are reused); mentions counted here by whole-word match
+python3 - "$tmp/r1" "$tmp/syn1.txt" <<'PY' >"$tmp/syn.log" 2>&1
+import json, re, sys
+d, out = sys.argv[1], sys.argv[2]
+samples = [json.loads(l) for l in open(d + "/samples.jsonl")]
+caps = [s["answer"] for s in samples if s["benchmark"] == "chair"]
+words = [re.findall(r"[a-z0-9]+", c.lower()) for c in caps]
+allw = set(w for ws in words for w in ws)
+def usable(w):   # no plural form nearby that the table's singular rule could fold in
+    return (len(w) >= 4 and w.isalpha() and not w.endswith("s") and w + "s" not in allw
+            and w + "es" not in allw and not w.endswith("ie"))
+picks = []
+for ws in words:
+    for w in ws:
+        if usable(w) and w not in picks:
+            picks.append(w)
+            break
+assert picks, caps
+# the first caption's word stands for the ground-truth "circle"; any other for "square"
+with open(out, "w") as f:
+    f.write("circle, %s\n" % picks[0])
+    f.write("square, %s\n" % ", ".join(picks[1:]) if len(picks) > 1 else "square\n")
+print(json.dumps(picks))
+PY
+rc=$?
+check '[ $rc -eq 0 ]' "could not build a synonym table: $(cat "$tmp/syn.log")"
+mpi 1 "$bin/sima-bench" "${opts[@]}" --chair-synonyms "$tmp/syn1.txt" --out "$tmp/r1" >"$tmp/chair.log" 2>&1
+rc=$?
+check '[ $rc -eq 0 ] && grep -q "already complete" "$tmp/chair.log"' "CHAIR rescoring: $(cat "$tmp/chair.log")"
+python3 - "$tmp/r1" "$(tail -1 "$tmp/syn.log")" <<'PY' >"$tmp/chair.check" 2>&1
+import json, re, sys
+d, picks = sys.argv[1], json.loads(sys.argv[2])
+cat = {picks[0]: "circle"}
+cat.update({w: "square" for w in picks[1:]})
+samples = [json.loads(l) for l in open(d + "/samples.jsonl")]
+res = json.load(open(d + "/results.json"))["benchmarks"]["chair"]
+mentions = halluc = hcaps = 0
+for s in (s for s in samples if s["benchmark"] == "chair"):
+    m = [cat[w] for w in re.findall(r"[a-z0-9]+", s["answer"].lower()) if w in cat]
+    h = [c for c in m if c != "circle"]
+    assert s["mentioned_objects"] == m and s["hallucinated_objects"] == h, (s, m, h)
+    mentions += len(m); halluc += len(h); hcaps += bool(h)
+assert mentions > 0
+assert res["mentions"] == mentions and res["hallucinated_mentions"] == halluc, res
+assert abs(res["chair_i"] - 100 * halluc / mentions) < 1e-9, res
+assert abs(res["chair_s"] - 100 * hcaps / 2) < 1e-9, res
+print("ok")
+PY
+rc=$?
+check '[ $rc -eq 0 ]' "CHAIR does not agree with the word match: $(cat "$tmp/chair.check")"
+
+# judge scores from a hand-written replies file (custom_id BENCH/ID/INDEX)
+cp -r "$tmp/r1" "$tmp/rj"
+printf '%s\n' '{"custom_id": "mmvet/mmvet-0/0", "reply": "0.4"}' \
+  '{"custom_id": "llava_bench/llava-0/0", "reply": "6 8\nAssistant 2 is more detailed."}' \
+  >"$tmp/replies.jsonl"
+mpi 1 "$bin/sima-bench" "${opts[@]}" --judge read-replies --judge-replies "$tmp/replies.jsonl" \
+  --out "$tmp/rj" >"$tmp/rj.log" 2>&1
+rc=$?
+check '[ $rc -eq 0 ] && grep -q "already complete" "$tmp/rj.log"' "--judge read-replies: $(cat "$tmp/rj.log")"
+python3 - "$tmp/rj" <<'PY' >"$tmp/rj.check" 2>&1
+import json, sys
+d = sys.argv[1]
+b = json.load(open(d + "/results.json"))["benchmarks"]
+samples = {s["question_id"]: s for s in map(json.loads, open(d + "/samples.jsonl"))}
+assert b["mmvet"]["status"] == "scored" and abs(b["mmvet"]["score"] - 40.0) < 1e-9, b["mmvet"]
+assert abs(samples["mmvet-0"]["score"] - 0.4) < 1e-12, samples["mmvet-0"]
+lb = b["llava_bench"]
+assert lb["status"] == "scored" and abs(lb["relative_score"] - 100 * 8 / 6) < 1e-9, lb
+assert abs(lb["mean_reference"] - 6) < 1e-12 and abs(lb["mean_model"] - 8) < 1e-12, lb
+print("ok")
+PY
+rc=$?
+check '[ $rc -eq 0 ]' "judge scores: $(cat "$tmp/rj.check")"
+mpi 1 "$bin/sima-bench" "${opts[@]}" --judge read-replies --judge-replies "$tmp/nope.jsonl" \
+  --out "$tmp/rj" >"$tmp/rj2.log" 2>&1
+rc=$?
+check '[ $rc -eq 1 ] && grep -q "nope.jsonl" "$tmp/rj2.log"' "missing replies file: $(cat "$tmp/rj2.log")"
+
+# --judge write-requests: one request per judge sample, status "awaiting judge"
+cp -r "$tmp/r1" "$tmp/rw"
+mpi 1 "$bin/sima-bench" "${opts[@]}" --judge write-requests --judge-model test-judge \
+  --out "$tmp/rw" >"$tmp/rw.log" 2>&1
+rc=$?
+check '[ $rc -eq 0 ]' "--judge write-requests: $(cat "$tmp/rw.log")"
+python3 - "$tmp/rw" <<'PY' >"$tmp/rw.check" 2>&1
+import json, sys
+d = sys.argv[1]
+ids = sorted(json.loads(l)["custom_id"] for l in open(d + "/judge_requests.jsonl"))
+assert ids == ["llava_bench/llava-0/0", "mmvet/mmvet-0/0"], ids
+b = json.load(open(d + "/results.json"))["benchmarks"]
+assert b["mmvet"]["status"] == "awaiting judge", b["mmvet"]
+print("ok")
+PY
+rc=$?
+check '[ $rc -eq 0 ]' "judge requests: $(cat "$tmp/rw.check")"
+
+# --adapter: other answers, another run (never resumed from the base model's)
+adapter=$golden/tiny-llava-lora
+small=(--model "$model" --questions "$tmp/fx/questions.jsonl" --max-new-tokens 6 --batch 3
+       --chunk 3 --template llava_hf --limit 6 --quiet)
+mpi 1 "$bin/sima-bench" "${small[@]}" --out "$tmp/base" >"$tmp/base.log" 2>&1
+rc=$?
+check '[ $rc -eq 0 ]' "base run: $(cat "$tmp/base.log")"
+mpi 1 "$bin/sima-bench" "${small[@]}" --adapter "$adapter" --out "$tmp/lora" >"$tmp/lora.log" 2>&1
+rc=$?
+check '[ $rc -eq 0 ]' "--adapter run: $(cat "$tmp/lora.log")"
+answers() { python3 -c 'import json,sys; print([json.loads(l)["answer"] for l in open(sys.argv[1])])' "$1"; }
+check '[ "$(answers "$tmp/base/samples.jsonl")" != "$(answers "$tmp/lora/samples.jsonl")" ]' \
+  "the adapter did not change the answers"
+check 'grep -q "tiny-llava-lora" "$tmp/lora/results.json"' "results.json does not name the adapter"
+mpi 1 "$bin/sima-bench" "${small[@]}" --adapter "$adapter" --out "$tmp/base" >"$tmp/mix.log" 2>&1
+rc=$?
+check '[ $rc -eq 1 ] && grep -q "different run" "$tmp/mix.log"' \
+  "base-model answers were reused for the adapter: $(cat "$tmp/mix.log")"
 
 # killed (SIGKILL) at a random point, then rerun: the answers of a clean run
 slow=("${opts[@]}" --quiet --max-new-tokens 200 --chunk 1)
