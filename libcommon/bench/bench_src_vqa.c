@@ -27,8 +27,6 @@ static json_t *answer_texts(const json_t *o, const char *where)
     return out;
 }
 
-/* ------------------------------------------------------------- TextVQA -- */
-
 /* Indexes the objects of root[list] by their "question_id" (TextVQA's
  * "data", VQAv2's "annotations"); NULL on error. */
 static json_t *index_by_qid(const json_t *root, const char *list_key, const char *path)
@@ -52,6 +50,7 @@ static json_t *index_by_qid(const json_t *root, const char *list_key, const char
     return index;
 }
 
+/* ------------------------------------------------------------- TextVQA -- */
 
 typedef struct {
     json_t *annotations; /* question_id -> TextVQA_0.5.1_val.json "data" entry */
