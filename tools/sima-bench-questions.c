@@ -171,7 +171,8 @@ static void count_missing(question_set *qs, const char *bench, long n, const cha
     json_t *c = json_object_get(qs->missing, bench);
     json_object_set_new(qs->missing, bench,
                         json_integer((c ? json_integer_value(c) : 0) + (json_int_t)n));
-    if (!qs->first_missing && path) qs->first_missing = xstrdup(path);
+    if (path && !json_object_get(qs->first_missing, bench))
+        json_object_set_new(qs->first_missing, bench, json_string(path));
 }
 
 /* Appends a checked question object (stolen) to the set. */
@@ -302,14 +303,14 @@ int bq_load(const bench_args *a, question_set *qs)
     memset(qs, 0, sizeof *qs);
     qs->objs = json_array();
     qs->missing = json_object();
+    qs->first_missing = json_object();
     int rc = a->questions ? load_jsonl(a->questions, a->limit, qs) : load_suites(a, qs);
     if (rc == 0) index_questions(qs);
     if (rc == 0) rc = check_unique_ids(qs);
     const char *src = a->questions ? a->questions : a->data_root;
     if (rc == 0 && qs->n == 0)
-        rc = qs->first_missing ? ERR("%s: no questions with an image (first missing: %s)", src,
-                                     qs->first_missing)
-                               : ERR("%s: no questions", src);
+        rc = json_object_size(qs->missing) ? ERR("%s: no question has its image", src)
+                                           : ERR("%s: no questions", src);
     return rc;
 }
 
@@ -318,7 +319,7 @@ void bq_free(question_set *qs)
     json_decref(qs->objs);
     json_decref(qs->missing);
     free(qs->q);
-    free(qs->first_missing);
+    json_decref(qs->first_missing);
     memset(qs, 0, sizeof *qs);
 }
 

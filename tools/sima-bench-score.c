@@ -538,13 +538,18 @@ static void add_missing(const question_set *qs, json_t *benches)
     json_t *e;
     json_object_foreach(benches, name, e) {
         json_t *m = json_object_get(qs->missing, name);
+        json_t *first = json_object_get(qs->first_missing, name);
         json_object_set_new(e, "missing_images", json_integer(m ? json_integer_value(m) : 0));
+        if (first) json_object_set(e, "first_missing_image", first);
     }
     json_object_foreach(qs->missing, name, e) {
         if (json_object_get(benches, name)) continue;
+        json_t *first = json_object_get(qs->first_missing, name);
         json_object_set_new(benches, name,
-                            json_pack("{s:s, s:I, s:O}", "status", "no questions", "samples",
-                                      (json_int_t)0, "missing_images", e));
+                            json_pack("{s:s, s:I, s:O, s:o}", "status", "no questions",
+                                      "samples", (json_int_t)0, "missing_images", e,
+                                      "first_missing_image",
+                                      first ? json_incref(first) : json_null()));
     }
 }
 
@@ -737,10 +742,12 @@ static void log_missing(const question_set *qs)
 {
     const char *name;
     json_t *c;
-    json_object_foreach(qs->missing, name, c)
+    json_object_foreach(qs->missing, name, c) {
+        const char *first = json_string_value(json_object_get(qs->first_missing, name));
         log_warn("%s: %lld question%s left out: image missing (first: %s)", name,
                  (long long)json_integer_value(c), json_integer_value(c) == 1 ? "" : "s",
-                 qs->first_missing ? qs->first_missing : "?");
+                 first ? first : "?");
+    }
 }
 
 int bs_score_all(bench_scorer *sc, tool_ctx *t, const bench_args *a, const question_set *qs,

@@ -46,7 +46,7 @@ typedef struct {
     question *q;                 /* [n] */
     int64_t n;
     json_t *missing;             /* benchmark -> questions left out: image missing */
-    char *first_missing;         /* first missing image path, NULL: none */
+    json_t *first_missing;       /* benchmark -> the first missing image's path */
     uint64_t hash;               /* digest of the questions (run key) */
 } question_set;
 
