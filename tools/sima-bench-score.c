@@ -83,7 +83,9 @@ static int prepare_chair(bench_scorer *s, const bench_args *a, const question_se
     return rc;
 }
 
-static int prepare_judge(bench_scorer *s, const bench_args *a)
+/* The judge settings; checked only when there are judge-scored questions
+ * (a SIMA_JUDGE_URL in the environment does not hinder a POPE run). */
+static int prepare_judge(bench_scorer *s, const bench_args *a, const question_set *qs)
 {
     bench_judge_opts *o = &s->judge;
     o->mode = a->judge;
@@ -100,12 +102,16 @@ static int prepare_judge(bench_scorer *s, const bench_args *a)
     o->cache_path = s->cache_path;
     o->requests_path = s->requests_path;
     o->replies_path = a->judge_replies;
+    if (o->mode == BENCH_JUDGE_NONE || !has_bench(qs, bench_is_judge_scored)) return 0;
+    if ((o->mode == BENCH_JUDGE_ONLINE || o->mode == BENCH_JUDGE_WRITE_REQUESTS) &&
+        !(o->model && o->model[0]))
+        return ERR("--judge %s needs the judge model: --judge-model NAME or SIMA_JUDGE_MODEL",
+                   o->mode == BENCH_JUDGE_ONLINE ? "online" : "write-requests");
     if (o->mode == BENCH_JUDGE_ONLINE && !(o->url && o->url[0]))
         return ERR("--judge online needs the endpoint in SIMA_JUDGE_URL");
     if (o->mode == BENCH_JUDGE_READ_REPLIES && !fs_is_file(a->judge_replies))
         return ERR("%s: judge replies file not found", a->judge_replies);
-    if (o->mode != BENCH_JUDGE_NONE && o->mode != BENCH_JUDGE_READ_REPLIES &&
-        !fs_is_dir(s->judges_dir))
+    if (o->mode != BENCH_JUDGE_READ_REPLIES && !fs_is_dir(s->judges_dir))
         return ERR("%s: judge prompt folder not found (set SIMA_DATA_DIR)", s->judges_dir);
     return 0;
 }
@@ -114,7 +120,7 @@ int bs_prepare(const bench_args *a, const question_set *qs, bench_scorer **out)
 {
     bench_scorer *s = xcalloc(1, sizeof *s);
     int rc = has_bench(qs, is_chair) ? prepare_chair(s, a, qs) : 0;
-    if (rc == 0) rc = prepare_judge(s, a);
+    if (rc == 0) rc = prepare_judge(s, a, qs);
     if (rc != 0) {
         bs_free(s);
         s = NULL;

@@ -124,10 +124,6 @@ static void check_args(tool_ctx *t, bench_args *a, int judge_set)
     if (a->judge_replies && a->judge != BENCH_JUDGE_READ_REPLIES)
         tool_usage_error(t, "--judge-replies goes with --judge read-replies");
     if (!a->judge_model) a->judge_model = getenv("SIMA_JUDGE_MODEL");
-    if ((a->judge == BENCH_JUDGE_ONLINE || a->judge == BENCH_JUDGE_WRITE_REQUESTS) &&
-        !(a->judge_model && a->judge_model[0]))
-        tool_usage_error(t, "--judge %s needs --judge-model NAME (or SIMA_JUDGE_MODEL)",
-                         a->judge == BENCH_JUDGE_ONLINE ? "online" : "write-requests");
 }
 
 static void parse_args(tool_ctx *t, int argc, char **argv, bench_args *a)

@@ -333,6 +333,11 @@ PY
 rc=$?
 check '[ $rc -eq 0 ]' "judge requests: $(cat "$tmp/rw.check")"
 
+mpi 1 "$bin/sima-bench" "${opts[@]}" --judge write-requests --out "$tmp/rw" >"$tmp/rw2.log" 2>&1
+rc=$?
+check '[ $rc -eq 1 ] && grep -q "needs the judge model" "$tmp/rw2.log"' \
+  "--judge write-requests without a model: $(cat "$tmp/rw2.log")"
+
 # --adapter: other answers, another run (never resumed from the base model's)
 adapter=$golden/tiny-llava-lora
 small=(--model "$model" --questions "$tmp/fx/questions.jsonl" --max-new-tokens 6 --batch 3
