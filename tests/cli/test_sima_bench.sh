@@ -287,6 +287,19 @@ PY
 rc=$?
 check '[ $rc -eq 0 ]' "CHAIR does not agree with the word match: $(cat "$tmp/chair.check")"
 
+# a ground-truth object the table lacks is reported; a missing table stops the
+# run before any answer is generated
+cp -r "$tmp/r1" "$tmp/rs"
+printf 'square, squares\n' >"$tmp/syn2.txt"
+mpi 1 "$bin/sima-bench" "${opts[@]}" --chair-synonyms "$tmp/syn2.txt" --out "$tmp/rs" >"$tmp/rs.log" 2>&1
+rc=$?
+check '[ $rc -eq 0 ] && grep -q "chair: 2 ground-truth object names are not in the synonym table" "$tmp/rs.log"' \
+  "unknown ground-truth objects not reported: $(cat "$tmp/rs.log")"
+mpi 1 "$bin/sima-bench" "${opts[@]}" --chair-synonyms "$tmp/nope.txt" --out "$tmp/ns" >"$tmp/ns.log" 2>&1
+rc=$?
+check '[ $rc -eq 1 ] && grep -q "nope.txt" "$tmp/ns.log" && [ ! -e "$tmp/ns/answers.h5" ] &&
+       [ ! -e "$tmp/ns/answers.h5.parts" ]' "missing synonym table: $(cat "$tmp/ns.log")"
+
 # judge scores from a hand-written replies file (custom_id BENCH/ID/INDEX)
 cp -r "$tmp/r1" "$tmp/rj"
 printf '%s\n' '{"custom_id": "mmvet/mmvet-0/0", "reply": "0.4"}' \
