@@ -382,6 +382,10 @@ static bool judge_score_mmhal(const char *reply, json_t *sample)
 /* Mementos: the judge's lists against the question's ground truth. */
 static int judge_score_mementos(const json_t *q, const char *reply, json_t *sample, bool *parsed)
 {
+    if (!json_is_array(json_object_get(q, "objects")) ||
+        !json_is_array(json_object_get(q, "behaviours")))
+        return ERR("mementos question %s: no \"objects\" and \"behaviours\" arrays (the "
+                   "ground truth)", json_string_value(json_object_get(q, "question_id")));
     json_t *objs = NULL, *behs = NULL;
     *parsed = bench_judge_mementos_parse(reply, &objs, &behs);
     if (!*parsed)
