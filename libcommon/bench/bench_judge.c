@@ -598,6 +598,8 @@ static json_t *judge_awaiting_entry(const judge_run *r)
 
 static int judge_gather(judge_run *r)
 {
+    if (r->o->mode != BENCH_JUDGE_READ_REPLIES && (!r->o->model || !r->o->model[0]))
+        return ERR("%s: judge scoring needs the judge model's name", r->bench);
     switch (r->o->mode) {
     case BENCH_JUDGE_ONLINE: return judge_online(r);
     case BENCH_JUDGE_WRITE_REQUESTS: return judge_write_requests(r);

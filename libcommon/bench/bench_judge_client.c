@@ -248,7 +248,7 @@ int bench_judge_client_ask(bench_judge_client *c, const json_t *body, const char
         http_response r;
         int sent = http_post_json(&req, &r);
         bool retryable = sent != 0 || r.status == 429 || r.status >= 500;
-        if (sent == 0 && r.status == 200) {
+        if (sent == 0 && r.status / 100 == 2) {
             rc = jc_content(c, &r, reply);
         } else if (!retryable) {
             rc = ERR("%s: HTTP %ld: %.300s", c->o->url, r.status, r.body);
