@@ -511,6 +511,13 @@ static void test_errors(void)
     CHECK(fails("mmvet", "mm-vet.json: v1_0: \"answer\" is missing"));
     put("MME_Benchmark_release_version/existence/1.txt", "Is it? Please answer yes or no.\tMaybe\n");
     CHECK(fails("mme", "existence/1.txt: line 1: answer \"Maybe\": expected Yes or No"));
+    /* CHAIR: the linked COCO files, an image listed twice */
+    put("chair/image_ids.txt", "42\n139\n42\n");
+    CHECK(fails("chair", "chair/image_ids.txt: image id 42 is listed twice"));
+    put("chair/image_ids.txt", "42\nforty\n");
+    CHECK(fails("chair", "chair/image_ids.txt: line 2: expected a COCO image id"));
+    put("chair/image_ids.txt", "42\n7\n");
+    CHECK(fails("chair", "chair/image_ids.txt: image id 7 is not in"));
 }
 
 static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
