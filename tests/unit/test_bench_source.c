@@ -536,8 +536,18 @@ static void test_pope_label_error(void)
         "{\"question_id\": 1, \"image\": \"a.jpg\", \"text\": \"q\", \"label\": \"yes\"}\n"
         "{\"question_id\": 2, \"image\": \"a.jpg\", \"text\": \"q\", \"label\": \"maybe\"}\n");
     CHECK(fails("pope", "coco_pope_random.json: line 2: \"label\": expected \"yes\" or \"no\""));
+    put("pope/coco/coco_pope_popular.json", "");
+    put("pope/coco/coco_pope_adversarial.json", "");
+    put("pope/val2014/a.jpg", "not decoded, only present");
+    put("pope/coco/coco_pope_random.json",
+        "{\"question_id\": 1, \"image\": \"a.jpg\", \"text\": \"q\", \"label\": \"yes\"}\n"
+        "{\"question_id\": \"1\", \"image\": \"a.jpg\", \"text\": \"q\", \"label\": \"no\"}\n");
+    CHECK(fails("pope", "question_id \"random-1\" appears twice"));
     put("pope/coco/coco_pope_random.json", "{\"question_id\": 1}\n");
     CHECK(fails("pope", "coco_pope_random.json: line 1: \"image\" is missing"));
+    char *popular = fs_join(tmp_root, "pope/coco/coco_pope_popular.json");
+    CHECK(remove(popular) == 0);
+    free(popular);
     put("pope/coco/coco_pope_random.json", "");
     CHECK(fails("pope", "coco_pope_popular.json: no such file"));
     nftw(tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
