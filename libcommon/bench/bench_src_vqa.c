@@ -1,0 +1,234 @@
+/* bench_src_vqa.c — readers of the short-answer benchmarks' release files:
+ * TextVQA, VizWiz (val), VQAv2 (val) and GQA (testdev balanced). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench_src_internal.h"
+#include "err.h"
+
+/* The answer strings of [{"answer": "..."}, ...] (VQAv2, VizWiz), as a new
+ * array; NULL on error. */
+static json_t *answer_texts(const json_t *o, const char *where)
+{
+    json_t *list = bsrc_typed(o, "answers", JSON_ARRAY, where);
+    if (!list) return NULL;
+    json_t *out = json_array(), *a;
+    size_t i;
+    json_array_foreach(list, i, a) {
+        const char *s = json_is_object(a) ? json_string_value(json_object_get(a, "answer")) : NULL;
+        if (!s) {
+            json_decref(out);
+            ERR("%s: \"answers\"[%zu]: expected {\"answer\": string}", where, i);
+            return NULL;
+        }
+        json_array_append_new(out, json_string(s));
+    }
+    return out;
+}
+
+/* Indexes the objects of root[list] by their "question_id" (TextVQA's
+ * "data", VQAv2's "annotations"); NULL on error. */
+static json_t *index_by_qid(const json_t *root, const char *list_key, const char *path)
+{
+    json_t *list = bsrc_typed(root, list_key, JSON_ARRAY, path), *a;
+    if (!list) return NULL;
+    json_t *index = json_object();
+    size_t i;
+    json_array_foreach(list, i, a) {
+        char id[64];
+        char *where = bsrc_fmt("%s: %s[%zu]", path, list_key, i);
+        int rc = json_is_object(a) ? bsrc_id(a, "question_id", id, sizeof id, where)
+                                   : ERR("%s: expected an object", where);
+        free(where);
+        if (rc != 0) {
+            json_decref(index);
+            return NULL;
+        }
+        json_object_set(index, id, a);
+    }
+    return index;
+}
+
+/* ------------------------------------------------------------- TextVQA -- */
+
+typedef struct {
+    json_t *annotations; /* question_id -> TextVQA_0.5.1_val.json "data" entry */
+    const char *ann_path;
+} textvqa_job;
+
+/* A line of llava_textvqa_val_v051_ocr.jsonl joined with its annotation. */
+static int textvqa_line(bsrc_ctx *c, const json_t *o, const char *where, void *ud)
+{
+    const textvqa_job *job = ud;
+    char id[64];
+    if (bsrc_id(o, "question_id", id, sizeof id, where) != 0) return -1;
+    const char *text = bsrc_str(o, "text", where);
+    if (!text) return -1;
+    const json_t *ann = json_object_get(job->annotations, id);
+    if (!ann) return ERR("%s: question_id %s is not in %s", where, id, job->ann_path);
+    char *ann_where = bsrc_fmt("%s: question_id %s", job->ann_path, id);
+    char image_id[256];
+    json_t *answers = bsrc_strings(ann, "answers", ann_where);
+    int rc = answers ? bsrc_id(ann, "image_id", image_id, sizeof image_id, ann_where) : -1;
+    free(ann_where);
+    if (rc != 0) {
+        json_decref(answers);
+        return -1;
+    }
+    json_t *q = bsrc_question(c, id, text);
+    json_object_set_new(q, "answers", answers);
+    char *path = bsrc_path(c, "textvqa/train_images/%s.jpg", image_id);
+    bsrc_emit_image(c, q, path);
+    free(path);
+    return 0;
+}
+
+int bsrc_read_textvqa(bsrc_ctx *c)
+{
+    char *ann_path = bsrc_path(c, "textvqa/TextVQA_0.5.1_val.json");
+    char *q_path = bsrc_path(c, "textvqa/llava_textvqa_val_v051_ocr.jsonl");
+    json_t *root = bsrc_load_json(ann_path);
+    textvqa_job job = {root ? index_by_qid(root, "data", ann_path) : NULL, ann_path};
+    int rc = job.annotations ? bsrc_jsonl(c, q_path, textvqa_line, &job) : -1;
+    json_decref(job.annotations);
+    json_decref(root);
+    free(ann_path);
+    free(q_path);
+    return rc;
+}
+
+/* -------------------------------------------------------------- VizWiz -- */
+
+/* The instruction LLaVA's llava_test.jsonl puts after every VizWiz question. */
+static const char VIZWIZ_INSTRUCTION[] =
+    "\nWhen the provided information is insufficient, respond with 'Unanswerable'."
+    "\nAnswer the question using a single word or phrase.";
+
+/* [{"image", "question", "answers": [{"answer", "answer_confidence"}], "answerable", "answer_type"}] */
+static int vizwiz_entry(bsrc_ctx *c, const json_t *e, const char *where)
+{
+    const char *image = bsrc_str(e, "image", where);
+    const char *question = image ? bsrc_str(e, "question", where) : NULL;
+    bool bad = false;
+    const char *type = bsrc_opt_str(e, "answer_type", where, &bad);
+    if (!image || !question || bad) return -1;
+    json_t *answers = answer_texts(e, where);
+    if (!answers) return -1;
+    char *text = bsrc_fmt("%s%s", question, VIZWIZ_INSTRUCTION);
+    json_t *q = bsrc_question(c, image, text);
+    free(text);
+    json_object_set_new(q, "answers", answers);
+    if (type) json_object_set_new(q, "category", json_string(type));
+    char *path = bsrc_path(c, "vizwiz/val/%s", image);
+    bsrc_emit_image(c, q, path);
+    free(path);
+    return 0;
+}
+
+int bsrc_read_vizwiz(bsrc_ctx *c)
+{
+    char *file = bsrc_path(c, "vizwiz/val.json");
+    json_t *root = bsrc_load_json(file), *e;
+    int rc = root ? 0 : -1;
+    if (root && !json_is_array(root)) rc = ERR("%s: expected a JSON array of questions", file);
+    size_t i;
+    if (rc == 0) json_array_foreach(root, i, e) {
+        if (rc != 0 || bsrc_full(c)) break;
+        char *where = bsrc_fmt("%s: [%zu]", file, i);
+        rc = json_is_object(e) ? vizwiz_entry(c, e, where) : ERR("%s: expected an object", where);
+        free(where);
+    }
+    json_decref(root);
+    free(file);
+    return rc;
+}
+
+/* --------------------------------------------------------------- VQAv2 -- */
+
+static int vqav2_question(bsrc_ctx *c, const json_t *e, const json_t *index,
+                          const char *ann_path, const char *where)
+{
+    char id[64];
+    json_int_t image_id = 0;
+    const char *question = bsrc_str(e, "question", where);
+    json_t *img = question ? bsrc_typed(e, "image_id", JSON_INTEGER, where) : NULL;
+    if (!question || !img || bsrc_id(e, "question_id", id, sizeof id, where) != 0) return -1;
+    image_id = json_integer_value(img);
+    const json_t *ann = json_object_get(index, id);
+    if (!ann) return ERR("%s: question_id %s has no annotation in %s", where, id, ann_path);
+    char *ann_where = bsrc_fmt("%s: question_id %s", ann_path, id);
+    bool bad = false;
+    const char *type = bsrc_opt_str(ann, "answer_type", ann_where, &bad);
+    json_t *answers = bad ? NULL : answer_texts(ann, ann_where);
+    free(ann_where);
+    if (!answers) return -1;
+    json_t *q = bsrc_question(c, id, question);
+    json_object_set_new(q, "answers", answers);
+    if (type) json_object_set_new(q, "category", json_string(type));
+    char *path = bsrc_path(c, "vqav2/val2014/COCO_val2014_%012lld.jpg", (long long)image_id);
+    bsrc_emit_image(c, q, path);
+    free(path);
+    return 0;
+}
+
+int bsrc_read_vqav2(bsrc_ctx *c)
+{
+    char *q_path = bsrc_path(c, "vqav2/v2_OpenEnded_mscoco_val2014_questions.json");
+    char *a_path = bsrc_path(c, "vqav2/v2_mscoco_val2014_annotations.json");
+    json_t *qs = bsrc_load_json(q_path), *anns = qs ? bsrc_load_json(a_path) : NULL;
+    json_t *index = anns ? index_by_qid(anns, "annotations", a_path) : NULL;
+    json_t *list = index ? bsrc_typed(qs, "questions", JSON_ARRAY, q_path) : NULL, *e;
+    int rc = list ? 0 : -1;
+    size_t i;
+    if (rc == 0) json_array_foreach(list, i, e) {
+        if (rc != 0 || bsrc_full(c)) break;
+        char *where = bsrc_fmt("%s: questions[%zu]", q_path, i);
+        rc = json_is_object(e) ? vqav2_question(c, e, index, a_path, where)
+                               : ERR("%s: expected an object", where);
+        free(where);
+    }
+    json_decref(index);
+    json_decref(anns);
+    json_decref(qs);
+    free(q_path);
+    free(a_path);
+    return rc;
+}
+
+/* ----------------------------------------------------------------- GQA -- */
+
+/* {qid: {"imageId", "question", "answer", ...}} */
+static int gqa_question(bsrc_ctx *c, const char *qid, const json_t *e, const char *where)
+{
+    char image_id[256];
+    const char *question = bsrc_str(e, "question", where);
+    const char *answer = question ? bsrc_str(e, "answer", where) : NULL;
+    if (!question || !answer || bsrc_id(e, "imageId", image_id, sizeof image_id, where) != 0)
+        return -1;
+    json_t *q = bsrc_question(c, qid, question);
+    json_object_set_new(q, "answer", json_string(answer));
+    char *path = bsrc_path(c, "gqa/images/%s.jpg", image_id);
+    bsrc_emit_image(c, q, path);
+    free(path);
+    return 0;
+}
+
+int bsrc_read_gqa(bsrc_ctx *c)
+{
+    char *file = bsrc_path(c, "gqa/testdev_balanced_questions.json");
+    json_t *root = bsrc_load_json(file), *e;
+    int rc = root ? 0 : -1;
+    if (root && !json_is_object(root))
+        rc = ERR("%s: expected a JSON object {question id: question}", file);
+    const char *qid;
+    if (rc == 0) json_object_foreach(root, qid, e) {
+        if (rc != 0 || bsrc_full(c)) break;
+        char *where = bsrc_fmt("%s: question %s", file, qid);
+        rc = json_is_object(e) ? gqa_question(c, qid, e, where) : ERR("%s: expected an object", where);
+        free(where);
+    }
+    json_decref(root);
+    free(file);
+    return rc;
+}
