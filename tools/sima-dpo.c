@@ -20,11 +20,24 @@
  * schedule, and the new adapter is uploaded (lora_sync). Ranks stay
  * identical: they apply the same update to the same parameters.
  *
+ * What is trained: LoRA terms (default); with --train-projector also the
+ * multimodal projector, fully (CLIP runs forward only; the backward stops
+ * at the projector); with --train all every weight of the model. All of it
+ * is one flat float32 vector of master copies (the AdamW moments, the
+ * all-reduced gradient and the global-norm clipping cover it whole); model
+ * weights are uploaded to the backend after each update. In the last two
+ * modes the DPO reference (adapter off, base projector / base weights) is
+ * scored once before training, each pair alone and each rank a block of
+ * pairs (MPI_Allgatherv), and kept in state.bin for resume.
+ *
  * OUTDIR: metrics.csv (one line per step), checkpoint/ (every --save-every
  * steps and at the end, replaced atomically: adapter/ in PEFT format and
- * state.bin with the parameters, AdamW moments and step; the data order is
- * a function of the seed and epoch, so the step is all of its state),
- * adapter/ (the final adapter) and, with --merge, merged/ (a model folder).
+ * state.bin with a versioned header, the parameters, AdamW moments, step and
+ * the reference log-probs scored once; the data order is a function of the
+ * seed and epoch, so the step is all of its state), adapter/ (the final
+ * adapter, the projector in it as PEFT modules_to_save when it is not the
+ * base's) and, with --merge, merged/ (a model folder); --train all writes
+ * model/ (a model folder) instead of adapter/.
  */
 #define _GNU_SOURCE
 #include "chat.h"

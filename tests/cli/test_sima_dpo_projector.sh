@@ -9,6 +9,7 @@
 #    reference log-probs given (pairs file), the first step's loss and
 #    rewards of a fresh LoRA (B = 0) on the merged model equal those of the
 #    adapter on the base model;
+#  - --mode sft --train-projector: the loss goes down, the projector is saved;
 #  - --train all: the loss goes down, OUTDIR/model is a model folder sima-gen
 #    loads, and its weights differ from the base; LoRA options are refused;
 #  - a corrupted, truncated, old-format or other-byte-order state.bin is
@@ -190,6 +191,16 @@ mpi 1 "$bin/sima-gen" --model "$tmp/m1/merged" --prompts "$tmp/prompts.h5" --out
   --max-new-tokens 8 --template llava_hf --quiet 2>"$tmp/gen2.log"
 rc=$?
 check '[ $rc -eq 0 ]' "sima-gen on the merged model failed: $(cat "$tmp/gen2.log")"
+
+# --- SFT with the projector trained: the loss goes down, the adapter holds it
+mpi 1 "$bin/sima-dpo" --mode sft --model "$model" --prompts "$tmp/prompts.h5" --train-projector \
+  --lora-r 8 --lora-alpha 16 --lr 5e-3 --warmup-ratio 0.1 --epochs 4 --micro-batch 4 \
+  --template llava_hf --out "$tmp/sft" >"$tmp/sft.log" 2>&1
+rc=$?
+check '[ $rc -eq 0 ] && grep -q modules_to_save "$tmp/sft/adapter/adapter_config.json"' \
+  "--mode sft --train-projector failed or saved no projector (rc $rc): $(tail -3 "$tmp/sft.log")"
+first=$(col "$tmp/sft/metrics.csv" 3 | head -1) last=$(col "$tmp/sft/metrics.csv" 3 | tail -1)
+check 'le "$last" "$(python3 -c "print($first * 0.7)")"' "SFT loss did not go down: first $first, last $last"
 
 # --- --train all: every weight; OUTDIR/model loads in sima-gen
 aopts=(--model "$model" --pairs "$tmp/pairs.h5" --prompts "$tmp/prompts.h5" --lr 1e-3
