@@ -11,7 +11,8 @@
 #    adapter on the base model;
 #  - --mode sft --train-projector: the loss goes down, the projector is saved;
 #  - --train all: the loss goes down, OUTDIR/model is a model folder sima-gen
-#    loads, and its weights differ from the base; LoRA options are refused;
+#    loads and scores the pairs as trained; -np 2 equals -np 1 --grad-accum 2;
+#    stop + resume equals uninterrupted; LoRA options are refused;
 #  - a corrupted, truncated, old-format or other-byte-order state.bin is
 #    refused with a message naming the problem (exit 1).
 set -u
@@ -216,6 +217,22 @@ mpi 1 "$bin/sima-gen" --model "$tmp/all/model" --prompts "$tmp/prompts.h5" --out
   --max-new-tokens 8 --template llava_hf --quiet 2>"$tmp/gen3.log"
 rc=$?
 check '[ $rc -eq 0 ]' "sima-gen on the --train all model failed: $(cat "$tmp/gen3.log")"
+# -np 2 equals -np 1 --grad-accum 2; stop + resume equals uninterrupted
+mpi 2 "$bin/sima-dpo" "${aopts[@]}" --epochs 2 --out "$tmp/all_np2" --quiet 2>"$tmp/all_np2.log"
+rc=$?
+check '[ $rc -eq 0 ]' "--train all -np 2 failed: $(cat "$tmp/all_np2.log")"
+mpi 1 "$bin/sima-dpo" "${aopts[@]}" --epochs 2 --grad-accum 2 --out "$tmp/all_np1" --quiet 2>"$tmp/all_np1.log"
+rc=$?
+check '[ $rc -eq 0 ]' "--train all -np 1 failed: $(cat "$tmp/all_np1.log")"
+d=$(st_diff "$tmp/all_np2/model/model.safetensors" "$tmp/all_np1/model/model.safetensors")
+check 'le "$d" 1e-4' "--train all: -np 2 and -np 1 models differ by $d of the largest value"
+mpi 1 "$bin/sima-dpo" "${aopts[@]}" --epochs 2 --grad-accum 2 --out "$tmp/all_res" --stop-after 3 --quiet 2>/dev/null
+rc=$?
+mpi 1 "$bin/sima-dpo" "${aopts[@]}" --epochs 2 --grad-accum 2 --out "$tmp/all_res" >"$tmp/all_res.log" 2>&1
+rc2=$?
+check '[ $rc -eq 3 ] && [ $rc2 -eq 0 ] && grep -q "resuming at step 3" "$tmp/all_res.log"' "--train all stop/resume failed ($rc, $rc2): $(tail -3 "$tmp/all_res.log")"
+d=$(st_diff "$tmp/all_res/model/model.safetensors" "$tmp/all_np1/model/model.safetensors")
+check 'le "$d" 1e-6' "--train all: resumed model differs from the uninterrupted one by $d"
 # the saved weights are the trained ones: the pairs score as trained
 mpi 1 "$bin/sima-dpo" --model "$tmp/all/model" --pairs "$tmp/pairs_ref.h5" --prompts "$tmp/prompts.h5" \
   --lora-r 8 --lr 0 --epochs 1 --micro-batch 8 --out "$tmp/all2" --quiet 2>"$tmp/all2.log"
