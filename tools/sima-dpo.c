@@ -20,11 +20,24 @@
  * schedule, and the new adapter is uploaded (lora_sync). Ranks stay
  * identical: they apply the same update to the same parameters.
  *
+ * What is trained: LoRA terms (default); with --train-projector also the
+ * multimodal projector, fully (CLIP runs forward only; the backward stops
+ * at the projector); with --train all every weight of the model. All of it
+ * is one flat float32 vector of master copies (the AdamW moments, the
+ * all-reduced gradient and the global-norm clipping cover it whole); model
+ * weights are uploaded to the backend after each update. In the last two
+ * modes the DPO reference (adapter off, base projector / base weights) is
+ * scored once before training, each pair alone and each rank a block of
+ * pairs (MPI_Allgatherv), and kept in state.bin for resume.
+ *
  * OUTDIR: metrics.csv (one line per step), checkpoint/ (every --save-every
  * steps and at the end, replaced atomically: adapter/ in PEFT format and
- * state.bin with the parameters, AdamW moments and step; the data order is
- * a function of the seed and epoch, so the step is all of its state),
- * adapter/ (the final adapter) and, with --merge, merged/ (a model folder).
+ * state.bin with a versioned header, the parameters, AdamW moments, step and
+ * the reference log-probs scored once; the data order is a function of the
+ * seed and epoch, so the step is all of its state), adapter/ (the final
+ * adapter, the projector in it as PEFT modules_to_save when it is not the
+ * base's) and, with --merge, merged/ (a model folder); --train all writes
+ * model/ (a model folder) instead of adapter/.
  */
 #define _GNU_SOURCE
 #include "chat.h"
@@ -33,15 +46,20 @@
 #include "fs.h"
 #include "h5io.h"
 #include "h5util.h"
+#include "js.h"
 #include "log.h"
 #include "lora.h"
 #include "lora_merge.h"
 #include "optim.h"
+#include "peft_modules.h"
+#include "train_names.h"
 #include "pairs.h"
 #include "prompts.h"
 #include "sampling.h"
+#include "safetensors.h"
 #include "session.h"
 #include "tool.h"
+#include "weights.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -88,20 +106,33 @@ static const char USAGE[] =
     "                           (default: resume when there is one)\n"
     "  --stop-after N           stop after global step N with a checkpoint (exit 3)\n"
     "  --merge                  also write OUTDIR/merged, the model with the adapter merged\n"
+    "                           (and the trained projector)\n"
+    "  --train-projector        also train the multimodal projector (linear_1, linear_2 and\n"
+    "                           their biases) fully; CLIP stays frozen. The adapter folder\n"
+    "                           then holds the projector as PEFT modules_to_save\n"
+    "  --train lora|all         lora (default): LoRA adapters; all: every weight of the model\n"
+    "                           (language model, projector, CLIP), for small models; writes\n"
+    "                           OUTDIR/model, a full model folder; no LoRA options\n"
     "  --quiet, --verbose, --help, --version\n"
     "\n"
     "Global batch = micro-batch x grad-accum x ranks. Reference log-probs come from\n"
-    "the pairs file when present, else from the model with the adapter off.\n"
+    "the pairs file when present, else from the model with the adapter off; with\n"
+    "--train-projector or --train all (or an adapter holding a projector), from the\n"
+    "base model, scored once before training and kept in the checkpoint.\n"
     "\n"
     "Exit status: 0 done, 1 error (also a NaN/inf loss or gradient norm: the last good\n"
     "checkpoint is kept), 2 bad usage, 3 interrupted (SIGTERM, SIGUSR1, SIGINT or\n"
     "--stop-after) after a checkpoint: rerun the same command to continue.\n";
 
 typedef enum { MODE_DPO, MODE_SFT } train_mode;
+/* What is trained: LoRA terms; LoRA and the projector; every weight. */
+typedef enum { TRAIN_LORA, TRAIN_LORA_PROJECTOR, TRAIN_ALL } train_what;
 
 typedef struct {
     const char *model, *pairs, *prompts, *out, *adapter, *targets, *preprocess, *template_name;
     train_mode mode;
+    train_what train;
+    int lora_given;             /* a LoRA option or --adapter was given */
     int lora_r, epochs, micro, accum, sima_rule, merge, resume; /* resume -1: auto */
     double lora_alpha, lora_dropout, beta, lr, warmup_ratio, weight_decay, max_grad_norm;
     int64_t seed, save_every, stop_after;
@@ -119,6 +150,11 @@ static void check_args(tool_ctx *t, const dpo_args *a)
         tool_usage_error(t, "--mode sft trains on the prompts' ground truths: no --pairs");
     if (strcmp(a->preprocess, "pad") && strcmp(a->preprocess, "crop"))
         tool_usage_error(t, "--preprocess: expected pad or crop, got '%s'", a->preprocess);
+    if (a->train == TRAIN_ALL && a->lora_given)
+        tool_usage_error(t, "--train all trains every weight: no LoRA options (--lora-r, "
+                            "--lora-alpha, --targets, --lora-dropout, --adapter)");
+    if (a->train == TRAIN_ALL && a->merge)
+        tool_usage_error(t, "--train all writes a full model folder (OUTDIR/model): no --merge");
     unsigned bits;
     if (lora_parse_targets(a->targets, &bits) != 0)
         tool_usage_error(t, "--targets: %s", err_msg());
@@ -134,7 +170,7 @@ static void parse_args(tool_ctx *t, int argc, char **argv, dpo_args *a)
                     .save_every = 50};
     enum { O_R = 256, O_ALPHA, O_TARGETS, O_ADAPTER, O_BETA, O_LR, O_WARM, O_EPOCHS, O_MICRO,
            O_ACCUM, O_WD, O_MGN, O_SEED, O_RULE, O_PRE, O_SAVE, O_RESUME, O_NORESUME, O_STOP,
-           O_MERGE, O_MODE, O_TEMPLATE, O_DROPOUT };
+           O_MERGE, O_MODE, O_TEMPLATE, O_DROPOUT, O_TRAIN_PROJ, O_TRAIN };
     static struct option opts[] = {
         TOOL_COMMON_OPTIONS,
         {"model", required_argument, 0, 'm'}, {"pairs", required_argument, 0, 'P'},
@@ -151,7 +187,9 @@ static void parse_args(tool_ctx *t, int argc, char **argv, dpo_args *a)
         {"stop-after", required_argument, 0, O_STOP}, {"merge", no_argument, 0, O_MERGE},
         {"mode", required_argument, 0, O_MODE}, {"template", required_argument, 0, O_TEMPLATE},
         {"lora-dropout", required_argument, 0, O_DROPOUT},
+        {"train-projector", no_argument, 0, O_TRAIN_PROJ}, {"train", required_argument, 0, O_TRAIN},
         {0, 0, 0, 0}};
+    int proj = 0, all = 0;
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "vqhVm:p:o:", opts, NULL)) != -1) {
@@ -161,10 +199,10 @@ static void parse_args(tool_ctx *t, int argc, char **argv, dpo_args *a)
         case 'P': a->pairs = optarg; break;
         case 'p': a->prompts = optarg; break;
         case 'o': a->out = optarg; break;
-        case O_R: a->lora_r = (int)tool_parse_int(t, "--lora-r", optarg, 1, 65536); break;
-        case O_ALPHA: a->lora_alpha = tool_parse_real(t, "--lora-alpha", optarg, 1e-9, 1e9); break;
-        case O_TARGETS: a->targets = optarg; break;
-        case O_ADAPTER: a->adapter = optarg; break;
+        case O_R: a->lora_given = 1; a->lora_r = (int)tool_parse_int(t, "--lora-r", optarg, 1, 65536); break;
+        case O_ALPHA: a->lora_given = 1; a->lora_alpha = tool_parse_real(t, "--lora-alpha", optarg, 1e-9, 1e9); break;
+        case O_TARGETS: a->lora_given = 1; a->targets = optarg; break;
+        case O_ADAPTER: a->lora_given = 1; a->adapter = optarg; break;
         case O_BETA: a->beta = tool_parse_real(t, "--beta", optarg, 1e-9, 1e6); break;
         case O_LR: a->lr = tool_parse_real(t, "--lr", optarg, 0, 1e300); break;
         case O_WARM: a->warmup_ratio = tool_parse_real(t, "--warmup-ratio", optarg, 0, 1); break;
@@ -192,12 +230,21 @@ static void parse_args(tool_ctx *t, int argc, char **argv, dpo_args *a)
             break;
         case O_TEMPLATE: a->template_name = optarg; break;
         case O_DROPOUT:
+            a->lora_given = 1;
             a->lora_dropout = tool_parse_real(t, "--lora-dropout", optarg, 0, 0.999999);
+            break;
+        case O_TRAIN_PROJ: proj = 1; break;
+        case O_TRAIN:
+            if (!strcmp(optarg, "all")) all = 1;
+            else if (strcmp(optarg, "lora")) tool_usage_error(t, "--train: expected lora or all, got '%s'", optarg);
             break;
         default: tool_usage_error(t, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
     if (optind != argc) tool_usage_error(t, "unexpected argument '%s'", argv[optind]);
+    if (proj && all)
+        tool_usage_error(t, "--train-projector goes with LoRA training; --train all trains the projector already");
+    a->train = all ? TRAIN_ALL : proj ? TRAIN_LORA_PROJECTOR : TRAIN_LORA;
     check_args(t, a);
 }
 
@@ -375,48 +422,106 @@ static void epoch_order(uint64_t seed, int64_t epoch, int64_t n, int64_t *order)
 
 /* ------------------------------------------------------------ params -- */
 
-/* The trained tensors (every LoRA A and B) as one flat vector: gradients,
- * AdamW moments and checkpoints use it; param points at the adapter's host
- * copy, grad at the backend gradient of the same tensor. */
+/* The trained tensors as one flat vector: gradients, AdamW moments and
+ * checkpoints use it. param is the float32 master copy: the adapter's host
+ * copy for a LoRA term (w NULL: lora_sync uploads it), else our own copy of
+ * a model weight w (uploaded with weight_set after each update). grad is the
+ * backend gradient of the tensor; grad2 a second one of the same tensor
+ * (lm_head tied to the embeddings), or NULL. */
 typedef struct {
     float *param;
-    be_mat *grad;
+    be_mat *grad, *grad2;
+    be_weight *w;
     int64_t n, off;
 } dpo_tensor;
 
 typedef struct {
     dpo_tensor *t;
-    int n;
+    int n, cap;
     int64_t total, largest;
     float *grad, *m, *v, *scratch;
 } dpo_params;
 
-static void params_add(dpo_params *p, float *param, be_mat *grad)
+static void params_add(dpo_params *p, float *param, be_mat *grad, be_mat *grad2, be_weight *w)
 {
+    if (p->n == p->cap) {
+        p->cap = p->cap ? 2 * p->cap : 64;
+        p->t = xrealloc(p->t, sizeof *p->t * (size_t)p->cap);
+    }
     int64_t n = grad->rows * grad->cols;
-    p->t[p->n++] = (dpo_tensor){param, grad, n, p->total};
+    p->t[p->n++] = (dpo_tensor){param, grad, grad2, w, n, p->total};
     p->total += n;
     if (n > p->largest) p->largest = n;
 }
 
-static void params_init(dpo_params *p, lora_adapter *ad, llama_grads *g)
+/* A model weight as a trained tensor: its float32 master copy from the backend. */
+static void params_add_weight(dpo_params *p, be_backend *be, be_weight *w, be_mat *grad, be_mat *grad2)
 {
-    memset(p, 0, sizeof *p);
-    p->t = xcalloc((size_t)ad->n_layers * LL_N_LINEAR * 2, sizeof *p->t);
+    float *host = xmalloc(sizeof(float) * (size_t)(w->rows * w->cols));
+    be->weight_get(be, w, host);
+    params_add(p, host, grad, grad2, w);
+}
+
+static void params_add_lora(dpo_params *p, lora_adapter *ad, llama_grads *g)
+{
     for (int l = 0; l < ad->n_layers; l++)
         for (int i = 0; i < LL_N_LINEAR; i++) {
             if (!lora_host_A(ad, l, i)) continue;
-            params_add(p, lora_host_A(ad, l, i), &g->layers[l].lora_A[i]);
-            params_add(p, lora_host_B(ad, l, i), &g->layers[l].lora_B[i]);
+            params_add(p, lora_host_A(ad, l, i), &g->layers[l].lora_A[i], NULL, NULL);
+            params_add(p, lora_host_B(ad, l, i), &g->layers[l].lora_B[i], NULL, NULL);
         }
-    p->grad = xcalloc((size_t)p->total, sizeof(float));
-    p->m = xcalloc((size_t)p->total, sizeof(float));
-    p->v = xcalloc((size_t)p->total, sizeof(float));
-    p->scratch = xcalloc((size_t)p->largest, sizeof(float));
+}
+
+/* Every decoder weight: embeddings (with lm_head's gradient when tied),
+ * final norm, lm_head, each layer's norms and linears. */
+static void params_add_llama(dpo_params *p, llava_model *m, llama_grads *g)
+{
+    llama_decoder *lm = &m->lm;
+    bool tied = lm->lm_head.data == lm->embed.data;
+    params_add_weight(p, m->be, &lm->embed, &g->embed, tied ? &g->lm_head : NULL);
+    params_add_weight(p, m->be, &lm->norm, &g->norm, NULL);
+    if (!tied) params_add_weight(p, m->be, &lm->lm_head, &g->lm_head, NULL);
+    for (int l = 0; l < lm->n_layers; l++) {
+        llama_layer *L = &lm->layers[l];
+        params_add_weight(p, m->be, &L->attn_norm, &g->layers[l].attn_norm, NULL);
+        params_add_weight(p, m->be, &L->mlp_norm, &g->layers[l].mlp_norm, NULL);
+        for (int i = 0; i < LL_N_LINEAR; i++)
+            params_add_weight(p, m->be, (be_weight *)llama_layer_weight(L, i), &g->layers[l].w[i], NULL);
+    }
+}
+
+/* Every wanted vision gradient's weight (the projector's, or all). */
+static void params_add_vision(dpo_params *p, llava_model *m, vision_grads *vg)
+{
+    int cap = 9 + 16 * m->vision.n_layers;
+    be_mat **gs = xmalloc(sizeof *gs * (size_t)cap);
+    be_weight **ws = xmalloc(sizeof *ws * (size_t)cap);
+    int n = vision_grad_weights(m, vg, gs, ws, cap);
+    for (int i = 0; i < n; i++) params_add_weight(p, m->be, ws[i], gs[i], NULL);
+    free(gs);
+    free(ws);
+}
+
+static void params_alloc(dpo_params *p)
+{
+    p->grad = xcalloc((size_t)p->total + 1, sizeof(float));
+    p->m = xcalloc((size_t)p->total + 1, sizeof(float));
+    p->v = xcalloc((size_t)p->total + 1, sizeof(float));
+    p->scratch = xcalloc((size_t)p->largest + 1, sizeof(float));
+}
+
+/* The trained tensor whose gradient is g, or NULL. */
+static dpo_tensor *params_by_grad(dpo_params *p, const be_mat *g)
+{
+    for (int k = 0; g && k < p->n; k++)
+        if (p->t[k].grad == g) return &p->t[k];
+    return NULL;
 }
 
 static void params_free(dpo_params *p)
 {
+    for (int k = 0; k < p->n; k++)
+        if (p->t[k].w) free(p->t[k].param);
     free(p->t);
     free(p->grad);
     free(p->m);
@@ -429,10 +534,20 @@ static void params_accumulate(dpo_params *p, be_backend *be, double weight)
 {
     for (int k = 0; k < p->n; k++) {
         const dpo_tensor *t = &p->t[k];
-        be->download(be, *t->grad, p->scratch);
         float *g = p->grad + t->off;
-        for (int64_t i = 0; i < t->n; i++) g[i] += (float)(weight * p->scratch[i]);
+        be_mat *src[2] = {t->grad, t->grad2};
+        for (int j = 0; j < 2 && src[j]; j++) {
+            be->download(be, *src[j], p->scratch);
+            for (int64_t i = 0; i < t->n; i++) g[i] += (float)(weight * p->scratch[i]);
+        }
     }
+}
+
+/* Upload the master copies of the model weights (LoRA: lora_sync). */
+static void params_upload(dpo_params *p, be_backend *be)
+{
+    for (int k = 0; k < p->n; k++)
+        if (p->t[k].w) be->weight_set(be, p->t[k].w, p->t[k].param);
 }
 
 /* Sum a float vector over the ranks, in pieces MPI's int count can hold. */
@@ -455,6 +570,19 @@ static void params_adamw(dpo_params *p, const optim_adamw *o, int64_t t)
     }
 }
 
+/* --------------------------------------------------------- projector -- */
+
+/* The projector's tensors, canonical names and weights in one order. */
+static const char *const PROJ_NAME[4] = {
+    "multi_modal_projector.linear_1.weight", "multi_modal_projector.linear_1.bias",
+    "multi_modal_projector.linear_2.weight", "multi_modal_projector.linear_2.bias"};
+
+static be_weight *proj_weight(llava_model *m, int i)
+{
+    be_weight *w[4] = {&m->proj.l1, &m->proj.l1_b, &m->proj.l2, &m->proj.l2_b};
+    return w[i];
+}
+
 /* ------------------------------------------------------------ trainer -- */
 
 typedef struct {
@@ -463,10 +591,17 @@ typedef struct {
     sess_model s;
     h5io_file prompts;
     dpo_data data;
-    lora_adapter *ad;
+    lora_adapter *ad;           /* NULL with --train all */
     llama_grads g;
+    vision_grads vg;            /* the projector's (or, --train all, every) gradient */
     dpo_params p;
     dpo_opts opts;
+    /* The projector when it is not the base model's: [4] master copies in
+     * PROJ_NAME order (the trained params', or owned: an adapter's frozen
+     * one); NULL when the base projector is used untouched. */
+    float *proj[4];
+    bool proj_owned;
+    bool ref_once;              /* reference log-probs scored once, before training */
     int64_t global_batch, steps_per_epoch, total_steps;
     int64_t step;               /* steps done */
     int64_t *order, order_epoch;
@@ -525,6 +660,23 @@ static uint64_t dropout_seed(const trainer *tr, int64_t item)
                            (uint64_t)item, 0);
 }
 
+/* The pass mode of a training micro-batch, and its LoRA dropout. */
+static int pass_mode(const trainer *tr)
+{
+    if (tr->a->train == TRAIN_ALL) return TRAIN_FOR_BACKWARD | TRAIN_WITH_VISION;
+    if (tr->a->train == TRAIN_LORA_PROJECTOR) return TRAIN_FOR_BACKWARD | TRAIN_WITH_PROJECTOR;
+    return TRAIN_FOR_BACKWARD;
+}
+
+static float lora_dropout(const trainer *tr) { return tr->ad ? (float)tr->ad->cfg.dropout : 0.0f; }
+
+/* Zero the backend gradients before a micro-batch. */
+static void grads_zero(trainer *tr)
+{
+    llama_grads_zero(tr->s.m, &tr->g);
+    vision_grads_zero(tr->s.m, &tr->vg);
+}
+
 /* One DPO micro-batch: its gradient weighted by its share of the global
  * batch (n / batch_w) into tr->p.grad, its metrics' sums into m. */
 static int run_micro_dpo(trainer *tr, const int64_t *items, int n, double batch_w, step_metrics *m)
@@ -533,7 +685,7 @@ static int run_micro_dpo(trainer *tr, const int64_t *items, int n, double batch_
     int *image = xcalloc((size_t)n, sizeof *image);
     for (int i = 0; i < n; i++) {
         batch[i] = tr->data.pair[items[i]];
-        batch[i].lora_dropout = (float)tr->ad->cfg.dropout;
+        batch[i].lora_dropout = lora_dropout(tr);
         batch[i].dropout_seed = dropout_seed(tr, items[i]);
     }
     float *pixels = NULL;
@@ -542,8 +694,9 @@ static int run_micro_dpo(trainer *tr, const int64_t *items, int n, double batch_
     for (int i = 0; i < n; i++) batch[i].image = image[i];
     dpo_result r;
     if (rc == 0) {
-        llama_grads_zero(tr->s.m, &tr->g);
-        rc = dpo_step(tr->s.m, batch, n, pixels, n_img, &tr->opts, &tr->g, &r);
+        grads_zero(tr);
+        rc = dpo_step_mode(tr->s.m, batch, n, pixels, n_img, &tr->opts, pass_mode(tr), &tr->g,
+                           &tr->vg, &r);
     }
     if (rc == 0) {
         params_accumulate(&tr->p, tr->s.be, (double)n / batch_w);
@@ -570,7 +723,7 @@ static int run_micro_sft(trainer *tr, const int64_t *items, int n, double batch_
     double w = 0, loss = 0;
     for (int i = 0; i < n; i++) {
         batch[i] = tr->data.seq[items[i]];
-        batch[i].lora_dropout = (float)tr->ad->cfg.dropout;
+        batch[i].lora_dropout = lora_dropout(tr);
         batch[i].dropout_seed = dropout_seed(tr, items[i]);
         w += item_weight(&tr->data, items[i]);
     }
@@ -579,8 +732,8 @@ static int run_micro_sft(trainer *tr, const int64_t *items, int n, double batch_
     int rc = batch_pixels(tr, items, n, image, &pixels, &n_img);
     for (int i = 0; i < n; i++) batch[i].image = image[i];
     if (rc == 0) {
-        llama_grads_zero(tr->s.m, &tr->g);
-        rc = sft_step(tr->s.m, batch, n, pixels, n_img, TRAIN_FOR_BACKWARD, &tr->g, NULL, &loss);
+        grads_zero(tr);
+        rc = sft_step(tr->s.m, batch, n, pixels, n_img, pass_mode(tr), &tr->g, &tr->vg, &loss);
     }
     if (rc == 0) {
         params_accumulate(&tr->p, tr->s.be, w / batch_w);
@@ -657,7 +810,8 @@ static int train_step(trainer *tr, step_metrics *m)
     o.lr = m->lr = optim_lr(a->lr, tr->step, tr->total_steps, a->warmup_ratio);
     o.weight_decay = a->weight_decay;
     params_adamw(&tr->p, &o, tr->step + 1);
-    lora_sync(tr->ad);
+    if (tr->ad) lora_sync(tr->ad);
+    params_upload(&tr->p, tr->s.be);
     tr->step++;
     m->seconds = MPI_Wtime() - t0;
     return 0;
@@ -746,22 +900,46 @@ static int report_step(trainer *tr, const step_metrics *m)
 
 /* --------------------------------------------------------- checkpoint -- */
 
-#define STATE_MAGIC "SIMADPO1"
+/* state.bin: a header, the parameters, the first and second AdamW moments
+ * (float32, this machine's byte order, as the header's mark says), then the
+ * reference log-probs scored before training (n_ref pairs: chosen, rejected
+ * as doubles), if any. */
+#define STATE_MAGIC "SIMADPOS"
+#define STATE_VERSION 2
+#define STATE_BOM 0x01020304u  /* reads 0x04030201 on the other byte order */
 
 typedef struct {
     char magic[8];
+    uint32_t version, bom, float_bytes, header_bytes;
     char key[16];           /* the run key, hex */
     int64_t step, total;    /* steps done; parameters */
+    int64_t n_tensors, n_ref;
 } state_header;
 
-static int write_floats(FILE *f, const float *v, int64_t n, const char *path)
+static int64_t state_size(const state_header *h)
 {
-    if (n > 0 && fwrite(v, sizeof(float), (size_t)n, f) != (size_t)n)
+    return (int64_t)sizeof *h + 3 * h->total * (int64_t)sizeof(float) + 2 * h->n_ref * (int64_t)sizeof(double);
+}
+
+static int write_bytes(FILE *f, const void *v, size_t size, int64_t n, const char *path)
+{
+    if (n > 0 && fwrite(v, size, (size_t)n, f) != (size_t)n)
         return err_errno_at(__FILE__, __LINE__, "%s: cannot write", path);
     return 0;
 }
 
-/* state.bin: header, parameters, first and second moments. */
+static int64_t ref_count(const trainer *tr) { return tr->ref_once ? tr->data.n : 0; }
+
+static int write_refs(FILE *f, const trainer *tr, const char *path)
+{
+    int rc = 0;
+    for (int64_t i = 0; rc == 0 && i < ref_count(tr); i++) {
+        double r[2] = {tr->data.pair[i].ref_chosen, tr->data.pair[i].ref_rejected};
+        rc = write_bytes(f, r, sizeof(double), 2, path);
+    }
+    return rc;
+}
+
 static int state_write(const trainer *tr, const char *path)
 {
     FILE *f = fopen(path, "wb");
@@ -769,38 +947,88 @@ static int state_write(const trainer *tr, const char *path)
     state_header h;
     memset(&h, 0, sizeof h);
     memcpy(h.magic, STATE_MAGIC, 8);
+    h.version = STATE_VERSION;
+    h.bom = STATE_BOM;
+    h.float_bytes = sizeof(float);
+    h.header_bytes = sizeof h;
     memcpy(h.key, tr->key, 16);
     h.step = tr->step;
     h.total = tr->p.total;
-    int rc = fwrite(&h, sizeof h, 1, f) == 1 ? 0 : err_errno_at(__FILE__, __LINE__, "%s: cannot write", path);
+    h.n_tensors = tr->p.n;
+    h.n_ref = ref_count(tr);
+    int rc = write_bytes(f, &h, sizeof h, 1, path);
     for (int k = 0; rc == 0 && k < tr->p.n; k++)
-        rc = write_floats(f, tr->p.t[k].param, tr->p.t[k].n, path);
-    if (rc == 0) rc = write_floats(f, tr->p.m, tr->p.total, path);
-    if (rc == 0) rc = write_floats(f, tr->p.v, tr->p.total, path);
+        rc = write_bytes(f, tr->p.t[k].param, sizeof(float), tr->p.t[k].n, path);
+    if (rc == 0) rc = write_bytes(f, tr->p.m, sizeof(float), tr->p.total, path);
+    if (rc == 0) rc = write_bytes(f, tr->p.v, sizeof(float), tr->p.total, path);
+    if (rc == 0) rc = write_refs(f, tr, path);
     if (rc == 0 && (fflush(f) != 0 || fsync(fileno(f)) != 0))
         rc = err_errno_at(__FILE__, __LINE__, "%s: cannot write", path);
     if (fclose(f) != 0 && rc == 0) rc = err_errno_at(__FILE__, __LINE__, "%s: cannot write", path);
     return rc;
 }
 
-static int read_floats(FILE *f, float *v, int64_t n, const char *path)
+static int read_bytes(FILE *f, void *v, size_t size, int64_t n, const char *path)
 {
-    if (n > 0 && fread(v, sizeof(float), (size_t)n, f) != (size_t)n)
-        return ERR("%s: truncated", path);
+    if (n > 0 && fread(v, size, (size_t)n, f) != (size_t)n) return ERR("%s: truncated", path);
     return 0;
 }
 
-/* Read a checkpoint's header; *found false when there is none. */
+/* Is h a state header this build reads, and the file of its size? */
+static int state_check(const state_header *h, int64_t file_size, const char *path)
+{
+    if (!memcmp(h->magic, "SIMADPO1", 8))
+        return ERR("%s: a checkpoint of an older sima-dpo (no format version); start over with "
+                   "--no-resume", path);
+    if (memcmp(h->magic, STATE_MAGIC, 8) != 0) return ERR("%s: not a sima-dpo checkpoint", path);
+    if (h->bom != STATE_BOM)
+        return ERR("%s: written on a machine of another byte order (mark 0x%08x); start over "
+                   "with --no-resume", path, (unsigned)h->bom);
+    if (h->version != STATE_VERSION)
+        return ERR("%s: checkpoint format version %u, this sima-dpo reads version %d", path,
+                   (unsigned)h->version, STATE_VERSION);
+    if (h->float_bytes != sizeof(float) || h->header_bytes != sizeof *h)
+        return ERR("%s: header of %u bytes with %u-byte floats; expected %zu and %zu", path,
+                   (unsigned)h->header_bytes, (unsigned)h->float_bytes, sizeof *h, sizeof(float));
+    if (h->total < 0 || h->n_ref < 0 || h->step < 0 || state_size(h) != file_size)
+        return ERR("%s: %lld bytes, the header describes %lld (truncated or corrupted)", path,
+                   (long long)file_size, (long long)state_size(h));
+    return 0;
+}
+
+/* Read and check a checkpoint's header; *found false when there is none. */
 static int state_peek(const char *path, state_header *h, bool *found)
 {
     *found = false;
     if (!fs_is_file(path)) return 0;
     FILE *f = fopen(path, "rb");
     if (!f) return err_errno_at(__FILE__, __LINE__, "%s: cannot open", path);
-    int rc = fread(h, sizeof *h, 1, f) == 1 && !memcmp(h->magic, STATE_MAGIC, 8)
-                 ? 0 : ERR("%s: not a sima-dpo checkpoint", path);
+    struct stat st;
+    int rc = fstat(fileno(f), &st) == 0 ? 0 : err_errno_at(__FILE__, __LINE__, "%s: cannot stat", path);
+    memset(h, 0, sizeof *h);
+    size_t want = rc == 0 && st.st_size < (off_t)sizeof *h ? (size_t)st.st_size : sizeof *h;
+    if (rc == 0 && fread(h, 1, want, f) != want) rc = ERR("%s: cannot read", path);
+    if (rc == 0 && want < sizeof *h && memcmp(h->magic, "SIMADPO1", 8) != 0)
+        rc = ERR("%s: %lld bytes: too short for a sima-dpo checkpoint", path, (long long)st.st_size);
+    if (rc == 0) rc = state_check(h, (int64_t)st.st_size, path);
     fclose(f);
     *found = rc == 0;
+    return rc;
+}
+
+static int read_refs(FILE *f, trainer *tr, int64_t n_ref, const char *path)
+{
+    if (n_ref != ref_count(tr))
+        return ERR("%s: %lld reference log-probs, this run scores %lld", path, (long long)n_ref,
+                   (long long)ref_count(tr));
+    int rc = 0;
+    for (int64_t i = 0; rc == 0 && i < n_ref; i++) {
+        double r[2];
+        rc = read_bytes(f, r, sizeof(double), 2, path);
+        tr->data.pair[i].ref_chosen = r[0];
+        tr->data.pair[i].ref_rejected = r[1];
+        tr->data.pair[i].has_ref = true;
+    }
     return rc;
 }
 
@@ -809,14 +1037,15 @@ static int state_read(trainer *tr, const char *path)
     FILE *f = fopen(path, "rb");
     if (!f) return err_errno_at(__FILE__, __LINE__, "%s: cannot open", path);
     state_header h;
-    int rc = fread(&h, sizeof h, 1, f) == 1 ? 0 : ERR("%s: truncated", path);
-    if (rc == 0 && h.total != tr->p.total)
-        rc = ERR("%s: %lld parameters, the adapter has %lld", path, (long long)h.total,
-                 (long long)tr->p.total);
+    int rc = read_bytes(f, &h, sizeof h, 1, path);
+    if (rc == 0 && (h.total != tr->p.total || h.n_tensors != tr->p.n))
+        rc = ERR("%s: %lld parameters in %lld tensors, this run trains %lld in %d", path,
+                 (long long)h.total, (long long)h.n_tensors, (long long)tr->p.total, tr->p.n);
     for (int k = 0; rc == 0 && k < tr->p.n; k++)
-        rc = read_floats(f, tr->p.t[k].param, tr->p.t[k].n, path);
-    if (rc == 0) rc = read_floats(f, tr->p.m, tr->p.total, path);
-    if (rc == 0) rc = read_floats(f, tr->p.v, tr->p.total, path);
+        rc = read_bytes(f, tr->p.t[k].param, sizeof(float), tr->p.t[k].n, path);
+    if (rc == 0) rc = read_bytes(f, tr->p.m, sizeof(float), tr->p.total, path);
+    if (rc == 0) rc = read_bytes(f, tr->p.v, sizeof(float), tr->p.total, path);
+    if (rc == 0) rc = read_refs(f, tr, h.n_ref, path);
     fclose(f);
     if (rc == 0) tr->step = h.step;
     return rc;
@@ -864,6 +1093,20 @@ static int make_dir(const char *dir)
     return 0;
 }
 
+/* The adapter folder: LoRA terms, and the projector when it is not the
+ * base's (PEFT modules_to_save). */
+static int save_adapter(const trainer *tr, const char *dir)
+{
+    int rc = lora_save_peft(tr->ad, dir, tr->a->model);
+    if (rc != 0 || !tr->proj[0]) return rc;
+    peft_module_tensor ts[4];
+    for (int i = 0; i < 4; i++) {
+        const be_weight *w = proj_weight(tr->s.m, i);
+        ts[i] = (peft_module_tensor){PROJ_NAME[i], tr->proj[i], w->rows, w->cols};
+    }
+    return peft_add_module(dir, PEFT_PROJECTOR_MODULE, ts, 4);
+}
+
 /* Rank 0 writes OUT/checkpoint (atomically); collective. */
 static void checkpoint_save(trainer *tr)
 {
@@ -873,7 +1116,7 @@ static void checkpoint_save(trainer *tr)
         char *adapter = fs_join(tmp, "adapter"), *state = fs_join(tmp, "state.bin");
         rc = remove_tree(tmp);
         if (rc == 0) rc = make_dir(tmp);
-        if (rc == 0) rc = lora_save_peft(tr->ad, adapter, tr->a->model);
+        if (rc == 0 && tr->ad) rc = save_adapter(tr, adapter);
         if (rc == 0) rc = state_write(tr, state);
         if (rc == 0) rc = replace_dir(tmp, dir);
         if (rc == 0) log_debug("checkpoint at step %lld", (long long)tr->step);
@@ -902,6 +1145,7 @@ static char *checkpoint_state_path(const char *out)
 static int maybe_resume(trainer *tr, bool *resumed)
 {
     *resumed = false;
+    if (tr->a->resume == 0) return 0;  /* the checkpoint, whatever it holds, is replaced */
     char *path = checkpoint_state_path(tr->a->out);
     state_header h;
     bool found;
@@ -916,7 +1160,8 @@ static int maybe_resume(trainer *tr, bool *resumed)
         else
             rc = state_read(tr, path);
         if (rc == 0) {
-            lora_sync(tr->ad);
+            if (tr->ad) lora_sync(tr->ad);
+            params_upload(&tr->p, tr->s.be);
             *resumed = true;
         }
     } else if (rc == 0 && !found && tr->a->resume == 1) {
@@ -928,17 +1173,53 @@ static int maybe_resume(trainer *tr, bool *resumed)
 
 /* -------------------------------------------------------------- merge -- */
 
-/* Rank 0 writes OUT/merged (atomically); collective. */
-static void write_merged(trainer *tr)
+/* The trained weights (and a non-base projector) as overrides of the base
+ * model's tensors; names malloc'd. */
+static int model_overrides(trainer *tr, lora_override **out, int *n_out)
+{
+    st_set *set = NULL;
+    if (st_open_dir(tr->a->model, &set) != 0) return -1;
+    size_t n = st_count(set);
+    lora_override *ov = xcalloc(n + 4, sizeof *ov);
+    int k = 0;
+    char canon[512];
+    for (size_t i = 0; i < n; i++) {
+        const char *name = st_at(set, i)->name;
+        dpo_tensor *t = params_by_grad(&tr->p, train_grad_by_name(tr->s.m, &tr->g, &tr->vg, name));
+        if (t && t->w && wt_canonical(name, canon, sizeof canon))
+            ov[k++] = (lora_override){xstrdup(canon), t->param, t->n};
+    }
+    st_close(set);
+    /* a projector loaded from an adapter and kept frozen */
+    for (int i = 0; tr->proj_owned && i < 4; i++) {
+        const be_weight *w = proj_weight(tr->s.m, i);
+        ov[k++] = (lora_override){xstrdup(PROJ_NAME[i]), tr->proj[i], w->rows * w->cols};
+    }
+    *out = ov;
+    *n_out = k;
+    return 0;
+}
+
+/* Rank 0 writes OUT/<name> (atomically), the base model with the adapter
+ * merged and the trained tensors in place; collective. */
+static void write_model(trainer *tr, const char *name)
 {
     int rc = 0;
     if (tr->t->rank == 0) {
-        char *dir = fs_join(tr->a->out, "merged"), *tmp = fs_join(tr->a->out, "merged.tmp");
-        rc = remove_tree(tmp);
+        char *dir = fs_join(tr->a->out, name), *tmp = NULL;
+        if (asprintf(&tmp, "%s.tmp", dir) < 0) DIE("out of memory");
+        lora_override *ov = NULL;
+        int n_ov = 0;
+        rc = model_overrides(tr, &ov, &n_ov);
+        if (rc == 0) rc = remove_tree(tmp);
         if (rc == 0) rc = make_dir(tmp);
-        if (rc == 0) rc = lora_write_merged_model(tr->ad, tr->a->model, tmp);
+        if (rc == 0) rc = lora_write_model(tr->ad, ov, n_ov, tr->a->model, tmp);
         if (rc == 0) rc = replace_dir(tmp, dir);
-        if (rc == 0) log_info("wrote %s (the model with the adapter merged, F32)", dir);
+        if (rc == 0)
+            log_info("wrote %s (%s, F32)", dir,
+                     tr->ad ? "the model with the adapter merged" : "the trained model");
+        for (int i = 0; i < n_ov; i++) free((void *)ov[i].name);
+        free(ov);
         free(dir);
         free(tmp);
     }
@@ -953,17 +1234,18 @@ static void write_merged(trainer *tr)
 static void run_key(trainer *tr, const char *model_hash)
 {
     const dpo_args *a = tr->a;
-    const lora_config *c = &tr->ad->cfg;
+    lora_config none = {0};
+    const lora_config *c = tr->ad ? &tr->ad->cfg : &none;
     char *s = NULL;
     if (asprintf(&s,
                  "model=%s pairs=%s prompts=%s preprocess=%s adapter=%s r=%d alpha=%.17g "
                  "targets=%u dropout=%.17g beta=%.17g lr=%.17g warmup=%.17g epochs=%d global_batch=%lld "
-                 "micro=%d wd=%.17g max_grad_norm=%.17g seed=%lld rule=%d mode=%d template=%s",
+                 "micro=%d wd=%.17g max_grad_norm=%.17g seed=%lld rule=%d mode=%d template=%s train=%d",
                  model_hash, tr->data.identity, a->prompts, a->preprocess,
                  a->adapter ? a->adapter : "-", c->r, c->alpha, c->targets, c->dropout, a->beta, a->lr,
                  a->warmup_ratio, a->epochs, (long long)tr->global_batch, a->micro,
                  a->weight_decay, a->max_grad_norm, (long long)a->seed, a->sima_rule, (int)a->mode,
-                 a->mode == MODE_SFT ? a->template_name : "-") < 0)
+                 a->mode == MODE_SFT ? a->template_name : "-", (int)a->train) < 0)
         DIE("out of memory");
     h5io_hex64(h5io_fnv1a(s, strlen(s), H5IO_FNV_INIT), tr->key);
     free(s);
@@ -972,6 +1254,7 @@ static void run_key(trainer *tr, const char *model_hash)
 static int make_adapter(trainer *tr)
 {
     const dpo_args *a = tr->a;
+    if (a->train == TRAIN_ALL) return 0;
     if (a->adapter) {
         if (lora_load_peft(tr->s.m, a->adapter, &tr->ad) != 0) return -1;
         if (a->lora_dropout >= 0) tr->ad->cfg.dropout = a->lora_dropout;
@@ -999,6 +1282,170 @@ static int load_inputs(trainer *tr)
         rc = sft_data_load(&tr->prompts, a->prompts, n_prompts, a->template_name, &tr->s, &tr->data);
     if (rc == 0) rc = make_adapter(tr);
     return rc;
+}
+
+/* The projector tensors of --adapter into proj[4] (malloc'd); *found false
+ * when the adapter has none. All four or none. */
+static int adapter_projector(trainer *tr, float **proj, bool *found)
+{
+    *found = false;
+    if (!tr->a->adapter) return 0;
+    int have = 0, rc = 0;
+    for (int i = 0; rc == 0 && i < 4; i++) {
+        const be_weight *w = proj_weight(tr->s.m, i);
+        bool f;
+        proj[i] = xmalloc(sizeof(float) * (size_t)(w->rows * w->cols));
+        rc = peft_read_module_tensor(tr->a->adapter, PROJ_NAME[i], w->rows, w->cols, proj[i], &f);
+        have += f;
+    }
+    if (rc == 0 && have != 0 && have != 4)
+        rc = ERR("%s: the adapter holds %d of the projector's 4 tensors", tr->a->adapter, have);
+    *found = rc == 0 && have == 4;
+    if (!*found)
+        for (int i = 0; i < 4; i++) {
+            free(proj[i]);
+            proj[i] = NULL;
+        }
+    return rc;
+}
+
+/* Gradients and the flat parameter vector of what is trained; an adapter's
+ * projector put in place (trained or frozen). Call with the base model's
+ * weights still untouched (the reference is scored before). */
+static int setup_params(trainer *tr)
+{
+    llava_model *m = tr->s.m;
+    const dpo_args *a = tr->a;
+    memset(&tr->p, 0, sizeof tr->p);
+    float *loaded[4] = {0};
+    bool found;
+    if (adapter_projector(tr, loaded, &found) != 0) return -1;
+    if (a->train == TRAIN_ALL) {
+        llama_grads_new(m, LLAMA_GRAD_WEIGHTS, &tr->g);
+        vision_grads_new(m, &tr->vg);
+        params_add_llama(&tr->p, m, &tr->g);
+        params_add_vision(&tr->p, m, &tr->vg);
+    } else {
+        llama_grads_new(m, LLAMA_GRAD_LORA, &tr->g);
+        params_add_lora(&tr->p, tr->ad, &tr->g);
+        if (a->train == TRAIN_LORA_PROJECTOR) {
+            vision_grads_new_projector(m, &tr->vg);
+            int k0 = tr->p.n;
+            params_add_vision(&tr->p, m, &tr->vg); /* l1, l1_b, l2, l2_b: PROJ_NAME's order */
+            for (int i = 0; i < 4; i++) tr->proj[i] = tr->p.t[k0 + i].param;
+        }
+    }
+    params_alloc(&tr->p);
+    for (int i = 0; found && i < 4; i++) {
+        be_weight *w = proj_weight(m, i);
+        if (tr->proj[i]) {
+            memcpy(tr->proj[i], loaded[i], sizeof(float) * (size_t)(w->rows * w->cols));
+            free(loaded[i]);
+        } else {
+            tr->proj[i] = loaded[i];
+            tr->proj_owned = true;
+        }
+        tr->s.be->weight_set(tr->s.be, w, tr->proj[i]);
+    }
+    if (found) log_info("%s: the adapter's projector %s", a->adapter,
+                        a->train == TRAIN_LORA_PROJECTOR ? "(trained further)" : "(kept frozen)");
+    return 0;
+}
+
+/* Reference log-probs scored once: the base model (adapter off, base
+ * projector) cannot be recovered from the policy once the projector or the
+ * weights change. DPO only, and only where the pairs file has none. */
+static bool need_ref_once(const trainer *tr)
+{
+    const dpo_args *a = tr->a;
+    if (a->mode != MODE_DPO) return false;
+    if (a->train != TRAIN_LORA) return true;
+    if (!a->adapter) return false;
+    char *p = fs_join(a->adapter, "adapter_config.json");
+    json_t *js = js_load_file(p);
+    free(p);
+    err_clear();
+    bool proj = js && json_array_size(json_object_get(js, "modules_to_save")) > 0;
+    json_decref(js);
+    return proj;
+}
+
+/* Pair i's reference log-probs, scored alone (so the values do not depend
+ * on how pairs are spread over ranks), into r[0..1]. */
+static int score_ref_pair(trainer *tr, int64_t i, double *r)
+{
+    const dpo_pair *q = &tr->data.pair[i];
+    if (q->has_ref) {
+        r[0] = q->ref_chosen;
+        r[1] = q->ref_rejected;
+        return 0;
+    }
+    int image;
+    float *pixels = NULL;
+    int n_img = 0;
+    int rc = batch_pixels(tr, &i, 1, &image, &pixels, &n_img);
+    train_seq seqs[2] = {{q->chosen, q->n_chosen, q->n_prompt, image, false, 0, 0},
+                         {q->rejected, q->n_rejected, q->n_prompt, image, tr->opts.sima_rule, 0, 0}};
+    train_pass p;
+    if (rc == 0) rc = train_pass_run(tr->s.m, seqs, 2, pixels, n_img, TRAIN_SCORE_ONLY, &p);
+    if (rc == 0) {
+        r[0] = p.seq_logp[0];
+        r[1] = p.seq_logp[1];
+        train_pass_free(&p);
+    }
+    if (rc != 0) err_context("reference log-probs of pair %lld", (long long)i);
+    free(pixels);
+    return rc;
+}
+
+/* Every pair's reference log-probs with the base model: rank r scores the
+ * r-th block of pairs, MPI_Allgatherv gives everyone all. Collective. */
+static void score_references(trainer *tr)
+{
+    int size = tr->t->size, rank = tr->t->rank;
+    int64_t n = tr->data.n;
+    int *counts = xcalloc((size_t)size, sizeof *counts), *displs = xcalloc((size_t)size, sizeof *displs);
+    for (int r = 0; r < size; r++) {
+        int64_t b0 = n * r / size, b1 = n * (r + 1) / size;
+        counts[r] = (int)(2 * (b1 - b0));
+        displs[r] = (int)(2 * b0);
+    }
+    double *all = xcalloc((size_t)(2 * n + 1), sizeof *all);
+    double t0 = MPI_Wtime();
+    bool was = tr->s.m->lm.lora_off;
+    tr->s.m->lm.lora_off = true;
+    int rc = 0;
+    for (int64_t i = n * rank / size; rc == 0 && i < n * (rank + 1) / size; i++)
+        rc = score_ref_pair(tr, i, all + 2 * i);
+    tr->s.m->lm.lora_off = was;
+    tool_agree(tr->t, rc);
+    if (MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, all, counts, displs, MPI_DOUBLE,
+                       MPI_COMM_WORLD) != MPI_SUCCESS)
+        rc = ERR("MPI_Allgatherv of the reference log-probs failed");
+    tool_agree(tr->t, rc);
+    for (int64_t i = 0; i < n; i++) {
+        tr->data.pair[i].ref_chosen = all[2 * i];
+        tr->data.pair[i].ref_rejected = all[2 * i + 1];
+        tr->data.pair[i].has_ref = true;
+    }
+    log_info("reference log-probs of %lld pairs scored with the base model in %.1f s", (long long)n,
+             MPI_Wtime() - t0);
+    free(all);
+    free(counts);
+    free(displs);
+}
+
+/* Will maybe_resume take the checkpoint (which then holds the references)? */
+static bool checkpoint_resumable(trainer *tr)
+{
+    if (tr->a->resume == 0) return false;
+    char *path = checkpoint_state_path(tr->a->out);
+    state_header h;
+    bool found;
+    int rc = state_peek(path, &h, &found);
+    free(path);
+    err_clear();  /* maybe_resume reports what is wrong */
+    return rc == 0 && found && !memcmp(h.key, tr->key, 16) && h.n_ref == tr->data.n;
 }
 
 static void plan_steps(trainer *tr)
@@ -1042,8 +1489,12 @@ static int train_loop(trainer *tr)
 static void free_trainer(trainer *tr)
 {
     params_free(&tr->p);
-    if (tr->ad) {
+    for (int i = 0; tr->proj_owned && i < 4; i++) free(tr->proj[i]);
+    if (tr->s.m) {
         llama_grads_free(tr->s.m, &tr->g);
+        vision_grads_free(tr->s.m, &tr->vg);
+    }
+    if (tr->ad) {
         lora_detach(tr->s.m);
         lora_free(tr->ad);
     }
@@ -1051,6 +1502,31 @@ static void free_trainer(trainer *tr)
     data_free(&tr->data);
     free(tr->order);
     sess_free(&tr->s);
+}
+
+/* What the run trains, for the start line. */
+static void describe(const trainer *tr, char *buf, size_t size)
+{
+    if (!tr->ad)
+        snprintf(buf, size, "%lld parameters (every weight)", (long long)tr->p.total);
+    else
+        snprintf(buf, size, "%lld parameters: LoRA r %d, alpha %g%s", (long long)tr->p.total,
+                 tr->ad->cfg.r, tr->ad->cfg.alpha,
+                 tr->a->train == TRAIN_LORA_PROJECTOR ? ", and the projector" : "");
+}
+
+/* Rank 0 writes the final adapter (or, --train all, the model); then --merge. */
+static void write_outputs(trainer *tr, char **written)
+{
+    const dpo_args *a = tr->a;
+    if (a->train == TRAIN_ALL) {
+        write_model(tr, "model");
+        *written = fs_join(a->out, "model");
+        return;
+    }
+    *written = fs_join(a->out, "adapter");
+    tool_agree(tr->t, tr->t->rank == 0 ? save_adapter(tr, *written) : 0);
+    if (a->merge) write_model(tr, "merged");
 }
 
 int main(int argc, char **argv)
@@ -1066,29 +1542,32 @@ int main(int argc, char **argv)
     tr.a = &a;
     tr.t = &t;
     tool_agree(&t, load_inputs(&tr));
-    lora_attach(tr.s.m, tr.ad);
-    llama_grads_new(tr.s.m, LLAMA_GRAD_LORA, &tr.g);
-    params_init(&tr.p, tr.ad, &tr.g);
+    if (tr.ad) lora_attach(tr.s.m, tr.ad);
     plan_steps(&tr);
+    tr.ref_once = need_ref_once(&tr);
     char *model_hash = h5io_model_hash(a.model);
     tool_agree(&t, model_hash ? 0 : -1);
     run_key(&tr, model_hash);
     free(model_hash);
+    /* the reference first: the base model is untouched until setup_params */
+    if (tr.ref_once && !checkpoint_resumable(&tr)) score_references(&tr);
+    tool_agree(&t, setup_params(&tr));
     bool resumed;
     tool_agree(&t, maybe_resume(&tr, &resumed));
     tool_agree(&t, t.rank == 0 ? csv_start(a.out, tr.step) : 0);
+    char what[160];
+    describe(&tr, what, sizeof what);
     log_info("%lld %s, global batch %lld (%d micro x %d accum x %d ranks), %lld steps/epoch, "
-             "%lld steps; %lld LoRA parameters (r %d, alpha %g)%s",
+             "%lld steps; %s%s",
              (long long)tr.data.n, a.mode == MODE_SFT ? "SFT answers" : "pairs",
              (long long)tr.global_batch, a.micro, a.accum, t.size,
-             (long long)tr.steps_per_epoch, (long long)tr.total_steps, (long long)tr.p.total,
-             tr.ad->cfg.r, tr.ad->cfg.alpha, resumed ? "; resumed from the checkpoint" : "");
+             (long long)tr.steps_per_epoch, (long long)tr.total_steps, what,
+             resumed ? "; resumed from the checkpoint" : "");
     if (resumed) log_info("resuming at step %lld", (long long)tr.step);
     int code = train_loop(&tr);
     if (code == TOOL_OK) {
-        char *dir = fs_join(a.out, "adapter");
-        tool_agree(&t, t.rank == 0 ? lora_save_peft(tr.ad, dir, a.model) : 0);
-        if (a.merge) write_merged(&tr);
+        char *dir = NULL;
+        write_outputs(&tr, &dir);
         char b[32];
         int64_t ran = tr.step - tr.step_start;
         log_info("done: %lld steps in %s (this run: %lld steps, mean step %.1f ms, %.0f training "

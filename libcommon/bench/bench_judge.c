@@ -382,6 +382,10 @@ static bool judge_score_mmhal(const char *reply, json_t *sample)
 /* Mementos: the judge's lists against the question's ground truth. */
 static int judge_score_mementos(const json_t *q, const char *reply, json_t *sample, bool *parsed)
 {
+    if (!json_is_array(json_object_get(q, "objects")) ||
+        !json_is_array(json_object_get(q, "behaviours")))
+        return ERR("mementos question %s: no \"objects\" and \"behaviours\" arrays (the "
+                   "ground truth)", json_string_value(json_object_get(q, "question_id")));
     json_t *objs = NULL, *behs = NULL;
     *parsed = bench_judge_mementos_parse(reply, &objs, &behs);
     if (!*parsed)
@@ -594,6 +598,8 @@ static json_t *judge_awaiting_entry(const judge_run *r)
 
 static int judge_gather(judge_run *r)
 {
+    if (r->o->mode != BENCH_JUDGE_READ_REPLIES && (!r->o->model || !r->o->model[0]))
+        return ERR("%s: judge scoring needs the judge model's name", r->bench);
     switch (r->o->mode) {
     case BENCH_JUDGE_ONLINE: return judge_online(r);
     case BENCH_JUDGE_WRITE_REQUESTS: return judge_write_requests(r);

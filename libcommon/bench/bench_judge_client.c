@@ -4,10 +4,12 @@
 #include "bench_judge_client.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench_judge_prompt.h"
 #include "err.h"
@@ -79,10 +81,13 @@ static int jc_cache_line(bench_judge_client *c, const char *line, size_t n, long
     return 0;
 }
 
-/* Reads the cache file if it exists; *ends_in_newline for the appender. */
-static int jc_cache_load(bench_judge_client *c, int *ends_in_newline)
+/* Reads the cache file if it exists. A last line without its newline (a
+ * write cut short): if it does not parse, *keep is the length before it
+ * (the caller cuts it off); if it does, *newline is set (the caller ends it). */
+static int jc_cache_load(bench_judge_client *c, long *keep, bool *newline)
 {
-    *ends_in_newline = 1;
+    *keep = -1;
+    *newline = false;
     if (!fs_is_file(c->o->cache_path))
         return 0;
     char *buf = NULL;
@@ -94,9 +99,12 @@ static int jc_cache_load(bench_judge_client *c, int *ends_in_newline)
     for (size_t at = 0; at < len && rc == 0;) {
         size_t n = strcspn(buf + at, "\n");
         lineno++;
-        int last_cut = at + n == len;
+        bool cut = at + n == len; /* no newline: the write was cut short */
+        *newline = cut;
         if (n > 0 && jc_cache_line(c, buf + at, n, lineno) != 0) {
-            if (last_cut) {
+            if (cut) {
+                *keep = (long)at;
+                *newline = false;
                 log_warn("%s: line %ld: dropping an incomplete last judgement (a run was cut "
                          "short); it will be asked again", c->o->cache_path, lineno);
                 err_clear();
@@ -106,7 +114,6 @@ static int jc_cache_load(bench_judge_client *c, int *ends_in_newline)
         }
         at += n + 1;
     }
-    *ends_in_newline = len == 0 || buf[len - 1] == '\n';
     free(buf);
     return rc;
 }
@@ -117,8 +124,16 @@ int bench_judge_client_open(const bench_judge_opts *o, bench_judge_client **out)
     c->o = o;
     c->cache = json_object();
     c->last_start = -1;
-    int ends_in_newline = 1;
-    if (o->cache_path && jc_cache_load(c, &ends_in_newline) != 0) {
+    long keep = -1;
+    bool newline = false;
+    if (o->cache_path && jc_cache_load(c, &keep, &newline) != 0) {
+        bench_judge_client_close(c);
+        return -1;
+    }
+    /* the next judgement must start a line of its own */
+    if (o->cache_path && keep >= 0 && truncate(o->cache_path, (off_t)keep) != 0) {
+        err_errno_at(__FILE__, __LINE__, "%s: cannot drop its incomplete last line",
+                     o->cache_path);
         bench_judge_client_close(c);
         return -1;
     }
@@ -130,8 +145,7 @@ int bench_judge_client_open(const bench_judge_opts *o, bench_judge_client **out)
             bench_judge_client_close(c);
             return -1;
         }
-        /* a cut-short last line gets its own line so the next one parses */
-        if (!ends_in_newline && (fputc('\n', c->cache_file) == EOF || fflush(c->cache_file))) {
+        if (newline && (fputc('\n', c->cache_file) == EOF || fflush(c->cache_file) != 0)) {
             err_errno_at(__FILE__, __LINE__, "%s: write", o->cache_path);
             bench_judge_client_close(c);
             return -1;
@@ -234,15 +248,18 @@ int bench_judge_client_ask(bench_judge_client *c, const json_t *body, const char
         http_response r;
         int sent = http_post_json(&req, &r);
         bool retryable = sent != 0 || r.status == 429 || r.status >= 500;
-        if (sent == 0 && r.status == 200) {
+        if (sent == 0 && r.status / 100 == 2) {
             rc = jc_content(c, &r, reply);
         } else if (!retryable) {
             rc = ERR("%s: HTTP %ld: %.300s", c->o->url, r.status, r.body);
         } else if (attempt < c->o->max_retries) {
             double wait = jc_backoff(sent == 0 ? &r : NULL, attempt);
-            log_warn("%s: %s; retrying in %.1f s (%d of %d)", c->o->url,
-                     sent != 0 ? err_msg() : (r.status == 429 ? "rate limited (429)" : "server error"),
-                     wait, attempt + 1, c->o->max_retries);
+            if (sent != 0)
+                log_warn("%s; retrying in %.1f s (%d of %d)", err_msg(), wait, attempt + 1,
+                         c->o->max_retries);
+            else
+                log_warn("%s: HTTP %ld; retrying in %.1f s (%d of %d)", c->o->url, r.status,
+                         wait, attempt + 1, c->o->max_retries);
             http_response_free(&r);
             jc_sleep(wait);
             continue;

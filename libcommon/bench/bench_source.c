@@ -42,6 +42,23 @@ const char *const *bench_source_names(void)
     return NAMES;
 }
 
+/* The question ids appended from position first on are unique (answers
+ * are joined to questions by id). */
+static int bsrc_unique_ids(const json_t *out, size_t first, const char *root)
+{
+    json_t *seen = json_object();
+    int rc = 0;
+    for (size_t i = first; rc == 0 && i < json_array_size(out); i++) {
+        const char *id = json_string_value(json_object_get(json_array_get(out, i), "question_id"));
+        if (json_object_get(seen, id))
+            rc = ERR("%s: question_id \"%s\" appears twice in the release files", root, id);
+        else
+            json_object_set_new(seen, id, json_true());
+    }
+    json_decref(seen);
+    return rc;
+}
+
 int bench_source_load(const char *suite, const char *data_root, int64_t limit, json_t *out,
                       bench_source_report *rep)
 {
@@ -56,7 +73,9 @@ int bench_source_load(const char *suite, const char *data_root, int64_t limit, j
         return ERR("%s: data root: %s", data_root, strerror(errno));
     if (!fs_is_dir(root)) return ERR("%s: data root is not a folder", data_root);
     bsrc_ctx c = {suite, root, limit, out, rep};
-    if (r->read(&c) != 0) return err_context("%s", suite);
+    size_t first = json_array_size(out);
+    if (r->read(&c) != 0 || bsrc_unique_ids(out, first, root) != 0)
+        return err_context("%s", suite);
     return 0;
 }
 

@@ -251,8 +251,9 @@ static int chair_add_captions(chair_set *s, const json_t *caps, const char *path
     return 0;
 }
 
-/* The sorted index and the empty ground truth of the chosen images. */
-static void chair_prepare(chair_set *s)
+/* The sorted index and the empty ground truth of the chosen images; an id
+ * listed twice is an error (question ids must be unique). */
+static int chair_prepare(bsrc_ctx *c, chair_set *s)
 {
     size_t n = s->n ? s->n : 1;
     s->by_id = xcalloc(n, sizeof *s->by_id);
@@ -263,6 +264,11 @@ static void chair_prepare(chair_set *s)
         s->extra[i] = json_array();
     }
     qsort(s->by_id, s->n, sizeof *s->by_id, cmp_key);
+    for (size_t i = 1; i < s->n; i++)
+        if (s->by_id[i].id == s->by_id[i - 1].id)
+            return ERR("%s/chair/image_ids.txt: image id %lld is listed twice", c->root,
+                       s->by_id[i].id);
+    return 0;
 }
 
 /* Appends one question per chosen image: "objects" in table order, then
@@ -294,8 +300,8 @@ int bsrc_read_chair(bsrc_ctx *c)
     if (rc == 0 && !(inst = bsrc_load_json(inst_path))) rc = -1;
     if (rc == 0) rc = chair_choose_images(c, &s, inst, inst_path);
     if (rc == 0) {
-        chair_prepare(&s);
-        rc = chair_add_instances(&s, inst, inst_path);
+        rc = chair_prepare(c, &s);
+        if (rc == 0) rc = chair_add_instances(&s, inst, inst_path);
     }
     json_decref(inst);
     if (rc == 0 && !(caps = bsrc_load_json(cap_path))) rc = -1;

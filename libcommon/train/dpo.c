@@ -84,6 +84,14 @@ static void dpo_losses(const dpo_opts *o, dpo_result *r, float *dtok)
 int dpo_step(llava_model *m, const dpo_pair *pairs, int n_pairs, const float *pixels, int n_img,
              const dpo_opts *opts, llama_grads *lg, dpo_result *r)
 {
+    return dpo_step_mode(m, pairs, n_pairs, pixels, n_img, opts,
+                         lg ? TRAIN_FOR_BACKWARD : TRAIN_SCORE_ONLY, lg, NULL, r);
+}
+
+int dpo_step_mode(llava_model *m, const dpo_pair *pairs, int n_pairs, const float *pixels,
+                  int n_img, const dpo_opts *opts, int mode, llama_grads *lg, vision_grads *vg,
+                  dpo_result *r)
+{
     memset(r, 0, sizeof *r);
     if (n_pairs < 1) return ERR("dpo_step: no pairs");
     r->n_pairs = n_pairs;
@@ -93,8 +101,7 @@ int dpo_step(llava_model *m, const dpo_pair *pairs, int n_pairs, const float *pi
     train_seq *seqs = pair_seqs(pairs, n_pairs, opts);
     int rc = reference_logps(m, pairs, n_pairs, seqs, pixels, n_img, r);
     if (rc == 0)
-        rc = train_pass_run(m, seqs, 2 * n_pairs, pixels, n_img, lg ? TRAIN_FOR_BACKWARD : TRAIN_SCORE_ONLY,
-                            &r->policy);
+        rc = train_pass_run(m, seqs, 2 * n_pairs, pixels, n_img, mode, &r->policy);
     free(seqs);
     if (rc != 0) {
         dpo_result_free(r);
@@ -103,7 +110,7 @@ int dpo_step(llava_model *m, const dpo_pair *pairs, int n_pairs, const float *pi
     int64_t n_tok = r->policy.tok_off[2 * n_pairs];
     float *dtok = xmalloc(sizeof(float) * (size_t)n_tok);
     dpo_losses(opts, r, dtok);
-    if (lg) rc = train_pass_backward(&r->policy, dtok, lg, NULL);
+    if (mode != TRAIN_SCORE_ONLY) rc = train_pass_backward(&r->policy, dtok, lg, vg);
     free(dtok);
     return rc;
 }

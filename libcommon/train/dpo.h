@@ -50,6 +50,11 @@ double dpo_sigmoid_loss(double beta, double pc, double pr, double rc, double rr,
  * computed with m->lm.lora_off set. pixels [n_img, 3, S, S] host. */
 int dpo_step(llava_model *m, const dpo_pair *pairs, int n_pairs, const float *pixels, int n_img,
              const dpo_opts *opts, llama_grads *lg, dpo_result *out);
+/* The same with the pass's mode (train_pass_mode bits): TRAIN_WITH_PROJECTOR
+ * or TRAIN_WITH_VISION also add the vision side's gradients into vg. */
+int dpo_step_mode(llava_model *m, const dpo_pair *pairs, int n_pairs, const float *pixels,
+                  int n_img, const dpo_opts *opts, int mode, llama_grads *lg, vision_grads *vg,
+                  dpo_result *r);
 void dpo_result_free(dpo_result *r);
 
 /* SFT: loss = mean over all scored tokens of -log p(token); gradients of it

@@ -35,6 +35,8 @@ static int image_features(train_pass *p, const float *pixels, int n_img, int mod
 {
     if (n_img == 0) return 0;
     if (mode & TRAIN_WITH_VISION) return vision_forward_train(p->m, pixels, n_img, &p->vision, feats);
+    if (mode & TRAIN_WITH_PROJECTOR)
+        return vision_forward_train_what(p->m, pixels, n_img, VISION_TRAIN_PROJECTOR, &p->vision, feats);
     return llava_image_features(p->m, pixels, n_img, feats);
 }
 
@@ -116,7 +118,7 @@ int train_pass_run(llava_model *m, const train_seq *seqs, int n_seqs, const floa
     }
     int32_t *ids = xmalloc(sizeof(int32_t) * (size_t)R);
     for (int s = 0; s < n_seqs; s++) memcpy(ids + ls[s].row0, seqs[s].ids, sizeof(int32_t) * seqs[s].n);
-    p->n_img = (mode & TRAIN_WITH_VISION) ? n_img : 0;
+    p->n_img = (mode & (TRAIN_WITH_VISION | TRAIN_WITH_PROJECTOR)) ? n_img : 0;
     p->seq_image = xmalloc(sizeof(int) * (size_t)(n_seqs ? n_seqs : 1));
     for (int s = 0; s < n_seqs; s++) p->seq_image[s] = seqs[s].image;
 
@@ -185,7 +187,7 @@ void train_pass_free(train_pass *p)
     if (!p->m) return;
     be_backend *be = p->m->be;
     if (p->tape.layers) llama_tape_free(p->m, &p->tape);
-    if (p->vision.layers || p->vision.x0.data) vision_tape_free(p->m, &p->vision);
+    if (p->vision.layers || p->vision.sel.data) vision_tape_free(p->m, &p->vision);
     if (p->hidden.data) be->mat_free(be, &p->hidden);
     if (p->logits.data) be->mat_free(be, &p->logits);
     free(p->tok_off);

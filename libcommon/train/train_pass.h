@@ -44,13 +44,14 @@ typedef enum {
     TRAIN_SCORE_ONLY = 0,   /* no backward: no tape kept */
     TRAIN_FOR_BACKWARD = 1, /* decoder (and LoRA) gradients */
     TRAIN_WITH_VISION = 2,  /* also backward through projector and CLIP */
+    TRAIN_WITH_PROJECTOR = 4, /* also backward into the projector only (CLIP forward only) */
 } train_pass_mode;
 
 /* Forward all sequences as one ragged batch. pixels [n_img, 3, S, S] host. */
 int train_pass_run(llava_model *m, const train_seq *seqs, int n_seqs, const float *pixels,
                    int n_img, int mode, train_pass *p);
 /* Backward from dtok [n_tok] = dLoss/d tok_logp; adds into lg (and vg when
- * the pass ran TRAIN_WITH_VISION; vg may be NULL otherwise). */
+ * the pass ran TRAIN_WITH_VISION or _PROJECTOR; vg may be NULL otherwise). */
 int train_pass_backward(train_pass *p, const float *dtok, llama_grads *lg, vision_grads *vg);
 void train_pass_free(train_pass *p);
 

@@ -89,8 +89,57 @@ static void clip_layer_fwd(llava_model *m, const clip_layer *L, be_mat x, clip_l
     be->linear(be, x, t->f_act, &L->fc2, &L->fc2_b, true);
 }
 
+/* Free one CLIP layer's activations. */
+static void clip_layer_tape_free(be_backend *be, clip_layer_tape *t)
+{
+    be_mat *all[] = {&t->x_in, &t->h1, &t->q, &t->k, &t->v, &t->att, &t->x_mid, &t->h2,
+                     &t->f_pre, &t->f_act};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        if (all[i]->data) be->mat_free(be, all[i]);
+}
+
+/* x [n*T, C] = pre_layrnorm(embeddings(pixels)); with keep, the unfolded
+ * patches and the embeddings stay in tp. */
+static void clip_embed(llava_model *m, const float *pixels, int n_img, bool keep, vision_tape *tp,
+                       be_mat x)
+{
+    be_backend *be = m->be;
+    const cfg_vision *v = &m->cfg.vision;
+    int P = m->n_patches, T = P + 1;
+    int64_t C = v->hidden_size, K = m->vision.patch.cols;
+    float *unf = xmalloc(sizeof(float) * (size_t)((int64_t)n_img * P * K));
+    unfold(pixels, n_img, v->num_channels, v->image_size, v->patch_size, unf);
+    be_mat patches_in = be->mat_new(be, (int64_t)n_img * P, K);       /* [n*P, K] */
+    be->upload(be, patches_in, unf);
+    free(unf);
+    be_mat patches = be->mat_new(be, (int64_t)n_img * P, C);          /* [n*P, C] */
+    be->linear(be, patches, patches_in, &m->vision.patch, NULL, false);
+    be_mat x0 = be->mat_new(be, (int64_t)n_img * T, C);               /* [n*T, C] */
+    for (int i = 0; i < n_img; i++) {
+        be_mat img = be_rows(x0, (int64_t)i * T, T);
+        be->copy(be, be_rows(img, 1, P), be_rows(patches, (int64_t)i * P, P));
+        be->add_rows(be, be_rows(img, 0, 1), &m->vision.class_emb, 0);
+        be->add_rows(be, img, &m->vision.pos_emb, 0);
+    }
+    be->mat_free(be, &patches);
+    be->layernorm(be, x, x0, &m->vision.pre_ln_w, &m->vision.pre_ln_b, (float)v->layer_norm_eps);
+    if (keep) {
+        tp->patches_in = patches_in;
+        tp->x0 = x0;
+    } else {
+        be->mat_free(be, &patches_in);
+        be->mat_free(be, &x0);
+    }
+}
+
 int vision_forward_train(llava_model *m, const float *pixels, int n_img, vision_tape *tp,
                          be_mat feats)
+{
+    return vision_forward_train_what(m, pixels, n_img, VISION_TRAIN_ALL, tp, feats);
+}
+
+int vision_forward_train_what(llava_model *m, const float *pixels, int n_img, int what,
+                              vision_tape *tp, be_mat feats)
 {
     memset(tp, 0, sizeof *tp);
     be_backend *be = m->be;
@@ -99,29 +148,17 @@ int vision_forward_train(llava_model *m, const float *pixels, int n_img, vision_
     if (kind < 0 || pkind < 0) return -1;
     int P = m->n_patches, T = P + 1, N = m->image_tokens;
     int skip = strcmp(m->cfg.vision_feature_select_strategy, "full") == 0 ? 0 : 1;
-    int64_t C = v->hidden_size, D = m->cfg.text.hidden_size, K = m->vision.patch.cols;
+    int64_t C = v->hidden_size, D = m->cfg.text.hidden_size;
+    bool all = what == VISION_TRAIN_ALL;
     tp->n_img = n_img;
-    float *unf = xmalloc(sizeof(float) * (size_t)((int64_t)n_img * P * K));
-    unfold(pixels, n_img, v->num_channels, v->image_size, v->patch_size, unf);
-    tp->patches_in = be->mat_new(be, (int64_t)n_img * P, K);
-    be->upload(be, tp->patches_in, unf);
-    free(unf);
-    be_mat patches = be->mat_new(be, (int64_t)n_img * P, C);
-    be->linear(be, patches, tp->patches_in, &m->vision.patch, NULL, false);
-    tp->x0 = be->mat_new(be, (int64_t)n_img * T, C);
-    for (int i = 0; i < n_img; i++) {
-        be_mat img = be_rows(tp->x0, (int64_t)i * T, T);
-        be->copy(be, be_rows(img, 1, P), be_rows(patches, (int64_t)i * P, P));
-        be->add_rows(be, be_rows(img, 0, 1), &m->vision.class_emb, 0);
-        be->add_rows(be, img, &m->vision.pos_emb, 0);
+    be_mat x = be->mat_new(be, (int64_t)n_img * T, C);                /* [n*T, C] */
+    clip_embed(m, pixels, n_img, all, tp, x);
+    if (all) tp->layers = xcalloc((size_t)m->vision.n_layers + 1, sizeof *tp->layers);
+    for (int l = 0; l < m->vision.n_layers; l++) {
+        clip_layer_tape scratch, *t = all ? &tp->layers[l] : &scratch;
+        clip_layer_fwd(m, &m->vision.layers[l], x, t, n_img, T, kind);
+        if (!all) clip_layer_tape_free(be, t);
     }
-    be->mat_free(be, &patches);
-    be_mat x = be->mat_new(be, (int64_t)n_img * T, C);
-    be->layernorm(be, x, tp->x0, &m->vision.pre_ln_w, &m->vision.pre_ln_b,
-                  (float)v->layer_norm_eps);
-    tp->layers = xcalloc((size_t)m->vision.n_layers + 1, sizeof *tp->layers);
-    for (int l = 0; l < m->vision.n_layers; l++)
-        clip_layer_fwd(m, &m->vision.layers[l], x, &tp->layers[l], n_img, T, kind);
     tp->sel = be->mat_new(be, (int64_t)n_img * N, C);
     for (int i = 0; i < n_img; i++)
         be->copy(be, be_rows(tp->sel, (int64_t)i * N, N), be_rows(x, (int64_t)i * T + skip, N));
@@ -175,28 +212,19 @@ static void clip_layer_bwd(llava_model *m, const clip_layer *L, clip_layer_tape 
     for (int i = 0; i < 5; i++) be->mat_free(be, tmp[i]);
 }
 
-int vision_backward(llava_model *m, vision_tape *tp, be_mat dfeats, vision_grads *g)
+/* CLIP's part of the backward: from dsel [n*N, C] (the selected features'
+ * gradient) through the layers, pre_layrnorm and the embeddings. */
+static void clip_backward(llava_model *m, vision_tape *tp, be_mat dsel, vision_grads *g, int kind)
 {
     be_backend *be = m->be;
     const cfg_vision *v = &m->cfg.vision;
-    int kind = act_kind(v->hidden_act), pkind = act_kind(m->cfg.projector_hidden_act);
-    if (kind < 0 || pkind < 0) return -1;
     int n_img = tp->n_img, P = m->n_patches, T = P + 1, N = m->image_tokens;
     int skip = strcmp(m->cfg.vision_feature_select_strategy, "full") == 0 ? 0 : 1;
-    int64_t C = v->hidden_size, D = m->cfg.text.hidden_size;
-    /* projector */
-    be_mat dact = be->mat_new(be, (int64_t)n_img * N, D), dpre = be->mat_new(be, (int64_t)n_img * N, D),
-           dsel = be->mat_new(be, (int64_t)n_img * N, C);
-    lin_bwd(be, dact, dfeats, tp->mid_act, &m->proj.l2, g->l2, g->l2_b);
-    act_bwd(be, pkind, dpre, dact, tp->mid_pre);
-    lin_bwd(be, dsel, dpre, tp->sel, &m->proj.l1, g->l1, g->l1_b);
-    be->mat_free(be, &dact);
-    be->mat_free(be, &dpre);
+    int64_t C = v->hidden_size;
     /* selected rows of the last layer's output */
     be_mat dx = be->mat_new(be, (int64_t)n_img * T, C);
     for (int i = 0; i < n_img; i++)
         be->add(be, be_rows(dx, (int64_t)i * T + skip, N), be_rows(dsel, (int64_t)i * N, N));
-    be->mat_free(be, &dsel);
     for (int l = m->vision.n_layers - 1; l >= 0; l--)
         clip_layer_bwd(m, &m->vision.layers[l], &tp->layers[l], dx, &g->layers[l], n_img, T, kind);
     /* pre_layrnorm, then the embeddings: class, position, patch conv */
@@ -215,18 +243,40 @@ int vision_backward(llava_model *m, vision_tape *tp, be_mat dfeats, vision_grads
     if (g->patch.data) be->linear_dw(be, g->patch, none, dpatch, tp->patches_in);
     be->mat_free(be, &dpatch);
     be->mat_free(be, &dx0);
+}
+
+int vision_backward(llava_model *m, vision_tape *tp, be_mat dfeats, vision_grads *g)
+{
+    be_backend *be = m->be;
+    const cfg_vision *v = &m->cfg.vision;
+    int kind = act_kind(v->hidden_act), pkind = act_kind(m->cfg.projector_hidden_act);
+    if (kind < 0 || pkind < 0) return -1;
+    bool clip = g->layers != NULL;   /* CLIP gradients wanted */
+    if (clip && !tp->layers)
+        return ERR("vision_backward: CLIP gradients wanted but the forward kept only the "
+                   "projector's activations");
+    int n_img = tp->n_img, N = m->image_tokens;
+    int64_t C = v->hidden_size, D = m->cfg.text.hidden_size;
+    /* projector; dsel [n*N, C] only when the backward goes on into CLIP */
+    be_mat dact = be->mat_new(be, (int64_t)n_img * N, D), dpre = be->mat_new(be, (int64_t)n_img * N, D),
+           dsel = {0};
+    if (clip) dsel = be->mat_new(be, (int64_t)n_img * N, C);
+    lin_bwd(be, dact, dfeats, tp->mid_act, &m->proj.l2, g->l2, g->l2_b);
+    act_bwd(be, pkind, dpre, dact, tp->mid_pre);
+    lin_bwd(be, dsel, dpre, tp->sel, &m->proj.l1, g->l1, g->l1_b);
+    be->mat_free(be, &dact);
+    be->mat_free(be, &dpre);
+    if (clip) {
+        clip_backward(m, tp, dsel, g, kind);
+        be->mat_free(be, &dsel);
+    }
     return 0;
 }
 
 void vision_tape_free(llava_model *m, vision_tape *tp)
 {
     be_backend *be = m->be;
-    for (int l = 0; tp->layers && l < m->vision.n_layers; l++) {
-        clip_layer_tape *t = &tp->layers[l];
-        be_mat *all[] = {&t->x_in, &t->h1, &t->q, &t->k, &t->v, &t->att, &t->x_mid, &t->h2,
-                         &t->f_pre, &t->f_act};
-        for (size_t i = 0; i < sizeof all / sizeof *all; i++) be->mat_free(be, all[i]);
-    }
+    for (int l = 0; tp->layers && l < m->vision.n_layers; l++) clip_layer_tape_free(be, &tp->layers[l]);
     free(tp->layers);
     be_mat *rest[] = {&tp->patches_in, &tp->x0, &tp->sel, &tp->mid_pre, &tp->mid_act};
     for (int i = 0; i < 5; i++)
@@ -264,27 +314,69 @@ static int vision_pairs(llava_model *m, vision_grads *g, be_mat **gs, const be_w
     return n;
 }
 
+/* All (weights of) g's pairs in malloc'd arrays; count returned. */
+static int all_pairs(llava_model *m, vision_grads *g, be_mat ***gs, const be_weight ***ws)
+{
+    int cap = 9 + 16 * g->n_layers;
+    *gs = xmalloc(sizeof **gs * (size_t)cap);
+    *ws = xmalloc(sizeof **ws * (size_t)cap);
+    return vision_pairs(m, g, *gs, *ws);
+}
+
 void vision_grads_new(llava_model *m, vision_grads *g)
 {
     memset(g, 0, sizeof *g);
     g->n_layers = m->vision.n_layers;
     g->layers = xcalloc((size_t)g->n_layers + 1, sizeof *g->layers);
-    int cap = 9 + 16 * g->n_layers;
-    be_mat **gs = xmalloc(sizeof *gs * (size_t)cap);
-    const be_weight **ws = xmalloc(sizeof *ws * (size_t)cap);
-    int n = vision_pairs(m, g, gs, ws);
+    be_mat **gs;
+    const be_weight **ws;
+    int n = all_pairs(m, g, &gs, &ws);
     for (int i = 0; i < n; i++) *gs[i] = like(m->be, ws[i]);
     free(gs);
     free(ws);
 }
 
+void vision_grads_new_projector(llava_model *m, vision_grads *g)
+{
+    memset(g, 0, sizeof *g);
+    g->l1 = like(m->be, &m->proj.l1);
+    g->l1_b = like(m->be, &m->proj.l1_b);
+    g->l2 = like(m->be, &m->proj.l2);
+    g->l2_b = like(m->be, &m->proj.l2_b);
+}
+
+void vision_grads_zero(llava_model *m, vision_grads *g)
+{
+    be_mat **gs;
+    const be_weight **ws;
+    int n = all_pairs(m, g, &gs, &ws);
+    for (int i = 0; i < n; i++)
+        if (gs[i]->data) m->be->scale(m->be, *gs[i], 0.0f);
+    free(gs);
+    free(ws);
+}
+
+int vision_grad_weights(llava_model *m, vision_grads *g, be_mat **grads, be_weight **weights,
+                        int cap)
+{
+    be_mat **gs;
+    const be_weight **ws;
+    int n = all_pairs(m, g, &gs, &ws), k = 0;
+    for (int i = 0; i < n && k < cap; i++)
+        if (gs[i]->data) {
+            grads[k] = gs[i];
+            weights[k++] = (be_weight *)ws[i];
+        }
+    free(gs);
+    free(ws);
+    return k;
+}
+
 void vision_grads_free(llava_model *m, vision_grads *g)
 {
-    if (!g->layers) return;
-    int cap = 9 + 16 * g->n_layers;
-    be_mat **gs = xmalloc(sizeof *gs * (size_t)cap);
-    const be_weight **ws = xmalloc(sizeof *ws * (size_t)cap);
-    int n = vision_pairs(m, g, gs, ws);
+    be_mat **gs;
+    const be_weight **ws;
+    int n = all_pairs(m, g, &gs, &ws);
     for (int i = 0; i < n; i++)
         if (gs[i]->data) m->be->mat_free(m->be, gs[i]);
     free(gs);

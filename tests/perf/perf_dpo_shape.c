@@ -8,9 +8,16 @@
  * spent in the backend's GEMMs (linear, linear_dx, linear_dw, timed by
  * wrapping the backend's function pointers here).
  *
+ * --image: each pair's prompt starts with an image's tokens (one random
+ * image per micro-batch through the small CLIP tower and the projector);
+ * --projector: that, and the projector trained too (sima-dpo
+ * --train-projector: CLIP forward only, projector gradients; the reference
+ * is given, as sima-dpo scores it once before training). Compare the two
+ * for the projector's cost.
+ *
  *   perf_dpo_shape [--hidden N] [--layers N] [--heads N] [--kv-heads N] [--ffn N]
  *                  [--vocab N] [--prompt N] [--response N] [--micro N] [--r N]
- *                  [--steps N] [--threads N] [--ref-given]
+ *                  [--steps N] [--threads N] [--ref-given] [--image] [--projector]
  */
 #include "config.h"
 #include "dpo.h"
@@ -27,7 +34,7 @@
 
 typedef struct {
     int hidden, layers, heads, kv_heads, ffn, vocab;
-    int prompt, response, micro, r, steps, threads, ref_given;
+    int prompt, response, micro, r, steps, threads, ref_given, image, projector;
 } shape_args;
 
 static double now(void)
@@ -127,15 +134,17 @@ static int32_t *random_ids(int64_t n, int vocab, uint64_t seed)
     return ids;
 }
 
-static dpo_pair *synthetic_pairs(const shape_args *a)
+/* With --image: the prompt's first n_img_tok tokens are image tokens. */
+static dpo_pair *synthetic_pairs(const shape_args *a, int n_img_tok)
 {
     dpo_pair *p = xcalloc((size_t)a->micro, sizeof *p);
     int64_t n = a->prompt + a->response;
     for (int i = 0; i < a->micro; i++) {
         int32_t *c = random_ids(n, a->vocab, 2 * (uint64_t)i + 1);
         int32_t *r = random_ids(n, a->vocab, 2 * (uint64_t)i + 2);
+        for (int k = 0; a->image && k < n_img_tok; k++) c[k] = a->vocab - 1; /* image_token_index */
         memcpy(r, c, sizeof(int32_t) * (size_t)a->prompt); /* the shared prompt */
-        p[i] = (dpo_pair){c, r, n, n, a->prompt, -1, a->ref_given != 0, -20.0, -21.0, 0, 0};
+        p[i] = (dpo_pair){c, r, n, n, a->prompt, a->image ? 0 : -1, a->ref_given != 0, -20.0, -21.0, 0, 0};
     }
     return p;
 }
@@ -143,13 +152,16 @@ static dpo_pair *synthetic_pairs(const shape_args *a)
 /* --- the benchmark -------------------------------------------------------- */
 
 static int one_step(llava_model *m, const dpo_pair *pairs, const shape_args *a, llama_grads *g,
-                    double *seconds)
+                    vision_grads *vg, const float *pixels, double *seconds)
 {
     dpo_opts o = dpo_opts_default();
     dpo_result r;
     double t0 = now();
     llama_grads_zero(m, g);
-    if (dpo_step(m, pairs, a->micro, NULL, 0, &o, g, &r) != 0) return -1;
+    vision_grads_zero(m, vg);
+    int mode = TRAIN_FOR_BACKWARD | (a->projector ? TRAIN_WITH_PROJECTOR : 0);
+    if (dpo_step_mode(m, pairs, a->micro, pixels, pixels ? 1 : 0, &o, mode, g, vg, &r) != 0)
+        return -1;
     *seconds = now() - t0;
     dpo_result_free(&r);
     return 0;
@@ -171,14 +183,22 @@ static int run(const shape_args *a)
     lora_attach(m, ad);
     llama_grads g;
     llama_grads_new(m, LLAMA_GRAD_LORA, &g);
-    dpo_pair *pairs = synthetic_pairs(a);
+    vision_grads vg = {0};
+    if (a->projector) vision_grads_new_projector(m, &vg);
+    float *pixels = NULL;
+    if (a->image) {
+        int64_t n_px = 3 * (int64_t)cfg.vision.image_size * cfg.vision.image_size;
+        pixels = xmalloc(sizeof(float) * (size_t)n_px);
+        for (int64_t i = 0; i < n_px; i++) pixels[i] = (float)((i * 7919) % 200) / 100.0f - 1.0f;
+    }
+    dpo_pair *pairs = synthetic_pairs(a, m->image_tokens);
     wrap_gemms(be);
 
     double warm, total = 0, best = 1e300, s;
-    int rc = one_step(m, pairs, a, &g, &warm);
+    int rc = one_step(m, pairs, a, &g, &vg, pixels, &warm);
     gemm.seconds = gemm.flops = 0;
     for (int i = 0; rc == 0 && i < a->steps; i++) {
-        rc = one_step(m, pairs, a, &g, &s);
+        rc = one_step(m, pairs, a, &g, &vg, pixels, &s);
         total += s;
         if (s < best) best = s;
     }
@@ -194,8 +214,10 @@ static int run(const shape_args *a)
                "q,k,v,o,gate,up,down; threads: %s\n", t->hidden_size, t->num_hidden_layers,
                t->num_attention_heads, t->num_key_value_heads, t->intermediate_size, t->vocab_size,
                a->r, threads);
-        printf("step: %d pair(s) of %d prompt + %d response tokens, reference %s\n", a->micro,
-               a->prompt, a->response, a->ref_given ? "given" : "computed (adapter off)");
+        printf("step: %d pair(s) of %d prompt + %d response tokens, reference %s%s\n", a->micro,
+               a->prompt, a->response, a->ref_given ? "given" : "computed (adapter off)",
+               a->projector ? "; image; projector trained (--train-projector)"
+                            : a->image ? "; image; projector frozen" : "");
         printf("step time: mean %.1f ms, best %.1f ms over %d steps (first step %.1f ms)\n",
                1e3 * mean, 1e3 * best, a->steps, 1e3 * warm);
         printf("training tokens/s: %.0f (chosen + rejected tokens per step / mean step time)\n",
@@ -210,6 +232,8 @@ static int run(const shape_args *a)
         free((void *)pairs[i].rejected);
     }
     free(pairs);
+    free(pixels);
+    vision_grads_free(m, &vg);
     llama_grads_free(m, &g);
     lora_detach(m);
     lora_free(ad);
@@ -220,17 +244,17 @@ static int run(const shape_args *a)
 
 int main(int argc, char **argv)
 {
-    shape_args a = {512, 8, 8, 8, 1376, 32000, 320, 64, 1, 16, 3, 0, 0};
+    shape_args a = {512, 8, 8, 8, 1376, 32000, 320, 64, 1, 16, 3, 0, 0, 0, 0};
     static struct option opts[] = {
         {"hidden", 1, 0, 'H'}, {"layers", 1, 0, 'L'}, {"heads", 1, 0, 'h'},
         {"kv-heads", 1, 0, 'k'}, {"ffn", 1, 0, 'F'}, {"vocab", 1, 0, 'V'},
         {"prompt", 1, 0, 'p'}, {"response", 1, 0, 'R'}, {"micro", 1, 0, 'm'},
         {"r", 1, 0, 'r'}, {"steps", 1, 0, 's'}, {"threads", 1, 0, 't'},
-        {"ref-given", 0, 0, 'g'}, {0, 0, 0, 0}};
+        {"ref-given", 0, 0, 'g'}, {"image", 0, 0, 'I'}, {"projector", 0, 0, 'P'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         int v = optarg ? atoi(optarg) : 1;
-        if (c != 'g' && v < 1) {
+        if (c != 'g' && c != 'I' && c != 'P' && v < 1) {
             fprintf(stderr, "perf_dpo_shape: --%s needs a positive integer\n", argv[optind - 1]);
             return 2;
         }
@@ -248,6 +272,8 @@ int main(int argc, char **argv)
         case 's': a.steps = v; break;
         case 't': a.threads = v; break;
         case 'g': a.ref_given = 1; break;
+        case 'I': a.image = 1; break;
+        case 'P': a.image = a.projector = 1; break;
         default: fprintf(stderr, "usage: see the comment at the top of perf_dpo_shape.c\n"); return 2;
         }
     }

@@ -536,7 +536,17 @@ static void test_errors(void)
     o.mode = BENCH_JUDGE_ONLINE;
     o.prompts_dir = SIMA_SOURCE_DIR "/data/judges";
     CHECK_FAILS_WITH(bench_judge_run(&o, "mmvet", qs, answers, &e, s), "SIMA_JUDGE_URL");
+    o.model = "";
+    CHECK_FAILS_WITH(bench_judge_run(&o, "mmvet", qs, answers, &e, s), "judge model's name");
+    o.model = "m";
     CHECK_FAILS_WITH(bench_judge_run(&o, "pope", qs, answers, &e, s), "not a judge-scored");
+    /* a Mementos question without its ground truth cannot be scored */
+    json_t *mq = json_pack("[{s:s, s:s}]", "question_id", "m7", "question", "Describe.");
+    CHECK_FAILS_WITH(run_replies("mementos", mq, answers,
+                                 "{\"custom_id\": \"mementos/m7/0\", \"reply\": "
+                                 "\"Objects: a\\nBehaviours: b\"}\n", &e, s),
+                     "mementos question m7: no \"objects\"");
+    json_decref(mq);
     /* a placeholder the question cannot fill */
     json_t *bad = json_pack("[{s:s, s:s}]", "question_id", "v9", "question", "Q");
     o.mode = BENCH_JUDGE_WRITE_REQUESTS;

@@ -511,6 +511,13 @@ static void test_errors(void)
     CHECK(fails("mmvet", "mm-vet.json: v1_0: \"answer\" is missing"));
     put("MME_Benchmark_release_version/existence/1.txt", "Is it? Please answer yes or no.\tMaybe\n");
     CHECK(fails("mme", "existence/1.txt: line 1: answer \"Maybe\": expected Yes or No"));
+    /* CHAIR: the linked COCO files, an image listed twice */
+    put("chair/image_ids.txt", "42\n139\n42\n");
+    CHECK(fails("chair", "chair/image_ids.txt: image id 42 is listed twice"));
+    put("chair/image_ids.txt", "42\nforty\n");
+    CHECK(fails("chair", "chair/image_ids.txt: line 2: expected a COCO image id"));
+    put("chair/image_ids.txt", "42\n7\n");
+    CHECK(fails("chair", "chair/image_ids.txt: image id 7 is not in"));
 }
 
 static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
@@ -529,8 +536,18 @@ static void test_pope_label_error(void)
         "{\"question_id\": 1, \"image\": \"a.jpg\", \"text\": \"q\", \"label\": \"yes\"}\n"
         "{\"question_id\": 2, \"image\": \"a.jpg\", \"text\": \"q\", \"label\": \"maybe\"}\n");
     CHECK(fails("pope", "coco_pope_random.json: line 2: \"label\": expected \"yes\" or \"no\""));
+    put("pope/coco/coco_pope_popular.json", "");
+    put("pope/coco/coco_pope_adversarial.json", "");
+    put("pope/val2014/a.jpg", "not decoded, only present");
+    put("pope/coco/coco_pope_random.json",
+        "{\"question_id\": 1, \"image\": \"a.jpg\", \"text\": \"q\", \"label\": \"yes\"}\n"
+        "{\"question_id\": \"1\", \"image\": \"a.jpg\", \"text\": \"q\", \"label\": \"no\"}\n");
+    CHECK(fails("pope", "question_id \"random-1\" appears twice"));
     put("pope/coco/coco_pope_random.json", "{\"question_id\": 1}\n");
     CHECK(fails("pope", "coco_pope_random.json: line 1: \"image\" is missing"));
+    char *popular = fs_join(tmp_root, "pope/coco/coco_pope_popular.json");
+    CHECK(remove(popular) == 0);
+    free(popular);
     put("pope/coco/coco_pope_random.json", "");
     CHECK(fails("pope", "coco_pope_popular.json: no such file"));
     nftw(tmp_root, remove_entry, 16, FTW_DEPTH | FTW_PHYS);

@@ -125,8 +125,9 @@ static void stub_send(int fd, int status, const char *extra, const char *body)
                      "HTTP/1.1 %d Stub\r\nContent-Type: application/json\r\n"
                      "Content-Length: %zu\r\nConnection: close\r\n%s\r\n",
                      status, blen, extra);
-    if (write(fd, head, (size_t)n) < 0 || write(fd, body, blen) < 0) {
-        /* the client went away: nothing to do */
+    /* MSG_NOSIGNAL: a client that went away must not kill the test */
+    if (send(fd, head, (size_t)n, MSG_NOSIGNAL) < 0 || send(fd, body, blen, MSG_NOSIGNAL) < 0) {
+        /* nothing to do */
     }
 }
 
@@ -152,6 +153,7 @@ static void stub_serve(stub_http *s, int fd)
     s->requests++;
     bool fail = s->fail_left > 0;
     if (fail) s->fail_left--;
+    int fail_status = s->cfg.fail_status, retry_after = s->cfg.retry_after;
     pthread_mutex_unlock(&s->lock);
 
     char *auth = stub_header(head, "Authorization");
@@ -163,13 +165,13 @@ static void stub_serve(stub_http *s, int fd)
         s->bad++;
         pthread_mutex_unlock(&s->lock);
         stub_send(fd, 400, "", "{\"error\": {\"message\": \"stub: bad request\"}}");
-    } else if (fail && s->cfg.fail_status == 0) {
+    } else if (fail && fail_status == 0) {
         /* close without answering: a network error for the client */
     } else if (fail) {
         char extra[64] = "";
-        if (s->cfg.retry_after >= 0)
-            snprintf(extra, sizeof extra, "Retry-After: %d\r\n", s->cfg.retry_after);
-        stub_send(fd, s->cfg.fail_status, extra, "{\"error\": {\"message\": \"stub: planned failure\"}}");
+        if (retry_after >= 0)
+            snprintf(extra, sizeof extra, "Retry-After: %d\r\n", retry_after);
+        stub_send(fd, fail_status, extra, "{\"error\": {\"message\": \"stub: planned failure\"}}");
     } else {
         char *text = s->cfg.reply(user, s->cfg.ctx);
         if (text)
@@ -272,12 +274,13 @@ double stub_http_arrival(const stub_http *s, long i)
     return t;
 }
 
-void stub_http_reset(stub_http *s, int fail_first, int fail_status)
+void stub_http_reset(stub_http *s, int fail_first, int fail_status, int retry_after)
 {
     pthread_mutex_lock(&s->lock);
     s->requests = 0;
     s->bad = 0;
     s->fail_left = fail_first;
     s->cfg.fail_status = fail_status;
+    s->cfg.retry_after = retry_after;
     pthread_mutex_unlock(&s->lock);
 }

@@ -37,7 +37,8 @@ long stub_http_requests(const stub_http *s);
 long stub_http_bad_requests(const stub_http *s);
 /* Monotonic arrival time (seconds) of request i; < 0 out of range. */
 double stub_http_arrival(const stub_http *s, long i);
-/* Resets the counters and the failure plan (fail_first counts anew). */
-void stub_http_reset(stub_http *s, int fail_first, int fail_status);
+/* Resets the counters and the failure plan: the next fail_first requests
+ * fail with fail_status, with Retry-After: retry_after when >= 0. */
+void stub_http_reset(stub_http *s, int fail_first, int fail_status, int retry_after);
 
 #endif
