@@ -12,7 +12,8 @@
 #  - CHAIR rescored with a synonym table built from the answers agrees with
 #    a word match done here; judge scores from a hand-written replies file;
 #    --judge write-requests writes one request per judge sample;
-#  - --adapter changes the answers and is part of the run key;
+#  - --adapter changes the answers, equals the model with the adapter merged
+#    (sima-dpo --merge), and is part of the run key;
 #  - -np 2 gives the same answers and results as -np 1;
 #  - a rerun finds the answers complete and scores them again, identically;
 #  - a job killed (SIGKILL) or stopped (SIGTERM, exit 3) and rerun gives the
@@ -365,6 +366,20 @@ answers() { python3 -c 'import json,sys; print([json.loads(l)["answer"] for l in
 check '[ "$(answers "$tmp/base/samples.jsonl")" != "$(answers "$tmp/lora/samples.jsonl")" ]' \
   "the adapter did not change the answers"
 check 'grep -q "tiny-llava-lora" "$tmp/lora/results.json"' "results.json does not name the adapter"
+# the same answers from the model with the adapter merged into its weights
+# (sima-dpo --merge after SFT steps at learning rate 0 keeps the adapter as is)
+make_test_prompts 4
+mpi 1 "$bin/sima-dpo" --model "$model" --mode sft --prompts "$tmp/prompts.h5" --template llava_hf \
+  --adapter "$adapter" --lr 0 --epochs 1 --merge --quiet --out "$tmp/dpo" >"$tmp/dpo.log" 2>&1
+rc=$?
+check '[ $rc -eq 0 ] && [ -f "$tmp/dpo/merged/model.safetensors" ]' "sima-dpo --merge: $(cat "$tmp/dpo.log")"
+merged_opts=("${small[@]}")
+merged_opts[1]=$tmp/dpo/merged
+mpi 1 "$bin/sima-bench" "${merged_opts[@]}" --out "$tmp/merged" >"$tmp/merged.log" 2>&1
+rc=$?
+check '[ $rc -eq 0 ]' "merged-model run: $(cat "$tmp/merged.log")"
+check '[ "$(answers "$tmp/lora/samples.jsonl")" = "$(answers "$tmp/merged/samples.jsonl")" ]' \
+  "--adapter answers differ from the merged model's"
 mpi 1 "$bin/sima-bench" "${small[@]}" --adapter "$adapter" --out "$tmp/base" >"$tmp/mix.log" 2>&1
 rc=$?
 check '[ $rc -eq 1 ] && grep -q "different run" "$tmp/mix.log"' \
