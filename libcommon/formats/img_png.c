@@ -1,0 +1,325 @@
+/* img_png.c — PNG decoding through libpng's classic API, giving the pixels
+ * Pillow gives for Image.open(f).convert("RGB").
+ *
+ * libpng is asked for the raw samples only (no transformations but Adam7
+ * de-interlacing), and each row is turned into RGB here by Pillow's rules
+ * (PngImagePlugin's mode/rawmode table, then convert("RGB")):
+ *   gray 1-bit  -> mode "1", 0/255          gray 2-bit -> v * 85 ("L;2")
+ *   gray 4-bit  -> v * 17 ("L;4")           gray 8-bit -> v
+ *   gray 16-bit -> mode "I;16"; convert("RGB") clips: v > 255 -> 255, not
+ *                  v >> 8 (Convert.c's I;16 -> L/RGB rule: high byte
+ *                  non-zero gives 255, else the low byte)
+ *   RGB 8/16    -> the samples / their high bytes ("RGB;16B")
+ *   palette     -> the palette colour of each index; indices past the PLTE
+ *                  entries get Pillow's default palette entry (i, i, i);
+ *                  tRNS does not change the colours
+ *   gray+alpha  -> 8-bit: L; 16-bit: high byte of L ("LA;16B" into RGBA)
+ *   RGBA 8/16   -> R, G, B (16-bit: high bytes, "RGBA;16B")
+ * Alpha is dropped, never composited; gAMA, cHRM, iCCP, sRGB and sBIT are
+ * not applied (Pillow does not apply them either).
+ *
+ * Errors: libpng calls our error function, which records the reason and
+ * longjmps back to the decoder; everything then lives in one heap job, so
+ * no local needs to be volatile. Running out of bytes is "truncated". A bad
+ * CRC on any chunk read is an error (Pillow refuses bad CRCs before the
+ * image data). Chunks after the last image row are not read: a missing
+ * IEND does not matter, as it does not to Pillow. Warnings are dropped
+ * (a library never prints).
+ */
+#include "image.h"
+
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <png.h>
+
+#include "err.h"
+#include "fs.h"
+
+typedef struct {
+    const uint8_t *buf;
+    size_t len, pos;           /* bytes handed to libpng so far */
+    png_structp png;
+    png_infop info;
+    jmp_buf escape;
+    char reason[256];
+    int truncated;             /* the read callback ran out of data */
+    png_uint_32 w, h;
+    int depth, ctype, interlace;
+    uint8_t pal[256][3];       /* the palette, padded as Pillow pads it */
+    size_t rowbytes;
+    uint8_t *raw;              /* raw rows: one, or all h when interlaced */
+    img_rgb8 im;               /* the pixels, freed on failure  [h, w, 3] */
+} png_job;
+
+/* ------------------------------------------------------------ libpng hooks */
+
+static void on_error(png_structp png, png_const_charp msg)
+{
+    png_job *job = png_get_error_ptr(png);
+    if (job->truncated)
+        snprintf(job->reason, sizeof job->reason, "truncated PNG file (premature end of data)");
+    else
+        snprintf(job->reason, sizeof job->reason, "corrupt PNG data: %s", msg);
+    longjmp(job->escape, 1);
+}
+
+static void on_warning(png_structp png, png_const_charp msg)
+{
+    (void)png;
+    (void)msg; /* recoverable: decode on, like Pillow; never print */
+}
+
+static void on_read(png_structp png, png_bytep dst, size_t n)
+{
+    png_job *job = png_get_io_ptr(png);
+    if (n > job->len - job->pos) {
+        job->truncated = 1;
+        png_error(png, "truncated");
+    }
+    memcpy(dst, job->buf + job->pos, n);
+    job->pos += n;
+}
+
+/* Fail from inside the setjmp region with our own reason. */
+static _Noreturn void job_fail(png_job *job, const char *reason)
+{
+    snprintf(job->reason, sizeof job->reason, "%s", reason);
+    longjmp(job->escape, 1);
+}
+
+/* ------------------------------------------------------------ header */
+
+static void job_start(png_job *job)
+{
+    job->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, job, on_error, on_warning);
+    if (!job->png) job_fail(job, "cannot create the PNG decoder (out of memory?)");
+    job->info = png_create_info_struct(job->png);
+    if (!job->info) job_fail(job, "cannot create the PNG decoder (out of memory?)");
+    png_set_read_fn(job->png, job, on_read);
+    /* Our pixel limit decides, not libpng's default 1e6 x 1e6 rows/columns. */
+    png_set_user_limits(job->png, 0x7fffffff, 0x7fffffff);
+    /* Bad CRC on an ancillary chunk: an error, as for critical chunks. */
+    png_set_crc_action(job->png, PNG_CRC_DEFAULT, PNG_CRC_ERROR_QUIT);
+}
+
+/* Pillow's palette: the PLTE entries, then its default entries (i, i, i)
+ * for indices the file leaves out. */
+static void job_read_palette(png_job *job)
+{
+    for (int i = 0; i < 256; i++) job->pal[i][0] = job->pal[i][1] = job->pal[i][2] = (uint8_t)i;
+    png_colorp pal = NULL;
+    int n = 0;
+    if (!png_get_PLTE(job->png, job->info, &pal, &n) || !pal)
+        job_fail(job, "corrupt PNG data: palette image without a PLTE chunk");
+    for (int i = 0; i < n && i < 256; i++) {
+        job->pal[i][0] = pal[i].red;
+        job->pal[i][1] = pal[i].green;
+        job->pal[i][2] = pal[i].blue;
+    }
+}
+
+static void job_read_header(png_job *job)
+{
+    png_read_info(job->png, job->info);
+    int compression, filter;
+    if (!png_get_IHDR(job->png, job->info, &job->w, &job->h, &job->depth, &job->ctype,
+                      &job->interlace, &compression, &filter))
+        job_fail(job, "corrupt PNG data: no IHDR");
+    if ((long long)job->w * job->h > IMG_MAX_PIXELS) {
+        char why[160];
+        snprintf(why, sizeof why, "image of %lux%lu pixels exceeds the limit of %lld "
+                 "(decompression bomb?)", (unsigned long)job->w, (unsigned long)job->h,
+                 IMG_MAX_PIXELS);
+        job_fail(job, why);
+    }
+    if (job->ctype == PNG_COLOR_TYPE_PALETTE) job_read_palette(job);
+}
+
+/* ------------------------------------------------------------ pixels */
+
+/* The i-th packed sample of a row of `depth`-bit samples (depth 1, 2, 4). */
+static inline unsigned packed_sample(const uint8_t *row, int depth, size_t i)
+{
+    size_t bit = i * (size_t)depth;
+    unsigned shift = 8u - (unsigned)depth - (unsigned)(bit & 7);
+    return (row[bit >> 3] >> shift) & ((1u << depth) - 1u);
+}
+
+static void gray_row(const png_job *job, const uint8_t *raw, uint8_t *rgb)
+{
+    size_t w = job->w;
+    for (size_t x = 0; x < w; x++) {
+        unsigned v;
+        switch (job->depth) {
+        case 1: v = packed_sample(raw, 1, x) * 255u; break;
+        case 2: v = packed_sample(raw, 2, x) * 85u; break;
+        case 4: v = packed_sample(raw, 4, x) * 17u; break;
+        case 8: v = raw[x]; break;
+        default: /* 16: Pillow's I;16 -> RGB clips to 255 */
+            v = raw[2 * x] ? 255u : raw[2 * x + 1];
+            break;
+        }
+        rgb[3 * x] = rgb[3 * x + 1] = rgb[3 * x + 2] = (uint8_t)v;
+    }
+}
+
+static void palette_row(const png_job *job, const uint8_t *raw, uint8_t *rgb)
+{
+    size_t w = job->w;
+    for (size_t x = 0; x < w; x++) {
+        unsigned i = job->depth == 8 ? raw[x] : packed_sample(raw, job->depth, x);
+        memcpy(rgb + 3 * x, job->pal[i], 3);
+    }
+}
+
+/* Rows of 8- or 16-bit samples, `nch` per pixel: the high (first) byte of
+ * the first `ncolour` samples (3 colours, or 1 gray replicated). */
+static void direct_row(const png_job *job, const uint8_t *raw, uint8_t *rgb, int nch,
+                       int ncolour)
+{
+    size_t w = job->w, bps = (size_t)job->depth / 8, step = (size_t)nch * bps;
+    if (nch == 3 && bps == 1) {
+        memcpy(rgb, raw, 3 * w);
+        return;
+    }
+    for (size_t x = 0; x < w; x++) {
+        const uint8_t *p = raw + x * step;
+        if (ncolour == 1) {
+            rgb[3 * x] = rgb[3 * x + 1] = rgb[3 * x + 2] = p[0];
+        } else {
+            rgb[3 * x] = p[0];
+            rgb[3 * x + 1] = p[bps];
+            rgb[3 * x + 2] = p[2 * bps];
+        }
+    }
+}
+
+static void convert_row(const png_job *job, const uint8_t *raw, uint8_t *rgb)
+{
+    switch (job->ctype) {
+    case PNG_COLOR_TYPE_GRAY: gray_row(job, raw, rgb); break;
+    case PNG_COLOR_TYPE_PALETTE: palette_row(job, raw, rgb); break;
+    case PNG_COLOR_TYPE_RGB: direct_row(job, raw, rgb, 3, 3); break;
+    case PNG_COLOR_TYPE_GRAY_ALPHA: direct_row(job, raw, rgb, 2, 1); break;
+    default: direct_row(job, raw, rgb, 4, 3); break; /* RGB_ALPHA */
+    }
+}
+
+static int channels_of(int ctype)
+{
+    switch (ctype) {
+    case PNG_COLOR_TYPE_GRAY:
+    case PNG_COLOR_TYPE_PALETTE: return 1;
+    case PNG_COLOR_TYPE_RGB: return 3;
+    case PNG_COLOR_TYPE_GRAY_ALPHA: return 2;
+    default: return 4;
+    }
+}
+
+static void job_read_pixels(png_job *job)
+{
+    int passes = png_set_interlace_handling(job->png);
+    png_read_update_info(job->png, job->info);
+    job->rowbytes = png_get_rowbytes(job->png, job->info);
+    /* libpng validated IHDR; the row it hands back must be the raw one */
+    size_t want = ((size_t)job->w * channels_of(job->ctype) * job->depth + 7) / 8;
+    if (job->rowbytes != want) job_fail(job, "unexpected PNG row size");
+    if (img_alloc(&job->im, (int)job->w, (int)job->h)) job_fail(job, err_msg());
+
+    size_t w3 = (size_t)job->w * 3;
+    if (passes <= 1) {
+        job->raw = malloc(job->rowbytes);
+        if (!job->raw) job_fail(job, "out of memory for a PNG row");
+        for (png_uint_32 y = 0; y < job->h; y++) {
+            png_read_row(job->png, job->raw, NULL);
+            convert_row(job, job->raw, job->im.pix + y * w3);
+        }
+        return;
+    }
+    /* Adam7: each pass fills in part of every row, so all raw rows are kept
+     * until the last pass  [h, rowbytes]. */
+    job->raw = malloc(job->rowbytes * job->h);
+    if (!job->raw) job_fail(job, "out of memory for an interlaced PNG");
+    for (int p = 0; p < passes; p++)
+        for (png_uint_32 y = 0; y < job->h; y++)
+            png_read_row(job->png, job->raw + y * job->rowbytes, NULL);
+    for (png_uint_32 y = 0; y < job->h; y++)
+        convert_row(job, job->raw + y * job->rowbytes, job->im.pix + y * w3);
+}
+
+/* ------------------------------------------------------------ driver */
+
+/* Run the decode (pixels or header only); 0 or -1 with job->reason. */
+static int job_run(png_job *job, int header_only)
+{
+    if (setjmp(job->escape)) return -1;
+    job_start(job);
+    job_read_header(job);
+    if (!header_only) job_read_pixels(job);
+    return 0;
+}
+
+static void job_end(png_job *job)
+{
+    if (job->png) png_destroy_read_struct(&job->png, job->info ? &job->info : NULL, NULL);
+    job->png = NULL;
+    job->info = NULL;
+    free(job->raw);
+    job->raw = NULL;
+}
+
+static int check_signature(const uint8_t *buf, size_t len, const char *name)
+{
+    if (len == 0) return ERR("%s: empty file, not a PNG", name);
+    if (len < 8 || png_sig_cmp(buf, 0, 8) != 0)
+        return ERR("%s: not a PNG file (no PNG signature)", name);
+    return 0;
+}
+
+static png_job *job_new(const uint8_t *buf, size_t len)
+{
+    png_job *job = xcalloc(1, sizeof *job);
+    job->buf = buf;
+    job->len = len;
+    return job;
+}
+
+int img_decode_png(const uint8_t *buf, size_t len, const char *name, img_rgb8 *out)
+{
+    *out = (img_rgb8){0, 0, NULL};
+    if (!name) name = "(memory)";
+    if (check_signature(buf, len, name)) return -1;
+
+    png_job *job = job_new(buf, len);
+    int rc = job_run(job, 0);
+    job_end(job);
+    if (rc) {
+        img_free(&job->im);
+        ERR("%s: %s", name, job->reason);
+    } else {
+        *out = job->im;
+    }
+    free(job);
+    return rc;
+}
+
+int img_png_size(const uint8_t *buf, size_t len, const char *name, int *w, int *h)
+{
+    *w = *h = 0;
+    if (!name) name = "(memory)";
+    if (check_signature(buf, len, name)) return -1;
+
+    png_job *job = job_new(buf, len);
+    int rc = job_run(job, 1);
+    if (rc == 0) {
+        *w = (int)job->w;
+        *h = (int)job->h;
+    }
+    job_end(job);
+    if (rc) ERR("%s: %s", name, job->reason);
+    free(job);
+    return rc;
+}
