@@ -10,9 +10,10 @@
  *                  v >> 8 (Convert.c's I;16 -> L/RGB rule: high byte
  *                  non-zero gives 255, else the low byte)
  *   RGB 8/16    -> the samples / their high bytes ("RGB;16B")
- *   palette     -> the palette colour of each index; indices past the PLTE
- *                  entries get Pillow's default palette entry (i, i, i);
- *                  tRNS does not change the colours
+ *   palette     -> the palette colour of each index; an index past the
+ *                  PLTE entries is black (Pillow 12 fills a new palette
+ *                  with zeros, ImagingPaletteNew, and copies PLTE over its
+ *                  first entries); tRNS does not change the colours
  *   gray+alpha  -> 8-bit: L; 16-bit: high byte of L ("LA;16B" into RGBA)
  *   RGBA 8/16   -> R, G, B (16-bit: high bytes, "RGBA;16B")
  * Alpha is dropped, never composited; gAMA, cHRM, iCCP, sRGB and sBIT are
@@ -105,11 +106,11 @@ static void job_start(png_job *job)
     png_set_crc_action(job->png, PNG_CRC_DEFAULT, PNG_CRC_ERROR_QUIT);
 }
 
-/* Pillow's palette: the PLTE entries, then its default entries (i, i, i)
- * for indices the file leaves out. */
+/* Pillow's palette: the PLTE entries, then black for indices the file
+ * leaves out. */
 static void job_read_palette(png_job *job)
 {
-    for (int i = 0; i < 256; i++) job->pal[i][0] = job->pal[i][1] = job->pal[i][2] = (uint8_t)i;
+    memset(job->pal, 0, sizeof job->pal);
     png_colorp pal = NULL;
     int n = 0;
     if (!png_get_PLTE(job->png, job->info, &pal, &n) || !pal)

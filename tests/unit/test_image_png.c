@@ -7,7 +7,7 @@
  * the decoder:
  *   gray of depth d < 16: v * 255 / (2^d - 1)     gray 16-bit: min(v, 255)
  *   other 16-bit samples: v >> 8 (the high byte)  alpha: dropped
- *   palette: the PLTE colour, (i, i, i) past its end; tRNS ignored.
+ *   palette: the PLTE colour, black past its end; tRNS ignored.
  */
 #include "check.h"
 #include "err.h"
@@ -155,7 +155,7 @@ static uint8_t *expected_rgb(const png_spec *s)
             if ((int)k < s->n_palette) {
                 rgb[0] = s->palette[k].red, rgb[1] = s->palette[k].green, rgb[2] = s->palette[k].blue;
             } else {
-                rgb[0] = rgb[1] = rgb[2] = k;
+                rgb[0] = rgb[1] = rgb[2] = 0;
             }
         } else if (nch <= 2) { /* gray, gray + alpha */
             unsigned g;
@@ -303,8 +303,8 @@ static void test_literal_values(void)
     free(png);
 }
 
-/* An 8-bit palette of 5 entries with indices up to 255: Pillow's default
- * palette gives index i the colour (i, i, i). */
+/* An 8-bit palette of 5 entries with indices up to 255: Pillow's palette
+ * past the PLTE entries is black (its new palettes start zeroed). */
 static void test_palette_index_past_end(void)
 {
     unsigned *samples = make_samples(16, 16, 1, 8, 77, 0);
