@@ -52,8 +52,10 @@ int img_jpeg_size(const uint8_t *buf, size_t len, const char *name, int *w, int 
  * colours (tRNS ignored), alpha dropped (not composited), 16-bit samples by
  * their high byte except 16-bit gray, which Pillow clips to 255 (see
  * img_png.c), 1/2/4-bit gray scaled to 0..255; gamma and colour profiles
- * are not applied. Truncated or corrupt data (bad CRC included) is an error
- * naming `name`; images over IMG_MAX_PIXELS are refused before decoding. */
+ * are not applied. Truncated or corrupt data is an error naming `name`, so
+ * is a bad CRC before the image data (IDAT CRCs are not checked, as Pillow
+ * does not check them); images over IMG_MAX_PIXELS are refused before
+ * decoding. */
 int img_decode_png(const uint8_t *buf, size_t len, const char *name, img_rgb8 *out);
 /* Read only the header chunks: the image size, with the size limit. */
 int img_png_size(const uint8_t *buf, size_t len, const char *name, int *w, int *h);

@@ -21,11 +21,13 @@
  *
  * Errors: libpng calls our error function, which records the reason and
  * longjmps back to the decoder; everything then lives in one heap job, so
- * no local needs to be volatile. Running out of bytes is "truncated". A bad
- * CRC on any chunk read is an error (Pillow refuses bad CRCs before the
- * image data). Chunks after the last image row are not read: a missing
- * IEND does not matter, as it does not to Pillow. Warnings are dropped
- * (a library never prints).
+ * no local needs to be volatile. Running out of bytes is "truncated". CRCs
+ * are checked as Pillow checks them: a bad CRC on any chunk before the
+ * image data (IHDR, PLTE, ancillary ones) is an error; IDAT CRCs are not
+ * checked (Pillow skips them; zlib's Adler-32 still guards the pixels).
+ * Chunks after the last image row are not read: a missing IEND does not
+ * matter, as it does not to Pillow. Warnings are dropped (a library never
+ * prints).
  */
 #include "image.h"
 
@@ -137,6 +139,8 @@ static void job_read_header(png_job *job)
         job_fail(job, why);
     }
     if (job->ctype == PNG_COLOR_TYPE_PALETTE) job_read_palette(job);
+    /* From here on only IDAT is read: ignore its CRCs, as Pillow does. */
+    png_set_crc_action(job->png, PNG_CRC_QUIET_USE, PNG_CRC_NO_CHANGE);
 }
 
 /* ------------------------------------------------------------ pixels */
