@@ -25,9 +25,15 @@
  * are checked as Pillow checks them: a bad CRC on any chunk before the
  * image data (IHDR, PLTE, ancillary ones) is an error; IDAT CRCs are not
  * checked (Pillow skips them; zlib's Adler-32 still guards the pixels).
- * Chunks after the last image row are not read: a missing IEND does not
- * matter, as it does not to Pillow. Warnings are dropped (a library never
- * prints).
+ * Once every row is in, nothing more is needed, as for Pillow (whose
+ * decoder stops at the last row): chunks after the image data are not read,
+ * and data that ends after the last row (in the zlib checksum, the last
+ * IDAT CRC, or with no IEND) still gives the image. To know when the last
+ * row is in, a do-nothing user transform counts the rows libpng has
+ * decompressed. libpng reads IDAT ahead in blocks, so a truncated file is
+ * decoded a second time with zlib fed one byte at a time: then every row
+ * whose data is present comes out before the data runs short. Warnings are
+ * dropped (a library never prints).
  */
 #include "image.h"
 
@@ -48,7 +54,10 @@ typedef struct {
     png_infop info;
     jmp_buf escape;
     char reason[256];
+    int bytewise;              /* feed zlib one byte at a time */
     int truncated;             /* the read callback ran out of data */
+    size_t rows_total;         /* rows of image data (all Adam7 passes) */
+    size_t rows_seen;          /* of them decompressed so far */
     png_uint_32 w, h;
     int depth, ctype, interlace;
     uint8_t pal[256][3];       /* the palette, padded as Pillow pads it */
@@ -59,14 +68,19 @@ typedef struct {
 
 /* ------------------------------------------------------------ libpng hooks */
 
+/* longjmp values: a failure, or the data ended after every row was in */
+enum { JOB_FAILED = 1, JOB_TAIL_MISSING = 2 };
+
 static void on_error(png_structp png, png_const_charp msg)
 {
     png_job *job = png_get_error_ptr(png);
+    if (job->truncated && job->rows_total > 0 && job->rows_seen == job->rows_total)
+        longjmp(job->escape, JOB_TAIL_MISSING);
     if (job->truncated)
         snprintf(job->reason, sizeof job->reason, "truncated PNG file (premature end of data)");
     else
         snprintf(job->reason, sizeof job->reason, "corrupt PNG data: %s", msg);
-    longjmp(job->escape, 1);
+    longjmp(job->escape, JOB_FAILED);
 }
 
 static void on_warning(png_structp png, png_const_charp msg)
@@ -86,11 +100,21 @@ static void on_read(png_structp png, png_bytep dst, size_t n)
     job->pos += n;
 }
 
+/* Called by libpng for each row of image data once it is decompressed and
+ * unfiltered, before it is copied out and before libpng reads on. */
+static void on_row_data(png_structp png, png_row_infop row_info, png_bytep data)
+{
+    (void)row_info;
+    (void)data;
+    png_job *job = png_get_io_ptr(png);
+    job->rows_seen++;
+}
+
 /* Fail from inside the setjmp region with our own reason. */
 static _Noreturn void job_fail(png_job *job, const char *reason)
 {
     snprintf(job->reason, sizeof job->reason, "%s", reason);
-    longjmp(job->escape, 1);
+    longjmp(job->escape, JOB_FAILED);
 }
 
 /* ------------------------------------------------------------ header */
@@ -106,6 +130,11 @@ static void job_start(png_job *job)
     png_set_user_limits(job->png, 0x7fffffff, 0x7fffffff);
     /* Bad CRC on an ancillary chunk: an error, as for critical chunks. */
     png_set_crc_action(job->png, PNG_CRC_DEFAULT, PNG_CRC_ERROR_QUIT);
+    /* Recoverable problems (a bad ICC profile, extra zlib data after the
+     * last row) are warnings, as in Pillow, which ignores them. */
+    png_set_benign_errors(job->png, 1);
+    /* On a read struct this sets how much IDAT data goes to zlib at once. */
+    if (job->bytewise) png_set_compression_buffer_size(job->png, 1);
 }
 
 /* Pillow's palette: the PLTE entries, then black for indices the file
@@ -224,9 +253,40 @@ static int channels_of(int ctype)
     }
 }
 
+/* Interlaced: every raw row -> RGB, once all passes are in. */
+static void convert_all_rows(png_job *job)
+{
+    size_t w3 = (size_t)job->w * 3;
+    for (png_uint_32 y = 0; y < job->h; y++)
+        convert_row(job, job->raw + y * job->rowbytes, job->im.pix + y * w3);
+}
+
+/* The data ended after the last row was in (JOB_TAIL_MISSING): convert
+ * what the read loop had no chance to. Not interlaced: the last row, which
+ * is in the one-row buffer. Interlaced: all rows. */
+static void job_finish_early(png_job *job)
+{
+    if (job->interlace == PNG_INTERLACE_NONE)
+        convert_row(job, job->raw, job->im.pix + (size_t)(job->h - 1) * job->w * 3);
+    else
+        convert_all_rows(job);
+}
+
+/* Rows of image data libpng decompresses: h, or for Adam7 the rows of
+ * each pass that has any columns. */
+static size_t data_rows(const png_job *job)
+{
+    if (job->interlace == PNG_INTERLACE_NONE) return job->h;
+    size_t n = 0;
+    for (int p = 0; p < 7; p++)
+        if (PNG_PASS_COLS(job->w, p) > 0) n += PNG_PASS_ROWS(job->h, p);
+    return n;
+}
+
 static void job_read_pixels(png_job *job)
 {
     int passes = png_set_interlace_handling(job->png);
+    png_set_read_user_transform_fn(job->png, on_row_data);
     png_read_update_info(job->png, job->info);
     job->rowbytes = png_get_rowbytes(job->png, job->info);
     /* libpng validated IHDR; the row it hands back must be the raw one */
@@ -235,6 +295,7 @@ static void job_read_pixels(png_job *job)
     if (img_alloc(&job->im, (int)job->w, (int)job->h)) job_fail(job, err_msg());
 
     size_t w3 = (size_t)job->w * 3;
+    job->rows_total = data_rows(job);
     if (passes <= 1) {
         job->raw = malloc(job->rowbytes);
         if (!job->raw) job_fail(job, "out of memory for a PNG row");
@@ -251,8 +312,7 @@ static void job_read_pixels(png_job *job)
     for (int p = 0; p < passes; p++)
         for (png_uint_32 y = 0; y < job->h; y++)
             png_read_row(job->png, job->raw + y * job->rowbytes, NULL);
-    for (png_uint_32 y = 0; y < job->h; y++)
-        convert_row(job, job->raw + y * job->rowbytes, job->im.pix + y * w3);
+    convert_all_rows(job);
 }
 
 /* ------------------------------------------------------------ driver */
@@ -260,7 +320,11 @@ static void job_read_pixels(png_job *job)
 /* Run the decode (pixels or header only); 0 or -1 with job->reason. */
 static int job_run(png_job *job, int header_only)
 {
-    if (setjmp(job->escape)) return -1;
+    switch (setjmp(job->escape)) {
+    case 0: break;
+    case JOB_TAIL_MISSING: job_finish_early(job); return 0;
+    default: return -1;
+    }
     job_start(job);
     job_read_header(job);
     if (!header_only) job_read_pixels(job);
@@ -284,11 +348,22 @@ static int check_signature(const uint8_t *buf, size_t len, const char *name)
     return 0;
 }
 
-static png_job *job_new(const uint8_t *buf, size_t len)
+static png_job *job_new(const uint8_t *buf, size_t len, int bytewise)
 {
     png_job *job = xcalloc(1, sizeof *job);
     job->buf = buf;
     job->len = len;
+    job->bytewise = bytewise;
+    return job;
+}
+
+/* Decode once; the job holds the pixels or the reason. */
+static png_job *decode_job(const uint8_t *buf, size_t len, int bytewise, int *rc)
+{
+    png_job *job = job_new(buf, len, bytewise);
+    *rc = job_run(job, 0);
+    job_end(job);
+    if (*rc) img_free(&job->im);
     return job;
 }
 
@@ -298,11 +373,15 @@ int img_decode_png(const uint8_t *buf, size_t len, const char *name, img_rgb8 *o
     if (!name) name = "(memory)";
     if (check_signature(buf, len, name)) return -1;
 
-    png_job *job = job_new(buf, len);
-    int rc = job_run(job, 0);
-    job_end(job);
+    int rc;
+    png_job *job = decode_job(buf, len, 0, &rc);
+    if (rc && job->truncated && job->rows_total > 0) {
+        /* The data ran out in the image data: try again bytewise, so that
+         * if every row is there, the image is decoded (see the top). */
+        free(job);
+        job = decode_job(buf, len, 1, &rc);
+    }
     if (rc) {
-        img_free(&job->im);
         ERR("%s: %s", name, job->reason);
     } else {
         *out = job->im;
@@ -317,7 +396,7 @@ int img_png_size(const uint8_t *buf, size_t len, const char *name, int *w, int *
     if (!name) name = "(memory)";
     if (check_signature(buf, len, name)) return -1;
 
-    png_job *job = job_new(buf, len);
+    png_job *job = job_new(buf, len, 0);
     int rc = job_run(job, 1);
     if (rc == 0) {
         *w = (int)job->w;
