@@ -8,6 +8,10 @@
  *   gray of depth d < 16: v * 255 / (2^d - 1)     gray 16-bit: min(v, 255)
  *   other 16-bit samples: v >> 8 (the high byte)  alpha: dropped
  *   palette: the PLTE colour, black past its end; tRNS ignored.
+ * Bad input: truncated data (an error unless only what follows the last
+ * row is missing, as with Pillow), bad CRCs (an error before the image
+ * data; IDAT CRCs are not checked, as Pillow does not), corrupt zlib data,
+ * an IHDR over the pixel limit, non-images: one-line errors naming the file.
  */
 #include "check.h"
 #include "err.h"
