@@ -26,6 +26,11 @@ if(NOT SIMA_JPEG_IS_TURBO)
                       "the libjpeg found at ${JPEG_LIBRARIES} is not turbo")
 endif()
 
+find_package(PNG)
+if(NOT PNG_FOUND)
+  message(FATAL_ERROR "libpng not found (sima decodes PNG images with it): apt-get install libpng-dev")
+endif()
+
 # OpenBLAS built with OpenMP, so that BLAS calls and our own OpenMP loops
 # share one thread pool (the pthread build spins its own threads against
 # OpenMP's and halves throughput on small machines).

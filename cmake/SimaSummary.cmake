@@ -6,6 +6,7 @@ message(STATUS "  C compiler      : ${CMAKE_C_COMPILER_ID} ${CMAKE_C_COMPILER_VE
 message(STATUS "  MPI             : MPI ${MPI_C_VERSION} (${MPI_C_LIBRARIES})")
 message(STATUS "  HDF5 (parallel) : ${HDF5_VERSION} ${HDF5_C_INCLUDE_DIRS}")
 message(STATUS "  libjpeg-turbo   : ${JPEG_LIBRARIES}")
+message(STATUS "  libpng          : ${PNG_VERSION_STRING} ${PNG_LIBRARIES}")
 message(STATUS "  OpenBLAS        : ${SIMA_BLAS_LIBS}")
 message(STATUS "  jansson         : ${JANSSON_VERSION}")
 message(STATUS "  libcurl         : ${CURL_VERSION_STRING} ${CURL_LIBRARIES}")

@@ -8,6 +8,7 @@ PACKAGES=(
   libopenmpi-dev openmpi-bin
   libhdf5-openmpi-dev hdf5-tools
   libturbojpeg0-dev libjpeg62-turbo-dev
+  libpng-dev
   libopenblas-openmp-dev
   libjansson-dev
   libcurl4-openssl-dev

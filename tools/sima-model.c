@@ -4,7 +4,7 @@
  *   sima-model info DIR
  *   sima-model tokenize --tokenizer FILE [--no-bos] < strings.jsonl
  *   sima-model detokenize --tokenizer FILE [--keep-special] < ids.jsonl
- *   sima-model image [--preprocess pad|crop] [--size N] [--model DIR] IMAGE.jpg --out FILE.h5
+ *   sima-model image [--preprocess pad|crop] [--size N] [--model DIR] IMAGE --out FILE.h5
  */
 #define _GNU_SOURCE
 #include "config.h"
@@ -36,7 +36,7 @@ static void usage(FILE *out)
         "           [--no-bos]          of ids per line on stdout\n"
         "  detokenize --tokenizer FILE  one JSON array of ids per line -> one JSON string\n"
         "           [--keep-special]    per line (special tokens dropped unless asked)\n"
-        "  image IMAGE.jpg --out F.h5   write the preprocessed pixel values [3,N,N] and the\n"
+        "  image IMAGE --out F.h5       write the preprocessed pixel values [3,N,N] and the\n"
         "        [--preprocess pad|crop] [--size N] [--model DIR]\n"
         "                               intermediate uint8 stages, for debugging\n"
         "\n"
@@ -406,7 +406,7 @@ static int cmd_image(int argc, char **argv)
         default: bad_usage("%s", "unknown option for 'image'");
         }
     }
-    if (optind != argc - 1) bad_usage("%s", "'image' takes one IMAGE.jpg");
+    if (optind != argc - 1) bad_usage("%s", "'image' takes one IMAGE (JPEG or PNG)");
     if (!out) bad_usage("%s", "'image' needs --out FILE.h5");
     img_mode mode;
     if (img_mode_parse(mode_s, &mode) != 0) err_exit();
@@ -419,7 +419,7 @@ static int cmd_image(int argc, char **argv)
     }
     const char *path = argv[optind];
     img_rgb8 im = {0};
-    if (img_load_jpeg(path, &im) != 0) err_exit();
+    if (img_load(path, &im) != 0) err_exit();
 
     h5u_init();
     h5u_newfile nf;

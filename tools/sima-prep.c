@@ -8,7 +8,7 @@
  *
  * Ranks: sima-prep needs no mpirun. Started with several ranks, `import` lets
  * rank 0 parse the input while all ranks share the reading and checking of
- * the images, each holding only its own block of JPEG bytes (the part that
+ * the images, each holding only its own block of image bytes (the part that
  * can reach gigabytes); the file written is the same for any number of
  * ranks. `export` and `info` run on rank 0 alone.
  */
@@ -44,13 +44,14 @@ static const char *USAGE =
     "      JSON Lines of {\"id\", \"image\", \"conversations\": [...]}) or SIMA prompt\n"
     "      JSON Lines ({\"image\", \"text\", \"ground_truth\"}, optional \"id\"). Image\n"
     "      paths are relative to DIR; each image is stored once, as its original\n"
-    "      JPEG bytes. Prompts whose image is missing or not a readable JPEG are\n"
-    "      skipped and listed in the report (default: OUT.report.txt); the exit\n"
-    "      status is 1 only when no prompt is left. --limit N reads only the\n"
-    "      first N records. --format auto (default) looks at the first record.\n"
+    "      bytes (JPEG or PNG). Prompts whose image is missing or not a readable\n"
+    "      JPEG or PNG are skipped and listed in the report (default:\n"
+    "      OUT.report.txt); the exit status is 1 only when no prompt is left.\n"
+    "      --limit N reads only the first N records. --format auto (default)\n"
+    "      looks at the first record.\n"
     "  export FILE.h5 [--out FILE.jsonl] [--images DIR]\n"
     "      one JSON object per row of the file's main group (stdout by default);\n"
-    "      --images DIR also writes a prompts file's stored JPEGs to DIR/NAME.\n"
+    "      --images DIR also writes a prompts file's stored images to DIR/NAME.\n"
     "      An exported prompts file can be imported again (--format sima).\n"
     "  info FILE.h5\n"
     "      schema, groups with their row counts, and the provenance attributes\n"
@@ -609,7 +610,7 @@ static image_status load_image(const char *root, const char *name, char **data, 
         s = IMAGE_UNREADABLE;
     } else {
         img_rgb8 im = {0};
-        if (img_decode_jpeg((const uint8_t *)*data, *len, path, &im) != 0) {
+        if (img_decode((const uint8_t *)*data, *len, path, &im) != 0) {
             snprintf(why, why_n, "unreadable: %s", err_msg());
             s = IMAGE_UNREADABLE;
             free(*data);
@@ -1508,7 +1509,7 @@ static bool name_stays_inside(const char *name)
     return true;
 }
 
-/* Write each stored JPEG back out as DIR/NAME, byte for byte. */
+/* Write each stored image back out as DIR/NAME, byte for byte. */
 static int export_images(h5io_file *f, const char *dir)
 {
     image_names names = {0};

@@ -1,7 +1,9 @@
-/* image.h — formats layer: JPEG decode and CLIP/LLaVA image preprocessing.
+/* image.h — formats layer: JPEG and PNG decode and CLIP/LLaVA image
+ * preprocessing.
  *
- * Decoding uses libjpeg-turbo with the settings Pillow uses (ISLOW IDCT,
- * fancy upsampling), so decoded pixels equal Pillow's. Resizing is Pillow's
+ * JPEG decoding uses libjpeg-turbo with the settings Pillow uses (ISLOW
+ * IDCT, fancy upsampling), so decoded pixels equal Pillow's. PNG decoding
+ * uses libpng for the raw samples and Pillow's rules to make them RGB. Resizing is Pillow's
  * BICUBIC: separable two-pass convolution (horizontal, then vertical) with
  * fixed-point coefficients and 8-bit rounding between the passes, so resized
  * pixels equal Pillow's exactly.
@@ -10,7 +12,8 @@
  * ERR() (see err.h); on failure an output image is left empty ({0, 0, NULL}).
  * Output images are allocated here and released with img_free().
  *
- * Sources: img_jpeg.c (decode), img_resize.c (resampler), image.c (the rest).
+ * Sources: img_jpeg.c, img_png.c (decoders), img_decode.c (picks one),
+ * img_resize.c (resampler), image.c (the rest).
  */
 #ifndef SIMA_FORMATS_IMAGE_H
 #define SIMA_FORMATS_IMAGE_H
@@ -44,12 +47,27 @@ int img_load_jpeg(const char *path, img_rgb8 *out);
  * that need no pixel data (signature, colour space, size limit). */
 int img_jpeg_size(const uint8_t *buf, size_t len, const char *name, int *w, int *h);
 
-/* Decode an encoded image of any supported format, told apart by its
- * signature (JPEG; PNG where built in), to RGB as Pillow's
- * Image.open(...).convert("RGB") gives it. Other formats: an error naming
- * `name` and the format. img_load reads a file and decodes it. */
+/* Decode PNG bytes (any colour type and bit depth, interlaced or not) to
+ * what Pillow's Image.open(f).convert("RGB") gives: gray replicated, palette
+ * colours (tRNS ignored), alpha dropped (not composited), 16-bit samples by
+ * their high byte except 16-bit gray, which Pillow clips to 255 (see
+ * img_png.c), 1/2/4-bit gray scaled to 0..255; gamma and colour profiles
+ * are not applied. Truncated or corrupt data is an error naming `name`, so
+ * is a bad CRC before the image data (IDAT CRCs are not checked, as Pillow
+ * does not check them); images over IMG_MAX_PIXELS are refused before
+ * decoding. */
+int img_decode_png(const uint8_t *buf, size_t len, const char *name, img_rgb8 *out);
+/* Read only the header chunks: the image size, with the size limit. */
+int img_png_size(const uint8_t *buf, size_t len, const char *name, int *w, int *h);
+
+/* Decode an encoded image of any supported format (JPEG, PNG), told apart
+ * by its signature, to RGB as Pillow's Image.open(...).convert("RGB") gives
+ * it. Other formats: an error naming `name` and the format. img_load reads
+ * a file and decodes it; img_size reads only the header (size limit
+ * checked). */
 int img_decode(const uint8_t *buf, size_t len, const char *name, img_rgb8 *out);
 int img_load(const char *path, img_rgb8 *out);
+int img_size(const uint8_t *buf, size_t len, const char *name, int *w, int *h);
 
 /* Pillow Image.resize((w, h), BICUBIC). Same size: a copy. */
 int img_resize_bicubic(const img_rgb8 *src, int w, int h, img_rgb8 *out);

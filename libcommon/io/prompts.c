@@ -45,12 +45,12 @@ int prm_image_pixels(h5io_file *f, int64_t img, const img_proc_cfg *pc, img_mode
 {
     *pixels = NULL;
     int64_t off[2];
-    uint8_t *jpeg = NULL;
+    uint8_t *enc = NULL; /* the stored JPEG or PNG bytes */
     img_rgb8 im = {0};
     char name[256];
     snprintf(name, sizeof name, "%s: image %lld", f->path, (long long)img);
-    int rc = h5io_read_ragged(f, "/images/jpeg", H5IO_U8, img, 1, off, (void **)&jpeg);
-    if (rc == 0) rc = img_decode_jpeg(jpeg, (size_t)off[1], name, &im);
+    int rc = h5io_read_ragged(f, "/images/jpeg", H5IO_U8, img, 1, off, (void **)&enc);
+    if (rc == 0) rc = img_decode(enc, (size_t)off[1], name, &im);
     if (rc == 0) {
         *pixels = xmalloc(sizeof(float) * 3 * (size_t)pc->crop_w * pc->crop_h);
         rc = img_preprocess(&im, pc, mode, *pixels);
@@ -60,6 +60,6 @@ int prm_image_pixels(h5io_file *f, int64_t img, const img_proc_cfg *pc, img_mode
         }
     }
     img_free(&im);
-    free(jpeg);
+    free(enc);
     return rc;
 }

@@ -1,7 +1,9 @@
-/* perf_image.c — JPEG decode + LLaVA-1.5 preprocessing throughput.
+/* perf_image.c — JPEG and PNG decode + LLaVA-1.5 preprocessing throughput.
  *
- * For each golden JPEG and two generated ones (640x480, 1920x1080, encoded
- * in memory with libjpeg), at the 336 px LLaVA-1.5 setting: decode alone,
+ * For each golden JPEG and two generated scenes (640x480, 1920x1080), each
+ * encoded in memory as a JPEG (libjpeg, quality 90) and as a PNG (libpng,
+ * zlib level 6, adaptive filters: the usual writer defaults), at the 336 px
+ * LLaVA-1.5 setting: decode alone,
  * preprocess alone (crop and pad modes) and the two together, single thread.
  * Prints images/s and megapixels/s (of the source image).
  *
@@ -19,10 +21,11 @@
 #include <time.h>
 
 #include <jpeglib.h>
+#include <png.h>
 
 typedef struct {
     char name[64];
-    uint8_t *jpeg;
+    uint8_t *enc; /* the encoded image (JPEG or PNG) */
     size_t len;
     int w, h;
 } sample;
@@ -79,14 +82,58 @@ static uint8_t *encode_rgb(const uint8_t *pix, int w, int h, int quality, size_t
     return mem;
 }
 
+typedef struct {
+    uint8_t *p;
+    size_t n, cap;
+} membuf;
+
+static void png_mem_write(png_structp png, png_bytep data, size_t n)
+{
+    membuf *m = png_get_io_ptr(png);
+    if (m->n + n > m->cap) {
+        m->cap = (m->n + n) * 2;
+        m->p = xrealloc(m->p, m->cap);
+    }
+    memcpy(m->p + m->n, data, n);
+    m->n += n;
+}
+
+static void png_mem_flush(png_structp png)
+{
+    (void)png;
+}
+
+/* 8-bit RGB [h, w, 3] as a non-interlaced PNG with libpng's defaults. */
+static uint8_t *encode_png(const uint8_t *pix, int w, int h, size_t *len)
+{
+    membuf m = {0};
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!png || !info || setjmp(png_jmpbuf(png))) DIE("libpng could not encode the test scene");
+    png_set_write_fn(png, &m, png_mem_write, png_mem_flush);
+    png_set_compression_level(png, 6);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8, PNG_COLOR_TYPE_RGB,
+                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    for (int y = 0; y < h; y++) png_write_row(png, pix + (size_t)y * w * 3);
+    png_write_end(png, info);
+    png_destroy_write_struct(&png, &info);
+    *len = m.n;
+    return m.p;
+}
+
+/* The generated scene as a JPEG and as a PNG: two samples. */
 static int add_generated(sample *s, int w, int h)
 {
     uint8_t *pix = make_scene(w, h);
-    snprintf(s->name, sizeof s->name, "generated %dx%d q90", w, h);
-    s->jpeg = encode_rgb(pix, w, h, 90, &s->len);
-    s->w = w, s->h = h;
+    snprintf(s[0].name, sizeof s[0].name, "generated %dx%d q90 JPEG", w, h);
+    s[0].enc = encode_rgb(pix, w, h, 90, &s[0].len);
+    s[0].w = w, s[0].h = h;
+    snprintf(s[1].name, sizeof s[1].name, "generated %dx%d PNG", w, h);
+    s[1].enc = encode_png(pix, w, h, &s[1].len);
+    s[1].w = w, s[1].h = h;
     free(pix);
-    return 1;
+    return 2;
 }
 
 static int has_jpg_suffix(const char *n)
@@ -124,9 +171,9 @@ static int add_golden(sample *out, int max)
         if (k < max && fs_read_all(path, &buf, &len) == 0) {
             sample *s = &out[k++];
             snprintf(s->name, sizeof s->name, "%s", names[i]);
-            s->jpeg = (uint8_t *)buf;
+            s->enc = (uint8_t *)buf;
             s->len = len;
-            if (img_jpeg_size(s->jpeg, len, names[i], &s->w, &s->h)) err_exit();
+            if (img_size(s->enc, len, names[i], &s->w, &s->h)) err_exit();
         }
         free(path);
         free(names[i]);
@@ -141,7 +188,7 @@ enum what { DECODE, PREPROCESS_CROP, PREPROCESS_PAD, BOTH_PAD };
 static double measure(const sample *s, enum what what, const img_proc_cfg *cfg, double secs)
 {
     img_rgb8 dec;
-    if (img_decode_jpeg(s->jpeg, s->len, s->name, &dec)) err_exit();
+    if (img_decode(s->enc, s->len, s->name, &dec)) err_exit();
     float *pv = xmalloc((size_t)3 * cfg->crop_w * cfg->crop_h * sizeof *pv); /* [3, 336, 336] */
     long iters = 0;
     double t0 = now(), t;
@@ -151,7 +198,7 @@ static double measure(const sample *s, enum what what, const img_proc_cfg *cfg, 
             int rc = 0;
             switch (what) {
             case DECODE:
-                rc = img_decode_jpeg(s->jpeg, s->len, s->name, &im);
+                rc = img_decode(s->enc, s->len, s->name, &im);
                 img_free(&im);
                 break;
             case PREPROCESS_CROP:
@@ -161,7 +208,7 @@ static double measure(const sample *s, enum what what, const img_proc_cfg *cfg, 
                 rc = img_preprocess(&dec, cfg, IMG_PAD, pv);
                 break;
             case BOTH_PAD:
-                rc = img_decode_jpeg(s->jpeg, s->len, s->name, &im);
+                rc = img_decode(s->enc, s->len, s->name, &im);
                 if (rc == 0) rc = img_preprocess(&im, cfg, IMG_PAD, pv);
                 img_free(&im);
                 break;
@@ -185,12 +232,12 @@ int main(int argc, char **argv)
     img_proc_default(&cfg);
     cfg.shortest_edge = cfg.crop_w = cfg.crop_h = 336;
 
-    sample samples[66];
+    sample samples[68];
     int n = add_golden(samples, 64);
     n += add_generated(&samples[n], 640, 480);
     n += add_generated(&samples[n], 1920, 1080);
 
-    printf("JPEG decode + LLaVA-1.5 preprocessing (336 px), one thread, %.2f s per figure\n", secs);
+    printf("JPEG/PNG decode + LLaVA-1.5 preprocessing (336 px), one thread, %.2f s per figure\n", secs);
     printf("%-28s %9s %7s | %-17s | %-17s | %-17s | %-17s\n", "image", "size", "KB",
            "decode", "crop preprocess", "pad preprocess", "decode + pad");
     printf("%-28s %9s %7s | %-17s | %-17s | %-17s | %-17s\n", "", "", "", "img/s    MP/s",
@@ -208,7 +255,7 @@ int main(int argc, char **argv)
         }
         printf("\n");
         fflush(stdout);
-        free(s->jpeg);
+        free(s->enc);
     }
     return 0;
 }
