@@ -48,7 +48,9 @@ typedef struct {
     int64_t rows_saved;     /* prompt rows not computed again thanks to sharing */
     be_mat hidden;          /* [R, D] */
     be_mat logits;          /* [n_tok, V] */
-    int64_t *rows;          /* [n_tok] batch row that predicts each token */
+    int64_t *rows;          /* [n_tok] batch row that predicts each token (the
+                             * first response tokens of sequences sharing a
+                             * prompt share its last row) */
     int32_t *targets;       /* [n_tok] token whose log-prob is taken */
 } train_pass;
 
