@@ -224,16 +224,16 @@ static int timed_step(llava_model *m, const step_input *in, const shape_args *a,
     return rc;
 }
 
-/* A warm-up step of each mode, then a->steps timed steps of each, the two
- * modes alternating so that a slow spell of a shared machine hits both. */
+/* Each mode in turn: a warm-up step, then a->steps timed steps (the
+ * backend's buffer pool settles on the mode's sizes in the warm-up). */
 static int measure(llava_model *m, const step_input *in, const shape_args *a, llama_grads *g,
                    step_figures *whole, step_figures *shared)
 {
     int rc = 0;
-    for (int i = -1; rc == 0 && i < a->steps; i++) {
-        if (a->sharing != 1) rc = timed_step(m, in, a, g, false, i < 0, whole);
-        if (rc == 0 && a->sharing != 0) rc = timed_step(m, in, a, g, true, i < 0, shared);
-    }
+    for (int i = -1; rc == 0 && a->sharing != 1 && i < a->steps; i++)
+        rc = timed_step(m, in, a, g, false, i < 0, whole);
+    for (int i = -1; rc == 0 && a->sharing != 0 && i < a->steps; i++)
+        rc = timed_step(m, in, a, g, true, i < 0, shared);
     return rc;
 }
 
