@@ -34,10 +34,20 @@ typedef struct be_weight {
 
 /* One sequence of a ragged batch as attention sees it: its new rows in the
  * batch (q_row0 .. q_row0 + n_new) and its key/value cache, which already
- * holds n_past positions and receives the new ones at n_past .. n_past+n_new. */
+ * holds n_past positions and receives the new ones at n_past .. n_past+n_new.
+ *
+ * Shared prefix (sequences without a cache only; n_past 0): a sequence may
+ * continue n_pre rows of the batch that another sequence owns (rows
+ * pre_row0 .. pre_row0 + n_pre, e.g. the prompt of a DPO pair computed
+ * once). Its keys are then those n_pre rows followed by its own rows; its
+ * own row i sees all n_pre of them and, when causal, its own rows 0..i. The
+ * caller gives its rows positions n_pre.. (rope). The backward adds the
+ * sequence's share of the prefix rows' dk/dv into those rows. n_pre 0 (the
+ * zero default): no prefix. */
 typedef struct {
     int64_t q_row0, n_new, n_past;
     be_mat k_cache, v_cache;   /* [max_positions, n_kv_heads * head_dim] */
+    int64_t pre_row0, n_pre;   /* shared prefix rows of k/v; n_pre 0: none */
 } be_attn_seq;
 
 typedef struct {
@@ -84,8 +94,9 @@ struct be_backend {
     /* Attention for a ragged batch. q [R, n_heads*hd], k/v [R, n_kv*hd] are the
      * new rows of all sequences; each sequence's k/v rows are appended to its
      * cache first, then out [R, n_heads*hd] attends over cache 0..n_past+n_new
-     * (causal: row i sees up to n_past + i). Sequences without a cache (CLIP)
-     * pass k_cache.data == NULL and attend over their own new rows. */
+     * (causal: row i sees up to n_past + i). Sequences without a cache (CLIP,
+     * training) pass k_cache.data == NULL and attend over their prefix rows
+     * (n_pre, usually 0) and their own new rows. */
     void (*attention)(be_backend *be, be_mat out, be_mat q, be_mat k, be_mat v,
                       const be_attn_seq *seqs, int n_seqs, be_attn_shape shape);
     /* For each row r of logits [R, V]: out_logp[r] = log_softmax(logits[r])[target[r]];
@@ -126,7 +137,8 @@ struct be_backend {
     void (*rope_backward)(be_backend *be, be_mat dx, int n_heads, int head_dim,
                           const int32_t *positions, double theta);
     /* Attention without cache (every sequence's k_cache.data NULL), q/k/v the
-     * forward's inputs (after rope); dq += .., dk += .., dv += .. The
+     * forward's inputs (after rope); dq += .., dk += .., dv += .. (a shared
+     * prefix's rows receive every sharing sequence's part). The
      * probabilities are recomputed, nothing is saved by the forward. */
     void (*attention_backward)(be_backend *be, be_mat dq, be_mat dk, be_mat dv, be_mat dout,
                                be_mat q, be_mat k, be_mat v, const be_attn_seq *seqs,

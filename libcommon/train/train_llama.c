@@ -15,8 +15,10 @@ static be_attn_shape llama_attn_shape(const cfg_text *t)
     return sh;
 }
 
-/* Rows of image tokens that take image features (in the order they do). */
-static void tape_index_rows(llava_model *m, const llama_batch *b, llama_tape *tp)
+/* Rows of image tokens that take image features (in the order they do),
+ * positions, and each sequence's attention view (with its shared prefix). */
+static void tape_index_rows(llava_model *m, const llama_batch *b, const llama_prefix *pre,
+                            llama_tape *tp)
 {
     int32_t img = m->cfg.image_token_index;
     tp->embed_ids = xmalloc(sizeof(int32_t) * (size_t)b->n_rows);
@@ -27,12 +29,15 @@ static void tape_index_rows(llava_model *m, const llama_batch *b, llama_tape *tp
     tp->n_seqs = b->n_seqs;
     for (int s = 0; s < b->n_seqs; s++) {
         const llama_seq *sq = &b->seqs[s];
+        int64_t n_pre = pre ? pre[s].n_pre : 0;
         tp->aseq[s].q_row0 = sq->row0;
         tp->aseq[s].n_new = sq->n_new;
+        tp->aseq[s].n_pre = n_pre;
+        tp->aseq[s].pre_row0 = n_pre > 0 ? b->seqs[pre[s].of].row0 : 0;
         for (int64_t j = 0; j < sq->n_new; j++) {
             int64_t r = sq->row0 + j;
             bool is_img = sq->with_image && b->ids[r] == img;
-            tp->pos[r] = (int32_t)j;
+            tp->pos[r] = (int32_t)(n_pre + j);
             tp->embed_ids[r] = is_img ? -1 : b->ids[r];
             if (is_img) tp->image_rows[tp->n_image_rows++] = r;
         }
@@ -54,6 +59,21 @@ static int check_train_batch(llava_model *m, const llama_batch *b)
     for (int64_t r = 0; r < b->n_rows; r++)
         if (b->ids[r] < 0 || b->ids[r] >= m->cfg.text.vocab_size)
             return ERR("token id %d at row %lld is outside the vocabulary", b->ids[r], (long long)r);
+    return 0;
+}
+
+/* A prefix continues the leading rows of an earlier sequence that has none. */
+static int check_prefixes(const llama_batch *b, const llama_prefix *pre)
+{
+    for (int s = 0; pre && s < b->n_seqs; s++) {
+        if (pre[s].n_pre == 0) continue;
+        int of = pre[s].of;
+        if (pre[s].n_pre < 0 || of < 0 || of >= s)
+            return ERR("llama_forward_train: sequence %d's prefix names sequence %d", s, of);
+        if (pre[of].n_pre != 0 || pre[s].n_pre > b->seqs[of].n_new)
+            return ERR("llama_forward_train: sequence %d's prefix of %lld rows is not the start of "
+                       "sequence %d", s, (long long)pre[s].n_pre, of);
+    }
     return 0;
 }
 
@@ -168,15 +188,25 @@ int llama_forward_train(llava_model *m, const llama_batch *b, llama_tape *tp, be
 int llama_forward_train_dropout(llava_model *m, const llama_batch *b, const llama_dropout *drop,
                                 llama_tape *tp, be_mat hidden)
 {
+    llama_train_opts o = {drop, NULL, true};
+    return llama_forward_train_ex(m, b, &o, tp, hidden);
+}
+
+int llama_forward_train_ex(llava_model *m, const llama_batch *b, const llama_train_opts *o,
+                           llama_tape *tape, be_mat hidden)
+{
+    llama_tape local;
+    llama_tape *tp = o->keep ? tape : &local;
+    const llama_dropout *drop = o->drop;
     memset(tp, 0, sizeof *tp);
-    if (check_train_batch(m, b) != 0) return -1;
+    if (check_train_batch(m, b) != 0 || check_prefixes(b, o->prefix) != 0) return -1;
     if (drop)
         for (int64_t r = 0; r < b->n_rows; r++)
             if (!(drop->p[r] >= 0 && drop->p[r] < 1))
                 return ERR("LoRA dropout %g at row %lld: expected [0, 1)", drop->p[r], (long long)r);
     be_backend *be = m->be;
     int64_t R = b->n_rows, D = m->cfg.text.hidden_size;
-    tape_index_rows(m, b, tp);
+    tape_index_rows(m, b, o->prefix, tp);
     tape_dropout(drop, R, tp);
     tp->n_rows = R;
     if (tp->n_image_rows != b->image_features.rows) {
@@ -189,13 +219,15 @@ int llama_forward_train_dropout(llava_model *m, const llama_batch *b, const llam
     be->embed(be, h, &m->lm.embed, b->ids);
     for (int64_t f = 0; f < tp->n_image_rows; f++)
         be->copy(be, be_rows(h, tp->image_rows[f], 1), be_rows(b->image_features, f, 1));
+    /* without keeping, every layer reuses the first layer's scratch */
+    int n_tape = o->keep ? m->lm.n_layers : 1;
     tp->layers = xcalloc((size_t)m->lm.n_layers, sizeof *tp->layers);
-    for (int l = 0; l < m->lm.n_layers; l++) {
-        layer_tape_new(m, R, &tp->layers[l]);
-        layer_forward_train(m, l, h, &tp->layers[l], tp);
-    }
+    for (int l = 0; l < n_tape; l++) layer_tape_new(m, R, &tp->layers[l]);
+    for (int l = 0; l < m->lm.n_layers; l++)
+        layer_forward_train(m, l, h, &tp->layers[o->keep ? l : 0], tp);
     tp->h_last = h;
     be->rmsnorm(be, hidden, h, &m->lm.norm, (float)m->cfg.text.rms_norm_eps);
+    if (!o->keep) llama_tape_free(m, tp);
     return 0;
 }
 

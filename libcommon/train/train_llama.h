@@ -62,6 +62,25 @@ typedef struct {
     const uint64_t *seed;               /* [R] */
 } llama_dropout;
 
+/* A sequence of a training batch that continues the first n_pre rows of an
+ * earlier sequence `of` of the batch (a prompt computed once for several
+ * responses): its own rows take positions n_pre.., and its attention sees
+ * those n_pre rows first (be_attn_seq's shared prefix). The backward adds
+ * its gradients into those rows. `of` must have no prefix itself and at
+ * least n_pre rows. n_pre 0: none. */
+typedef struct {
+    int of;
+    int64_t n_pre;
+} llama_prefix;
+
+/* What the training forward does besides the plain batch. */
+typedef struct {
+    const llama_dropout *drop;          /* NULL: no LoRA dropout */
+    const llama_prefix *prefix;         /* [n_seqs]; NULL: no sequence has one */
+    bool keep;                          /* keep the tape for llama_backward; false:
+                                         * only `hidden` (one layer's scratch reused) */
+} llama_train_opts;
+
 /* Like llama_forward for sequences without caches (every seqs[i].kv NULL),
  * keeping the activations in `tape`. hidden [R, D] = final-normed states.
  * The adapter is applied as in llama_forward (attached and not lora_off). */
@@ -71,6 +90,9 @@ int llama_forward_train(llava_model *m, const llama_batch *batch, llama_tape *ta
  * llama_backward applies the same masks. */
 int llama_forward_train_dropout(llava_model *m, const llama_batch *batch,
                                 const llama_dropout *drop, llama_tape *tape, be_mat hidden);
+/* The training forward with options; tape may be NULL when !o->keep. */
+int llama_forward_train_ex(llava_model *m, const llama_batch *batch, const llama_train_opts *o,
+                           llama_tape *tape, be_mat hidden);
 /* Backward from dhidden [R, D] (the gradient w.r.t. hidden; consumed as
  * scratch). Adds weight gradients into g (wanted entries only) and, when
  * dimage.data is set, the gradient w.r.t. the image features [n_image_rows, D]. */

@@ -19,14 +19,60 @@ static int check_seqs(const llava_model *m, const train_seq *seqs, int n_seqs, i
     return 0;
 }
 
-/* Image features of the batch: each with-image sequence's image's block, in order. */
-static void gather_features(be_backend *be, be_mat per_img, const train_seq *seqs, int n_seqs,
+static bool share_prompts = true;
+
+bool train_pass_set_sharing(bool on)
+{
+    bool was = share_prompts;
+    share_prompts = on;
+    return was;
+}
+
+/* Whether b's prompt rows would compute exactly what a's do: the same
+ * prompt tokens and image, and the same LoRA dropout masks on them when the
+ * pass drops (the masks depend on the rate, the seed and the position). */
+static bool same_prompt(const train_seq *a, const train_seq *b, bool kept)
+{
+    if (a->n_prompt != b->n_prompt || a->image != b->image) return false;
+    if (memcmp(a->ids, b->ids, sizeof(int32_t) * (size_t)a->n_prompt) != 0) return false;
+    if (!kept || (a->lora_dropout == 0 && b->lora_dropout == 0)) return true;
+    return a->lora_dropout == b->lora_dropout && a->dropout_seed == b->dropout_seed;
+}
+
+/* An image token in the response takes image features in a whole sequence;
+ * such (malformed) sequences stay whole so that they fail the same way. */
+static bool response_has_image_token(const train_seq *q, int32_t img_tok)
+{
+    if (q->image < 0) return false;
+    for (int64_t j = q->n_prompt; j < q->n; j++)
+        if (q->ids[j] == img_tok) return true;
+    return false;
+}
+
+/* prefix[s]: the first earlier whole sequence with the same prompt, or none. */
+static void find_shared_prompts(const train_seq *seqs, int n_seqs, bool kept, int32_t img_tok,
+                                llama_prefix *prefix)
+{
+    for (int s = 0; s < n_seqs; s++) {
+        prefix[s] = (llama_prefix){-1, 0};
+        if (!share_prompts || response_has_image_token(&seqs[s], img_tok)) continue;
+        for (int t = 0; t < s; t++)
+            if (prefix[t].n_pre == 0 && same_prompt(&seqs[t], &seqs[s], kept)) {
+                prefix[s] = (llama_prefix){t, seqs[s].n_prompt};
+                break;
+            }
+    }
+}
+
+/* Image features of the batch: the image's block for each sequence whose
+ * rows hold image tokens (seq_image >= 0), in order. */
+static void gather_features(be_backend *be, be_mat per_img, const int *seq_image, int n_seqs,
                             int N, be_mat out)
 {
     int64_t f = 0;
     for (int s = 0; s < n_seqs; s++) {
-        if (seqs[s].image < 0) continue;
-        be->copy(be, be_rows(out, f, N), be_rows(per_img, (int64_t)seqs[s].image * N, N));
+        if (seq_image[s] < 0) continue;
+        be->copy(be, be_rows(out, f, N), be_rows(per_img, (int64_t)seq_image[s] * N, N));
         f += N;
     }
 }
@@ -40,6 +86,16 @@ static int image_features(train_pass *p, const float *pixels, int n_img, int mod
     return llava_image_features(p->m, pixels, n_img, feats);
 }
 
+/* The batch row holding position j of sequence s: its own row, or for a
+ * shared prompt position, the row of the sequence it shares it with. */
+static int64_t seq_row(const train_pass *p, const train_seq *seqs, const llama_seq *ls, int s,
+                       int64_t j)
+{
+    int of = p->seq_prefix[s];
+    if (of < 0) return ls[s].row0 + j;
+    return j < seqs[s].n_prompt ? ls[of].row0 + j : ls[s].row0 + j - seqs[s].n_prompt;
+}
+
 /* Which rows predict which tokens; the SIMA rule's targets need the logits. */
 static void index_tokens(train_pass *p, const train_seq *seqs, int n_seqs, llama_seq *ls)
 {
@@ -51,7 +107,7 @@ static void index_tokens(train_pass *p, const train_seq *seqs, int n_seqs, llama
     for (int s = 0; s < n_seqs; s++)
         for (int64_t j = seqs[s].n_prompt; j < seqs[s].n; j++) {
             int64_t t = p->tok_off[s] + j - seqs[s].n_prompt;
-            p->rows[t] = ls[s].row0 + j - 1;    /* row j-1 predicts token j */
+            p->rows[t] = seq_row(p, seqs, ls, s, j - 1);    /* row j-1 predicts token j */
             p->targets[t] = seqs[s].ids[j];
         }
 }
@@ -83,7 +139,7 @@ static llama_dropout batch_dropout(const train_seq *seqs, int n_seqs, const llam
     float *p = xmalloc(sizeof(float) * (size_t)(R ? R : 1));
     uint64_t *seed = xmalloc(sizeof(uint64_t) * (size_t)(R ? R : 1));
     for (int s = 0; s < n_seqs; s++)
-        for (int64_t j = 0; j < seqs[s].n; j++) {
+        for (int64_t j = 0; j < ls[s].n_new; j++) {
             p[ls[s].row0 + j] = seqs[s].lora_dropout;
             seed[ls[s].row0 + j] = seqs[s].dropout_seed;
         }
@@ -91,13 +147,47 @@ static llama_dropout batch_dropout(const train_seq *seqs, int n_seqs, const llam
 }
 
 static int forward_kept(llava_model *m, const train_seq *seqs, int n_seqs, const llama_seq *ls,
-                        const llama_batch *b, train_pass *p)
+                        const llama_batch *b, const llama_prefix *prefix, train_pass *p)
 {
     llama_dropout d = batch_dropout(seqs, n_seqs, ls, b->n_rows);
-    int rc = llama_forward_train_dropout(m, b, &d, &p->tape, p->hidden);
+    llama_train_opts o = {&d, prefix, true};
+    int rc = llama_forward_train_ex(m, b, &o, &p->tape, p->hidden);
     free((void *)d.p);
     free((void *)d.seed);
     return rc;
+}
+
+/* Score-only: the engine's forward, or the training forward without its
+ * tape when prompts are shared (the engine's forward has no prefixes). */
+static int forward_scores(llava_model *m, const llama_batch *b, const llama_prefix *prefix,
+                          train_pass *p)
+{
+    if (p->rows_saved == 0) return llama_forward(m, b, p->hidden);
+    llama_train_opts o = {NULL, prefix, false};
+    return llama_forward_train_ex(m, b, &o, NULL, p->hidden);
+}
+
+/* Rows of each sequence in the batch (response only when its prompt is
+ * shared) and their ids; fills p->seq_image, p->seq_prefix, p->rows_saved. */
+static int32_t *pack_batch(train_pass *p, const train_seq *seqs, int n_seqs,
+                           const llama_prefix *prefix, llama_seq *ls, int64_t *R, int64_t *n_with)
+{
+    *R = *n_with = 0;
+    for (int s = 0; s < n_seqs; s++) {
+        bool shared = prefix[s].n_pre > 0;
+        p->seq_prefix[s] = shared ? prefix[s].of : -1;
+        p->seq_image[s] = shared ? -1 : seqs[s].image;
+        int64_t skip = shared ? seqs[s].n_prompt : 0;
+        ls[s] = (llama_seq){*R, seqs[s].n - skip, NULL, p->seq_image[s] >= 0};
+        *R += seqs[s].n - skip;
+        *n_with += p->seq_image[s] >= 0;
+        p->rows_saved += skip;
+    }
+    int32_t *ids = xmalloc(sizeof(int32_t) * (size_t)(*R ? *R : 1));
+    for (int s = 0; s < n_seqs; s++)
+        memcpy(ids + ls[s].row0, seqs[s].ids + (seqs[s].n - ls[s].n_new),
+               sizeof(int32_t) * (size_t)ls[s].n_new);
+    return ids;
 }
 
 int train_pass_run(llava_model *m, const train_seq *seqs, int n_seqs, const float *pixels,
@@ -109,25 +199,23 @@ int train_pass_run(llava_model *m, const train_seq *seqs, int n_seqs, const floa
     p->keep = mode != TRAIN_SCORE_ONLY;
     if (check_seqs(m, seqs, n_seqs, n_img) != 0) return -1;
     be_backend *be = m->be;
-    int64_t D = m->cfg.text.hidden_size, N = m->image_tokens, R = 0, n_with = 0;
-    llama_seq *ls = xcalloc((size_t)n_seqs, sizeof *ls);
-    for (int s = 0; s < n_seqs; s++) {
-        ls[s] = (llama_seq){R, seqs[s].n, NULL, seqs[s].image >= 0};
-        R += seqs[s].n;
-        n_with += seqs[s].image >= 0;
-    }
-    int32_t *ids = xmalloc(sizeof(int32_t) * (size_t)R);
-    for (int s = 0; s < n_seqs; s++) memcpy(ids + ls[s].row0, seqs[s].ids, sizeof(int32_t) * seqs[s].n);
+    int64_t D = m->cfg.text.hidden_size, N = m->image_tokens, R, n_with;
+    size_t n_alloc = (size_t)(n_seqs ? n_seqs : 1);
+    llama_seq *ls = xcalloc(n_alloc, sizeof *ls);
+    llama_prefix *prefix = xcalloc(n_alloc, sizeof *prefix);
+    p->seq_image = xmalloc(sizeof(int) * n_alloc);
+    p->seq_prefix = xmalloc(sizeof(int) * n_alloc);
+    find_shared_prompts(seqs, n_seqs, p->keep, m->cfg.image_token_index, prefix);
+    int32_t *ids = pack_batch(p, seqs, n_seqs, prefix, ls, &R, &n_with);
     p->n_img = (mode & (TRAIN_WITH_VISION | TRAIN_WITH_PROJECTOR)) ? n_img : 0;
-    p->seq_image = xmalloc(sizeof(int) * (size_t)(n_seqs ? n_seqs : 1));
-    for (int s = 0; s < n_seqs; s++) p->seq_image[s] = seqs[s].image;
 
     be_mat per_img = be->mat_new(be, (int64_t)n_img * N, D), feats = be->mat_new(be, n_with * N, D);
     int rc = image_features(p, pixels, n_img, mode, per_img);
-    if (rc == 0) gather_features(be, per_img, seqs, n_seqs, (int)N, feats);
+    if (rc == 0) gather_features(be, per_img, p->seq_image, n_seqs, (int)N, feats);
     llama_batch b = {R, ids, n_seqs, ls, feats};
     p->hidden = be->mat_new(be, R, D);
-    if (rc == 0) rc = p->keep ? forward_kept(m, seqs, n_seqs, ls, &b, p) : llama_forward(m, &b, p->hidden);
+    if (rc == 0)
+        rc = p->keep ? forward_kept(m, seqs, n_seqs, ls, &b, prefix, p) : forward_scores(m, &b, prefix, p);
     if (rc == 0) {
         index_tokens(p, seqs, n_seqs, ls);
         score_tokens(p, seqs, n_seqs);
@@ -136,6 +224,7 @@ int train_pass_run(llava_model *m, const train_seq *seqs, int n_seqs, const floa
     be->mat_free(be, &feats);
     free(ids);
     free(ls);
+    free(prefix);
     if (rc != 0) train_pass_free(p);
     return rc;
 }
@@ -194,6 +283,7 @@ void train_pass_free(train_pass *p)
     free(p->tok_logp);
     free(p->seq_logp);
     free(p->seq_image);
+    free(p->seq_prefix);
     free(p->rows);
     free(p->targets);
     memset(p, 0, sizeof *p);

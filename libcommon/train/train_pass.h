@@ -2,6 +2,15 @@
  * sequences (prompt + response + EOS, optional image), keeping what the
  * backward needs, and run the backward from per-token log-prob gradients.
  * The losses (dpo.h) are functions of these per-token log-probs.
+ *
+ * Shared prompts: a sequence whose prompt (ids[0 .. n_prompt) and image)
+ * equals an earlier sequence's, with the same LoRA dropout masks on it (no
+ * dropout on both, or the same rate and seed; a score-only pass never
+ * drops), is packed as its response rows only, attending to the earlier
+ * sequence's prompt rows (llama_prefix): a DPO pair's prompt and image rows
+ * are computed once. The results are those of the unshared batch up to
+ * float rounding; the backward sums both branches' gradients into the
+ * shared rows. train_pass_set_sharing(false) packs every sequence whole.
  */
 #ifndef SIMA_TRAIN_PASS_H
 #define SIMA_TRAIN_PASS_H
@@ -33,10 +42,15 @@ typedef struct {
     llama_tape tape;
     vision_tape vision;     /* n_img 0 when the vision side is frozen */
     int n_img;
-    int *seq_image;         /* [n_seqs] */
+    int *seq_image;         /* [n_seqs] image whose features its rows took;
+                             * -1: none (or its prompt is shared) */
+    int *seq_prefix;        /* [n_seqs] sequence whose prompt rows it shares; -1: none */
+    int64_t rows_saved;     /* prompt rows not computed again thanks to sharing */
     be_mat hidden;          /* [R, D] */
     be_mat logits;          /* [n_tok, V] */
-    int64_t *rows;          /* [n_tok] batch row that predicts each token */
+    int64_t *rows;          /* [n_tok] batch row that predicts each token (the
+                             * first response tokens of sequences sharing a
+                             * prompt share its last row) */
     int32_t *targets;       /* [n_tok] token whose log-prob is taken */
 } train_pass;
 
@@ -54,5 +68,8 @@ int train_pass_run(llava_model *m, const train_seq *seqs, int n_seqs, const floa
  * the pass ran TRAIN_WITH_VISION or _PROJECTOR; vg may be NULL otherwise). */
 int train_pass_backward(train_pass *p, const float *dtok, llama_grads *lg, vision_grads *vg);
 void train_pass_free(train_pass *p);
+/* Sharing of equal prompts between the sequences of a pass (default on);
+ * returns the previous setting. For tests and comparisons. */
+bool train_pass_set_sharing(bool on);
 
 #endif

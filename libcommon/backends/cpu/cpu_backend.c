@@ -3,12 +3,12 @@
  * over OpenMP threads. Clarity and exactness first: every CUDA kernel is
  * tested against these functions. */
 #include "backend.h"
+#include "cpu_attn.h"
 #include "cpu_train.h"
 #include "err.h"
 #include "log.h"
 
 #include <cblas.h>
-#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,55 +322,51 @@ static void cpu_rope(be_backend *be, be_mat x, int n_heads, int head_dim,
     }
 }
 
-/* Softmax of row[0..n) in place; entries >= n_valid are masked to 0. */
-static void softmax_prefix(float *row, int64_t n_valid, int64_t n)
-{
-    float mx = -FLT_MAX;
-    for (int64_t j = 0; j < n_valid; j++) mx = row[j] > mx ? row[j] : mx;
-    double sum = 0;
-    for (int64_t j = 0; j < n_valid; j++) {
-        row[j] = expf(row[j] - mx);
-        sum += row[j];
-    }
-    float inv = (float)(1.0 / sum);
-    for (int64_t j = 0; j < n_valid; j++) row[j] *= inv;
-    for (int64_t j = n_valid; j < n; j++) row[j] = 0.0f;
-}
-
-/* One sequence, one head: out_h [n, hd] = softmax(q_h k_h^T * scale) v_h with
- * keys 0..n_keys; causal rows see keys up to n_past + i. */
-static void attend_head(float *scores /* [n, n_keys] */, const float *q, int64_t ldq,
-                        const float *k, const float *v, int64_t ldkv, float *out,
-                        int64_t ldo, int64_t n, int64_t n_keys, int64_t n_past, int hd,
-                        bool causal, float scale)
-{
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n_keys, hd, scale, q,
-                (int)ldq, k, (int)ldkv, 0.0f, scores, (int)n_keys);
-    for (int64_t i = 0; i < n; i++)
-        softmax_prefix(scores + i * n_keys, causal ? n_past + i + 1 : n_keys, n_keys);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, hd, (int)n_keys, 1.0f,
-                scores, (int)n_keys, v, (int)ldkv, 0.0f, out, (int)ldo);
-}
-
 /* Where one sequence's keys and values are: its cache (after appending the
- * new rows) or, without a cache, its own new rows. */
+ * new rows) or, without a cache, its shared prefix rows (if any) and its own
+ * new rows. Pointers are to column 0; a head adds its column offset. */
 typedef struct {
-    const float *keys, *vals;
-    int64_t ldkv, n_keys, n_past;
+    const float *pre_k, *pre_v, *keys, *vals;
+    int64_t ldkv, n_pre, n_keys;
 } kv_view;
 
 static kv_view attn_kv_view(be_backend *be, be_mat k, be_mat v, const be_attn_seq *sq)
 {
-    kv_view w;
+    kv_view w = {0};
     if (sq->k_cache.data) {
         cpu_copy(be, be_rows(sq->k_cache, sq->n_past, sq->n_new), be_rows(k, sq->q_row0, sq->n_new));
         cpu_copy(be, be_rows(sq->v_cache, sq->n_past, sq->n_new), be_rows(v, sq->q_row0, sq->n_new));
-        w = (kv_view){sq->k_cache.data, sq->v_cache.data, sq->k_cache.ld, sq->n_past + sq->n_new,
-                      sq->n_past};
-    } else {
-        w = (kv_view){k.data + sq->q_row0 * k.ld, v.data + sq->q_row0 * v.ld, k.ld, sq->n_new, 0};
+        w.keys = sq->k_cache.data;
+        w.vals = sq->v_cache.data;
+        w.ldkv = sq->k_cache.ld;
+        w.n_keys = sq->n_past + sq->n_new;
+        return w;
+    }
+    w.keys = k.data + sq->q_row0 * k.ld;
+    w.vals = v.data + sq->q_row0 * v.ld;
+    w.ldkv = k.ld;
+    w.n_keys = sq->n_new;
+    if (sq->n_pre > 0) {
+        w.pre_k = k.data + sq->pre_row0 * k.ld;
+        w.pre_v = v.data + sq->pre_row0 * v.ld;
+        w.n_pre = sq->n_pre;
     }
     return w;
+}
+
+/* One sequence, one head: out_h [n, hd] = softmax(scale q_h K_h^T) V_h over
+ * its key blocks (cpu_attn.h); kvc: the kv head's first column. */
+static void attend_head(const kv_view *w, int64_t kvc, const float *q, int64_t ldq, float *out,
+                        int64_t ldo, int64_t n, int hd, bool causal, float scale)
+{
+    cpu_kv_block kv[CPU_KV_N] = {
+        {w->n_pre ? w->pre_k + kvc : NULL, w->n_pre ? w->pre_v + kvc : NULL, NULL, NULL, w->n_pre,
+         w->ldkv, 0},
+        {w->keys + kvc, w->vals + kvc, NULL, NULL, w->n_keys, w->ldkv, 0}};
+    float *scores = xmalloc(sizeof(float) * (size_t)(n * (w->n_pre + w->n_keys))); /* [n, n_keys] */
+    cpu_attn_probs(scores, q, ldq, kv, n, hd, causal, scale);
+    cpu_attn_apply(out, ldo, scores, kv, n, hd);
+    free(scores);
 }
 
 /* (sequence, head) pairs run in parallel; the BLAS calls inside run on one
@@ -386,13 +382,9 @@ static void cpu_attention(be_backend *be, be_mat out, be_mat q, be_mat k, be_mat
     for (int64_t task = 0; task < n_tasks; task++) {
         int s = (int)(task / sh.n_heads), h = (int)(task % sh.n_heads), kvh = h / group;
         const be_attn_seq *sq = &seqs[s];
-        const kv_view *w = &views[s];
-        float *scores = xmalloc(sizeof(float) * (size_t)(sq->n_new * w->n_keys));
-        attend_head(scores, q.data + sq->q_row0 * q.ld + (int64_t)h * hd, q.ld,
-                    w->keys + (int64_t)kvh * hd, w->vals + (int64_t)kvh * hd, w->ldkv,
-                    out.data + sq->q_row0 * out.ld + (int64_t)h * hd, out.ld, sq->n_new,
-                    w->n_keys, w->n_past, hd, sh.causal, sh.scale);
-        free(scores);
+        attend_head(&views[s], (int64_t)kvh * hd, q.data + sq->q_row0 * q.ld + (int64_t)h * hd,
+                    q.ld, out.data + sq->q_row0 * out.ld + (int64_t)h * hd, out.ld, sq->n_new, hd,
+                    sh.causal, sh.scale);
     }
     free(views);
 }

@@ -4,10 +4,10 @@
  * block, so every element's arithmetic is independent of the thread count;
  * reductions over rows (weight and bias gradients) run in a fixed order. */
 #include "cpu_train.h"
+#include "cpu_attn.h"
 #include "err.h"
 
 #include <cblas.h>
-#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,79 +244,101 @@ static void cpu_rope_backward(be_backend *be, be_mat dx, int n_heads, int head_d
     free(inv_freq);
 }
 
-/* Probabilities of one (sequence, head): P [n, n] = softmax(scale q k^T), masked. */
-static void attn_probs(float *P, const float *q, int64_t ldq, const float *k, int64_t ldk,
-                       int64_t n, int hd, bool causal, float scale)
+/* Scratch for the dk/dv that sequences with a shared prefix owe its rows:
+ * [n_pre, KW] each, NULL for sequences without a prefix. Filled by the
+ * parallel tasks, added into the prefix rows afterwards in sequence order. */
+typedef struct {
+    float **dk, **dv;
+} prefix_grads;
+
+static prefix_grads prefix_grads_new(const be_attn_seq *seqs, int n_seqs, int64_t kw)
 {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, hd, scale, q, (int)ldq,
-                k, (int)ldk, 0.0f, P, (int)n);
-    for (int64_t i = 0; i < n; i++) {
-        float *row = P + i * n;
-        int64_t valid = causal ? i + 1 : n;
-        float mx = -FLT_MAX;
-        for (int64_t j = 0; j < valid; j++) mx = row[j] > mx ? row[j] : mx;
-        double sum = 0;
-        for (int64_t j = 0; j < valid; j++) {
-            row[j] = expf(row[j] - mx);
-            sum += row[j];
-        }
-        float inv = (float)(1.0 / sum);
-        for (int64_t j = 0; j < valid; j++) row[j] *= inv;
-        for (int64_t j = valid; j < n; j++) row[j] = 0.0f;
+    prefix_grads pg = {xcalloc((size_t)(n_seqs ? n_seqs : 1), sizeof(float *)),
+                       xcalloc((size_t)(n_seqs ? n_seqs : 1), sizeof(float *))};
+    for (int s = 0; s < n_seqs; s++) {
+        if (seqs[s].n_pre <= 0) continue;
+        pg.dk[s] = xcalloc((size_t)(seqs[s].n_pre * kw), sizeof(float));
+        pg.dv[s] = xcalloc((size_t)(seqs[s].n_pre * kw), sizeof(float));
     }
+    return pg;
 }
 
-/* One head's backward: O = P V, S = scale q k^T.
- * dV += P^T dO; dP = dO V^T; dS = P . (dP - rowsum(dP . P)); dq += scale dS k;
- * dk += scale dS^T q. P and dP are [n, n] scratch. */
-static void attn_head_backward(float *P, float *dP, const float *q, float *dq, int64_t ldq,
-                               const float *k, float *dk, const float *v, float *dv,
-                               int64_t ldkv, const float *dout, int64_t ldo, int64_t n, int hd,
-                               bool causal, float scale)
+/* dk/dv prefix rows += each sequence's scratch, sequences in order; threads
+ * own kv heads (column ranges), so the sum's order is fixed. */
+static void prefix_grads_add(prefix_grads *pg, be_mat dk, be_mat dv, const be_attn_seq *seqs,
+                             int n_seqs, int n_kv_heads, int hd)
 {
-    attn_probs(P, q, ldq, k, ldkv, n, hd, causal, scale);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, hd, (int)n, 1.0f, P, (int)n,
-                dout, (int)ldo, 1.0f, dv, (int)ldkv);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, hd, 1.0f, dout,
-                (int)ldo, v, (int)ldkv, 0.0f, dP, (int)n);
-    for (int64_t i = 0; i < n; i++) {
-        float *p = P + i * n, *d = dP + i * n;
-        double dot = 0;
-        for (int64_t j = 0; j < n; j++) dot += (double)p[j] * d[j];
-        for (int64_t j = 0; j < n; j++) d[j] = p[j] * (d[j] - (float)dot);
+    int64_t kw = (int64_t)n_kv_heads * hd;
+#pragma omp parallel for schedule(static)
+    for (int kvh = 0; kvh < n_kv_heads; kvh++)
+        for (int s = 0; s < n_seqs; s++) {
+            if (!pg->dk[s]) continue;
+            for (int64_t i = 0; i < seqs[s].n_pre; i++) {
+                float *k = dk.data + (seqs[s].pre_row0 + i) * dk.ld + (int64_t)kvh * hd;
+                float *v = dv.data + (seqs[s].pre_row0 + i) * dv.ld + (int64_t)kvh * hd;
+                const float *sk = pg->dk[s] + i * kw + (int64_t)kvh * hd;
+                const float *sv = pg->dv[s] + i * kw + (int64_t)kvh * hd;
+                for (int c = 0; c < hd; c++) {
+                    k[c] += sk[c];
+                    v[c] += sv[c];
+                }
+            }
+        }
+    for (int s = 0; s < n_seqs; s++) {
+        free(pg->dk[s]);
+        free(pg->dv[s]);
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, hd, (int)n, scale, dP,
-                (int)n, k, (int)ldkv, 1.0f, dq, (int)ldq);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, hd, (int)n, scale, dP, (int)n,
-                q, (int)ldq, 1.0f, dk, (int)ldkv);
+    free(pg->dk);
+    free(pg->dv);
+}
+
+/* Sequence s's key blocks for kv head kvh: its shared prefix (gradients into
+ * the scratch) and its own rows. */
+static void seq_kv_blocks(cpu_kv_block *kv, const be_attn_seq *sq, const prefix_grads *pg, int s,
+                          int64_t kc, be_mat k, be_mat v, be_mat dk, be_mat dv, int64_t kw)
+{
+    kv[CPU_KV_PRE] = (cpu_kv_block){0};
+    if (sq->n_pre > 0)
+        kv[CPU_KV_PRE] = (cpu_kv_block){k.data + sq->pre_row0 * k.ld + kc,
+                                        v.data + sq->pre_row0 * v.ld + kc, pg->dk[s] + kc,
+                                        pg->dv[s] + kc, sq->n_pre, k.ld, kw};
+    int64_t r0 = sq->q_row0;
+    kv[CPU_KV_MAIN] = (cpu_kv_block){k.data + r0 * k.ld + kc, v.data + r0 * v.ld + kc,
+                                     dk.data + r0 * dk.ld + kc, dv.data + r0 * dv.ld + kc,
+                                     sq->n_new, k.ld, dk.ld};
 }
 
 /* Tasks are (sequence, kv head): the query heads sharing a kv head add into
- * its dk/dv one after another, so no two threads write the same rows. */
+ * its dk/dv one after another, so no two threads write the same rows; a
+ * shared prefix's part goes through scratch (prefix_grads). */
 static void cpu_attention_backward(be_backend *be, be_mat dq, be_mat dk, be_mat dv, be_mat dout,
                                    be_mat q, be_mat k, be_mat v, const be_attn_seq *seqs,
                                    int n_seqs, be_attn_shape sh)
 {
     (void)be;
     int hd = sh.head_dim, group = sh.n_heads / sh.n_kv_heads;
+    int64_t kw = (int64_t)sh.n_kv_heads * hd;
     int64_t n_tasks = (int64_t)n_seqs * sh.n_kv_heads;
+    prefix_grads pg = prefix_grads_new(seqs, n_seqs, kw);
 #pragma omp parallel for schedule(dynamic)
     for (int64_t task = 0; task < n_tasks; task++) {
         int s = (int)(task / sh.n_kv_heads), kvh = (int)(task % sh.n_kv_heads);
         int64_t r0 = seqs[s].q_row0, n = seqs[s].n_new, kc = (int64_t)kvh * hd;
-        float *P = xmalloc(sizeof(float) * (size_t)(n * n));
-        float *dP = xmalloc(sizeof(float) * (size_t)(n * n));
+        cpu_kv_block kv[CPU_KV_N];
+        seq_kv_blocks(kv, &seqs[s], &pg, s, kc, k, v, dk, dv, kw);
+        int64_t nk = cpu_attn_n_keys(kv);
+        float *P = xmalloc(sizeof(float) * (size_t)(n * nk));   /* [n, n_keys] */
+        float *dP = xmalloc(sizeof(float) * (size_t)(n * nk));
         for (int h = kvh * group; h < (kvh + 1) * group; h++) {
             int64_t qc = (int64_t)h * hd;
-            attn_head_backward(P, dP, q.data + r0 * q.ld + qc, dq.data + r0 * dq.ld + qc, q.ld,
-                               k.data + r0 * k.ld + kc, dk.data + r0 * dk.ld + kc,
-                               v.data + r0 * v.ld + kc, dv.data + r0 * dv.ld + kc, k.ld,
-                               dout.data + r0 * dout.ld + qc, dout.ld, n, hd, sh.causal,
-                               sh.scale);
+            cpu_attn_head_backward(P, dP, q.data + r0 * q.ld + qc, dq.data + r0 * dq.ld + qc, q.ld,
+                                   kv, dout.data + r0 * dout.ld + qc, dout.ld, n, hd, sh.causal,
+                                   sh.scale);
         }
         free(P);
         free(dP);
     }
+    prefix_grads_add(&pg, dk, dv, seqs, n_seqs, sh.n_kv_heads, hd);
 }
 
 static void cpu_token_logprobs_backward(be_backend *be, be_mat dlogits, be_mat logits,
