@@ -25,10 +25,10 @@
  * at the projector); with --train all every weight of the model. All of it
  * is one flat float32 vector of master copies (the AdamW moments, the
  * all-reduced gradient and the global-norm clipping cover it whole); model
- * weights are uploaded to the backend after each update. In the last two
- * modes the DPO reference (adapter off, base projector / base weights) is
- * scored once before training, each pair alone and each rank a block of
- * pairs (MPI_Allgatherv), and kept in state.bin for resume.
+ * weights are uploaded to the backend after each update. In every mode the
+ * DPO reference (adapter off, base projector / base weights) is scored once
+ * before training where the pairs file has none, each pair alone and each
+ * rank a block of pairs (MPI_Allgatherv), and kept in state.bin for resume.
  *
  * OUTDIR: metrics.csv (one line per step), checkpoint/ (every --save-every
  * steps and at the end, replaced atomically: adapter/ in PEFT format and
@@ -1352,22 +1352,13 @@ static int setup_params(trainer *tr)
     return 0;
 }
 
-/* Reference log-probs scored once: the base model (adapter off, base
- * projector) cannot be recovered from the policy once the projector or the
- * weights change. DPO only, and only where the pairs file has none. */
+/* DPO scores the reference log-probs once, before training, wherever the
+ * pairs file has none: once per pair instead of once per pair and epoch,
+ * and the base model (adapter off, base projector) cannot be recovered
+ * from the policy once the projector or the weights change. */
 static bool need_ref_once(const trainer *tr)
 {
-    const dpo_args *a = tr->a;
-    if (a->mode != MODE_DPO) return false;
-    if (a->train != TRAIN_LORA) return true;
-    if (!a->adapter) return false;
-    char *p = fs_join(a->adapter, "adapter_config.json");
-    json_t *js = js_load_file(p);
-    free(p);
-    err_clear();
-    bool proj = js && json_array_size(json_object_get(js, "modules_to_save")) > 0;
-    json_decref(js);
-    return proj;
+    return tr->a->mode == MODE_DPO;
 }
 
 /* Pair i's reference log-probs, scored alone (so the values do not depend
