@@ -57,6 +57,14 @@ typedef struct {
     {name, type, COLS_LENGTHS, offsetof(S, f), offsetof(S, len), offsetof(S, total), offsetof(S, cap), NULL}
 #define COLS_OFF(S, name, type, f) {name, type, COLS_OFFSETS, offsetof(S, f), 0, 0, 0, NULL}
 
+/* Define PREFIX_append, PREFIX_free, PREFIX_write and PREFIX_read of a rows
+ * type served by TABLE (declared in the module's header). */
+#define COLS_ROW_FUNCTIONS(prefix, rows_type, table)                                          \
+    void prefix##_append(rows_type *dst, const rows_type *src) { cols_append(&(table), dst, src); } \
+    void prefix##_free(rows_type *r) { cols_free(&(table), r); }                               \
+    int prefix##_write(h5io_file *f, const rows_type *r) { return cols_write(f, &(table), r); } \
+    int prefix##_read(h5io_file *f, rows_type *r) { return cols_read(f, &(table), r); }
+
 /* Write the group: each rank its rows, in rank order (collective). */
 int cols_write(h5io_file *f, const cols_table *t, const void *rows);
 /* Read every row of the group into rows (zeroed first; freed on failure).

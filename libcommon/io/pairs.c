@@ -86,25 +86,8 @@ const char *pairs_text(const pairs_rows *r, int which, int64_t i, int64_t *len)
     return (const char *)g->data + g->off[i];
 }
 
-void pairs_append(pairs_rows *dst, const pairs_rows *src)
-{
-    cols_append(&pairs_table, dst, src);
-}
-
-void pairs_free(pairs_rows *r)
-{
-    cols_free(&pairs_table, r);
-}
-
-int pairs_write(h5io_file *f, const pairs_rows *r)
-{
-    return cols_write(f, &pairs_table, r);
-}
-
-int pairs_read(h5io_file *f, pairs_rows *r)
-{
-    return cols_read(f, &pairs_table, r);
-}
+/* pairs_append, pairs_free, pairs_write, pairs_read: the generic ones on pairs_table */
+COLS_ROW_FUNCTIONS(pairs, pairs_rows, pairs_table)
 
 /* ---------------------------------------------------- response lookup -- */
 

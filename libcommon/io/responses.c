@@ -59,22 +59,6 @@ void resp_push(resp_rows *r, int64_t prompt, int32_t candidate, int8_t kind, uin
     r->text_total += text_len;
 }
 
-void resp_append(resp_rows *dst, const resp_rows *src)
-{
-    cols_append(&resp_table, dst, src); /* stored sums kept as they are */
-}
+/* resp_append, resp_free, resp_write, resp_read: the generic ones on resp_table */
+COLS_ROW_FUNCTIONS(resp, resp_rows, resp_table)
 
-void resp_free(resp_rows *r)
-{
-    cols_free(&resp_table, r);
-}
-
-int resp_write(h5io_file *f, const resp_rows *r)
-{
-    return cols_write(f, &resp_table, r);
-}
-
-int resp_read(h5io_file *f, resp_rows *r)
-{
-    return cols_read(f, &resp_table, r);
-}

@@ -62,25 +62,8 @@ const char *verd_text(const verd_rows *r, int64_t i, int64_t *len)
     return r->text + off;
 }
 
-void verd_append(verd_rows *dst, const verd_rows *src)
-{
-    cols_append(&verd_table, dst, src);
-}
-
-void verd_free(verd_rows *r)
-{
-    cols_free(&verd_table, r);
-}
-
-int verd_write(h5io_file *f, const verd_rows *r)
-{
-    return cols_write(f, &verd_table, r);
-}
-
-int verd_read(h5io_file *f, verd_rows *r)
-{
-    return cols_read(f, &verd_table, r);
-}
+/* verd_append, verd_free, verd_write, verd_read: the generic ones on verd_table */
+COLS_ROW_FUNCTIONS(verd, verd_rows, verd_table)
 
 int verd_parse(const char *text, size_t len)
 {
