@@ -10,7 +10,7 @@
  * Response 2, as the SIMA paper does; --both-orders also judges the swapped
  * order and records whether the two verdicts agree; --all-pairs judges every
  * pair of candidates. Work is split, committed, resumed and assembled like
- * sima-gen's (io/chunks.h): the output is the same for any number of ranks.
+ * sima-gen's (io/stage.h): the output is the same for any number of ranks.
  */
 #define _GNU_SOURCE
 #include "chat.h"
@@ -108,7 +108,6 @@ static void parse_args(tool_ctx *t, int argc, char **argv, crit_args *a)
 
 typedef struct {
     const crit_args *a;
-    tool_ctx *t;
     sess_model s;
     chat_template tpl;
     char *critic;           /* the critic template text */
@@ -461,7 +460,6 @@ int main(int argc, char **argv)
     crit_ctx g;
     memset(&g, 0, sizeof g);
     g.a = &a;
-    g.t = &t;
     char *inputs_id = NULL, *settings = NULL;
     char *model_hash = h5io_model_hash(a.s.model);
     int rc = model_hash ? 0 : -1;

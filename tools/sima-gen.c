@@ -10,7 +10,8 @@
  * the chunks in flight; rerunning the same command skips the committed ones.
  * When every chunk exists, all ranks assemble OUT together (collective
  * writes, rank r writing the r-th block of chunks: the file is the same for
- * any number of ranks) and the parts folder is removed.
+ * any number of ranks) and the parts folder is removed: the sequence every
+ * stage tool shares (io/stage.h).
  *
  * Every candidate's seed comes from (--seed, prompt row, candidate index), so
  * the output does not depend on ranks, batches or interruptions.
@@ -168,7 +169,6 @@ static int64_t select_rows(const gen_args *a, int64_t n_prompts, int64_t **rows)
 
 typedef struct {
     const gen_args *a;
-    tool_ctx *t;
     sess_model s;           /* model, tokenizer, image preprocessing */
     chat_template tpl;
     h5io_file prompts;      /* read by this rank alone */
@@ -416,7 +416,6 @@ int main(int argc, char **argv)
     gen_ctx g;
     memset(&g, 0, sizeof g);
     g.a = &a;
-    g.t = &t;
     char *prompts_id = NULL;
     char *model_hash = h5io_model_hash(a.s.model);
     int rc = model_hash ? 0 : -1;

@@ -12,6 +12,8 @@
  * refused unless overwrite. Rank 0 holds OUT.parts/.lock while the job
  * runs: a second job on the same output stops with a message.
  *
+ * stage.h runs this whole sequence for a tool; the pieces are here.
+ *
  * Progress: ranks count finished items and tokens; rank 0 prints a line
  * every few seconds with the totals of all ranks, and a rate and ETA.
  */
