@@ -144,25 +144,10 @@ typedef struct {
     char *settings;             /* settings_string */
 } pairs_ctx;
 
-/* "path@created#run_key/rows": changes when the file is rewritten. */
-static char *input_identity(h5io_file *f, const char *path, int64_t rows)
-{
-    char *created = h5io_get_attr_str(f, "/", "created");
-    char *key = h5io_get_attr_str(f, "/", "run_key");
-    err_clear();
-    char *id = NULL;
-    if (asprintf(&id, "%s@%s#%s/%lld", path, created ? created : "?", key ? key : "?",
-                 (long long)rows) < 0)
-        DIE("out of memory");
-    free(created);
-    free(key);
-    return id;
-}
-
 static int open_prompts(pairs_ctx *g)
 {
     if (prm_open(&g->prompts, g->a->s.prompts, &g->n_prompts) != 0) return -1;
-    g->input_ids[0] = input_identity(&g->prompts, g->a->s.prompts, g->n_prompts);
+    g->input_ids[0] = chk_input_identity(&g->prompts, g->a->s.prompts, g->n_prompts);
     return 0;
 }
 
@@ -172,7 +157,7 @@ static int read_responses(pairs_ctx *g)
     if (h5io_open(&f, g->a->responses, MPI_COMM_SELF) != 0) return -1;
     int rc = h5io_require_schema(&f, RESP_SCHEMA, RESP_SCHEMA_VERSION);
     if (rc == 0) rc = resp_read(&f, &g->resp);
-    if (rc == 0) g->input_ids[1] = input_identity(&f, g->a->responses, g->resp.n);
+    if (rc == 0) g->input_ids[1] = chk_input_identity(&f, g->a->responses, g->resp.n);
     h5io_close(&f);
     if (rc == 0) pairs_resp_index_build(&g->rx, &g->resp);
     return rc;
@@ -184,7 +169,7 @@ static int read_verdicts(pairs_ctx *g)
     if (h5io_open(&f, g->a->verdicts, MPI_COMM_SELF) != 0) return -1;
     int rc = h5io_require_schema(&f, VERD_SCHEMA, VERD_SCHEMA_VERSION);
     if (rc == 0) rc = verd_read(&f, &g->verd);
-    if (rc == 0) g->input_ids[2] = input_identity(&f, g->a->verdicts, g->verd.n);
+    if (rc == 0) g->input_ids[2] = chk_input_identity(&f, g->a->verdicts, g->verd.n);
     h5io_close(&f);
     return rc;
 }

@@ -40,6 +40,11 @@ typedef struct {
  * template texts, ...), as 16 hex digits into key[17]. */
 void chk_run_key(char key[17], const char *const *texts, int n);
 
+/* "path@created#run_key/rows": what identifies an input file's contents in a
+ * run key (changes when the file is rewritten); "?" for an absent
+ * attribute. malloc'd. */
+char *chk_input_identity(h5io_file *f, const char *path, int64_t rows);
+
 /* Set up the plan (no I/O). run_key is a 16-hex-digit digest. */
 void chk_plan_init(chk_plan *p, const char *out, const char *schema, int schema_version,
                    int64_t n_items, int64_t chunk, const char *run_key, bool resume,

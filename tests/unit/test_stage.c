@@ -4,7 +4,8 @@
  * the output assembled in item order with provenance and the tool's
  * attributes, the parts folder gone; a rerun finds the output complete and
  * runs nothing; a run with other settings and overwrite replaces the file.
- * (Refusals exit the process: the command-line tests check them.) */
+ * (Refusals exit the process: the command-line tests check them.) And an
+ * input file's identity for run keys. */
 #include "check.h"
 #include "err.h"
 #include "fs.h"
@@ -195,6 +196,32 @@ static void test_run(tool_ctx *t, const char *dir)
     unlink(out);
 }
 
+/* An input's identity for run keys: path, created, run key, rows. */
+static void test_identity(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/in.h5", dir);
+    h5io_file f;
+    CHECK_OK(h5io_create(&f, path, MPI_COMM_SELF));
+    CHECK_OK(h5io_commit(&f));
+    CHECK_OK(h5io_open(&f, path, MPI_COMM_SELF));
+    char *id = chk_input_identity(&f, "in.h5", 3);
+    CHECK(strcmp(id, "in.h5@?#?/3") == 0); /* no provenance: "?" */
+    CHECK(err_msg()[0] == '\0');
+    free(id);
+    h5io_close(&f);
+    CHECK_OK(h5io_create(&f, path, MPI_COMM_SELF));
+    CHECK_OK(h5io_set_attr_str(&f, "/", "created", "2026-01-02T03:04:05Z"));
+    CHECK_OK(h5io_set_attr_str(&f, "/", "run_key", "00000000000000ff"));
+    CHECK_OK(h5io_commit(&f));
+    CHECK_OK(h5io_open(&f, path, MPI_COMM_SELF));
+    id = chk_input_identity(&f, "x/in.h5", 12);
+    CHECK(strcmp(id, "x/in.h5@2026-01-02T03:04:05Z#00000000000000ff/12") == 0);
+    free(id);
+    h5io_close(&f);
+    unlink(path);
+}
+
 int main(int argc, char **argv)
 {
     test_mpi_init(&argc, &argv);
@@ -203,6 +230,7 @@ int main(int argc, char **argv)
     test_options(&t);
     char *dir = test_tmpdir("stage");
     test_run(&t, dir);
+    test_identity(dir);
     rmdir(dir);
     free(dir);
     int rc = check_finish();
