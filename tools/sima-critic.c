@@ -10,7 +10,7 @@
  * Response 2, as the SIMA paper does; --both-orders also judges the swapped
  * order and records whether the two verdicts agree; --all-pairs judges every
  * pair of candidates. Work is split, committed, resumed and assembled like
- * sima-gen's (io/chunks.h): the output is the same for any number of ranks.
+ * sima-gen's (io/stage.h): the output is the same for any number of ranks.
  */
 #define _GNU_SOURCE
 #include "chat.h"
@@ -24,6 +24,7 @@
 #include "prompts.h"
 #include "responses.h"
 #include "session.h"
+#include "stage.h"
 #include "tool.h"
 #include "verdicts.h"
 
@@ -60,69 +61,53 @@ static const char USAGE[] =
     "Exit status: 0 complete, 1 error, 2 bad usage, 3 interrupted after committing.\n";
 
 typedef struct {
-    const char *model, *prompts, *responses, *out, *template_name, *critic_name, *preprocess;
-    int both_orders, all_pairs, strip_newlines, truncate_answers, max_new, batch, chunk;
-    int resume, overwrite;
-    double progress_s;
+    stage_opts s;           /* model, prompts, out, preprocess, chunk, resume, ... */
+    const char *responses, *template_name, *critic_name;
+    int both_orders, all_pairs, strip_newlines, truncate_answers, max_new, batch;
 } crit_args;
+
+enum { O_CT = 256, O_T, O_BOTH, O_ALL, O_STRIP, O_TRUNC, O_MAXNEW, O_BATCH, O_RESP };
+
+/* sima-critic's own options; returns 0 for another code. */
+static int crit_option(void *arg, tool_ctx *t, int c, const char *v)
+{
+    crit_args *a = arg;
+    switch (c) {
+    case O_RESP: a->responses = v; break;
+    case O_CT: a->critic_name = v; break;
+    case O_T: a->template_name = v; break;
+    case O_BOTH: a->both_orders = 1; break;
+    case O_ALL: a->all_pairs = 1; break;
+    case O_STRIP: a->strip_newlines = 1; break;
+    case O_TRUNC: a->truncate_answers = (int)tool_parse_int(t, "--truncate-answers", v, 0, 1 << 20); break;
+    case O_MAXNEW: a->max_new = (int)tool_parse_int(t, "--max-new-tokens", v, 1, 1 << 20); break;
+    case O_BATCH: a->batch = (int)tool_parse_int(t, "--batch", v, 1, 4096); break;
+    default: return 0;
+    }
+    return 1;
+}
 
 static void parse_args(tool_ctx *t, int argc, char **argv, crit_args *a)
 {
-    *a = (crit_args){NULL, NULL, NULL, NULL, "vicuna_v1", "critic", "pad",
-                     0, 0, 0, 0, 512, 8, 16, 1, 0, 5.0};
-    enum { O_CT = 256, O_T, O_BOTH, O_ALL, O_STRIP, O_TRUNC, O_MAXNEW, O_BATCH, O_CHUNK, O_PRE,
-           O_NORESUME, O_RESUME, O_OVERWRITE, O_PROGRESS, O_RESP };
-    static struct option opts[] = {
-        TOOL_COMMON_OPTIONS,
-        {"model", required_argument, 0, 'm'}, {"prompts", required_argument, 0, 'p'},
-        {"responses", required_argument, 0, O_RESP}, {"out", required_argument, 0, 'o'},
+    *a = (crit_args){.template_name = "vicuna_v1", .critic_name = "critic", .max_new = 512,
+                     .batch = 8};
+    static const struct option opts[] = {
+        {"responses", required_argument, 0, O_RESP},
         {"critic-template", required_argument, 0, O_CT}, {"template", required_argument, 0, O_T},
         {"both-orders", no_argument, 0, O_BOTH}, {"all-pairs", no_argument, 0, O_ALL},
         {"strip-newlines", no_argument, 0, O_STRIP},
         {"truncate-answers", required_argument, 0, O_TRUNC},
         {"max-new-tokens", required_argument, 0, O_MAXNEW},
-        {"batch", required_argument, 0, O_BATCH}, {"chunk", required_argument, 0, O_CHUNK},
-        {"preprocess", required_argument, 0, O_PRE}, {"no-resume", no_argument, 0, O_NORESUME},
-        {"resume", no_argument, 0, O_RESUME}, {"overwrite", no_argument, 0, O_OVERWRITE},
-        {"progress-seconds", required_argument, 0, O_PROGRESS}, {0, 0, 0, 0}};
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "vqhVm:p:o:", opts, NULL)) != -1) {
-        if (tool_common_option(t, c, USAGE)) continue;
-        switch (c) {
-        case 'm': a->model = optarg; break;
-        case 'p': a->prompts = optarg; break;
-        case O_RESP: a->responses = optarg; break;
-        case 'o': a->out = optarg; break;
-        case O_CT: a->critic_name = optarg; break;
-        case O_T: a->template_name = optarg; break;
-        case O_BOTH: a->both_orders = 1; break;
-        case O_ALL: a->all_pairs = 1; break;
-        case O_STRIP: a->strip_newlines = 1; break;
-        case O_TRUNC: a->truncate_answers = (int)tool_parse_int(t, "--truncate-answers", optarg, 0, 1 << 20); break;
-        case O_MAXNEW: a->max_new = (int)tool_parse_int(t, "--max-new-tokens", optarg, 1, 1 << 20); break;
-        case O_BATCH: a->batch = (int)tool_parse_int(t, "--batch", optarg, 1, 4096); break;
-        case O_CHUNK: a->chunk = (int)tool_parse_int(t, "--chunk", optarg, 1, 1 << 20); break;
-        case O_PRE: a->preprocess = optarg; break;
-        case O_NORESUME: a->resume = 0; break;
-        case O_RESUME: a->resume = 1; break;
-        case O_OVERWRITE: a->overwrite = 1; break;
-        case O_PROGRESS: a->progress_s = (double)tool_parse_int(t, "--progress-seconds", optarg, 0, 1 << 20); break;
-        default: tool_usage_error(t, "unknown or incomplete option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind != argc) tool_usage_error(t, "unexpected argument '%s'", argv[optind]);
-    if (!a->model || !a->prompts || !a->responses || !a->out)
+        {"batch", required_argument, 0, O_BATCH}, {0, 0, 0, 0}};
+    stage_parse_args(t, argc, argv, USAGE, 16, &a->s, opts, crit_option, a);
+    if (!a->s.model || !a->s.prompts || !a->responses || !a->s.out)
         tool_usage_error(t, "--model, --prompts, --responses and --out are required");
-    if (strcmp(a->preprocess, "pad") && strcmp(a->preprocess, "crop"))
-        tool_usage_error(t, "--preprocess: expected pad or crop, got '%s'", a->preprocess);
 }
 
 /* ------------------------------------------------------------- inputs -- */
 
 typedef struct {
     const crit_args *a;
-    tool_ctx *t;
     sess_model s;
     chat_template tpl;
     char *critic;           /* the critic template text */
@@ -136,8 +121,8 @@ typedef struct {
     int32_t *item_cands;    /* [n_items] candidates */
     int64_t *resp_text_off; /* [resp.n] offset of each response's text */
     int64_t *resp_tok_off;  /* [resp.n] offset of each response's tokens */
-    chk_plan plan;
-    chk_progress progress;
+    stage *st;              /* chunks of the items, progress */
+    int64_t counts[3];      /* judged, without a verdict, skipped (all ranks) */
 } crit_ctx;
 
 /* Group the responses by prompt (they are sorted by prompt, candidate). */
@@ -179,7 +164,7 @@ static int index_responses(crit_ctx *g)
 static int load_inputs(crit_ctx *g, char **inputs_id)
 {
     const crit_args *a = g->a;
-    int rc = prm_open(&g->prompts, a->prompts, &g->n_prompts);
+    int rc = prm_open(&g->prompts, a->s.prompts, &g->n_prompts);
     h5io_file rf;
     if (rc == 0) rc = h5io_open(&rf, a->responses, MPI_COMM_SELF);
     if (rc == 0) {
@@ -187,7 +172,7 @@ static int load_inputs(crit_ctx *g, char **inputs_id)
         char *k1 = h5io_get_attr_str(&g->prompts, "/", "created");
         char *k2 = rc == 0 ? h5io_get_attr_str(&rf, "/", "run_key") : NULL;
         if (rc == 0) rc = resp_read(&rf, &g->resp);
-        if (asprintf(inputs_id, "%s@%s %s@%s", a->prompts, k1 ? k1 : "?", a->responses,
+        if (asprintf(inputs_id, "%s@%s %s@%s", a->s.prompts, k1 ? k1 : "?", a->responses,
                      k2 ? k2 : "?") < 0)
             DIE("out of memory");
         free(k1);
@@ -336,15 +321,18 @@ static void chunk_rows(const crit_ctx *g, judgement *js, int n, gen_output *out,
 static int on_step(void *ctx)
 {
     crit_ctx *g = ctx;
-    chk_progress_tick(&g->progress);
+    chk_progress_tick(&g->st->progress);
     return tool_interrupted();
 }
 
-/* Judge every pair of a chunk's prompts in one engine call and commit it. */
-static int run_chunk(crit_ctx *g, int64_t chunk)
+/* Judge every pair of a chunk's prompts in one engine call and commit it;
+ * an interrupted chunk is not committed (the loop stops on the signal). */
+static int crit_run_chunk(void *ctx, stage *s, int64_t chunk, bool *stop)
 {
+    crit_ctx *g = ctx;
+    (void)stop;
     int64_t first, n;
-    chk_items(&g->plan, chunk, &first, &n);
+    chk_items(&s->plan, chunk, &first, &n);
     int cap = 0;
     for (int64_t i = first; i < first + n; i++) cap += max_judgements(g, i);
     judgement *js = xcalloc((size_t)cap, sizeof *js);
@@ -382,18 +370,12 @@ static int run_chunk(crit_ctx *g, int64_t chunk)
         opt.ctx = g;
         rc = gen_generate(g->s.m, req, nr, &opt, out);
     }
-    if (rc == 0 && !tool_interrupted()) { /* an interrupted chunk is not committed */
+    if (rc == 0 && !tool_interrupted()) {
         verd_rows rows = {0};
         chunk_rows(g, js, nj, out, &rows);
-        h5io_file f;
-        rc = chk_part_create(&g->plan, chunk, &f);
-        if (rc == 0) {
-            rc = verd_write(&f, &rows);
-            if (rc == 0) rc = chk_part_commit(&g->plan, &f);
-            else h5io_abandon(&f);
-        }
+        rc = stage_commit_part(s, chunk, &rows);
         verd_free(&rows);
-        chk_progress_add(&g->progress, n, prompt_tokens);
+        chk_progress_add(&s->progress, n, prompt_tokens);
     }
     for (int i = 0; i < nr; i++) gen_output_free(&out[i]);
     for (int i = 0; i < nj; i++) tok_ids_free(&js[i].ids);
@@ -405,71 +387,64 @@ static int run_chunk(crit_ctx *g, int64_t chunk)
     return rc;
 }
 
-/* ------------------------------------------------------------ assembly -- */
+/* ------------------------------------------------------------ stage -- */
 
-static int write_output(crit_ctx *g, tool_ctx *t, const char *model_hash, const verd_rows *rows)
+static int crit_load(void *ctx, stage *s)
 {
+    crit_ctx *g = ctx;
+    (void)s;
+    return sess_load(g->a->s.model, g->a->s.preprocess, &g->s);
+}
+
+static void crit_announce(void *ctx, const stage *s)
+{
+    crit_ctx *g = ctx;
+    log_info("%lld prompts with two or more candidates in %lld chunks, %lld already committed; "
+             "%d rank%s", (long long)g->n_items, (long long)s->plan.n_chunks,
+             (long long)(s->plan.n_chunks - s->n_pending), s->t->size, s->t->size > 1 ? "s" : "");
+}
+
+/* The critic settings and counts as root attributes (collective). */
+static int crit_write_attrs(void *ctx, stage *s, h5io_file *f, const void *out_rows)
+{
+    crit_ctx *g = ctx;
     const crit_args *a = g->a;
+    const verd_rows *rows = out_rows;
+    (void)s;
     /* counts over every rank's rows, the same values on every rank */
-    int64_t c[3] = {0, 0, 0};
+    int64_t *c = g->counts;
     for (int64_t i = 0; i < rows->n; i++) {
         c[0] += rows->skipped[i] == 0;
         c[1] += rows->verdict[i] == 0;
         c[2] += rows->skipped[i] != 0;
     }
     MPI_Allreduce(MPI_IN_PLACE, c, 3, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
-    h5io_file f;
-    int rc = h5io_create(&f, a->out, MPI_COMM_WORLD);
-    tool_agree(t, rc);
-    const char *inputs[] = {a->prompts, a->responses};
-    h5io_provenance prov = {t->name, VERD_SCHEMA, VERD_SCHEMA_VERSION, t->argc, t->argv,
-                            inputs, 2, a->model, model_hash, -1, g->plan.run_key};
-    rc = verd_write(&f, rows);
-    if (rc == 0) rc = h5io_write_provenance(&f, &prov);
-    if (rc == 0) rc = h5io_set_attr_str(&f, "/", "template", a->critic_name);
-    if (rc == 0) rc = h5io_set_attr_str(&f, "/", "template_text", g->critic);
-    if (rc == 0) rc = h5io_set_attr_str(&f, "/", "chat_template", a->template_name);
-    if (rc == 0) rc = h5io_set_attr_i64(&f, "/", "both_orders", a->both_orders);
-    if (rc == 0) rc = h5io_set_attr_i64(&f, "/", "all_pairs", a->all_pairs);
-    if (rc == 0) rc = h5io_set_attr_i64(&f, "/", "max_new_tokens", a->max_new);
-    if (rc == 0) rc = h5io_set_attr_i64(&f, "/", "truncate_answers", a->truncate_answers);
-    if (rc == 0) rc = h5io_set_attr_str(&f, "/", "prompts_file", a->prompts);
-    if (rc == 0) rc = h5io_set_attr_str(&f, "/", "responses_file", a->responses);
-    if (rc == 0) rc = h5io_set_attr_i64(&f, "/", "n_judged", c[0]);
-    if (rc == 0) rc = h5io_set_attr_i64(&f, "/", "n_no_verdict", c[1]);
-    if (rc == 0) rc = h5io_set_attr_i64(&f, "/", "n_skipped", c[2]);
-    if (rc != 0) {
-        h5io_abandon(&f);
-        tool_agree(t, rc);
-    }
-    rc = h5io_commit(&f);
-    tool_agree(t, rc);
-    if (t->rank == 0)
-        log_info("done: %lld judgements, %lld without a verdict, %lld skipped as too long; wrote %s",
-                 (long long)c[0], (long long)c[1], (long long)c[2], a->out);
-    return 0;
-}
-
-/* Add one committed part's rows to the rows being assembled. */
-static int append_part(h5io_file *f, void *acc)
-{
-    verd_rows part;
-    int rc = verd_read(f, &part);
-    if (rc == 0) {
-        verd_append(acc, &part);
-        verd_free(&part);
-    }
+    int rc = h5io_set_attr_str(f, "/", "template", a->critic_name);
+    if (rc == 0) rc = h5io_set_attr_str(f, "/", "template_text", g->critic);
+    if (rc == 0) rc = h5io_set_attr_str(f, "/", "chat_template", a->template_name);
+    if (rc == 0) rc = h5io_set_attr_i64(f, "/", "both_orders", a->both_orders);
+    if (rc == 0) rc = h5io_set_attr_i64(f, "/", "all_pairs", a->all_pairs);
+    if (rc == 0) rc = h5io_set_attr_i64(f, "/", "max_new_tokens", a->max_new);
+    if (rc == 0) rc = h5io_set_attr_i64(f, "/", "truncate_answers", a->truncate_answers);
+    if (rc == 0) rc = h5io_set_attr_str(f, "/", "prompts_file", a->s.prompts);
+    if (rc == 0) rc = h5io_set_attr_str(f, "/", "responses_file", a->responses);
+    if (rc == 0) rc = h5io_set_attr_i64(f, "/", "n_judged", c[0]);
+    if (rc == 0) rc = h5io_set_attr_i64(f, "/", "n_no_verdict", c[1]);
+    if (rc == 0) rc = h5io_set_attr_i64(f, "/", "n_skipped", c[2]);
     return rc;
 }
 
-static void assemble_output(crit_ctx *g, tool_ctx *t, const char *model_hash)
+static void crit_summary(void *ctx, const stage *s)
 {
-    verd_rows rows = {0};
-    chk_read_my_block(t, &g->plan, append_part, &rows);
-    write_output(g, t, model_hash, &rows);
-    verd_free(&rows);
-    chk_remove_parts(t, &g->plan);
+    crit_ctx *g = ctx;
+    (void)s;
+    log_info("done: %lld judgements, %lld without a verdict, %lld skipped as too long; wrote %s",
+             (long long)g->counts[0], (long long)g->counts[1], (long long)g->counts[2],
+             g->a->s.out);
 }
+
+static const stage_ops CRIT_OPS = {crit_load, crit_announce, crit_run_chunk, crit_write_attrs,
+                                   crit_summary};
 
 /* ---------------------------------------------------------------- main -- */
 
@@ -485,9 +460,8 @@ int main(int argc, char **argv)
     crit_ctx g;
     memset(&g, 0, sizeof g);
     g.a = &a;
-    g.t = &t;
     char *inputs_id = NULL, *settings = NULL;
-    char *model_hash = h5io_model_hash(a.model);
+    char *model_hash = h5io_model_hash(a.s.model);
     int rc = model_hash ? 0 : -1;
     if (rc == 0) rc = load_inputs(&g, &inputs_id);
     tool_agree(&t, rc);
@@ -495,41 +469,19 @@ int main(int argc, char **argv)
     if (asprintf(&settings, "model_hash=%s inputs=%s template=%s both_orders=%d all_pairs=%d "
                  "strip_newlines=%d truncate_answers=%d max_new_tokens=%d preprocess=%s chunk=%d",
                  model_hash, inputs_id, a.template_name, a.both_orders, a.all_pairs,
-                 a.strip_newlines, a.truncate_answers, a.max_new, a.preprocess, a.chunk) < 0)
+                 a.strip_newlines, a.truncate_answers, a.max_new, a.s.preprocess, a.s.chunk) < 0)
         DIE("out of memory");
-    char key[17];
-    chk_run_key(key, (const char *const[]){settings, g.critic, g.tpl.text}, 3);
-    chk_plan_init(&g.plan, a.out, VERD_SCHEMA, VERD_SCHEMA_VERSION, g.n_items, a.chunk, key,
-                  a.resume, a.overwrite);
-    bool done;
-    int64_t *pending, n_pending;
-    chk_prepare(&t, &g.plan, &done, &pending, &n_pending);
-    if (done) {
-        log_info("%s is already complete for this run; nothing to do", a.out);
-        return tool_finish(&t, TOOL_OK);
-    }
-    rc = sess_load(a.model, a.preprocess, &g.s);
-    tool_agree(&t, rc);
-    int64_t todo = chk_pending_items(&g.plan, pending, n_pending);
-    log_info("%lld prompts with two or more candidates in %lld chunks, %lld already committed; "
-             "%d rank%s", (long long)g.n_items, (long long)g.plan.n_chunks,
-             (long long)(g.plan.n_chunks - n_pending), t.size, t.size > 1 ? "s" : "");
-    chk_progress_init(&g.progress, &t, "prompts", "critic prompt tokens/s", a.progress_s, todo,
-                      g.n_items - todo);
-    for (int64_t i = t.rank; rc == 0 && i < n_pending && !tool_interrupted(); i += t.size)
-        rc = run_chunk(&g, pending[i]);
-    if (rc != 0) tool_abort(&t);
-    int64_t items, tokens;
-    chk_progress_finish(&g.progress, &items, &tokens);
-    if (tool_any_interrupted(&t)) {
-        log_info("interrupted: finished chunks are committed in %s; rerun the same command to "
-                 "finish", g.plan.parts_dir);
-        return tool_finish(&t, TOOL_INTERRUPTED);
-    }
-    if (!chk_all_committed(&t, &g.plan)) rc = ERR("%s: chunks are missing", g.plan.parts_dir);
-    tool_agree(&t, rc);
-    assemble_output(&g, &t, model_hash);
+    const char *key_texts[] = {settings, g.critic, g.tpl.text};
+    const char *inputs[] = {a.s.prompts, a.responses};
+    stage_spec spec = {&a.s, &verd_table, VERD_SCHEMA, VERD_SCHEMA_VERSION, inputs, 2, model_hash,
+                       -1, g.n_items, key_texts, 3, "prompts", "critic prompt tokens/s"};
+    stage st;
+    g.st = &st;
+    int code = stage_run(&t, &spec, &CRIT_OPS, &g, &st);
     h5io_close(&g.prompts);
-    chk_plan_free(&g.plan);
-    return tool_finish(&t, TOOL_OK);
+    stage_free(&st);
+    free(settings);
+    free(inputs_id);
+    free(model_hash);
+    return tool_finish(&t, code);
 }

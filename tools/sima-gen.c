@@ -10,7 +10,8 @@
  * the chunks in flight; rerunning the same command skips the committed ones.
  * When every chunk exists, all ranks assemble OUT together (collective
  * writes, rank r writing the r-th block of chunks: the file is the same for
- * any number of ranks) and the parts folder is removed.
+ * any number of ranks) and the parts folder is removed: the sequence every
+ * stage tool shares (io/stage.h).
  *
  * Every candidate's seed comes from (--seed, prompt row, candidate index), so
  * the output does not depend on ranks, batches or interruptions.
@@ -31,6 +32,7 @@
 #include "prompts.h"
 #include "responses.h"
 #include "session.h"
+#include "stage.h"
 #include "tokenizer.h"
 #include "tool.h"
 
@@ -74,13 +76,12 @@ static const char USAGE[] =
     "SIGUSR1 or SIGINT) after committing finished chunks: rerun the same command.\n";
 
 typedef struct {
-    const char *model, *prompts, *out, *template_name, *preprocess;
+    stage_opts s;           /* model, prompts, out, preprocess, chunk, resume, ... */
+    const char *template_name;
     const char *adapter;    /* NULL: the base model */
-    int candidates, first_greedy, top_k, max_new, batch, chunk;
+    int candidates, first_greedy, top_k, max_new, batch;
     float temperature, top_p;
     int64_t seed, range_lo, range_hi, every;
-    int resume, overwrite;
-    double progress_s;
 } gen_args;
 
 /* ----------------------------------------------------------- options -- */
@@ -96,63 +97,49 @@ static void parse_range(tool_ctx *t, const char *s, gen_args *a)
     a->range_hi = hi[0] ? tool_parse_int(t, "--range", hi, 0, INT64_MAX) : INT64_MAX;
 }
 
+enum { O_CAND = 256, O_NOGREEDY, O_TEMP, O_TOPP, O_TOPK, O_MAXNEW, O_BATCH, O_SEED, O_TEMPLATE,
+       O_RANGE, O_EVERY, O_ADAPTER };
+
+/* sima-gen's own options; returns 0 for another code. */
+static int gen_option(void *arg, tool_ctx *t, int c, const char *v)
+{
+    gen_args *a = arg;
+    switch (c) {
+    case O_CAND: a->candidates = (int)tool_parse_int(t, "--candidates", v, 1, 64); break;
+    case O_NOGREEDY: a->first_greedy = 0; break;
+    case O_TEMP: a->temperature = (float)tool_parse_real(t, "--temperature", v, 0, 100); break;
+    case O_TOPP: a->top_p = (float)tool_parse_real(t, "--top-p", v, 1e-6, 1); break;
+    case O_TOPK: a->top_k = (int)tool_parse_int(t, "--top-k", v, 0, 1 << 30); break;
+    case O_MAXNEW: a->max_new = (int)tool_parse_int(t, "--max-new-tokens", v, 1, 1 << 20); break;
+    case O_BATCH: a->batch = (int)tool_parse_int(t, "--batch", v, 1, 4096); break;
+    case O_SEED: a->seed = tool_parse_int(t, "--seed", v, 0, INT64_MAX); break;
+    case O_TEMPLATE: a->template_name = v; break;
+    case O_RANGE: parse_range(t, v, a); break;
+    case O_EVERY: a->every = tool_parse_int(t, "--every", v, 1, INT64_MAX); break;
+    case O_ADAPTER: a->adapter = v; break;
+    default: return 0;
+    }
+    return 1;
+}
+
 static void parse_args(tool_ctx *t, int argc, char **argv, gen_args *a)
 {
-    *a = (gen_args){NULL, NULL, NULL, "vicuna_v1", "pad", NULL, 2, 1, 0, 1024, 8, 16, 0.8f, 0.9f,
-                    0, 0, INT64_MAX, 1, 1, 0, 5.0};
-    enum { O_CAND = 256, O_NOGREEDY, O_TEMP, O_TOPP, O_TOPK, O_MAXNEW, O_BATCH, O_SEED,
-           O_TEMPLATE, O_PRE, O_RANGE, O_EVERY, O_CHUNK, O_NORESUME, O_RESUME, O_OVERWRITE,
-           O_PROGRESS, O_ADAPTER };
-    static struct option opts[] = {
-        TOOL_COMMON_OPTIONS,
-        {"model", required_argument, 0, 'm'}, {"prompts", required_argument, 0, 'p'},
-        {"out", required_argument, 0, 'o'}, {"candidates", required_argument, 0, O_CAND},
+    *a = (gen_args){.template_name = "vicuna_v1", .candidates = 2, .first_greedy = 1,
+                    .max_new = 1024, .batch = 8, .temperature = 0.8f, .top_p = 0.9f,
+                    .range_hi = INT64_MAX, .every = 1};
+    static const struct option opts[] = {
+        {"candidates", required_argument, 0, O_CAND},
         {"no-greedy-first", no_argument, 0, O_NOGREEDY},
         {"temperature", required_argument, 0, O_TEMP}, {"top-p", required_argument, 0, O_TOPP},
         {"top-k", required_argument, 0, O_TOPK},
         {"max-new-tokens", required_argument, 0, O_MAXNEW},
         {"batch", required_argument, 0, O_BATCH}, {"seed", required_argument, 0, O_SEED},
-        {"template", required_argument, 0, O_TEMPLATE},
-        {"preprocess", required_argument, 0, O_PRE}, {"range", required_argument, 0, O_RANGE},
-        {"every", required_argument, 0, O_EVERY}, {"chunk", required_argument, 0, O_CHUNK},
-        {"no-resume", no_argument, 0, O_NORESUME}, {"resume", no_argument, 0, O_RESUME},
-        {"overwrite", no_argument, 0, O_OVERWRITE},
-        {"progress-seconds", required_argument, 0, O_PROGRESS},
-        {"adapter", required_argument, 0, O_ADAPTER}, {0, 0, 0, 0}};
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "vqhVm:p:o:", opts, NULL)) != -1) {
-        if (tool_common_option(t, c, USAGE)) continue;
-        switch (c) {
-        case 'm': a->model = optarg; break;
-        case 'p': a->prompts = optarg; break;
-        case 'o': a->out = optarg; break;
-        case O_ADAPTER: a->adapter = optarg; break;
-        case O_CAND: a->candidates = (int)tool_parse_int(t, "--candidates", optarg, 1, 64); break;
-        case O_NOGREEDY: a->first_greedy = 0; break;
-        case O_TEMP: a->temperature = (float)tool_parse_real(t, "--temperature", optarg, 0, 100); break;
-        case O_TOPP: a->top_p = (float)tool_parse_real(t, "--top-p", optarg, 1e-6, 1); break;
-        case O_TOPK: a->top_k = (int)tool_parse_int(t, "--top-k", optarg, 0, 1 << 30); break;
-        case O_MAXNEW: a->max_new = (int)tool_parse_int(t, "--max-new-tokens", optarg, 1, 1 << 20); break;
-        case O_BATCH: a->batch = (int)tool_parse_int(t, "--batch", optarg, 1, 4096); break;
-        case O_SEED: a->seed = tool_parse_int(t, "--seed", optarg, 0, INT64_MAX); break;
-        case O_TEMPLATE: a->template_name = optarg; break;
-        case O_PRE: a->preprocess = optarg; break;
-        case O_RANGE: parse_range(t, optarg, a); break;
-        case O_EVERY: a->every = tool_parse_int(t, "--every", optarg, 1, INT64_MAX); break;
-        case O_CHUNK: a->chunk = (int)tool_parse_int(t, "--chunk", optarg, 1, 1 << 20); break;
-        case O_NORESUME: a->resume = 0; break;
-        case O_RESUME: a->resume = 1; break;
-        case O_OVERWRITE: a->overwrite = 1; break;
-        case O_PROGRESS: a->progress_s = (float)tool_parse_real(t, "--progress-seconds", optarg, 0, 1e6); break;
-        default: tool_usage_error(t, "unknown or incomplete option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind != argc) tool_usage_error(t, "unexpected argument '%s'", argv[optind]);
-    if (!a->model || !a->prompts || !a->out)
+        {"template", required_argument, 0, O_TEMPLATE}, {"range", required_argument, 0, O_RANGE},
+        {"every", required_argument, 0, O_EVERY}, {"adapter", required_argument, 0, O_ADAPTER},
+        {0, 0, 0, 0}};
+    stage_parse_args(t, argc, argv, USAGE, 16, &a->s, opts, gen_option, a);
+    if (!a->s.model || !a->s.prompts || !a->s.out)
         tool_usage_error(t, "--model, --prompts and --out are required");
-    if (strcmp(a->preprocess, "pad") && strcmp(a->preprocess, "crop"))
-        tool_usage_error(t, "--preprocess: expected pad or crop, got '%s'", a->preprocess);
 }
 
 /* The settings that determine the output, as one canonical string. */
@@ -166,8 +153,8 @@ static char *settings_string(const gen_args *a, const char *model_hash, const ch
                  "range=%lld:%lld every=%lld chunk=%d",
                  model_hash, adapter_hash, prompts_id, a->candidates, a->first_greedy, a->temperature,
                  a->top_p, a->top_k, a->max_new, (long long)a->seed, a->template_name,
-                 a->preprocess, (long long)a->range_lo, (long long)a->range_hi,
-                 (long long)a->every, a->chunk) < 0)
+                 a->s.preprocess, (long long)a->range_lo, (long long)a->range_hi,
+                 (long long)a->every, a->s.chunk) < 0)
         DIE("out of memory");
     return s;
 }
@@ -187,15 +174,14 @@ static int64_t select_rows(const gen_args *a, int64_t n_prompts, int64_t **rows)
 
 typedef struct {
     const gen_args *a;
-    tool_ctx *t;
     sess_model s;           /* model, tokenizer, image preprocessing */
     chat_template tpl;
     h5io_file prompts;      /* read by this rank alone */
     const int64_t *sel;     /* selected prompt rows */
     int64_t n_sel;
-    chk_plan plan;          /* chunks of the selected prompts */
-    chk_progress progress;
+    char *settings;         /* settings_string */
     const char *adapter_hash; /* sess_adapter_hash of --adapter ("none") */
+    stage *st;              /* chunks of the selected prompts, progress */
 } gen_ctx;
 
 /* One prompt's model input: token ids and (optional) pixels [3, S, S]. */
@@ -266,14 +252,8 @@ static int commit_chunk(window *w, chunk_job *j)
                           (int64_t)len);
             free(text);
         }
-    h5io_file f;
-    if (rc == 0) rc = chk_part_create(&g->plan, j->index, &f);
-    if (rc == 0) {
-        rc = resp_write(&f, &rows);
-        if (rc == 0) rc = chk_part_commit(&g->plan, &f);
-        else h5io_abandon(&f);
-    }
-    chk_progress_add(&g->progress, j->n, rows.tok_total);
+    if (rc == 0) rc = stage_commit_part(g->st, j->index, &rows);
+    chk_progress_add(&g->st->progress, j->n, rows.tok_total);
     resp_free(&rows);
     for (int64_t i = 0; i < j->n * C; i++) gen_output_free(&w->out[j->req0 + i]);
     return rc;
@@ -293,7 +273,7 @@ static int on_request_done(void *ctx, int request, const gen_output *out)
 static int on_step(void *ctx)
 {
     window *w = ctx;
-    chk_progress_tick(&w->g->progress);
+    chk_progress_tick(&w->g->st->progress);
     return tool_interrupted();
 }
 
@@ -308,7 +288,7 @@ static int run_window(gen_ctx *g, const int64_t *chunks, int n)
     for (int i = 0; i < n; i++) {
         chunk_job *j = &w.jobs[i];
         j->index = chunks[i];
-        chk_items(&g->plan, chunks[i], &j->first, &j->n);
+        chk_items(&g->st->plan, chunks[i], &j->first, &j->n);
         j->req0 = n_req;
         j->outstanding = (int)j->n * C;
         n_req += j->outstanding;
@@ -357,79 +337,78 @@ static int run_window(gen_ctx *g, const int64_t *chunks, int n)
     return rc;
 }
 
-/* This rank's share of the pending chunks. Each chunk is one engine call:
- * its requests are batched the same way whatever rank runs it, so its
- * results (log-probs included) are the same bits for any number of ranks. */
-static int run_my_chunks(gen_ctx *g, const int64_t *pending, int64_t n_pending)
+/* One chunk is one engine call: its requests are batched the same way
+ * whatever rank runs it, so its results (log-probs included) are the same
+ * bits for any number of ranks. */
+static int gen_run_chunk(void *ctx, stage *s, int64_t chunk, bool *stop)
 {
-    int rc = 0;
-    for (int64_t i = g->t->rank; rc == 0 && i < n_pending && !tool_interrupted(); i += g->t->size)
-        rc = run_window(g, &pending[i], 1);
+    (void)s;
+    (void)stop; /* an interrupted engine call commits no unfinished chunk */
+    return run_window(ctx, &chunk, 1);
+}
+
+static int gen_load(void *ctx, stage *s)
+{
+    gen_ctx *g = ctx;
+    (void)s;
+    int rc = sess_load(g->a->s.model, g->a->s.preprocess, &g->s);
+    if (rc == 0 && g->a->adapter) rc = sess_attach_adapter(&g->s, g->a->adapter);
     return rc;
 }
 
-/* ----------------------------------------------------------- assembly -- */
-
-/* Add one committed part's rows to the rows being assembled. */
-static int append_part(h5io_file *f, void *acc)
+static void gen_announce(void *ctx, const stage *s)
 {
-    resp_rows part;
-    int rc = resp_read(f, &part);
-    if (rc == 0) {
-        resp_append(acc, &part);
-        resp_free(&part);
-    }
+    gen_ctx *g = ctx;
+    log_info("%lld prompts selected in %lld chunks, %lld already committed; %d rank%s, %d "
+             "candidates each, batch %d",
+             (long long)g->n_sel, (long long)s->plan.n_chunks,
+             (long long)(s->plan.n_chunks - s->n_pending), s->t->size, s->t->size > 1 ? "s" : "",
+             g->a->candidates, g->a->batch);
+}
+
+/* The generation settings as root attributes of the output (collective). */
+static int gen_write_attrs(void *ctx, stage *s, h5io_file *f, const void *rows)
+{
+    const gen_args *a = ((gen_ctx *)ctx)->a;
+    (void)s;
+    (void)rows;
+    int rc = h5io_set_attr_str(f, "/", "settings", ((gen_ctx *)ctx)->settings);
+    if (rc == 0) rc = h5io_set_attr_str(f, "/", "prompts_file", a->s.prompts);
+    if (rc == 0) rc = h5io_set_attr_str(f, "/", "adapter", a->adapter ? a->adapter : "");
+    if (rc == 0) rc = h5io_set_attr_str(f, "/", "adapter_hash", ((gen_ctx *)ctx)->adapter_hash);
+    if (rc == 0) rc = h5io_set_attr_str(f, "/", "template", a->template_name);
+    if (rc == 0) rc = h5io_set_attr_str(f, "/", "preprocess", a->s.preprocess);
+    if (rc == 0) rc = h5io_set_attr_i64(f, "/", "candidates", a->candidates);
+    if (rc == 0) rc = h5io_set_attr_i64(f, "/", "first_greedy", a->first_greedy);
+    if (rc == 0) rc = h5io_set_attr_f64(f, "/", "temperature", a->temperature);
+    if (rc == 0) rc = h5io_set_attr_f64(f, "/", "top_p", a->top_p);
+    if (rc == 0) rc = h5io_set_attr_i64(f, "/", "top_k", a->top_k);
+    if (rc == 0) rc = h5io_set_attr_i64(f, "/", "max_new_tokens", a->max_new);
     return rc;
 }
 
-/* All ranks: read a contiguous block of chunk files each and write OUT
- * collectively, rank r's block after rank r-1's: prompt order. */
-static int assemble_output(gen_ctx *g, tool_ctx *t, const char *settings, const char *model_hash)
+static void gen_summary(void *ctx, const stage *s)
 {
-    const gen_args *a = g->a;
-    resp_rows rows = {0};
-    chk_read_my_block(t, &g->plan, append_part, &rows);
-    h5io_file f;
-    int rc = h5io_create(&f, a->out, MPI_COMM_WORLD);
-    tool_agree(t, rc);
-    const char *inputs[] = {a->prompts};
-    h5io_provenance prov = {t->name, RESP_SCHEMA, RESP_SCHEMA_VERSION, t->argc, t->argv,
-                            inputs, 1, a->model, model_hash, a->seed, g->plan.run_key};
-    rc = resp_write(&f, &rows);
-    if (rc == 0) rc = h5io_write_provenance(&f, &prov);
-    if (rc == 0) rc = h5io_set_attr_str(&f, "/", "settings", settings);
-    if (rc == 0) rc = h5io_set_attr_str(&f, "/", "prompts_file", a->prompts);
-    if (rc == 0) rc = h5io_set_attr_str(&f, "/", "adapter", a->adapter ? a->adapter : "");
-    if (rc == 0) rc = h5io_set_attr_str(&f, "/", "adapter_hash", g->adapter_hash);
-    if (rc == 0) rc = h5io_set_attr_str(&f, "/", "template", a->template_name);
-    if (rc == 0) rc = h5io_set_attr_str(&f, "/", "preprocess", a->preprocess);
-    if (rc == 0) rc = h5io_set_attr_i64(&f, "/", "candidates", a->candidates);
-    if (rc == 0) rc = h5io_set_attr_i64(&f, "/", "first_greedy", a->first_greedy);
-    if (rc == 0) rc = h5io_set_attr_f64(&f, "/", "temperature", a->temperature);
-    if (rc == 0) rc = h5io_set_attr_f64(&f, "/", "top_p", a->top_p);
-    if (rc == 0) rc = h5io_set_attr_i64(&f, "/", "top_k", a->top_k);
-    if (rc == 0) rc = h5io_set_attr_i64(&f, "/", "max_new_tokens", a->max_new);
-    resp_free(&rows);
-    /* every rank reached here; a failure now is a file-system one all see */
-    if (rc != 0) {
-        h5io_abandon(&f);
-        tool_agree(t, rc);
-    }
-    rc = h5io_commit(&f);
-    tool_agree(t, rc);
-    chk_remove_parts(t, &g->plan);
-    return 0;
+    gen_ctx *g = ctx;
+    double el = MPI_Wtime() - s->t->t0;
+    char b[32];
+    log_info("done: %lld prompts x %d candidates, %lld new tokens in %s (%.0f tokens/s); wrote %s",
+             (long long)g->n_sel, g->a->candidates, (long long)s->tokens, tool_duration(el, b),
+             s->tokens / (el > 0 ? el : 1), g->a->s.out);
 }
+
+static const stage_ops GEN_OPS = {gen_load, gen_announce, gen_run_chunk, gen_write_attrs,
+                                  gen_summary};
 
 /* ---------------------------------------------------------------- main -- */
 
 static int open_prompts(gen_ctx *g, char **prompts_id)
 {
     int64_t n;
-    if (prm_open(&g->prompts, g->a->prompts, &n) != 0) return -1;
+    if (prm_open(&g->prompts, g->a->s.prompts, &n) != 0) return -1;
     g->n_sel = select_rows(g->a, n, (int64_t **)&g->sel);
     char *created = h5io_get_attr_str(&g->prompts, "/", "created");
-    if (asprintf(prompts_id, "%s@%s/%lld", g->a->prompts, created ? created : "?", (long long)n) < 0)
+    if (asprintf(prompts_id, "%s@%s/%lld", g->a->s.prompts, created ? created : "?", (long long)n) < 0)
         DIE("out of memory");
     free(created);
     return 0;
@@ -447,9 +426,8 @@ int main(int argc, char **argv)
     gen_ctx g;
     memset(&g, 0, sizeof g);
     g.a = &a;
-    g.t = &t;
     char *prompts_id = NULL;
-    char *model_hash = h5io_model_hash(a.model);
+    char *model_hash = h5io_model_hash(a.s.model);
     char *adapter_hash = model_hash ? sess_adapter_hash(a.adapter) : NULL;
     g.adapter_hash = adapter_hash;
     int rc = adapter_hash ? 0 : -1;
@@ -459,50 +437,19 @@ int main(int argc, char **argv)
 
     /* the run's identity: everything that determines the output, and the
      * template's text (a user may edit the file between runs) */
-    char *settings = settings_string(&a, model_hash, adapter_hash, prompts_id);
-    char key[17];
-    chk_run_key(key, (const char *const[]){settings, g.tpl.text}, 2);
-    chk_plan_init(&g.plan, a.out, RESP_SCHEMA, RESP_SCHEMA_VERSION, g.n_sel, a.chunk, key,
-                  a.resume, a.overwrite);
-
-    bool done;
-    int64_t *pending, n_pending;
-    chk_prepare(&t, &g.plan, &done, &pending, &n_pending);
-    if (done) {
-        log_info("%s is already complete for this run; nothing to do", a.out);
-        return tool_finish(&t, TOOL_OK);
-    }
-    rc = sess_load(a.model, a.preprocess, &g.s);
-    if (rc == 0 && a.adapter) rc = sess_attach_adapter(&g.s, a.adapter);
-    tool_agree(&t, rc);
-    int64_t todo = chk_pending_items(&g.plan, pending, n_pending);
-    log_info("%lld prompts selected in %lld chunks, %lld already committed; %d rank%s, %d "
-             "candidates each, batch %d",
-             (long long)g.n_sel, (long long)g.plan.n_chunks,
-             (long long)(g.plan.n_chunks - n_pending), t.size, t.size > 1 ? "s" : "",
-             a.candidates, a.batch);
-    chk_progress_init(&g.progress, &t, "prompts", "new tokens/s", a.progress_s, todo,
-                      g.n_sel - todo);
-
-    rc = run_my_chunks(&g, pending, n_pending);
-    if (rc != 0) tool_abort(&t); /* others may be mid-generation */
-    int64_t items, tokens;
-    chk_progress_finish(&g.progress, &items, &tokens);
-    if (tool_any_interrupted(&t)) {
-        log_info("interrupted: finished chunks are committed in %s; rerun the same command to "
-                 "finish", g.plan.parts_dir);
-        return tool_finish(&t, TOOL_INTERRUPTED);
-    }
-    if (!chk_all_committed(&t, &g.plan))
-        rc = ERR("%s: chunks are missing after generation", g.plan.parts_dir);
-    tool_agree(&t, rc);
-    assemble_output(&g, &t, settings, model_hash);
-    double el = MPI_Wtime() - t.t0;
-    char b[32];
-    log_info("done: %lld prompts x %d candidates, %lld new tokens in %s (%.0f tokens/s); wrote %s",
-             (long long)g.n_sel, a.candidates, (long long)tokens, tool_duration(el, b),
-             tokens / (el > 0 ? el : 1), a.out);
+    g.settings = settings_string(&a, model_hash, adapter_hash, prompts_id);
+    const char *key_texts[] = {g.settings, g.tpl.text};
+    const char *inputs[] = {a.s.prompts};
+    stage_spec spec = {&a.s, &resp_table, RESP_SCHEMA, RESP_SCHEMA_VERSION, inputs, 1, model_hash,
+                       a.seed, g.n_sel, key_texts, 2, "prompts", "new tokens/s"};
+    stage st;
+    g.st = &st;
+    int code = stage_run(&t, &spec, &GEN_OPS, &g, &st);
     h5io_close(&g.prompts);
-    chk_plan_free(&g.plan);
-    return tool_finish(&t, TOOL_OK);
+    stage_free(&st);
+    free(g.settings);
+    free(prompts_id);
+    free(model_hash);
+    free(adapter_hash);
+    return tool_finish(&t, code);
 }

@@ -30,6 +30,7 @@
 #include "pairs.h"
 #include "prompts.h"
 #include "session.h"
+#include "stage.h"
 #include "pairscore.h"
 #include "responses.h"
 #include "tokenizer.h"
@@ -81,57 +82,43 @@ static const char USAGE[] =
     "SIGUSR1 or SIGINT) after committing finished chunks: rerun the same command.\n";
 
 typedef struct {
-    const char *model, *prompts, *responses, *verdicts, *out, *template_name, *preprocess;
+    stage_opts s;           /* model, prompts, out, preprocess, chunk, resume, ... */
+    const char *responses, *verdicts, *template_name;
     int64_t max_length;
-    int ref_logps, batch, chunk, resume, overwrite;
-    double progress_s;
+    int ref_logps, batch;
 } pairs_args;
 
 /* ----------------------------------------------------------- options -- */
 
+enum { O_RESP = 256, O_VERD, O_TEMPLATE, O_MAXLEN, O_REF, O_BATCH };
+
+/* sima-pairs' own options; returns 0 for another code. */
+static int pairs_option(void *arg, tool_ctx *t, int c, const char *v)
+{
+    pairs_args *a = arg;
+    switch (c) {
+    case O_RESP: a->responses = v; break;
+    case O_VERD: a->verdicts = v; break;
+    case O_TEMPLATE: a->template_name = v; break;
+    case O_MAXLEN: a->max_length = tool_parse_int(t, "--max-length", v, 1, INT64_MAX); break;
+    case O_REF: a->ref_logps = 1; break;
+    case O_BATCH: a->batch = (int)tool_parse_int(t, "--batch", v, 1, 4096); break;
+    default: return 0;
+    }
+    return 1;
+}
+
 static void parse_args(tool_ctx *t, int argc, char **argv, pairs_args *a)
 {
-    *a = (pairs_args){NULL, NULL, NULL, NULL, NULL, "vicuna_v1", "pad", 2048, 0, 8, 64, 1, 0, 5.0};
-    enum { O_RESP = 256, O_VERD, O_TEMPLATE, O_MAXLEN, O_REF, O_PRE, O_BATCH, O_CHUNK,
-           O_NORESUME, O_RESUME, O_OVERWRITE, O_PROGRESS };
-    static struct option opts[] = {
-        TOOL_COMMON_OPTIONS,
-        {"model", required_argument, 0, 'm'}, {"prompts", required_argument, 0, 'p'},
+    *a = (pairs_args){.template_name = "vicuna_v1", .max_length = 2048, .batch = 8};
+    static const struct option opts[] = {
         {"responses", required_argument, 0, O_RESP}, {"verdicts", required_argument, 0, O_VERD},
-        {"out", required_argument, 0, 'o'}, {"template", required_argument, 0, O_TEMPLATE},
+        {"template", required_argument, 0, O_TEMPLATE},
         {"max-length", required_argument, 0, O_MAXLEN}, {"ref-logps", no_argument, 0, O_REF},
-        {"preprocess", required_argument, 0, O_PRE}, {"batch", required_argument, 0, O_BATCH},
-        {"chunk", required_argument, 0, O_CHUNK}, {"no-resume", no_argument, 0, O_NORESUME},
-        {"resume", no_argument, 0, O_RESUME}, {"overwrite", no_argument, 0, O_OVERWRITE},
-        {"progress-seconds", required_argument, 0, O_PROGRESS}, {0, 0, 0, 0}};
-    int c;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "vqhVm:p:o:", opts, NULL)) != -1) {
-        if (tool_common_option(t, c, USAGE)) continue;
-        switch (c) {
-        case 'm': a->model = optarg; break;
-        case 'p': a->prompts = optarg; break;
-        case 'o': a->out = optarg; break;
-        case O_RESP: a->responses = optarg; break;
-        case O_VERD: a->verdicts = optarg; break;
-        case O_TEMPLATE: a->template_name = optarg; break;
-        case O_MAXLEN: a->max_length = tool_parse_int(t, "--max-length", optarg, 1, INT64_MAX); break;
-        case O_REF: a->ref_logps = 1; break;
-        case O_PRE: a->preprocess = optarg; break;
-        case O_BATCH: a->batch = (int)tool_parse_int(t, "--batch", optarg, 1, 4096); break;
-        case O_CHUNK: a->chunk = (int)tool_parse_int(t, "--chunk", optarg, 1, 1 << 20); break;
-        case O_NORESUME: a->resume = 0; break;
-        case O_RESUME: a->resume = 1; break;
-        case O_OVERWRITE: a->overwrite = 1; break;
-        case O_PROGRESS: a->progress_s = tool_parse_real(t, "--progress-seconds", optarg, 0, 1e6); break;
-        default: tool_usage_error(t, "unknown or incomplete option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind != argc) tool_usage_error(t, "unexpected argument '%s'", argv[optind]);
-    if (!a->model || !a->prompts || !a->responses || !a->verdicts || !a->out)
+        {"batch", required_argument, 0, O_BATCH}, {0, 0, 0, 0}};
+    stage_parse_args(t, argc, argv, USAGE, 64, &a->s, opts, pairs_option, a);
+    if (!a->s.model || !a->s.prompts || !a->responses || !a->verdicts || !a->s.out)
         tool_usage_error(t, "--model, --prompts, --responses, --verdicts and --out are required");
-    if (strcmp(a->preprocess, "pad") && strcmp(a->preprocess, "crop"))
-        tool_usage_error(t, "--preprocess: expected pad or crop, got '%s'", a->preprocess);
 }
 
 /* ------------------------------------------------------------- inputs -- */
@@ -154,29 +141,13 @@ typedef struct {
     llava_model *m;             /* --ref-logps only */
     img_proc_cfg pc;
     img_mode mode;
-    chk_plan plan;
-    chk_progress progress;
+    char *settings;             /* settings_string */
 } pairs_ctx;
-
-/* "path@created#run_key/rows": changes when the file is rewritten. */
-static char *input_identity(h5io_file *f, const char *path, int64_t rows)
-{
-    char *created = h5io_get_attr_str(f, "/", "created");
-    char *key = h5io_get_attr_str(f, "/", "run_key");
-    err_clear();
-    char *id = NULL;
-    if (asprintf(&id, "%s@%s#%s/%lld", path, created ? created : "?", key ? key : "?",
-                 (long long)rows) < 0)
-        DIE("out of memory");
-    free(created);
-    free(key);
-    return id;
-}
 
 static int open_prompts(pairs_ctx *g)
 {
-    if (prm_open(&g->prompts, g->a->prompts, &g->n_prompts) != 0) return -1;
-    g->input_ids[0] = input_identity(&g->prompts, g->a->prompts, g->n_prompts);
+    if (prm_open(&g->prompts, g->a->s.prompts, &g->n_prompts) != 0) return -1;
+    g->input_ids[0] = chk_input_identity(&g->prompts, g->a->s.prompts, g->n_prompts);
     return 0;
 }
 
@@ -186,7 +157,7 @@ static int read_responses(pairs_ctx *g)
     if (h5io_open(&f, g->a->responses, MPI_COMM_SELF) != 0) return -1;
     int rc = h5io_require_schema(&f, RESP_SCHEMA, RESP_SCHEMA_VERSION);
     if (rc == 0) rc = resp_read(&f, &g->resp);
-    if (rc == 0) g->input_ids[1] = input_identity(&f, g->a->responses, g->resp.n);
+    if (rc == 0) g->input_ids[1] = chk_input_identity(&f, g->a->responses, g->resp.n);
     h5io_close(&f);
     if (rc == 0) pairs_resp_index_build(&g->rx, &g->resp);
     return rc;
@@ -198,7 +169,7 @@ static int read_verdicts(pairs_ctx *g)
     if (h5io_open(&f, g->a->verdicts, MPI_COMM_SELF) != 0) return -1;
     int rc = h5io_require_schema(&f, VERD_SCHEMA, VERD_SCHEMA_VERSION);
     if (rc == 0) rc = verd_read(&f, &g->verd);
-    if (rc == 0) g->input_ids[2] = input_identity(&f, g->a->verdicts, g->verd.n);
+    if (rc == 0) g->input_ids[2] = chk_input_identity(&f, g->a->verdicts, g->verd.n);
     h5io_close(&f);
     return rc;
 }
@@ -206,8 +177,8 @@ static int read_verdicts(pairs_ctx *g)
 /* Tokenizer, config (image token id and count, EOS) and template. */
 static int load_text_side(pairs_ctx *g)
 {
-    int rc = cfg_load(g->a->model, &g->cfg);
-    if (rc == 0) rc = tok_load(g->a->model, &g->tok);
+    int rc = cfg_load(g->a->s.model, &g->cfg);
+    if (rc == 0) rc = tok_load(g->a->s.model, &g->tok);
     if (rc == 0) rc = chat_template_load(g->a->template_name, &g->tpl);
     return rc;
 }
@@ -287,8 +258,8 @@ static char *settings_string(const pairs_ctx *g, const char *model_hash)
                  "model_hash=%s prompts=%s responses=%s verdicts=%s template=%s max_length=%lld "
                  "ref_logps=%d preprocess=%s batch=%d chunk=%d",
                  model_hash, g->input_ids[0], g->input_ids[1], g->input_ids[2], a->template_name,
-                 (long long)a->max_length, a->ref_logps, a->ref_logps ? a->preprocess : "-",
-                 a->ref_logps ? a->batch : 0, a->chunk) < 0)
+                 (long long)a->max_length, a->ref_logps, a->ref_logps ? a->s.preprocess : "-",
+                 a->ref_logps ? a->batch : 0, a->s.chunk) < 0)
         DIE("out of memory");
     return s;
 }
@@ -372,49 +343,34 @@ static int64_t scored_tokens(const pairs_rows *rows)
     return t;
 }
 
-/* Build (and score) one chunk, then commit it. *interrupted when a signal
- * came before it was finished (nothing committed). */
-static int run_chunk(pairs_ctx *g, int64_t chunk, bool *interrupted)
+/* Build (and score) one chunk, then commit it. *stop when a signal came
+ * before it was finished (nothing committed). */
+static int pairs_run_chunk(void *ctx, stage *s, int64_t chunk, bool *stop)
 {
+    pairs_ctx *g = ctx;
     int64_t first, n;
-    chk_items(&g->plan, chunk, &first, &n);
+    chk_items(&s->plan, chunk, &first, &n);
     pairs_rows rows = {0};
     int rc = 0;
     for (int64_t i = 0; rc == 0 && i < n; i++) rc = build_pair(g, &g->picks[first + i], &rows);
     /* the same groups whatever rank runs the chunk: the same bits */
     for (int64_t i = 0; rc == 0 && g->a->ref_logps && i < n; i += g->a->batch) {
         rc = score_group(g, &rows, i, (int)(n - i < g->a->batch ? n - i : g->a->batch));
-        chk_progress_tick(&g->progress);
+        chk_progress_tick(&s->progress);
         if (tool_interrupted()) {
-            *interrupted = true;
+            *stop = true;
             pairs_free(&rows);
             return 0;
         }
     }
-    h5io_file f;
-    if (rc == 0) rc = chk_part_create(&g->plan, chunk, &f);
-    if (rc == 0) {
-        rc = pairs_write(&f, &rows);
-        if (rc == 0) rc = chk_part_commit(&g->plan, &f);
-        else h5io_abandon(&f);
-    }
-    chk_progress_add(&g->progress, n, g->a->ref_logps ? scored_tokens(&rows) : 0);
-    chk_progress_tick(&g->progress);
+    if (rc == 0) rc = stage_commit_part(s, chunk, &rows);
+    chk_progress_add(&s->progress, n, g->a->ref_logps ? scored_tokens(&rows) : 0);
+    chk_progress_tick(&s->progress);
     pairs_free(&rows);
     return rc;
 }
 
-static int run_my_chunks(pairs_ctx *g, const int64_t *pending, int64_t n_pending)
-{
-    int rc = 0;
-    bool stop = false;
-    for (int64_t i = g->t->rank; rc == 0 && !stop && i < n_pending && !tool_interrupted();
-         i += g->t->size)
-        rc = run_chunk(g, pending[i], &stop);
-    return rc;
-}
-
-/* ----------------------------------------------------------- assembly -- */
+/* ------------------------------------------------------------- output -- */
 
 static int write_stats(h5io_file *f, const pairs_stats *st)
 {
@@ -435,53 +391,25 @@ static int write_stats(h5io_file *f, const pairs_stats *st)
 static int write_settings(h5io_file *f, const pairs_args *a, const char *settings)
 {
     int rc = h5io_set_attr_str(f, "/", "settings", settings);
-    if (rc == 0) rc = h5io_set_attr_str(f, "/", "prompts_file", a->prompts);
+    if (rc == 0) rc = h5io_set_attr_str(f, "/", "prompts_file", a->s.prompts);
     if (rc == 0) rc = h5io_set_attr_str(f, "/", "responses_file", a->responses);
     if (rc == 0) rc = h5io_set_attr_str(f, "/", "verdicts_file", a->verdicts);
     if (rc == 0) rc = h5io_set_attr_str(f, "/", "template", a->template_name);
-    if (rc == 0) rc = h5io_set_attr_str(f, "/", "preprocess", a->preprocess);
+    if (rc == 0) rc = h5io_set_attr_str(f, "/", "preprocess", a->s.preprocess);
     if (rc == 0) rc = h5io_set_attr_i64(f, "/", "max_length", a->max_length);
     if (rc == 0) rc = h5io_set_attr_i64(f, "/", "ref_logps", a->ref_logps);
     return rc;
 }
 
-/* Add one committed part's rows to the rows being assembled. */
-static int append_part(h5io_file *f, void *acc)
+/* Collective: the settings and selection counts as root attributes. */
+static int pairs_write_attrs(void *ctx, stage *s, h5io_file *f, const void *rows)
 {
-    pairs_rows part;
-    int rc = pairs_read(f, &part);
-    if (rc == 0) {
-        pairs_append(acc, &part);
-        pairs_free(&part);
-    }
+    pairs_ctx *g = ctx;
+    (void)s;
+    (void)rows;
+    int rc = write_settings(f, g->a, g->settings);
+    if (rc == 0) rc = write_stats(f, &g->st);
     return rc;
-}
-
-/* All ranks: read a contiguous block of chunk files each and write OUT
- * collectively, rank r's block after rank r-1's: pair order. */
-static void assemble_output(pairs_ctx *g, const char *settings, const char *model_hash)
-{
-    tool_ctx *t = g->t;
-    const pairs_args *a = g->a;
-    pairs_rows rows = {0};
-    chk_read_my_block(t, &g->plan, append_part, &rows);
-    h5io_file f;
-    tool_agree(t, h5io_create(&f, a->out, MPI_COMM_WORLD));
-    const char *inputs[] = {a->prompts, a->responses, a->verdicts};
-    h5io_provenance prov = {t->name, PAIRS_SCHEMA, PAIRS_SCHEMA_VERSION, t->argc, t->argv,
-                            inputs, 3, a->model, model_hash, -1, g->plan.run_key};
-    int rc = pairs_write(&f, &rows);
-    if (rc == 0) rc = h5io_write_provenance(&f, &prov);
-    if (rc == 0) rc = write_settings(&f, a, settings);
-    if (rc == 0) rc = write_stats(&f, &g->st);
-    pairs_free(&rows);
-    /* every rank reached here; a failure now is a file-system one all see */
-    if (rc != 0) {
-        h5io_abandon(&f);
-        tool_agree(t, rc);
-    }
-    tool_agree(t, h5io_commit(&f));
-    chk_remove_parts(t, &g->plan);
 }
 
 /* ---------------------------------------------------------------- main -- */
@@ -491,12 +419,46 @@ static int load_model(pairs_ctx *g)
 {
     const pairs_args *a = g->a;
     be_backend *be = be_cpu_new(0);
-    int rc = llava_load(a->model, be, &g->m);
+    int rc = llava_load(a->s.model, be, &g->m);
     if (rc == 0)
-        rc = sess_image_config(a->model, a->preprocess, g->m->cfg.vision.image_size, &g->pc,
+        rc = sess_image_config(a->s.model, a->s.preprocess, g->m->cfg.vision.image_size, &g->pc,
                                &g->mode);
     return rc;
 }
+
+/* Only --ref-logps needs the model's weights. */
+static int pairs_load(void *ctx, stage *s)
+{
+    pairs_ctx *g = ctx;
+    (void)s;
+    return g->a->ref_logps ? load_model(g) : 0;
+}
+
+static void pairs_announce(void *ctx, const stage *s)
+{
+    pairs_ctx *g = ctx;
+    log_info("%lld pairs in %lld chunks, %lld already committed; %d rank%s%s",
+             (long long)g->n_picks, (long long)s->plan.n_chunks,
+             (long long)(s->plan.n_chunks - s->n_pending), s->t->size, s->t->size > 1 ? "s" : "",
+             g->a->ref_logps ? ", scoring reference log-probs" : "");
+}
+
+static void pairs_summary(void *ctx, const stage *s)
+{
+    pairs_ctx *g = ctx;
+    double el = MPI_Wtime() - s->t->t0;
+    char b[32];
+    if (g->a->ref_logps)
+        log_info("done: %lld pairs, reference log-probs over %lld tokens in %s (%.0f tokens/s); "
+                 "wrote %s", (long long)g->n_picks, (long long)s->tokens, tool_duration(el, b),
+                 (double)s->tokens / (el > 0 ? el : 1), g->a->s.out);
+    else
+        log_info("done: %lld pairs in %s; wrote %s", (long long)g->n_picks, tool_duration(el, b),
+                 g->a->s.out);
+}
+
+static const stage_ops PAIRS_OPS = {pairs_load, pairs_announce, pairs_run_chunk,
+                                    pairs_write_attrs, pairs_summary};
 
 static void print_summary(const pairs_ctx *g)
 {
@@ -519,7 +481,7 @@ static void print_summary(const pairs_ctx *g)
 static void free_ctx(pairs_ctx *g)
 {
     h5io_close(&g->prompts);
-    chk_plan_free(&g->plan);
+    free(g->settings);
     pairs_resp_index_free(&g->rx);
     resp_free(&g->resp);
     verd_free(&g->verd);
@@ -542,7 +504,7 @@ static int cmd_build(tool_ctx *t, int argc, char **argv)
     memset(&g, 0, sizeof g);
     g.a = &a;
     g.t = t;
-    char *model_hash = h5io_model_hash(a.model);
+    char *model_hash = h5io_model_hash(a.s.model);
     int rc = model_hash ? 0 : -1;
     if (rc == 0) rc = open_prompts(&g);
     if (rc == 0) rc = read_responses(&g);
@@ -554,58 +516,17 @@ static int cmd_build(tool_ctx *t, int argc, char **argv)
 
     /* the run's identity: everything that determines the output, and the
      * template's text (a user may edit the file between runs) */
-    char *settings = settings_string(&g, model_hash);
-    char key[17];
-    chk_run_key(key, (const char *const[]){settings, g.tpl.text}, 2);
-    chk_plan_init(&g.plan, a.out, PAIRS_SCHEMA, PAIRS_SCHEMA_VERSION, g.n_picks, a.chunk, key,
-                  a.resume, a.overwrite);
-    bool done;
-    int64_t *pending, n_pending;
-    chk_prepare(t, &g.plan, &done, &pending, &n_pending);
-    if (done) {
-        log_info("%s is already complete for this run; nothing to do", a.out);
-        free(pending);
-        free(settings);
-        free(model_hash);
-        free_ctx(&g);
-        return TOOL_OK;
-    }
-    if (a.ref_logps) tool_agree(t, load_model(&g));
-    int64_t todo = chk_pending_items(&g.plan, pending, n_pending);
-    log_info("%lld pairs in %lld chunks, %lld already committed; %d rank%s%s",
-             (long long)g.n_picks, (long long)g.plan.n_chunks,
-             (long long)(g.plan.n_chunks - n_pending), t->size, t->size > 1 ? "s" : "",
-             a.ref_logps ? ", scoring reference log-probs" : "");
-    chk_progress_init(&g.progress, t, "pairs", "scored tokens/s", a.progress_s, todo,
-                      g.n_picks - todo);
-    rc = run_my_chunks(&g, pending, n_pending);
-    free(pending);
-    if (rc != 0) tool_abort(t); /* others may be mid-scoring */
-    int64_t items, tokens;
-    chk_progress_finish(&g.progress, &items, &tokens);
-    if (tool_any_interrupted(t)) {
-        log_info("interrupted: finished chunks are committed in %s; rerun the same command to "
-                 "finish", g.plan.parts_dir);
-        free_ctx(&g);
-        return TOOL_INTERRUPTED;
-    }
-    if (!chk_all_committed(t, &g.plan))
-        rc = ERR("%s: chunks are missing after the run", g.plan.parts_dir);
-    tool_agree(t, rc);
-    assemble_output(&g, settings, model_hash);
-    double el = MPI_Wtime() - t->t0;
-    char b[32];
-    if (a.ref_logps)
-        log_info("done: %lld pairs, reference log-probs over %lld tokens in %s (%.0f tokens/s); "
-                 "wrote %s", (long long)g.n_picks, (long long)tokens, tool_duration(el, b),
-                 (double)tokens / (el > 0 ? el : 1), a.out);
-    else
-        log_info("done: %lld pairs in %s; wrote %s", (long long)g.n_picks, tool_duration(el, b),
-                 a.out);
-    free(settings);
+    g.settings = settings_string(&g, model_hash);
+    const char *key_texts[] = {g.settings, g.tpl.text};
+    const char *inputs[] = {a.s.prompts, a.responses, a.verdicts};
+    stage_spec spec = {&a.s, &pairs_table, PAIRS_SCHEMA, PAIRS_SCHEMA_VERSION, inputs, 3,
+                       model_hash, -1, g.n_picks, key_texts, 2, "pairs", "scored tokens/s"};
+    stage st;
+    int code = stage_run(t, &spec, &PAIRS_OPS, &g, &st);
+    stage_free(&st);
     free(model_hash);
     free_ctx(&g);
-    return TOOL_OK;
+    return code;
 }
 
 /* ============================================================= export === */

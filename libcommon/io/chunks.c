@@ -22,6 +22,20 @@ void chk_run_key(char key[17], const char *const *texts, int n)
     h5io_hex64(h, key);
 }
 
+char *chk_input_identity(h5io_file *f, const char *path, int64_t rows)
+{
+    char *created = h5io_get_attr_str(f, "/", "created");
+    char *key = h5io_get_attr_str(f, "/", "run_key");
+    err_clear(); /* absent attributes are no error here */
+    char *id = NULL;
+    if (asprintf(&id, "%s@%s#%s/%lld", path, created ? created : "?", key ? key : "?",
+                 (long long)rows) < 0)
+        DIE("out of memory");
+    free(created);
+    free(key);
+    return id;
+}
+
 void chk_plan_init(chk_plan *p, const char *out, const char *schema, int schema_version,
                    int64_t n_items, int64_t chunk, const char *run_key, bool resume,
                    bool overwrite)

@@ -12,6 +12,8 @@
  * refused unless overwrite. Rank 0 holds OUT.parts/.lock while the job
  * runs: a second job on the same output stops with a message.
  *
+ * stage.h runs this whole sequence for a tool; the pieces are here.
+ *
  * Progress: ranks count finished items and tokens; rank 0 prints a line
  * every few seconds with the totals of all ranks, and a rate and ETA.
  */
@@ -37,6 +39,11 @@ typedef struct {
 /* The run key: FNV-1a 64 over texts[0..n) in order (settings string,
  * template texts, ...), as 16 hex digits into key[17]. */
 void chk_run_key(char key[17], const char *const *texts, int n);
+
+/* "path@created#run_key/rows": what identifies an input file's contents in a
+ * run key (changes when the file is rewritten); "?" for an absent
+ * attribute. malloc'd. */
+char *chk_input_identity(h5io_file *f, const char *path, int64_t rows);
 
 /* Set up the plan (no I/O). run_key is a 16-hex-digit digest. */
 void chk_plan_init(chk_plan *p, const char *out, const char *schema, int schema_version,

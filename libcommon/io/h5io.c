@@ -96,6 +96,8 @@ static size_t type_size(h5io_type t)
     return type_valid(t) ? sizes[t] : 0;
 }
 
+size_t h5io_type_size(h5io_type t) { return type_size(t); }
+
 static bool type_is_float(h5io_type t) { return t == H5IO_F32 || t == H5IO_F64; }
 static bool type_is_signed(h5io_type t) { return t == H5IO_I8 || t == H5IO_I32 || t == H5IO_I64; }
 

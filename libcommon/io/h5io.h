@@ -33,6 +33,9 @@ typedef enum {
     H5IO_TEXT   /* UTF-8 bytes (ragged columns only); stored as uint8 with attr "encoding"="utf-8" */
 } h5io_type;
 
+/* Bytes of one element of a type in memory (0 for an invalid type). */
+size_t h5io_type_size(h5io_type t);
+
 typedef struct {
     hid_t file;
     MPI_Comm comm;

@@ -1,63 +1,49 @@
 /* pairs.c — io layer: the sima.pairs columns, and choosing pairs from verdicts. */
 #include "pairs.h"
+#include "columns.h"
 #include "err.h"
 
+#include <stddef.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ------------------------------------------------------------- memory -- */
 
-static void grow(void **p, int64_t *cap, int64_t need, size_t elsize)
-{
-    if (need <= *cap) return;
-    int64_t c = *cap ? *cap : 64;
-    while (c < need) c *= 2;
-    *p = xrealloc(*p, (size_t)c * elsize);
-    *cap = c;
-}
-
-/* Resize a per-row array to new_cap elements. */
-static void *resize(void *p, int64_t new_cap, size_t elsize)
-{
-    return xrealloc(p, (size_t)new_cap * elsize);
-}
-
-static void grow_rows(pairs_rows *r, int64_t need)
-{
-    if (need <= r->cap) return;
-    int64_t c = r->cap ? r->cap : 64;
-    while (c < need) c *= 2;
-#define RS(field) r->field = resize(r->field, c, sizeof *r->field)
-    RS(prompt); RS(image); RS(verdict_row); RS(verdict_row_swapped);
-    RS(chosen); RS(rejected);
-    RS(chosen_kind); RS(verdict); RS(order); RS(consistent);
-    RS(ref_chosen_logp); RS(ref_rejected_logp);
-#undef RS
-    for (int k = 0; k < PAIRS_N_IDS; k++) {
-        if (!r->ids[k].off) r->ids[k].off = xcalloc(1, sizeof(int64_t));
-        r->ids[k].off = resize(r->ids[k].off, c + 1, sizeof(int64_t));
-    }
-    for (int k = 0; k < PAIRS_N_TEXTS; k++) {
-        if (!r->text[k].off) r->text[k].off = xcalloc(1, sizeof(int64_t));
-        r->text[k].off = resize(r->text[k].off, c + 1, sizeof(int64_t));
-    }
-    r->cap = c;
-}
-
-/* Append row n's elements to a ragged column (r->n not yet advanced). */
-static void ragged_push(pairs_ragged *g, int64_t n, const void *v, int64_t len, size_t elsize)
-{
-    int64_t end = g->off[n];
-    grow(&g->data, &g->cap, end + len + 1, elsize);
-    if (len) memcpy((char *)g->data + (size_t)end * elsize, v, (size_t)len * elsize);
-    g->off[n + 1] = end + len;
-}
+/* The /pairs group, in write order (data/schemas/pairs.md). */
+#define PAIRS_FIX(f, type) COLS_FIX(pairs_rows, f, type)
+static const cols_col PAIRS_COLS[] = {
+    PAIRS_FIX(prompt, H5IO_I64),
+    PAIRS_FIX(chosen, H5IO_I32),
+    PAIRS_FIX(rejected, H5IO_I32),
+    COLS_FIX_NAMES(pairs_rows, chosen_kind, H5IO_I8, "0=greedy,1=sampled"),
+    PAIRS_FIX(image, H5IO_I64),
+    PAIRS_FIX(verdict, H5IO_I8),
+    PAIRS_FIX(order, H5IO_I8),
+    PAIRS_FIX(consistent, H5IO_I8),
+    PAIRS_FIX(verdict_row, H5IO_I64),
+    PAIRS_FIX(verdict_row_swapped, H5IO_I64),
+    PAIRS_FIX(ref_chosen_logp, H5IO_F64),
+    PAIRS_FIX(ref_rejected_logp, H5IO_F64),
+    COLS_OFF(pairs_rows, "prompt_ids", H5IO_I32, ids[PAIRS_PROMPT_IDS]),
+    COLS_OFF(pairs_rows, "chosen_ids", H5IO_I32, ids[PAIRS_CHOSEN_IDS]),
+    COLS_OFF(pairs_rows, "rejected_ids", H5IO_I32, ids[PAIRS_REJECTED_IDS]),
+    COLS_OFF(pairs_rows, "id", H5IO_TEXT, text[PAIRS_ID]),
+    COLS_OFF(pairs_rows, "question", H5IO_TEXT, text[PAIRS_QUESTION]),
+    COLS_OFF(pairs_rows, "chosen_text", H5IO_TEXT, text[PAIRS_CHOSEN_TEXT]),
+    COLS_OFF(pairs_rows, "rejected_text", H5IO_TEXT, text[PAIRS_REJECTED_TEXT]),
+    COLS_OFF(pairs_rows, "image_name", H5IO_TEXT, text[PAIRS_IMAGE_NAME]),
+};
+#undef PAIRS_FIX
+const cols_table pairs_table = {"/pairs", PAIRS_COLS,
+                                       (int)(sizeof PAIRS_COLS / sizeof PAIRS_COLS[0]),
+                                       offsetof(pairs_rows, n), offsetof(pairs_rows, cap),
+                                       sizeof(pairs_rows)};
 
 void pairs_push(pairs_rows *r, const pairs_row *row, const pairs_ids_in ids[PAIRS_N_IDS],
                 const pairs_text_in text[PAIRS_N_TEXTS])
 {
-    grow_rows(r, r->n + 1);
+    cols_grow_rows(&pairs_table, r, r->n + 1);
     int64_t i = r->n;
     r->prompt[i] = row->prompt;
     r->chosen[i] = row->chosen;
@@ -72,9 +58,9 @@ void pairs_push(pairs_rows *r, const pairs_row *row, const pairs_ids_in ids[PAIR
     r->ref_chosen_logp[i] = row->ref_chosen_logp;
     r->ref_rejected_logp[i] = row->ref_rejected_logp;
     for (int k = 0; k < PAIRS_N_IDS; k++)
-        ragged_push(&r->ids[k], i, ids[k].v, ids[k].n, sizeof(int32_t));
+        cols_ragged_push(&r->ids[k], i, ids[k].v, ids[k].n, sizeof(int32_t));
     for (int k = 0; k < PAIRS_N_TEXTS; k++)
-        ragged_push(&r->text[k], i, text[k].s, text[k].n, 1);
+        cols_ragged_push(&r->text[k], i, text[k].s, text[k].n, 1);
     r->n++;
 }
 
@@ -100,123 +86,8 @@ const char *pairs_text(const pairs_rows *r, int which, int64_t i, int64_t *len)
     return (const char *)g->data + g->off[i];
 }
 
-void pairs_append(pairs_rows *dst, const pairs_rows *src)
-{
-    for (int64_t i = 0; i < src->n; i++) {
-        pairs_row row;
-        pairs_ids_in ids[PAIRS_N_IDS];
-        pairs_text_in text[PAIRS_N_TEXTS];
-        pairs_get(src, i, &row);
-        for (int k = 0; k < PAIRS_N_IDS; k++) ids[k].v = pairs_ids(src, k, i, &ids[k].n);
-        for (int k = 0; k < PAIRS_N_TEXTS; k++) text[k].s = pairs_text(src, k, i, &text[k].n);
-        pairs_push(dst, &row, ids, text);
-    }
-}
-
-void pairs_free(pairs_rows *r)
-{
-    free(r->prompt); free(r->image); free(r->verdict_row); free(r->verdict_row_swapped);
-    free(r->chosen); free(r->rejected);
-    free(r->chosen_kind); free(r->verdict); free(r->order); free(r->consistent);
-    free(r->ref_chosen_logp); free(r->ref_rejected_logp);
-    for (int k = 0; k < PAIRS_N_IDS; k++) { free(r->ids[k].off); free(r->ids[k].data); }
-    for (int k = 0; k < PAIRS_N_TEXTS; k++) { free(r->text[k].off); free(r->text[k].data); }
-    memset(r, 0, sizeof *r);
-}
-
-/* ----------------------------------------------------------- file I/O -- */
-
-static const char *const IDS_PATH[PAIRS_N_IDS] = {"/pairs/prompt_ids", "/pairs/chosen_ids",
-                                                   "/pairs/rejected_ids"};
-static const char *const TEXT_PATH[PAIRS_N_TEXTS] = {"/pairs/id", "/pairs/question",
-                                                      "/pairs/chosen_text",
-                                                      "/pairs/rejected_text",
-                                                      "/pairs/image_name"};
-
-/* Lengths of a ragged column's rows (malloc'd). */
-static int64_t *ragged_lengths(const pairs_ragged *g, int64_t n)
-{
-    int64_t *len = xmalloc(sizeof(int64_t) * (size_t)(n ? n : 1));
-    for (int64_t i = 0; i < n; i++) len[i] = g->off[i + 1] - g->off[i];
-    return len;
-}
-
-static int write_ragged(h5io_file *f, const char *path, h5io_type type, const pairs_ragged *g,
-                        int64_t n)
-{
-    int64_t *len = ragged_lengths(g, n);
-    int rc = h5io_write_ragged(f, path, type, n, len, g->data);
-    free(len);
-    return rc;
-}
-
-int pairs_write(h5io_file *f, const pairs_rows *r)
-{
-    int64_t n = r->n;
-    int rc = h5io_group(f, "/pairs");
-#define COL(name, type) if (rc == 0) rc = h5io_write_column(f, "/pairs/" #name, type, n, 1, r->name)
-    COL(prompt, H5IO_I64);
-    COL(chosen, H5IO_I32);
-    COL(rejected, H5IO_I32);
-    COL(chosen_kind, H5IO_I8);
-    if (rc == 0) rc = h5io_set_attr_str(f, "/pairs/chosen_kind", "names", "0=greedy,1=sampled");
-    COL(image, H5IO_I64);
-    COL(verdict, H5IO_I8);
-    COL(order, H5IO_I8);
-    COL(consistent, H5IO_I8);
-    COL(verdict_row, H5IO_I64);
-    COL(verdict_row_swapped, H5IO_I64);
-    COL(ref_chosen_logp, H5IO_F64);
-    COL(ref_rejected_logp, H5IO_F64);
-#undef COL
-    for (int k = 0; rc == 0 && k < PAIRS_N_IDS; k++)
-        rc = write_ragged(f, IDS_PATH[k], H5IO_I32, &r->ids[k], n);
-    for (int k = 0; rc == 0 && k < PAIRS_N_TEXTS; k++)
-        rc = write_ragged(f, TEXT_PATH[k], H5IO_TEXT, &r->text[k], n);
-    return rc;
-}
-
-/* Read a whole ragged column into g (offsets and data). */
-static int read_ragged(h5io_file *f, const char *path, h5io_type type, int64_t n, pairs_ragged *g)
-{
-    g->off = xmalloc(sizeof(int64_t) * (size_t)(n + 1));
-    int rc = h5io_read_ragged(f, path, type, 0, n, g->off, &g->data);
-    g->cap = rc == 0 ? g->off[n] : 0;
-    return rc;
-}
-
-int pairs_read(h5io_file *f, pairs_rows *r)
-{
-    memset(r, 0, sizeof *r);
-    int64_t n = h5io_rows(f, "/pairs/prompt");
-    if (n < 0) return -1;
-    int64_t cap = n > 0 ? n : 1;
-#define COL(name, type)                                                        \
-    r->name = xmalloc(sizeof *r->name * (size_t)cap);                          \
-    if (rc == 0) rc = h5io_read_column(f, "/pairs/" #name, type, 0, n, r->name)
-    int rc = 0;
-    COL(prompt, H5IO_I64);
-    COL(chosen, H5IO_I32);
-    COL(rejected, H5IO_I32);
-    COL(chosen_kind, H5IO_I8);
-    COL(image, H5IO_I64);
-    COL(verdict, H5IO_I8);
-    COL(order, H5IO_I8);
-    COL(consistent, H5IO_I8);
-    COL(verdict_row, H5IO_I64);
-    COL(verdict_row_swapped, H5IO_I64);
-    COL(ref_chosen_logp, H5IO_F64);
-    COL(ref_rejected_logp, H5IO_F64);
-#undef COL
-    for (int k = 0; rc == 0 && k < PAIRS_N_IDS; k++)
-        rc = read_ragged(f, IDS_PATH[k], H5IO_I32, n, &r->ids[k]);
-    for (int k = 0; rc == 0 && k < PAIRS_N_TEXTS; k++)
-        rc = read_ragged(f, TEXT_PATH[k], H5IO_TEXT, n, &r->text[k]);
-    r->n = n;
-    r->cap = n; /* pairs_push grows every array before appending */
-    if (rc != 0) pairs_free(r);
-    return rc;
-}
+/* pairs_append, pairs_free, pairs_write, pairs_read: the generic ones on pairs_table */
+COLS_ROW_FUNCTIONS(pairs, pairs_rows, pairs_table)
 
 /* ---------------------------------------------------- response lookup -- */
 

@@ -9,6 +9,7 @@
 #ifndef SIMA_IO_PAIRS_H
 #define SIMA_IO_PAIRS_H
 
+#include "columns.h"
 #include "h5io.h"
 #include "responses.h"
 #include "verdicts.h"
@@ -36,11 +37,7 @@ enum { PAIRS_ID, PAIRS_QUESTION, PAIRS_CHOSEN_TEXT, PAIRS_REJECTED_TEXT, PAIRS_I
        PAIRS_N_TEXTS };
 
 /* A ragged column in memory: row i is elements [off[i], off[i+1]). */
-typedef struct {
-    int64_t *off;               /* [n + 1] */
-    void *data;
-    int64_t cap;                /* elements allocated in data */
-} pairs_ragged;
+typedef cols_ragged pairs_ragged;
 
 typedef struct {
     int64_t n, cap;
@@ -51,6 +48,9 @@ typedef struct {
     pairs_ragged ids[PAIRS_N_IDS];
     pairs_ragged text[PAIRS_N_TEXTS];
 } pairs_rows;
+
+/* The file group of these rows, for the generic column functions (columns.h). */
+extern const cols_table pairs_table;
 
 typedef struct { const int32_t *v; int64_t n; } pairs_ids_in;
 typedef struct { const char *s; int64_t n; } pairs_text_in;

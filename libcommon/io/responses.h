@@ -3,6 +3,7 @@
 #ifndef SIMA_IO_RESPONSES_H
 #define SIMA_IO_RESPONSES_H
 
+#include "columns.h"
 #include "h5io.h"
 
 #define RESP_SCHEMA "sima.responses"
@@ -27,6 +28,9 @@ typedef struct {
     char *text;             /* [sum text_len] UTF-8 */
     int64_t text_total, text_cap;
 } resp_rows;
+
+/* The file group of these rows, for the generic column functions (columns.h). */
+extern const cols_table resp_table;
 
 /* Append one row (copies tokens, logprobs and text). */
 void resp_push(resp_rows *r, int64_t prompt, int32_t candidate, int8_t kind, uint64_t seed,

@@ -1,38 +1,35 @@
 /* verdicts.c — io layer: the sima.verdicts columns, written and read whole. */
 #include "verdicts.h"
+#include "columns.h"
 #include "err.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Every per-row array grows to the same capacity. */
-#define VERD_ROW_ARRAYS(X) X(prompt) X(first) X(second) X(winner) X(order) X(verdict) \
-    X(consistent) X(skipped) X(truncated) X(prompt_tokens) X(text_len)
-
-static void grow_rows(verd_rows *r, int64_t need)
-{
-    if (need <= r->cap) return;
-    int64_t cap = r->cap ? r->cap : 64;
-    while (cap < need) cap *= 2;
-#define GROW(f) r->f = xrealloc(r->f, sizeof *r->f * (size_t)cap);
-    VERD_ROW_ARRAYS(GROW)
-#undef GROW
-    r->cap = cap;
-}
-
-static void grow_text(verd_rows *r, int64_t need)
-{
-    if (need <= r->text_cap) return;
-    int64_t cap = r->text_cap ? r->text_cap : 1024;
-    while (cap < need) cap *= 2;
-    r->text = xrealloc(r->text, (size_t)cap);
-    r->text_cap = cap;
-}
+/* The /verdicts group, in write order (data/schemas/verdicts.md). */
+static const cols_col VERD_COLS[] = {
+    COLS_FIX(verd_rows, prompt, H5IO_I64),
+    COLS_FIX(verd_rows, first, H5IO_I32),
+    COLS_FIX(verd_rows, second, H5IO_I32),
+    COLS_FIX(verd_rows, order, H5IO_I8),
+    COLS_FIX(verd_rows, verdict, H5IO_I8),
+    COLS_FIX(verd_rows, winner, H5IO_I32),
+    COLS_FIX(verd_rows, consistent, H5IO_I8),
+    COLS_FIX(verd_rows, skipped, H5IO_I8),
+    COLS_FIX(verd_rows, truncated, H5IO_I8),
+    COLS_FIX(verd_rows, prompt_tokens, H5IO_I64),
+    COLS_LEN(verd_rows, "text", H5IO_TEXT, text, text_len, text_total, text_cap),
+};
+const cols_table verd_table = {"/verdicts", VERD_COLS,
+                                      (int)(sizeof VERD_COLS / sizeof VERD_COLS[0]),
+                                      offsetof(verd_rows, n), offsetof(verd_rows, cap),
+                                      sizeof(verd_rows)};
 
 void verd_push(verd_rows *r, const verd_row *row, const char *text, int64_t text_len)
 {
-    grow_rows(r, r->n + 1);
-    grow_text(r, r->text_total + text_len + 1);
+    cols_grow_rows(&verd_table, r, r->n + 1);
+    cols_reserve((void **)&r->text, &r->text_cap, r->text_total + text_len + 1, 1);
     int64_t i = r->n++;
     r->prompt[i] = row->prompt;
     r->first[i] = row->first;
@@ -65,75 +62,8 @@ const char *verd_text(const verd_rows *r, int64_t i, int64_t *len)
     return r->text + off;
 }
 
-void verd_append(verd_rows *dst, const verd_rows *src)
-{
-    int64_t off = 0;
-    for (int64_t i = 0; i < src->n; i++) {
-        verd_row row;
-        verd_get(src, i, &row);
-        verd_push(dst, &row, src->text + off, src->text_len[i]);
-        off += src->text_len[i];
-    }
-}
-
-void verd_free(verd_rows *r)
-{
-#define FREE(f) free(r->f);
-    VERD_ROW_ARRAYS(FREE)
-#undef FREE
-    free(r->text);
-    memset(r, 0, sizeof *r);
-}
-
-int verd_write(h5io_file *f, const verd_rows *r)
-{
-    int64_t n = r->n;
-    int rc = h5io_group(f, "/verdicts");
-    if (rc == 0) rc = h5io_write_column(f, "/verdicts/prompt", H5IO_I64, n, 1, r->prompt);
-    if (rc == 0) rc = h5io_write_column(f, "/verdicts/first", H5IO_I32, n, 1, r->first);
-    if (rc == 0) rc = h5io_write_column(f, "/verdicts/second", H5IO_I32, n, 1, r->second);
-    if (rc == 0) rc = h5io_write_column(f, "/verdicts/order", H5IO_I8, n, 1, r->order);
-    if (rc == 0) rc = h5io_write_column(f, "/verdicts/verdict", H5IO_I8, n, 1, r->verdict);
-    if (rc == 0) rc = h5io_write_column(f, "/verdicts/winner", H5IO_I32, n, 1, r->winner);
-    if (rc == 0) rc = h5io_write_column(f, "/verdicts/consistent", H5IO_I8, n, 1, r->consistent);
-    if (rc == 0) rc = h5io_write_column(f, "/verdicts/skipped", H5IO_I8, n, 1, r->skipped);
-    if (rc == 0) rc = h5io_write_column(f, "/verdicts/truncated", H5IO_I8, n, 1, r->truncated);
-    if (rc == 0)
-        rc = h5io_write_column(f, "/verdicts/prompt_tokens", H5IO_I64, n, 1, r->prompt_tokens);
-    if (rc == 0) rc = h5io_write_ragged(f, "/verdicts/text", H5IO_TEXT, n, r->text_len, r->text);
-    return rc;
-}
-
-int verd_read(h5io_file *f, verd_rows *r)
-{
-    memset(r, 0, sizeof *r);
-    int64_t n = h5io_rows(f, "/verdicts/prompt");
-    if (n < 0) return -1;
-    grow_rows(r, n > 0 ? n : 1);
-    r->n = n;
-    int rc = 0;
-    if (rc == 0) rc = h5io_read_column(f, "/verdicts/prompt", H5IO_I64, 0, n, r->prompt);
-    if (rc == 0) rc = h5io_read_column(f, "/verdicts/first", H5IO_I32, 0, n, r->first);
-    if (rc == 0) rc = h5io_read_column(f, "/verdicts/second", H5IO_I32, 0, n, r->second);
-    if (rc == 0) rc = h5io_read_column(f, "/verdicts/order", H5IO_I8, 0, n, r->order);
-    if (rc == 0) rc = h5io_read_column(f, "/verdicts/verdict", H5IO_I8, 0, n, r->verdict);
-    if (rc == 0) rc = h5io_read_column(f, "/verdicts/winner", H5IO_I32, 0, n, r->winner);
-    if (rc == 0) rc = h5io_read_column(f, "/verdicts/consistent", H5IO_I8, 0, n, r->consistent);
-    if (rc == 0) rc = h5io_read_column(f, "/verdicts/skipped", H5IO_I8, 0, n, r->skipped);
-    if (rc == 0) rc = h5io_read_column(f, "/verdicts/truncated", H5IO_I8, 0, n, r->truncated);
-    if (rc == 0)
-        rc = h5io_read_column(f, "/verdicts/prompt_tokens", H5IO_I64, 0, n, r->prompt_tokens);
-    int64_t *off = xmalloc(sizeof(int64_t) * (size_t)(n + 1));
-    if (rc == 0) rc = h5io_read_ragged(f, "/verdicts/text", H5IO_TEXT, 0, n, off, (void **)&r->text);
-    if (rc == 0) {
-        for (int64_t i = 0; i < n; i++) r->text_len[i] = off[i + 1] - off[i];
-        r->text_total = off[n];
-        r->text_cap = off[n] + 1; /* the reader adds a NUL */
-    }
-    free(off);
-    if (rc != 0) verd_free(r);
-    return rc;
-}
+/* verd_append, verd_free, verd_write, verd_read: the generic ones on verd_table */
+COLS_ROW_FUNCTIONS(verd, verd_rows, verd_table)
 
 int verd_parse(const char *text, size_t len)
 {

@@ -3,6 +3,7 @@
 #ifndef SIMA_IO_VERDICTS_H
 #define SIMA_IO_VERDICTS_H
 
+#include "columns.h"
 #include "h5io.h"
 
 #include <stdbool.h>
@@ -28,6 +29,9 @@ typedef struct {
     int8_t order, verdict, consistent, skipped, truncated;
     int64_t prompt_tokens;
 } verd_row;
+
+/* The file group of these rows, for the generic column functions (columns.h). */
+extern const cols_table verd_table;
 
 void verd_push(verd_rows *r, const verd_row *row, const char *text, int64_t text_len);
 void verd_get(const verd_rows *r, int64_t i, verd_row *row);

@@ -1,0 +1,214 @@
+/* test_columns.c — the generic column-group writer/reader (io/columns.h):
+ * a small struct of rows with every kind of column is grown, appended,
+ * written, read back and checked against values written out by hand; ragged
+ * columns that share lengths must agree in the file; and the responses
+ * group keeps its dataset names and attributes. */
+#include "check.h"
+#include "columns.h"
+#include "err.h"
+#include "golden.h"
+#include "mpi_test.h"
+#include "responses.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Rows of a made-up schema: id (fixed), a and b (ragged, one length per
+ * row shared), note (ragged text with lengths), tags (ragged with offsets). */
+typedef struct {
+    int64_t n, cap;
+    int64_t *id;            /* [n] */
+    int64_t *len;           /* [n] elements of a and b */
+    int32_t *a;             /* [ab_total] */
+    float *b;               /* [ab_total] */
+    int64_t ab_total, ab_cap;
+    int64_t *note_len;      /* [n] */
+    char *note;             /* [note_total] */
+    int64_t note_total, note_cap;
+    cols_ragged tags;       /* int64 elements */
+} demo_rows;
+
+static const cols_col DEMO_COLS[] = {
+    COLS_FIX_NAMES(demo_rows, id, H5IO_I64, "0=zero"),
+    COLS_LEN(demo_rows, "a", H5IO_I32, a, len, ab_total, ab_cap),
+    COLS_LEN(demo_rows, "note", H5IO_TEXT, note, note_len, note_total, note_cap),
+    COLS_LEN(demo_rows, "b", H5IO_F32, b, len, ab_total, ab_cap),
+    COLS_OFF(demo_rows, "tags", H5IO_I64, tags),
+};
+static const cols_table DEMO = {"/demo", DEMO_COLS, 5, offsetof(demo_rows, n),
+                                offsetof(demo_rows, cap), sizeof(demo_rows)};
+
+/* Row with id, k elements a = id*10 + j, b = a / 2, note "n<id>", id % 3 tags of value id. */
+static void demo_push(demo_rows *r, int64_t id, int64_t k)
+{
+    cols_grow_rows(&DEMO, r, r->n + 1);
+    int64_t cap = r->ab_cap;
+    cols_reserve((void **)&r->a, &cap, r->ab_total + k, sizeof(int32_t));
+    cap = r->ab_cap;
+    cols_reserve((void **)&r->b, &cap, r->ab_total + k, sizeof(float));
+    r->ab_cap = cap;
+    for (int64_t j = 0; j < k; j++) {
+        r->a[r->ab_total + j] = (int32_t)(id * 10 + j);
+        r->b[r->ab_total + j] = (float)(id * 10 + j) / 2;
+    }
+    r->ab_total += k;
+    char note[32];
+    int nl = snprintf(note, sizeof note, "n%lld", (long long)id);
+    cols_reserve((void **)&r->note, &r->note_cap, r->note_total + nl + 1, 1);
+    memcpy(r->note + r->note_total, note, (size_t)nl);
+    r->note_total += nl;
+    int64_t tags[3] = {id, id, id};
+    cols_ragged_push(&r->tags, r->n, tags, id % 3, sizeof(int64_t));
+    r->id[r->n] = id;
+    r->len[r->n] = k;
+    r->note_len[r->n] = nl;
+    r->n++;
+}
+
+/* rows must hold ids first, first+1, ... with k = id % 4 elements each. */
+static void check_demo(const demo_rows *r, int64_t first, int64_t n)
+{
+    CHECK_EQ(r->n, n);
+    int64_t e = 0, x = 0;
+    for (int64_t i = 0; i < r->n && i < n; i++) {
+        int64_t id = first + i, k = id % 4;
+        CHECK_EQ(r->id[i], id);
+        CHECK_EQ(r->len[i], k);
+        for (int64_t j = 0; j < k; j++) {
+            CHECK_EQ(r->a[e + j], id * 10 + j);
+            CHECK_NEAR(r->b[e + j], (double)(id * 10 + j) / 2, 0);
+        }
+        e += k;
+        char note[32];
+        int nl = snprintf(note, sizeof note, "n%lld", (long long)id);
+        CHECK(r->note_len[i] == nl && memcmp(r->note + x, note, (size_t)nl) == 0);
+        x += nl;
+        CHECK_EQ(r->tags.off[i + 1] - r->tags.off[i], id % 3);
+        for (int64_t j = r->tags.off[i]; j < r->tags.off[i + 1]; j++)
+            CHECK_EQ(((int64_t *)r->tags.data)[j], id);
+    }
+    CHECK_EQ(r->ab_total, e);
+    CHECK_EQ(r->note_total, x);
+}
+
+static void test_append(void)
+{
+    demo_rows r1 = {0}, r2 = {0}, all = {0};
+    for (int64_t id = 0; id < 3; id++) demo_push(&r1, id, id % 4);
+    for (int64_t id = 3; id < 80; id++) demo_push(&r2, id, id % 4); /* past the first capacity */
+    cols_append(&DEMO, &all, &r1);
+    cols_append(&DEMO, &all, &r2);
+    check_demo(&all, 0, 80);
+    demo_rows none = {0};
+    cols_append(&DEMO, &all, &none); /* nothing to add */
+    CHECK_EQ(all.n, 80);
+    cols_free(&DEMO, &r1);
+    cols_free(&DEMO, &r2);
+    cols_free(&DEMO, &all);
+    CHECK(all.n == 0 && all.id == NULL && all.tags.off == NULL);
+}
+
+static void test_file(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/demo.h5", dir);
+    demo_rows r = {0}, back;
+    for (int64_t id = 0; id < 7; id++) demo_push(&r, id, id % 4);
+    h5io_file f;
+    CHECK_OK(h5io_create(&f, path, MPI_COMM_SELF));
+    CHECK_OK(cols_write(&f, &DEMO, &r));
+    CHECK_OK(h5io_commit(&f));
+    CHECK_OK(h5io_open(&f, path, MPI_COMM_SELF));
+    CHECK_EQ(h5io_rows(&f, "/demo/id"), 7);
+    CHECK_EQ(h5io_rows(&f, "/demo/a"), 7);
+    CHECK_EQ(h5io_rows(&f, "/demo/tags"), 7);
+    char *names = h5io_get_attr_str(&f, "/demo/id", "names");
+    CHECK(names && strcmp(names, "0=zero") == 0);
+    free(names);
+    CHECK_OK(cols_read(&f, &DEMO, &back));
+    h5io_close(&f);
+    check_demo(&back, 0, 7);
+    /* rows read back take more rows */
+    demo_push(&back, 7, 3);
+    check_demo(&back, 0, 8);
+    cols_free(&DEMO, &back);
+    cols_free(&DEMO, &r);
+    unlink(path);
+}
+
+/* a and b of different lengths in the file: refused, naming both. */
+static void test_mismatch(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/bad.h5", dir);
+    int64_t id[2] = {0, 1}, la[2] = {1, 2}, lb[2] = {2, 1}, ln[2] = {0, 0};
+    int32_t a[3] = {1, 2, 3};
+    float b[3] = {1, 2, 3};
+    int64_t tags_len[2] = {0, 0};
+    h5io_file f;
+    CHECK_OK(h5io_create(&f, path, MPI_COMM_SELF));
+    CHECK_OK(h5io_write_column(&f, "/demo/id", H5IO_I64, 2, 1, id));
+    CHECK_OK(h5io_write_ragged(&f, "/demo/a", H5IO_I32, 2, la, a));
+    CHECK_OK(h5io_write_ragged(&f, "/demo/note", H5IO_TEXT, 2, ln, ""));
+    CHECK_OK(h5io_write_ragged(&f, "/demo/b", H5IO_F32, 2, lb, b));
+    CHECK_OK(h5io_write_ragged(&f, "/demo/tags", H5IO_I64, 2, tags_len, NULL));
+    CHECK_OK(h5io_commit(&f));
+    demo_rows back;
+    CHECK_OK(h5io_open(&f, path, MPI_COMM_SELF));
+    CHECK_FAILS_WITH(cols_read(&f, &DEMO, &back), "b and a have different lengths");
+    CHECK(back.id == NULL && back.n == 0); /* freed */
+    h5io_close(&f);
+    unlink(path);
+}
+
+/* The responses group: the datasets and attributes of data/schemas/responses.md. */
+static void test_responses_layout(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/resp.h5", dir);
+    resp_rows r = {0};
+    int32_t tok[2] = {5, 2};
+    float lp[2] = {-0.5f, -0.25f};
+    resp_push(&r, 4, 0, RESP_GREEDY, 9, 1, tok, lp, 2, "hi", 2);
+    h5io_file f;
+    CHECK_OK(h5io_create(&f, path, MPI_COMM_SELF));
+    CHECK_OK(resp_write(&f, &r));
+    CHECK_OK(h5io_commit(&f));
+    CHECK_OK(h5io_open(&f, path, MPI_COMM_SELF));
+    const char *cols[] = {"prompt", "candidate", "kind", "seed", "tokens", "text",
+                          "token_logprobs", "sum_logprob", "finish"};
+    for (int i = 0; i < 9; i++) {
+        char p[64];
+        snprintf(p, sizeof p, "/responses/%s", cols[i]);
+        CHECK_MSG(h5io_rows(&f, p) == 1, "%s: one row", p);
+    }
+    char *kind = h5io_get_attr_str(&f, "/responses/kind", "names");
+    char *fin = h5io_get_attr_str(&f, "/responses/finish", "names");
+    CHECK(kind && strcmp(kind, "0=greedy,1=sampled") == 0);
+    CHECK(fin && strcmp(fin, "1=eos,2=length,3=context") == 0);
+    free(kind);
+    free(fin);
+    double sum;
+    CHECK_OK(h5io_read_column(&f, "/responses/sum_logprob", H5IO_F64, 0, 1, &sum));
+    CHECK_NEAR(sum, -0.75, 0);
+    h5io_close(&f);
+    resp_free(&r);
+    unlink(path);
+}
+
+int main(int argc, char **argv)
+{
+    test_mpi_init(&argc, &argv);
+    char *dir = test_tmpdir("cols");
+    test_append();
+    test_file(dir);
+    test_mismatch(dir);
+    test_responses_layout(dir);
+    rmdir(dir);
+    free(dir);
+    int rc = check_finish();
+    test_mpi_finalize();
+    return rc;
+}
