@@ -107,17 +107,28 @@ tag=$(basename "$round")
 SIMA_HOME=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 export SIMA_HOME   # the jobs find slurm/lib.sh and build/bin through it
 slurm_dir=$SIMA_HOME/slurm
+if [ "$dry_run" = 0 ] && [ ! -x "${SIMA_BIN:-$SIMA_HOME/build/bin}/sima-gen" ]; then
+  echo "sima-round.sh: ${SIMA_BIN:-$SIMA_HOME/build/bin}/sima-gen: no such program; build the tree" \
+    "first (scripts/build.sh) or set SIMA_BIN" >&2
+  exit 1
+fi
 
-# sima-dpo writes OUT/model instead of OUT/merged when it trains every weight
-next_model=$round/dpo/merged
-[[ " $dpo_args " =~ [[:space:]]--train([[:space:]]+|=)all[[:space:]] ]] && next_model=$round/dpo/model
+# sima-dpo --merge writes the next model to OUT/merged; when it trains every
+# weight (--train all, which takes no --merge), to OUT/model
+next_model=$round/dpo/merged merge=(--merge)
+if [[ " $dpo_args " =~ [[:space:]]--train([[:space:]]+|=)all[[:space:]] ]]; then
+  next_model=$round/dpo/model
+  merge=()
+fi
 
 # ---------------------------------------------------------- the stages --
 
-# Is a stage's output complete? The chunked tools write FILE (renamed into
-# place at the end) and then remove FILE.parts/; sima-dpo renames
-# OUT/merged (or OUT/model) into place; sima-bench writes results.json last.
-h5_complete() { [ -f "$1" ] && [ ! -e "$1.parts" ]; }
+# Is a stage's output complete? The chunked tools (sima-gen, -critic,
+# -pairs, -bench) keep an unfinished run's chunks in FILE.parts/ and write
+# FILE as FILE.tmp renamed into place once every chunk is there: FILE exists
+# only when complete. sima-dpo renames OUT/merged (OUT/model) into place
+# after training; sima-bench writes results.json (atomically) last.
+h5_complete() { [ -f "$1" ]; }
 stage_complete() {
   case $1 in
     gen) h5_complete "$round/responses.h5" ;;
@@ -168,7 +179,7 @@ stage_command() {
     dpo)
       read -r -a extra <<<"$dpo_args"
       cmd=("$slurm_dir/sima-dpo.sbatch" "$model" "$prompts" "$round/pairs.h5" "$round/dpo"
-           --merge "${extra[@]}") ;;
+           "${merge[@]}" "${extra[@]}") ;;
     bench)
       read -r -a extra <<<"$bench_args"
       cmd=("$slurm_dir/sima-bench.sbatch" "$next_model" "$round/bench" "${extra[@]}") ;;

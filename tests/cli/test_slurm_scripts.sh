@@ -149,6 +149,10 @@ usage_case "sima-pairs.sbatch, option for a path" bash "$src/slurm/sima-pairs.sb
 usage_case "sima-dpo.sbatch, --help" bash "$src/slurm/sima-dpo.sbatch" --help
 usage_case "sima-bench.sbatch, one argument" bash "$src/slurm/sima-bench.sbatch" "$model"
 check '[ ! -e "$tmp/r" ] && [ "$(calls)" = 0 ]' "a usage error submitted or created something"
+SIMA_BIN=$tmp/nobin bash "$round" "$model" "$tmp/prompts.h5" "$tmp/r" >/dev/null 2>"$tmp/nobin.err"
+rc=$?
+check '[ $rc -eq 1 ] && grep -q "nobin/sima-gen: no such program" "$tmp/nobin.err" && [ "$(calls)" = 0 ]' \
+  "the driver should refuse to submit without the tools: $rc $(cat "$tmp/nobin.err")"
 bash "$round" --help >"$tmp/help.out" 2>&1
 rc=$?
 check '[ $rc -eq 0 ] && grep -q -- "--dry-run" "$tmp/help.out"' "--help should print the options and exit 0"
@@ -174,6 +178,11 @@ check '[ "$(line sima-bench | grep -c -- "--dependency=afterok:<dpo> .*sima-benc
   "dry run: bench of the merged model wrong: $(line sima-bench)"
 check '[ "$(line sima-bench | grep -v dependency | grep -c "sima-bench.sbatch $model $R/bench-base --questions")" = 1 ]' \
   "dry run: bench of the base model should have no dependency: $(line sima-bench)"
+
+# --train all: no --merge (sima-dpo refuses it), the bench reads OUT/model
+bash "$round" --dry-run --dpo-args "--train all" --bench-args "--questions q.jsonl" "$model" "$tmp/prompts.h5" "$R" >"$tmp/dry.out" 2>&1
+check 'line sima-dpo | grep -q "sima-dpo.sbatch $model $tmp/prompts.h5 $R/pairs.h5 $R/dpo --train all$" && line sima-bench | grep -q "sima-bench.sbatch $R/dpo/model $R/bench "' \
+  "dry run with --train all wrong: $(cat "$tmp/dry.out")"
 
 # --- SIGUSR1 to the batch shell: sima-gen commits, exits 3, the job is requeued
 gen=(--max-new-tokens 200 --candidates 4 --chunk 1 --batch 1)
