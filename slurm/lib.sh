@@ -3,9 +3,10 @@
 #
 #   sima_args N USAGE "$@"   exit 2 with USAGE unless N positional arguments
 #                            are there (and none is -h/--help)
-#   sima_run TOOL ARGS...    run $SIMA_BIN/TOOL under srun, forward Slurm's
-#                            warning signal, requeue the job on exit 3, and
-#                            exit with the tool's status
+#   sima_run TOOL ARGS...    run $SIMA_BIN/TOOL under srun (with the options
+#                            in $SIMA_SRUN_OPTS), forward Slurm's warning
+#                            signal, requeue the job on exit 3, and exit
+#                            with the tool's status
 #
 # The tools are found in $SIMA_BIN, default $SIMA_HOME/build/bin; SIMA_HOME
 # is the source tree this file is in (the batch scripts locate it, see
@@ -48,9 +49,14 @@ sima_run() {
     exit 1
   fi
   export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}
+  # srun of Slurm 22.05 and later no longer takes --cpus-per-task from the
+  # job: without this each task would get one core
+  [ -n "${SLURM_CPUS_PER_TASK:-}" ] && export SRUN_CPUS_PER_TASK=$SLURM_CPUS_PER_TASK
+  local srun_opts=()
+  read -r -a srun_opts <<<"${SIMA_SRUN_OPTS:-}"   # e.g. --mpi=pmix
   echo "$tool: job ${SLURM_JOB_ID:-?} (restart ${SLURM_RESTART_COUNT:-0}) on ${SLURM_JOB_NODELIST:-$(hostname)}: $exe $*"
   trap 'kill -USR1 "$pid" 2>/dev/null' USR1
-  srun --kill-on-bad-exit=1 "$exe" "$@" &
+  srun --kill-on-bad-exit=1 "${srun_opts[@]}" "$exe" "$@" &
   pid=$!
   wait "$pid"
   rc=$?

@@ -42,6 +42,7 @@ mkdir -p "$tmp/shim" "$tmp/bin" "$state"
 : >"$state/queued"
 cat >"$tmp/shim/srun" <<'EOF'
 #!/bin/bash
+echo "cpus ${SRUN_CPUS_PER_TASK:-unset} omp ${OMP_NUM_THREADS:-unset}: $*" >>"$SHIM_STATE/srun.log"
 while [ "$#" -gt 0 ]; do case $1 in -*) shift ;; *) break ;; esac; done
 exec mpirun --oversubscribe --allow-run-as-root -np 2 "$@"
 EOF
@@ -186,9 +187,12 @@ check 'line sima-dpo | grep -q "sima-dpo.sbatch $model $tmp/prompts.h5 $R/pairs.
 
 # --- SIGUSR1 to the batch shell: sima-gen commits, exits 3, the job is requeued
 gen=(--max-new-tokens 200 --candidates 4 --chunk 1 --batch 1)
-bash "$src/slurm/sima-gen.sbatch" "$model" "$tmp/prompts.h5" "$tmp/full.h5" "${gen[@]}" >"$tmp/full.log" 2>&1
+SLURM_CPUS_PER_TASK=1 SIMA_SRUN_OPTS="--mpi=pmix --label" bash "$src/slurm/sima-gen.sbatch" "$model" \
+  "$tmp/prompts.h5" "$tmp/full.h5" "${gen[@]}" >"$tmp/full.log" 2>&1
 rc=$?
 check '[ $rc -eq 0 ] && [ -f "$tmp/full.h5" ] && [ ! -e "$tmp/full.h5.parts" ]' "sima-gen.sbatch failed: $(cat "$tmp/full.log")"
+check '[ "$(cat "$state/srun.log")" = "cpus 1 omp 1: --kill-on-bad-exit=1 --mpi=pmix --label $tmp/bin/sima-gen --model $model --prompts $tmp/prompts.h5 --out $tmp/full.h5 ${gen[*]}" ]' \
+  "srun called wrongly: $(cat "$state/srun.log")"
 SLURM_JOB_ID=4242 bash "$src/slurm/sima-gen.sbatch" "$model" "$tmp/prompts.h5" "$tmp/usr1.h5" "${gen[@]}" >"$tmp/usr1.log" 2>&1 &
 pid=$!
 # the signal once the tool runs (a signal during MPI start-up just kills it)
