@@ -54,6 +54,7 @@ die_usage() {
 
 # ------------------------------------------------------------- options --
 
+command_line=$(printf ' %q' "$0" "$@")
 dry_run=0
 gen_args=${SIMA_GEN_ARGS:-} critic_args=${SIMA_CRITIC_ARGS:-} pairs_args=${SIMA_PAIRS_ARGS:-}
 dpo_args=${SIMA_DPO_ARGS:-} bench_args=${SIMA_BENCH_ARGS:-} bench_base=${SIMA_BENCH_BASE:-0}
@@ -294,7 +295,11 @@ stages=(gen critic pairs dpo)
 [ -n "$bench_args" ] && stages+=(bench)
 [ "$bench_base" = 1 ] && stages+=(bench_base)
 
-[ "$dry_run" = 1 ] || mkdir -p "$round/logs" || exit 1
+if [ "$dry_run" = 1 ]; then
+  echo "# dry run: nothing is submitted; <stage> stands for that stage's job id"
+else
+  mkdir -p "$round/logs" || exit 1
+fi
 for s in "${stages[@]}"; do
   if ! plan "$s"; then
     failed=1
@@ -311,6 +316,7 @@ done
 # and then renamed.
 if ! {
   echo "# slurm/sima-round.sh, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  printf 'COMMAND=%q\n' "${command_line# }"
   printf 'MODEL_DIR=%q\nPROMPTS=%q\nROUND_DIR=%q\nNEXT_MODEL_DIR=%q\n' "$model" "$prompts" "$round" "$next_model"
   printf '%s\n' "${env_lines[@]}"
 } >"$round/round.env.tmp" || ! mv -f "$round/round.env.tmp" "$round/round.env"; then

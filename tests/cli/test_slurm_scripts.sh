@@ -64,6 +64,10 @@ while [ "$#" -gt 0 ]; do
   shift
 done
 echo "$id|$deps|$(basename "$1") ${*:2}" >>"$d/sbatch.log"
+if [ "$(basename "$1")" = "${SHIM_SBATCH_FAIL:-}" ]; then
+  echo "sbatch: error: Batch job submission failed: Invalid account" >&2
+  exit 1
+fi
 for j in ${deps//:/ }; do
   if [ "$(cat "$d/rc.$j" 2>/dev/null)" != 0 ]; then echo held >"$d/rc.$id"; echo "$id"; exit 0; fi
 done
@@ -300,5 +304,18 @@ sub=$(since "$n")
 check '[ $rc -eq 0 ] && [ "$(wc -l <<<"$sub")" = 1 ] && [ -n "$(id_of "$sub" sima-pairs.sbatch)" ] && [ -z "$(deps_of "$sub" sima-pairs.sbatch)" ]' \
   "only the pairs stage should be resubmitted: $sub $(cat "$tmp/round6.out")"
 check '[ -f "$R/pairs.h5" ] && [ ! -e "$R/pairs.h5.parts" ]' "the resubmitted pairs stage did not finish"
+
+# --- a failed submission: exit 1, nothing after it submitted, round.env says what was
+R2=$tmp/round2
+mkdir -p "$R2"
+cp "$R/responses.h5" "$R/verdicts.h5" "$R2/"
+n=$(calls)
+SHIM_SBATCH_FAIL=sima-pairs.sbatch bash "$round" "${ropts[@]}" "${dpo2[@]}" "$model" "$tmp/prompts.h5" "$R2" >"$tmp/fail.out" 2>&1
+rc=$?
+sub=$(since "$n")
+check '[ $rc -eq 1 ] && grep -q "sbatch of the pairs stage failed" "$tmp/fail.out" && [ "$(wc -l <<<"$sub")" = 1 ]' \
+  "a failed sbatch should stop the driver with exit 1: $rc $sub $(cat "$tmp/fail.out")"
+check 'grep -qx "STATUS_critic=done" "$R2/round.env" && ! grep -q "_pairs=" "$R2/round.env" && grep -q "^COMMAND=.*sima-round.sh" "$R2/round.env"' \
+  "round.env after a failed submission wrong: $(cat "$R2/round.env")"
 
 finish
