@@ -146,7 +146,7 @@ stage_output() {
     gen) echo "$round/responses.h5" ;;
     critic) echo "$round/verdicts.h5" ;;
     pairs) echo "$round/pairs.h5" ;;
-    dpo) echo "$round/dpo (next model: $next_model)" ;;
+    dpo) echo "$round/dpo" ;;
     bench) echo "$round/bench/results.json" ;;
     bench_base) echo "$round/bench-base/results.json" ;;
   esac
@@ -223,6 +223,7 @@ job_state() {
 # ------------------------------------------------------------- submit --
 
 declare -A job=()   # stage -> job id (this run's, or a queued one), or "done"
+declare -A fresh=() # stage -> 1 when this run submitted it
 env_lines=()
 failed=0
 status='' status_job=''
@@ -275,10 +276,20 @@ plan() {
   state=
   [ -n "$old" ] && state=$(job_state "$old")
   if [ -n "$state" ]; then
-    if [[ $state == *DependencyNeverSatisfied* ]]; then
-      # it waits for a job that failed: it would never start
-      echo "$s: job $old can never start ($state); cancelling it"
-      [ "$dry_run" = 1 ] || scancel "$old" || echo "sima-round.sh: scancel $old failed" >&2
+    local d why=
+    # it waits for a job that failed, or its input is being made again by
+    # a new job it does not wait for: it must go
+    [[ $state == *DependencyNeverSatisfied* ]] && why="can never start ($state)"
+    for d in $(stage_inputs "$s"); do
+      [ -n "${fresh[$d]:-}" ] && why="does not wait for the new $d job"
+    done
+    if [ -n "$why" ]; then
+      if [ "$dry_run" = 1 ]; then
+        echo "$s: job $old $why; it would be cancelled"
+      else
+        echo "$s: job $old $why; cancelling it"
+        scancel "$old" || echo "sima-round.sh: scancel $old failed" >&2
+      fi
     else
       job[$s]=$old
       status="queued"
@@ -287,6 +298,7 @@ plan() {
     fi
   fi
   submit "$s" || return 1
+  fresh[$s]=1
   status="submitted"
   status_job=${job[$s]}
 }
@@ -305,7 +317,7 @@ for s in "${stages[@]}"; do
     failed=1
     break
   fi
-  env_lines+=("JOB_$s=$status_job" "STATUS_$s=$status" "OUT_$s=$(printf '%q' "$(stage_output "$s" | cut -d' ' -f1)")")
+  env_lines+=("JOB_$s=$status_job" "STATUS_$s=$status" "OUT_$s=$(printf '%q' "$(stage_output "$s")")")
 done
 
 [ "$dry_run" = 1 ] && exit 0
@@ -323,5 +335,5 @@ if ! {
   echo "sima-round.sh: cannot write $round/round.env" >&2
   exit 1
 fi
-echo "recorded in $round/round.env; next round's model: $next_model"
+echo "next round's model: $next_model (when the dpo stage is done); recorded in $round/round.env"
 exit "$failed"

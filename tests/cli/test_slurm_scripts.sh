@@ -305,6 +305,22 @@ check '[ $rc -eq 0 ] && [ "$(wc -l <<<"$sub")" = 1 ] && [ -n "$(id_of "$sub" sim
   "only the pairs stage should be resubmitted: $sub $(cat "$tmp/round6.out")"
 check '[ -f "$R/pairs.h5" ] && [ ! -e "$R/pairs.h5.parts" ]' "the resubmitted pairs stage did not finish"
 
+# --- a queued job whose input is being made again by a new job is replaced
+#     (it would not wait for the new job)
+pj=$(sed -n 's/^JOB_pairs=//p' "$R/round.env")
+rm "$R/verdicts.h5" "$R/pairs.h5"
+echo "$pj PENDING Dependency" >"$state/queued"
+: >"$state/scancel.log"
+n=$(calls)
+bash "$round" "${ropts[@]}" "${dpo2[@]}" "$model" "$tmp/prompts.h5" "$R" >"$tmp/round7.out" 2>&1
+rc=$?
+sub=$(since "$n")
+c7=$(id_of "$sub" sima-critic.sbatch)
+check '[ $rc -eq 0 ] && [ "$(cat "$state/scancel.log")" = "$pj" ] && [ "$(wc -l <<<"$sub")" = 2 ] && [ -n "$c7" ] && [ -z "$(deps_of "$sub" sima-critic.sbatch)" ] && [ "$(deps_of "$sub" sima-pairs.sbatch)" = "$c7" ]' \
+  "the old pairs job ($pj) should be cancelled and pairs resubmitted after the new critic: $sub $(cat "$tmp/round7.out")"
+check '[ -f "$R/verdicts.h5" ] && [ -f "$R/pairs.h5" ]' "critic and pairs did not finish"
+: >"$state/queued"
+
 # --- a failed submission: exit 1, nothing after it submitted, round.env says what was
 R2=$tmp/round2
 mkdir -p "$R2"
