@@ -11,18 +11,24 @@
 # tests/unit/test_pairs_logic) after the real sima-critic has run: the
 # random tiny model never writes a verdict, and without verdicts there are
 # no pairs to train on.
-#  - bad arguments: a usage message and exit 2, for the driver and each script;
+#  - bad arguments: a usage message and exit 2, for the driver and each
+#    script; the driver refuses to submit when the tools are not built;
 #  - --dry-run prints the sbatch commands of the whole chain with the right
-#    dependencies, and submits and writes nothing;
-#  - SIGUSR1 to a batch script (Slurm's warning signal) reaches sima-gen,
-#    which exits 3, and the job is requeued; the same command then finishes
-#    the file, equal to an uninterrupted run;
+#    dependencies (and no --merge with --train all), and submits and writes
+#    nothing;
+#  - a script runs srun with the job's cpus per task and $SIMA_SRUN_OPTS;
+#    SIGUSR1 to it (Slurm's warning signal) reaches sima-gen, which exits 3,
+#    and the job is requeued; the same command then finishes the file, equal
+#    to an uninterrupted run;
 #  - a full round: each stage waits for the jobs of its inputs, every output
-#    is there; sima-dpo stopped early (exit 3) is requeued and the bench of
-#    its model never starts;
+#    is there, round.env records the jobs; sima-dpo stopped early (exit 3)
+#    is requeued and the bench of its model never starts;
 #  - rerunning the driver submits only the stages whose output is missing
-#    or incomplete, keeps a job still in the queue, and replaces one that
-#    waits on a failed job.
+#    (sima-dpo continues from its checkpoint), keeps a job still in the
+#    queue, and replaces one that waits on a failed job or would not wait
+#    for the new job making its input; a finished round submits nothing;
+#  - a failed sbatch stops the driver with exit 1, round.env saying what was
+#    submitted.
 set -u
 bin=${SIMA_BIN:?}
 src=${SIMA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
