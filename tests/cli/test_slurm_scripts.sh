@@ -29,6 +29,7 @@
 #    for the new job making its input; a finished round submits nothing;
 #  - a failed sbatch stops the driver with exit 1, round.env saying what was
 #    submitted.
+# shellcheck disable=SC2034  # some variables are read only in check's eval'ed strings
 set -u
 bin=${SIMA_BIN:?}
 src=${SIMA_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -55,6 +56,7 @@ EOF
 cat >"$tmp/shim/sbatch" <<'EOF'
 #!/bin/bash
 # sbatch.log: one line per call, "ID|DEPENDENCIES|SCRIPT ARGS..."
+# shellcheck disable=SC2034  # some variables are read only in check's eval'ed strings
 set -u
 d=$SHIM_STATE
 id=$(($(cat "$d/next_id" 2>/dev/null || echo 1000) + 1))
