@@ -66,16 +66,20 @@ json_t *bench_judge_llava_json(const bench_judge_llava_acc *a)
                      "mean_model", mm, "relative_score", rel);
 }
 
+/* mm-vet_evaluator.py: content.split(" ")[0].strip(), float(), and a value
+ * outside [0, 1] is refused (the script then asks again). */
 bool bench_judge_mmvet_parse(const char *reply, double *score)
 {
     const char *s = reply;
     while (isspace((unsigned char)*s))
         s++;
-    size_t n = strcspn(s, " \t\r\n\v\f");
+    size_t n = strcspn(s, " ");
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        n--;
     double v;
-    if (!rules_number(s, n, &v))
+    if (!rules_number(s, n, &v) || v < 0 || v > 1)
         return false;
-    *score = v < 0 ? 0 : v > 1 ? 1 : v;
+    *score = v;
     return true;
 }
 

@@ -31,8 +31,12 @@ void bench_judge_llava_add(bench_judge_llava_acc *a, double ref, double model);
 json_t *bench_judge_llava_json(const bench_judge_llava_acc *a);
 
 /* ---- MM-Vet ----------------------------------------------------------------
- * The grader answers a correctness score: the reply's first whitespace-
- * separated token must be a finite number; it is clamped to [0, 1]. */
+ * The grader answers a correctness score. As MM-Vet's mm-vet_evaluator.py
+ * reads it: the text before the first space, whitespace around it removed
+ * ("0.5\n" is 0.5, "0.5\nbecause" is not a number), must be a finite number
+ * in [0, 1]; anything else is unparsed (the script asks the grader again,
+ * up to 5 times, then scores 0; sima counts it unparsed). Leading
+ * whitespace is skipped (the script would refuse it). */
 bool bench_judge_mmvet_parse(const char *reply, double *score);
 
 /* ---- MMHal-Bench -------------------------------------------------------------

@@ -105,10 +105,17 @@ static void test_mmvet_parse(void)
     CHECK_NEAR(s, 0.6, 1e-12);
     CHECK(bench_judge_mmvet_parse(" 1.0\n", &s));
     CHECK_NEAR(s, 1, 0);
-    CHECK(bench_judge_mmvet_parse("1.4", &s));
+    /* mm-vet_evaluator.py refuses a score outside [0, 1] (no clamping) */
+    CHECK(!bench_judge_mmvet_parse("1.4", &s));
+    CHECK(!bench_judge_mmvet_parse("-0.2", &s));
+    CHECK(bench_judge_mmvet_parse("1", &s));
     CHECK_NEAR(s, 1, 0);
-    CHECK(bench_judge_mmvet_parse("-0.2", &s));
+    CHECK(bench_judge_mmvet_parse("0", &s));
     CHECK_NEAR(s, 0, 0);
+    /* split(" ")[0].strip(): a newline is no separator */
+    CHECK(!bench_judge_mmvet_parse("0.5\nbecause", &s));
+    CHECK(bench_judge_mmvet_parse("0.7\n", &s));
+    CHECK_NEAR(s, 0.7, 1e-12);
     CHECK(bench_judge_mmvet_parse("0.5 because half is right", &s));
     CHECK_NEAR(s, 0.5, 0);
     CHECK(!bench_judge_mmvet_parse("Score: 0.5", &s));
@@ -353,10 +360,10 @@ static void test_mmvet_metrics(void)
     const char *replies = "{\"custom_id\": \"mmvet/v0/0\", \"reply\": \"1.0\"}\n"
                           "{\"custom_id\": \"mmvet/v1/1\", \"reply\": \"0.5\"}\n"
                           "{\"custom_id\": \"mmvet/v2/2\", \"reply\": \"0.0\"}\n"
-                          "{\"custom_id\": \"mmvet/v3/3\", \"reply\": \"1.3\"}\n";
+                          "{\"custom_id\": \"mmvet/v3/3\", \"reply\": \"1\"}\n";
     json_t *e = NULL, *s[4] = {0};
     CHECK_OK(run_replies("mmvet", qs, answers, replies, &e, s));
-    /* 1, 0.5, 0, 1 (clamped): 62.5; rec (1, 0.5) 75, ocr (1, 0) 50, math (0, 1) 50 */
+    /* 1, 0.5, 0, 1: 62.5; rec (1, 0.5) 75, ocr (1, 0) 50, math (0, 1) 50 */
     CHECK(strcmp(str(e, "status"), "scored") == 0);
     CHECK_NEAR(num(e, "score"), 62.5, 1e-12);
     json_t *caps = json_object_get(e, "capabilities");
