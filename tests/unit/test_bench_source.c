@@ -163,6 +163,8 @@ static void test_textvqa(void)
     CHECK(STRINGS(GET(a, 0, "answers"), "copenhagen", "copenhagen", "copenhagen", "copenhagen",
                   "copenhagen", "thursday", "copenhagen", "copenhagen", "copenhagen",
                   "copenhagen"));
+    /* joined as eval_textvqa.py joins: (image id = the line's question_id,
+     * the prompt's first line lower-cased); the id is TextVQA's own */
     check_common(a, 1, "textvqa", "34602", "/textvqa/train_images/003a8ae2ef43b901.jpg");
     CHECK(STRINGS(GET(a, 1, "answers"), "nous les gosses", "dakota", "clos culombu",
                   "dakota digital", "dakota", "dakota", "dakota digital", "dakota digital",
@@ -486,6 +488,15 @@ static void test_errors(void)
 {
     /* missing annotation files: the message names the file */
     CHECK(fails("textvqa", "textvqa/TextVQA_0.5.1_val.json: no such file"));
+    put("textvqa/TextVQA_0.5.1_val.json",
+        "{\"data\": [{\"question\": \"what is it?\", \"image_id\": \"im1\", \"question_id\": 7, "
+        "\"answers\": [\"x\"]}]}");
+    put("textvqa/llava_textvqa_val_v051_ocr.jsonl",
+        "{\"question_id\": \"im1\", \"text\": \"What is that?\\nAnswer briefly.\"}\n");
+    CHECK(fails("textvqa", "has no question \"What is that?\" of image im1"));
+    put("textvqa/llava_textvqa_val_v051_ocr.jsonl",
+        "{\"question_id\": \"im1\", \"text\": \"What is it?\"}\n");
+    CHECK(fails("textvqa", "line 1: \"text\" should be the question"));
     CHECK(fails("mmbench", "mmbench_dev_20230712.tsv: no such file"));
     CHECK(fails("scienceqa", "problems.json: no such file"));
     CHECK(fails("llava_bench", "questions.jsonl: no such file"));
