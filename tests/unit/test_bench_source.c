@@ -345,7 +345,9 @@ static void test_llava_bench(void)
     json_t *a = load("llava_bench", 0, &rep);
     CHECK_EQ(json_array_size(a), 3);
     const char *refs[] = {"Reference zero.", "Reference one.", "Reference two."};
-    const char *ctx[] = {"A temple at sunset.", "A temple at sunset.", "A painting of a cat."};
+    /* a caption list is joined by newlines, as eval_gpt_review_bench.py does */
+    const char *ctx[] = {"A temple at sunset.", "A temple at sunset.",
+                         "A painting of a cat.\nThe cat is orange."};
     const char *cat[] = {"conv", "detail", "complex"};
     const char *ids[] = {"0", "1", "2"};
     for (size_t i = 0; i < 3 && i < json_array_size(a); i++) {
