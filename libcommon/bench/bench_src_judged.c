@@ -1,6 +1,7 @@
 /* bench_src_judged.c — readers of the judge-scored benchmarks' release
- * files: LLaVA-Bench (in-the-wild), MM-Vet, MMHal-Bench and Mementos (an
- * assumed layout: see data/benchmarks/README.md). */
+ * files: LLaVA-Bench (in-the-wild), MM-Vet, MMHal-Bench and Mementos (sima's
+ * own layout, the release's scripts being unavailable to check against: see
+ * data/benchmarks/README.md). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,7 +196,7 @@ int bsrc_read_mmhal(bsrc_ctx *c)
 
 /* -------------------------------------------------------------- Mementos -- */
 
-/* Assumed layout: mementos/mementos.jsonl lines {"id", "image" (the
+/* sima's own layout: mementos/mementos.jsonl lines {"id", "image" (the
  * sequence composed into one image, under mementos/images/), "question",
  * "objects": [...], "behaviours": [...], "domain"}. */
 static int mementos_line(bsrc_ctx *c, const json_t *o, const char *where, void *ud)
