@@ -81,12 +81,32 @@ static char infer_option(const char *answer, size_t n)
     return BENCH_CHOICE_NONE;
 }
 
-/* Python's len() of a UTF-8 string: its code points. */
-static size_t utf8_length(const char *s)
+static bool is_py_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* Python's str.strip() (ASCII whitespace): the start of the stripped
+ * text, its length in *len. LLaVA's model_vqa*.py write answers stripped. */
+static const char *strip_span(const char *answer, size_t *len)
+{
+    size_t n = strlen(answer);
+    while (n > 0 && is_py_space(*answer)) {
+        answer++;
+        n--;
+    }
+    while (n > 0 && is_py_space(answer[n - 1]))
+        n--;
+    *len = n;
+    return answer;
+}
+
+/* Python's len() of the UTF-8 text s[0..bytes): its code points. */
+static size_t utf8_length(const char *s, size_t bytes)
 {
     size_t n = 0;
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xC0) != 0x80;
+    for (size_t i = 0; i < bytes; i++)
+        n += ((unsigned char)s[i] & 0xC0) != 0x80;
     return n;
 }
 
@@ -108,10 +128,11 @@ static char *lower_dup(const char *s)
  * when exactly one is. */
 static char infer_text(const char *answer, const char *const *texts, size_t n)
 {
-    size_t total = 0;
+    size_t total = 0, len;
     for (size_t i = 0; i < n && i < 26; i++)
-        total += texts && texts[i] ? utf8_length(texts[i]) : 0;
-    if (utf8_length(answer) > 2 * total)
+        total += texts && texts[i] ? utf8_length(texts[i], strlen(texts[i])) : 0;
+    const char *s = strip_span(answer, &len); /* the prediction is stripped text */
+    if (utf8_length(s, len) > 2 * total)
         return BENCH_CHOICE_NONE;
     char *a = lower_dup(answer);
     if (!a)
@@ -142,40 +163,37 @@ char bench_choice_extract(const char *answer, const char *const *option_texts, s
  * counts. */
 char bench_seed_extract(const char *answer, size_t n)
 {
-    const char *s = answer;
-    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == '\v' || *s == '\f')
-        s++;
-    size_t len = strlen(s);
-    while (len > 0 && strchr(" \t\n\r\v\f", s[len - 1]))
-        len--;
+    size_t len;
+    const char *s = strip_span(answer, &len);
     if (len != 1 || s[0] < 'A' || (size_t)(s[0] - 'A') >= (n < 26 ? n : 26))
         return BENCH_CHOICE_NONE;
     return s[0];
 }
 
-/* re.findall(r'The answer is ([A-Z]).', text): the '.' is any character
- * but a newline; counts non-overlapping matches, keeps the first letter. */
-static size_t find_the_answer_is(const char *text, char *letter)
+/* re.findall(r'The answer is ([A-Z]).', text) over text[0..len): the '.'
+ * is any character but a newline; counts non-overlapping matches, keeps
+ * the first letter. */
+static size_t find_the_answer_is(const char *text, size_t len, char *letter)
 {
     static const char lead[] = "The answer is ";
     const size_t ll = sizeof lead - 1;
     size_t count = 0;
-    const char *p = text;
-    while ((p = strstr(p, lead)) != NULL) {
-        char c = p[ll];
-        if (c >= 'A' && c <= 'Z' && p[ll + 1] != '\0' && p[ll + 1] != '\n') {
+    for (size_t i = 0; i + ll + 2 <= len;) {
+        char c = text[i + ll];
+        if (memcmp(text + i, lead, ll) == 0 && c >= 'A' && c <= 'Z' && text[i + ll + 1] != '\n') {
             if (count == 0)
                 *letter = c;
             count++;
-            p += ll + 2;
+            i += ll + 2;
         } else {
-            p += 1;
+            i++;
         }
     }
     return count;
 }
 
-/* LLaVA llava/eval/eval_science_qa.py, options = ["A".."E"]:
+/* LLaVA llava/eval/eval_science_qa.py, options = ["A".."E"], on the
+ * answer model_vqa_science.py wrote (.strip()ped):
  *     if pred_text in options: answer = pred_text
  *     elif len(pred_text) >= 3 and pred_text[0] in options and pred_text[1:3] == ". ":
  *         answer = pred_text[0]
@@ -184,14 +202,15 @@ static size_t find_the_answer_is(const char *text, char *letter)
  * then get_pred_idx accepts only options[:len(choices)]. */
 char bench_scienceqa_extract(const char *answer, size_t n)
 {
+    size_t len;
+    const char *s = strip_span(answer, &len);
     char letter = BENCH_CHOICE_NONE;
-    size_t len = strlen(answer);
-    bool is_option = answer[0] >= 'A' && answer[0] <= 'E';
+    bool is_option = len > 0 && s[0] >= 'A' && s[0] <= 'E';
     if (len == 1 && is_option)
-        letter = answer[0];
-    else if (len >= 3 && is_option && answer[1] == '.' && answer[2] == ' ')
-        letter = answer[0];
-    else if (find_the_answer_is(answer, &letter) != 1)
+        letter = s[0];
+    else if (len >= 3 && is_option && s[1] == '.' && s[2] == ' ')
+        letter = s[0];
+    else if (find_the_answer_is(s, len, &letter) != 1)
         letter = BENCH_CHOICE_NONE;
     size_t choices = n < 5 ? n : 5; /* options[:len(choices)] */
     if (letter == BENCH_CHOICE_NONE || (size_t)(letter - 'A') >= choices)

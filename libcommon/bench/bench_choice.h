@@ -24,7 +24,8 @@ char bench_choice_extract(const char *answer, const char *const *option_texts, s
 char bench_seed_extract(const char *answer, size_t n);
 
 /* ScienceQA: LLaVA llava/eval/eval_science_qa.py over options A..E, of
- * which the first n are the question's choices. Returns the letter, or
+ * which the first n are the question's choices, on the answer with
+ * whitespace at both ends removed (model_vqa_science.py strips it). Returns the letter, or
  * BENCH_CHOICE_NONE ("FAILED", or a letter past the choices). */
 char bench_scienceqa_extract(const char *answer, size_t n);
 

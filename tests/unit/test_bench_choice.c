@@ -50,6 +50,10 @@ static void test_mmbench_extract(void)
                                   4),
              BENCH_CHOICE_NONE);
     CHECK_EQ(bench_choice_extract("the animal in this picture is a dog", OPTS, 4), 'B');
+    /* the length is that of the stripped prediction: 35 + 20 blanks */
+    CHECK_EQ(bench_choice_extract("          the animal in this picture is a dog          ",
+                                  OPTS, 4),
+             'B');
 }
 
 static void test_seed_extract(void)
@@ -84,6 +88,12 @@ static void test_scienceqa_extract(void)
     CHECK_EQ(bench_scienceqa_extract("D", 3), BENCH_CHOICE_NONE);
     CHECK_EQ(bench_scienceqa_extract("The answer is F.", 5), BENCH_CHOICE_NONE);
     CHECK_EQ(bench_scienceqa_extract("E", 5), 'E');
+    /* the answer is stripped first (model_vqa_science.py writes
+     * outputs.strip()): " B\n" is "B"; "The answer is B " is "The answer
+     * is B", where the regex's '.' finds no character -> FAILED */
+    CHECK_EQ(bench_scienceqa_extract(" B\n", 3), 'B');
+    CHECK_EQ(bench_scienceqa_extract("\nC. red", 3), 'C');
+    CHECK_EQ(bench_scienceqa_extract("The answer is B ", 3), BENCH_CHOICE_NONE);
 }
 
 static void test_circular(void)
