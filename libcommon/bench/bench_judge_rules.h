@@ -40,12 +40,12 @@ json_t *bench_judge_llava_json(const bench_judge_llava_acc *a);
 bool bench_judge_mmvet_parse(const char *reply, double *score);
 
 /* ---- MMHal-Bench -------------------------------------------------------------
- * The rating is the last "rating: k" (case-insensitive, spaces allowed after
- * the colon, k a digit 0-6 not followed by another digit) in the reply; when
- * there is none, a reply that is a lone digit 0-6 (surrounding whitespace and
- * a final '.' aside) is taken. Otherwise -1 (unparsed). MMHal's own script
- * instead looks for each "rating: k" and scores 0 when it finds none or
- * several; here a reply without a rating is counted as unparsed, not 0. */
+ * As MMHal-Bench's eval_gpt4.py (LLaVA-RLHF Eval/eval_gpt_mmhal.py) reads the
+ * reply: the ratings k in 0..6 for which "rating: k" (one space, any case)
+ * occurs in it; exactly one such k is the rating ("Rating: 4 ... Rating: 4"
+ * is 4; "rating: 60" holds "rating: 6"). None, or several different ones,
+ * is -1 (unparsed); the script scores those 0 with a warning, sima counts
+ * them unparsed and gives no score. */
 int bench_judge_mmhal_parse(const char *reply);
 
 /* ---- Mementos ----------------------------------------------------------------

@@ -126,14 +126,22 @@ static void test_mmvet_parse(void)
 static void test_mmhal_parse(void)
 {
     CHECK_EQ(bench_judge_mmhal_parse("The response is fine.\nRating: 5"), 5);
-    CHECK_EQ(bench_judge_mmhal_parse("rating: 2 at first; on reflection, Rating: 4"), 4);
-    CHECK_EQ(bench_judge_mmhal_parse("RATING:6"), 6);
     CHECK_EQ(bench_judge_mmhal_parse("Rating: 0"), 0);
-    CHECK_EQ(bench_judge_mmhal_parse("Rating: 7"), -1);
-    CHECK_EQ(bench_judge_mmhal_parse("Rating: 10"), -1);
+    CHECK_EQ(bench_judge_mmhal_parse("RATING: 6"), 6);
+    /* eval_gpt4.py: the set of k with "rating: k" in the lower-cased reply
+     * must have exactly one member */
+    CHECK_EQ(bench_judge_mmhal_parse("rating: 2 at first; on reflection, Rating: 4"), -1);
+    CHECK_EQ(bench_judge_mmhal_parse("Rating: 4, somewhat informative. Rating: 4"), 4);
+    /* substring test: "rating: 10" holds "rating: 1"; "Rating: 3 ... Rating: 9"
+     * holds only "rating: 3" */
+    CHECK_EQ(bench_judge_mmhal_parse("Rating: 10"), 1);
     CHECK_EQ(bench_judge_mmhal_parse("Rating: 3\nRating: 9"), 3);
-    CHECK_EQ(bench_judge_mmhal_parse(" 4.\n"), 4);
-    CHECK_EQ(bench_judge_mmhal_parse("3"), 3);
+    CHECK_EQ(bench_judge_mmhal_parse("Rating: 7"), -1);
+    /* exactly one space after the colon, and no bare digit */
+    CHECK_EQ(bench_judge_mmhal_parse("RATING:6"), -1);
+    CHECK_EQ(bench_judge_mmhal_parse("Rating:  2"), -1);
+    CHECK_EQ(bench_judge_mmhal_parse(" 4.\n"), -1);
+    CHECK_EQ(bench_judge_mmhal_parse("3"), -1);
     CHECK_EQ(bench_judge_mmhal_parse("I rate it 4"), -1);
     CHECK_EQ(bench_judge_mmhal_parse(""), -1);
 }
