@@ -272,10 +272,8 @@ int bench_judge_set_prf(const json_t *pred, const json_t *gt, double *p, double 
             }
     json_decref(ps);
     json_decref(gs);
-    if (np == 0 && ng == 0) {
-        *p = *r = *f1 = 1;
-        return 0;
-    }
+    /* Mementos' GPT-4-assisted_evaluation.ipynb: a zero denominator gives
+     * 0, so two empty lists score 0, not 1 */
     *p = np ? (double)match / (double)np : 0;
     *r = ng ? (double)match / (double)ng : 0;
     *f1 = *p + *r > 0 ? 2 * *p * *r / (*p + *r) : 0;

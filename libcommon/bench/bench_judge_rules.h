@@ -66,8 +66,9 @@ char *bench_judge_normalize_item(const char *s);
 /* Set precision / recall / F1 of predicted against ground-truth strings,
  * both normalised and de-duplicated here; exact string match. P = matches /
  * |pred|, R = matches / |gt| (0 over an empty set), F1 = 2PR / (P + R) (0
- * when P + R = 0); when both lists are empty P = R = F1 = 1. -1 when out of
- * memory or a list holds a non-string. */
+ * when P + R = 0), as Mementos' GPT-4-assisted_evaluation.ipynb computes
+ * them from set intersections and differences (so two empty lists give 0).
+ * -1 when out of memory or a list holds a non-string. */
 int bench_judge_set_prf(const json_t *pred, const json_t *gt, double *p, double *r, double *f1);
 
 #endif
