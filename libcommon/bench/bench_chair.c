@@ -41,26 +41,17 @@ void bench_chair_vocab_free(bench_chair_vocab *v)
     free(v);
 }
 
-/* A lower-cased copy of [s, e) with surrounding blanks trimmed and inner
- * runs of blanks made one space; NULL when out of memory. */
-static char *clean_name(const char *s, const char *e)
+/* A copy of [s, e) as written: chair.py splits each line at ", " and keeps
+ * the pieces verbatim, so a piece with a stray space (" cheesecake" after a
+ * doubled space) or a capital ("iPhone") never equals a caption word, which
+ * is lower-cased. NULL when out of memory. */
+static char *copy_name(const char *s, const char *e)
 {
     char *out = malloc((size_t)(e - s) + 1);
     if (!out)
         return NULL;
-    size_t n = 0;
-    bool gap = false;
-    for (; s < e; s++) {
-        if (isspace((unsigned char)*s)) {
-            gap = n > 0;
-            continue;
-        }
-        if (gap)
-            out[n++] = ' ';
-        gap = false;
-        out[n++] = (char)tolower((unsigned char)*s);
-    }
-    out[n] = '\0';
+    memcpy(out, s, (size_t)(e - s));
+    out[e - s] = '\0';
     return out;
 }
 
@@ -89,34 +80,35 @@ static int push_category(bench_chair_vocab *v, char *name)
     return 0;
 }
 
-static int count_spaces(const char *s)
+/* The next ", " in [s, e), or e. */
+static const char *find_separator(const char *s, const char *e)
 {
-    int n = 0;
-    for (; *s; s++)
-        n += *s == ' ';
-    return n;
+    for (; s + 1 < e; s++)
+        if (s[0] == ',' && s[1] == ' ')
+            return s;
+    return e;
 }
 
-/* Parses one line "category, syn, ...": the category is also a name. */
+/* Parses one line "category, syn, ...": the category is also a name.
+ * chair.py: line.strip().split(', '); a name of three or more words
+ * ("stove top oven") is kept but can never match, since captions are
+ * matched one word or one pair of words at a time. */
 static int parse_line(bench_chair_vocab *v, size_t *cap, const char *s, const char *e,
                       const char *what, int lineno)
 {
+    while (e > s && isspace((unsigned char)e[-1]))
+        e--;
     int category = v->ncategories;
     bool first = true;
     while (s <= e) {
-        const char *comma = memchr(s, ',', (size_t)(e - s));
-        const char *end = comma ? comma : e;
-        char *name = clean_name(s, end);
+        const char *end = find_separator(s, e);
+        char *name = copy_name(s, end);
         if (!name)
             return ERR("%s: out of memory", what);
         if (!name[0]) {
             free(name);
             if (first)
                 return ERR("%s: line %d: empty category name", what, lineno);
-        } else if (count_spaces(name) > 1) {
-            ERR("%s: line %d: \"%s\": names have one or two words", what, lineno, name);
-            free(name);
-            return -1;
         } else {
             char *copy = first ? strdup(name) : NULL;
             if ((first && (!copy || push_category(v, copy) != 0)) ||
@@ -126,7 +118,7 @@ static int parse_line(bench_chair_vocab *v, size_t *cap, const char *s, const ch
             }
             first = false;
         }
-        s = end + 1;
+        s = end + 2;
     }
     return 0;
 }
@@ -267,27 +259,58 @@ static bool singular(const char *w, char *out)
     return false;
 }
 
-/* Category of a word as written, else of its singular; -1 if neither. */
-static int lookup_word(const bench_chair_vocab *v, const char *w)
+/* chair.py singularises every caption word before any look-up; here a word
+ * the table knows as written stays as it is ("bus", "skis"), any other
+ * takes its singular from the rules above when they give one. */
+static void normal_form(const bench_chair_vocab *v, const char *w, char *out)
 {
-    int id = lookup(v, w);
-    char s[WORD_MAX];
-    if (id < 0 && singular(w, s))
-        id = lookup(v, s);
-    return id;
+    if (lookup(v, w) >= 0 || !singular(w, out))
+        snprintf(out, WORD_MAX, "%s", w);
 }
 
-/* Category of the two-word name "a b" (b as written or singular). */
-static int lookup_pair(const bench_chair_vocab *v, const char *a, const char *b)
+/* Words chair.py's "baby X" / "adult X" rule reduces to X, so that the
+ * qualifier does not count as a person ("baby elephant" is an elephant). */
+static const char *const CHAIR_YOUNG_ADULT_OF[] = {
+    "bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra",
+    "giraffe", "animal", "cub",
+};
+
+/* Word pairs chair.py (CHAIR.__init__, double_word_dict) treats as one
+ * word, and what they become. The result is then looked up in the table
+ * like any word: "home plate" and "train track" are in no table, so their
+ * words mention nothing ("train track" is not a train). */
+static const char *const CHAIR_PAIRS[][2] = {
+    {"motor bike", "motor bike"},       {"motor cycle", "motor cycle"},
+    {"air plane", "air plane"},         {"traffic light", "traffic light"},
+    {"street light", "street light"},   {"traffic signal", "traffic signal"},
+    {"stop light", "stop light"},       {"fire hydrant", "fire hydrant"},
+    {"stop sign", "stop sign"},         {"parking meter", "parking meter"},
+    {"suit case", "suit case"},         {"sports ball", "sports ball"},
+    {"baseball bat", "baseball bat"},   {"baseball glove", "baseball glove"},
+    {"tennis racket", "tennis racket"}, {"wine glass", "wine glass"},
+    {"hot dog", "hot dog"},             {"cell phone", "cell phone"},
+    {"mobile phone", "mobile phone"},   {"teddy bear", "teddy bear"},
+    {"hair drier", "hair drier"},       {"potted plant", "potted plant"},
+    {"laptop computer", "laptop computer"}, {"home plate", "home plate"},
+    {"train track", "train track"},     {"passenger jet", "jet"},
+    {"passenger train", "train"},       {"bow tie", "tie"},
+    {"toilet seat", "toilet"},          {"wine glas", "wine glass"},
+};
+
+/* chair.py's fixed rule for the pair (a, b) of normal forms: the word the
+ * pair becomes, or NULL when the pair is not one of its special pairs. */
+static const char *chair_pair_rule(const char *a, const char *b)
 {
-    char phrase[2 * WORD_MAX + 1], s[WORD_MAX];
-    snprintf(phrase, sizeof phrase, "%s %s", a, b);
-    int id = lookup(v, phrase);
-    if (id < 0 && singular(b, s)) {
-        snprintf(phrase, sizeof phrase, "%s %s", a, s);
-        id = lookup(v, phrase);
-    }
-    return id;
+    if (strcmp(a, "baby") == 0 || strcmp(a, "adult") == 0)
+        for (size_t i = 0; i < sizeof CHAIR_YOUNG_ADULT_OF / sizeof *CHAIR_YOUNG_ADULT_OF; i++)
+            if (strcmp(b, CHAIR_YOUNG_ADULT_OF[i]) == 0)
+                return CHAIR_YOUNG_ADULT_OF[i];
+    char pair[2 * WORD_MAX + 1];
+    snprintf(pair, sizeof pair, "%s %s", a, b);
+    for (size_t i = 0; i < sizeof CHAIR_PAIRS / sizeof *CHAIR_PAIRS; i++)
+        if (strcmp(pair, CHAIR_PAIRS[i][0]) == 0)
+            return CHAIR_PAIRS[i][1];
+    return NULL;
 }
 
 /* Next lower-cased word (run of letters/digits, cut at WORD_MAX-1) from
@@ -308,30 +331,93 @@ static bool next_word(const char **p, char *w)
     return true;
 }
 
+/* A caption read as chair.py's caption_to_words reads it: normal forms of
+ * the words, with special pairs (and two-word names of the table) joined. */
+typedef struct {
+    const bench_chair_vocab *v;
+    const char *p;
+    char cur[WORD_MAX], nxt[WORD_MAX];
+    bool have_cur, have_nxt;
+} chair_words;
+
+static bool chair_read_word(chair_words *s, char *out)
+{
+    char w[WORD_MAX];
+    if (!next_word(&s->p, w))
+        return false;
+    normal_form(s->v, w, out);
+    return true;
+}
+
+static void chair_words_init(chair_words *s, const bench_chair_vocab *v, const char *caption)
+{
+    s->v = v;
+    s->p = caption;
+    s->have_cur = chair_read_word(s, s->cur);
+    s->have_nxt = s->have_cur && chair_read_word(s, s->nxt);
+}
+
+/* The next item (a word, or a joined pair) into item[2*WORD_MAX]; false at
+ * the end. A pair is joined when chair.py's rule names it, or (for tables
+ * other than COCO's, whose two-word names are all in the rule) when the
+ * table lists the two words as one name. */
+static bool chair_words_next(chair_words *s, char *item)
+{
+    if (!s->have_cur)
+        return false;
+    const char *joined = s->have_nxt ? chair_pair_rule(s->cur, s->nxt) : NULL;
+    if (joined) {
+        snprintf(item, 2 * WORD_MAX, "%s", joined);
+    } else if (s->have_nxt) {
+        snprintf(item, 2 * WORD_MAX, "%s %s", s->cur, s->nxt);
+        if (lookup(s->v, item) >= 0)
+            joined = item;
+    }
+    if (joined) {
+        s->have_cur = chair_read_word(s, s->cur);
+        s->have_nxt = s->have_cur && chair_read_word(s, s->nxt);
+        return true;
+    }
+    snprintf(item, 2 * WORD_MAX, "%s", s->cur);
+    memcpy(s->cur, s->nxt, sizeof s->cur);
+    s->have_cur = s->have_nxt;
+    s->have_nxt = s->have_cur && chair_read_word(s, s->nxt);
+    return true;
+}
+
+/* chair.py: when the caption holds both "toilet" and "seat" (after the
+ * pairs are joined), every "seat" is dropped ("the seat of the toilet" is
+ * no chair). */
+static bool chair_drops_seat(const bench_chair_vocab *v, const char *caption)
+{
+    chair_words s;
+    char item[2 * WORD_MAX];
+    bool toilet = false, seat = false;
+    chair_words_init(&s, v, caption);
+    while (chair_words_next(&s, item)) {
+        toilet |= strcmp(item, "toilet") == 0;
+        seat |= strcmp(item, "seat") == 0;
+    }
+    return toilet && seat;
+}
+
 size_t bench_chair_mentions(const bench_chair_vocab *v, const char *caption, int *ids,
                             size_t max)
 {
+    bool drop_seat = chair_drops_seat(v, caption);
     size_t count = 0;
-    char cur[WORD_MAX], nxt[WORD_MAX];
-    const char *p = caption;
-    bool have = next_word(&p, cur);
-    while (have) {
-        bool have_next = next_word(&p, nxt);
-        int id = have_next ? lookup_pair(v, cur, nxt) : -1;
-        bool pair = id >= 0;
-        if (!pair)
-            id = lookup_word(v, cur);
-        if (id >= 0) {
-            if (count < max)
-                ids[count] = id;
-            count++;
-        }
-        if (pair)
-            have = next_word(&p, cur);
-        else {
-            have = have_next;
-            memcpy(cur, nxt, sizeof cur);
-        }
+    chair_words s;
+    char item[2 * WORD_MAX];
+    chair_words_init(&s, v, caption);
+    while (chair_words_next(&s, item)) {
+        if (drop_seat && strcmp(item, "seat") == 0)
+            continue;
+        int id = lookup(v, item);
+        if (id < 0)
+            continue;
+        if (count < max)
+            ids[count] = id;
+        count++;
     }
     return count;
 }

@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -66,52 +67,49 @@ json_t *bench_judge_llava_json(const bench_judge_llava_acc *a)
                      "mean_model", mm, "relative_score", rel);
 }
 
+/* mm-vet_evaluator.py: content.split(" ")[0].strip(), float(), and a value
+ * outside [0, 1] is refused (the script then asks again). */
 bool bench_judge_mmvet_parse(const char *reply, double *score)
 {
     const char *s = reply;
     while (isspace((unsigned char)*s))
         s++;
-    size_t n = strcspn(s, " \t\r\n\v\f");
+    size_t n = strcspn(s, " ");
+    while (n > 0 && isspace((unsigned char)s[n - 1]))
+        n--;
     double v;
-    if (!rules_number(s, n, &v))
+    if (!rules_number(s, n, &v) || v < 0 || v > 1)
         return false;
-    *score = v < 0 ? 0 : v > 1 ? 1 : v;
+    *score = v;
     return true;
 }
 
-/* The last "rating:" followed by spaces and one digit 0-6; -1 if none. */
-static int mmhal_last_rating(const char *reply)
+/* Does reply hold `needle`, ASCII case-insensitively? */
+static bool contains_nocase(const char *reply, const char *needle)
 {
-    static const char LABEL[] = "rating:";
-    int found = -1;
-    for (const char *p = reply; *p; p++) {
-        if (strncasecmp(p, LABEL, sizeof LABEL - 1) != 0)
-            continue;
-        const char *q = p + sizeof LABEL - 1;
-        while (*q == ' ' || *q == '\t')
-            q++;
-        if (*q >= '0' && *q <= '6' && !isdigit((unsigned char)q[1]))
-            found = *q - '0';
-    }
-    return found;
+    size_t n = strlen(needle);
+    for (const char *p = reply; *p; p++)
+        if (strncasecmp(p, needle, n) == 0)
+            return true;
+    return false;
 }
 
+/* MMHal-Bench eval_gpt4.py (LLaVA-RLHF Eval/eval_gpt_mmhal.py):
+ *     for s in range(7): if f'rating: {s}' in response.lower(): found.append(s)
+ *     score = found[0] if len(found) == 1 else 0   (with a warning)
+ * Here "none or several" is unparsed (-1) rather than 0. */
 int bench_judge_mmhal_parse(const char *reply)
 {
-    int r = mmhal_last_rating(reply);
-    if (r >= 0)
-        return r;
-    const char *s = reply;
-    while (isspace((unsigned char)*s))
-        s++;
-    if (*s < '0' || *s > '6')
-        return -1;
-    const char *t = s + 1;
-    if (*t == '.')
-        t++;
-    while (isspace((unsigned char)*t))
-        t++;
-    return *t == '\0' ? *s - '0' : -1;
+    int found = -1, count = 0;
+    for (int k = 0; k <= 6; k++) {
+        char needle[16];
+        snprintf(needle, sizeof needle, "rating: %d", k);
+        if (contains_nocase(reply, needle)) {
+            found = k;
+            count++;
+        }
+    }
+    return count == 1 ? found : -1;
 }
 
 static bool is_trim_char(char c)
@@ -274,10 +272,8 @@ int bench_judge_set_prf(const json_t *pred, const json_t *gt, double *p, double 
             }
     json_decref(ps);
     json_decref(gs);
-    if (np == 0 && ng == 0) {
-        *p = *r = *f1 = 1;
-        return 0;
-    }
+    /* Mementos' GPT-4-assisted_evaluation.ipynb: a zero denominator gives
+     * 0, so two empty lists score 0, not 1 */
     *p = np ? (double)match / (double)np : 0;
     *r = ng ? (double)match / (double)ng : 0;
     *f1 = *p + *r > 0 ? 2 * *p * *r / (*p + *r) : 0;

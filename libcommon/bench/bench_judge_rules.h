@@ -31,17 +31,21 @@ void bench_judge_llava_add(bench_judge_llava_acc *a, double ref, double model);
 json_t *bench_judge_llava_json(const bench_judge_llava_acc *a);
 
 /* ---- MM-Vet ----------------------------------------------------------------
- * The grader answers a correctness score: the reply's first whitespace-
- * separated token must be a finite number; it is clamped to [0, 1]. */
+ * The grader answers a correctness score. As MM-Vet's mm-vet_evaluator.py
+ * reads it: the text before the first space, whitespace around it removed
+ * ("0.5\n" is 0.5, "0.5\nbecause" is not a number), must be a finite number
+ * in [0, 1]; anything else is unparsed (the script asks the grader again,
+ * up to 5 times, then scores 0; sima counts it unparsed). Leading
+ * whitespace is skipped (the script would refuse it). */
 bool bench_judge_mmvet_parse(const char *reply, double *score);
 
 /* ---- MMHal-Bench -------------------------------------------------------------
- * The rating is the last "rating: k" (case-insensitive, spaces allowed after
- * the colon, k a digit 0-6 not followed by another digit) in the reply; when
- * there is none, a reply that is a lone digit 0-6 (surrounding whitespace and
- * a final '.' aside) is taken. Otherwise -1 (unparsed). MMHal's own script
- * instead looks for each "rating: k" and scores 0 when it finds none or
- * several; here a reply without a rating is counted as unparsed, not 0. */
+ * As MMHal-Bench's eval_gpt4.py (LLaVA-RLHF Eval/eval_gpt_mmhal.py) reads the
+ * reply: the ratings k in 0..6 for which "rating: k" (one space, any case)
+ * occurs in it; exactly one such k is the rating ("Rating: 4 ... Rating: 4"
+ * is 4; "rating: 60" holds "rating: 6"). None, or several different ones,
+ * is -1 (unparsed); the script scores those 0 with a warning, sima counts
+ * them unparsed and gives no score. */
 int bench_judge_mmhal_parse(const char *reply);
 
 /* ---- Mementos ----------------------------------------------------------------
@@ -62,8 +66,9 @@ char *bench_judge_normalize_item(const char *s);
 /* Set precision / recall / F1 of predicted against ground-truth strings,
  * both normalised and de-duplicated here; exact string match. P = matches /
  * |pred|, R = matches / |gt| (0 over an empty set), F1 = 2PR / (P + R) (0
- * when P + R = 0); when both lists are empty P = R = F1 = 1. -1 when out of
- * memory or a list holds a non-string. */
+ * when P + R = 0), as Mementos' GPT-4-assisted_evaluation.ipynb computes
+ * them from set intersections and differences (so two empty lists give 0).
+ * -1 when out of memory or a list holds a non-string. */
 int bench_judge_set_prf(const json_t *pred, const json_t *gt, double *p, double *r, double *f1);
 
 #endif

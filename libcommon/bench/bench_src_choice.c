@@ -1,5 +1,5 @@
 /* bench_src_choice.c — readers of the multiple-choice benchmarks' release
- * files: ScienceQA-IMG (test), MMBench (dev TSV, circular rotations) and
+ * files: ScienceQA-IMG (test), MMBench (dev TSV with its circular passes) and
  * SEED-Bench (image part). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,31 +110,41 @@ enum { MMB_INDEX, MMB_QUESTION, MMB_HINT, MMB_A, MMB_B, MMB_C, MMB_D, MMB_ANSWER
 static const char *const MMB_COLS[MMB_NCOLS] = {"index", "question", "hint", "A", "B", "C",
                                                 "D", "answer", "category", "image"};
 
-/* Rotation k of a row: options shifted left by k (option k first), the
- * answer letter moved with them, index + k * 10^6 (LLaVA --all-rounds). */
-static void mmbench_rotation(bsrc_ctx *c, char *const *cells, const char *text, long long index,
-                             size_t n, size_t answer, size_t k)
+/* The question of one row. The release TSV (the legacy file LLaVA's
+ * docs/Evaluation.md links) already holds CircularEval's passes as rows of
+ * their own, options shifted and answer moved, at index i + k * 10^6; LLaVA's
+ * scripts/v1_5/eval/mmbench.sh answers every row once (model_vqa_mmbench.py
+ * without --all-rounds), and the groups are formed from index % 10^6. */
+static void mmbench_question(bsrc_ctx *c, char *const *cells, const char *text,
+                             long long index, size_t n)
 {
-    long long rot = index + (long long)k * 1000000;
-    char qid[32], letter[2] = {(char)('A' + (answer + n - k) % n), '\0'};
-    snprintf(qid, sizeof qid, "%lld", rot);
+    char qid[32];
+    snprintf(qid, sizeof qid, "%lld", index);
     json_t *q = bsrc_question(c, qid, text), *opts = json_array();
-    for (size_t j = 0; j < n; j++) json_array_append_new(opts, json_string(cells[MMB_A + (j + k) % n]));
+    for (size_t j = 0; j < n; j++) json_array_append_new(opts, json_string(cells[MMB_A + j]));
     json_object_set_new(q, "options", opts);
-    json_object_set_new(q, "answer", json_string(letter));
-    json_object_set_new(q, "index", json_integer(rot));
+    json_object_set_new(q, "answer", json_string(cells[MMB_ANSWER]));
+    json_object_set_new(q, "index", json_integer(index));
     if (!mmbench_is_none(cells[MMB_CATEGORY]))
         json_object_set_new(q, "category", json_string(cells[MMB_CATEGORY]));
     json_object_set_new(q, "image_base64", json_string(cells[MMB_IMAGE]));
     bsrc_emit(c, q);
 }
 
+/* VLMEvalKit's smaller TSV keeps the image in one pass only and writes the
+ * index of that row in the others' image cell. */
+static bool is_row_reference(const char *s)
+{
+    size_t n = strspn(s, "0123456789");
+    return n > 0 && n < 16 && s[n] == '\0';
+}
+
 static int mmbench_row(bsrc_ctx *c, char *const *cells, const char *where, void *ud)
 {
     char *end;
     long long index = strtoll(cells[MMB_INDEX], &end, 10);
-    if (cells[MMB_INDEX][0] == '\0' || *end || index < 0 || index >= 1000000)
-        return ERR("%s: index \"%s\": expected an integer below 1000000", where, cells[MMB_INDEX]);
+    if (cells[MMB_INDEX][0] == '\0' || *end || index < 0)
+        return ERR("%s: index \"%s\": expected a non-negative integer", where, cells[MMB_INDEX]);
     size_t n = 0; /* options: A, B, ... up to the first empty one, as LLaVA reads them */
     while (n < 4 && !mmbench_is_none(cells[MMB_A + n])) n++;
     const char *ans = cells[MMB_ANSWER];
@@ -148,12 +158,15 @@ static int mmbench_row(bsrc_ctx *c, char *const *cells, const char *where, void 
         free(what);
         return 0;
     }
+    if (is_row_reference(cells[MMB_IMAGE]))
+        return ERR("%s: index %lld: the image cell refers to row %s (VLMEvalKit's TSV); use the "
+                   "legacy release TSV, which holds every pass's image", where, index,
+                   cells[MMB_IMAGE]);
     if (!is_base64(cells[MMB_IMAGE]))
         return ERR("%s: index %lld: the image is not base64 text", where, index);
     const char *hint = cells[MMB_HINT], *question = cells[MMB_QUESTION];
     char *text = mmbench_is_none(hint) ? xstrdup(question) : bsrc_fmt("%s\n%s", hint, question);
-    for (size_t k = 0; k < n && !bsrc_full(c); k++)
-        mmbench_rotation(c, cells, text, index, n, (size_t)(ans[0] - 'A'), k);
+    mmbench_question(c, cells, text, index, n);
     free(text);
     return 0;
 }

@@ -1,6 +1,7 @@
 /* bench_src_judged.c — readers of the judge-scored benchmarks' release
- * files: LLaVA-Bench (in-the-wild), MM-Vet, MMHal-Bench and Mementos (an
- * assumed layout: see data/benchmarks/README.md). */
+ * files: LLaVA-Bench (in-the-wild), MM-Vet, MMHal-Bench and Mementos (sima's
+ * own layout, the release's scripts being unavailable to check against: see
+ * data/benchmarks/README.md). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,36 @@ typedef struct {
     const char *answers_path, *context_path;
 } llava_bench_job;
 
+/* The image description of a context.jsonl line: "caption" as a string, or
+ * a list of strings joined by newlines (eval_gpt_review_bench.py builds its
+ * [Context] block with '\n'.join(caption)). malloc'd; NULL (err set) when
+ * absent or of another type. */
+static char *llava_bench_caption(const json_t *ctx, const char *where)
+{
+    const json_t *v = json_object_get(ctx, "caption");
+    if (json_is_string(v)) return xstrdup(json_string_value(v));
+    if (!json_is_array(v)) {
+        if (v) ERR("%s: \"caption\": expected a string or a list of strings", where);
+        else bsrc_str(ctx, "caption", where); /* records "is missing" */
+        return NULL;
+    }
+    json_t *parts = bsrc_strings(ctx, "caption", where);
+    if (!parts) return NULL;
+    size_t len = 1, i;
+    json_t *p;
+    json_array_foreach(parts, i, p) len += strlen(json_string_value(p)) + 1;
+    char *out = xmalloc(len), *w = out;
+    json_array_foreach(parts, i, p) {
+        if (i) *w++ = '\n';
+        size_t n = strlen(json_string_value(p));
+        memcpy(w, json_string_value(p), n);
+        w += n;
+    }
+    *w = '\0';
+    json_decref(parts);
+    return out;
+}
+
 /* questions.jsonl: {"question_id", "image", "text", "category"}, joined with
  * the GPT-4 answer (by question_id) and the image's context (by image). */
 static int llava_bench_line(bsrc_ctx *c, const json_t *o, const char *where, void *ud)
@@ -44,13 +75,14 @@ static int llava_bench_line(bsrc_ctx *c, const json_t *o, const char *where, voi
     char *aw = bsrc_fmt("%s: question_id %s", job->answers_path, id);
     char *cw = bsrc_fmt("%s: image %s", job->context_path, image);
     const char *reference = bsrc_str(ans, "text", aw);
-    const char *context = reference ? bsrc_str(ctx, "caption", cw) : NULL;
+    char *context = reference ? llava_bench_caption(ctx, cw) : NULL;
     free(aw);
     free(cw);
     if (!context) return -1;
     json_t *q = bsrc_question(c, id, text);
     json_object_set_new(q, "reference", json_string(reference));
     json_object_set_new(q, "context", json_string(context));
+    free(context);
     if (copy_opt_str(q, o, "category", "category", where) != 0) {
         json_decref(q);
         return -1;
@@ -164,7 +196,7 @@ int bsrc_read_mmhal(bsrc_ctx *c)
 
 /* -------------------------------------------------------------- Mementos -- */
 
-/* Assumed layout: mementos/mementos.jsonl lines {"id", "image" (the
+/* sima's own layout: mementos/mementos.jsonl lines {"id", "image" (the
  * sequence composed into one image, under mementos/images/), "question",
  * "objects": [...], "behaviours": [...], "domain"}. */
 static int mementos_line(bsrc_ctx *c, const json_t *o, const char *where, void *ud)

@@ -1,5 +1,6 @@
 /* bench_src_vqa.c — readers of the short-answer benchmarks' release files:
  * TextVQA, VizWiz (val), VQAv2 (val) and GQA (testdev balanced). */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +28,8 @@ static json_t *answer_texts(const json_t *o, const char *where)
     return out;
 }
 
-/* Indexes the objects of root[list] by their "question_id" (TextVQA's
- * "data", VQAv2's "annotations"); NULL on error. */
+/* Indexes the objects of root[list] by their "question_id" (VQAv2's
+ * "annotations"); NULL on error. */
 static json_t *index_by_qid(const json_t *root, const char *list_key, const char *path)
 {
     json_t *list = bsrc_typed(root, list_key, JSON_ARRAY, path), *a;
@@ -52,25 +53,90 @@ static json_t *index_by_qid(const json_t *root, const char *list_key, const char
 
 /* ------------------------------------------------------------- TextVQA -- */
 
+/* LLaVA's eval_textvqa.py joins an answer to its annotation by (image id,
+ * lower-cased question): llava_textvqa_val_v051_ocr.jsonl's "question_id"
+ * is the image id (an image can have several questions), and the question
+ * is read back from the prompt text. The key: "IMAGE_ID\nquestion". */
+static char *textvqa_key(const char *image_id, const char *question, size_t qlen)
+{
+    char *k = bsrc_fmt("%s\n%.*s", image_id, (int)qlen, question);
+    for (char *p = k + strlen(image_id) + 1; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return k;
+}
+
+/* Indexes TextVQA_0.5.1_val.json's "data" by textvqa_key; NULL on error. */
+static json_t *textvqa_index(const json_t *root, const char *path)
+{
+    json_t *list = bsrc_typed(root, "data", JSON_ARRAY, path), *a;
+    if (!list) return NULL;
+    json_t *index = json_object();
+    size_t i;
+    json_array_foreach(list, i, a) {
+        char image_id[256];
+        char *where = bsrc_fmt("%s: data[%zu]", path, i);
+        const char *question = json_is_object(a) ? bsrc_str(a, "question", where) : NULL;
+        int rc = !json_is_object(a) ? ERR("%s: expected an object", where)
+                 : !question        ? -1
+                                    : bsrc_id(a, "image_id", image_id, sizeof image_id, where);
+        free(where);
+        if (rc != 0) {
+            json_decref(index);
+            return NULL;
+        }
+        char *key = textvqa_key(image_id, question, strlen(question));
+        json_object_set(index, key, a);
+        free(key);
+    }
+    return index;
+}
+
+/* eval_textvqa.py prompt_processor on the question text: with three lines
+ * and a "Reference OCR token: " line, the question is the first line (the
+ * second when the text starts with the OCR line); with two lines, the
+ * first. Sets *q and *n; -1 (err set) for any other shape. */
+static int textvqa_question_of(const char *text, const char *where, const char **q, size_t *n)
+{
+    const char *l1 = strchr(text, '\n'), *l2 = l1 ? strchr(l1 + 1, '\n') : NULL;
+    bool three = l2 && !strchr(l2 + 1, '\n') && strstr(text, "Reference OCR token: ");
+    if (three && strncmp(text, "Reference OCR token:", 20) == 0) {
+        *q = l1 + 1;
+        *n = (size_t)(l2 - l1 - 1);
+    } else if (three || (l1 && !l2)) {
+        *q = text;
+        *n = (size_t)(l1 - text);
+    } else {
+        return ERR("%s: \"text\" should be the question, an optional \"Reference OCR token: "
+                   "...\" line and the instruction, one a line (as eval_textvqa.py reads it)",
+                   where);
+    }
+    return 0;
+}
+
 typedef struct {
-    json_t *annotations; /* question_id -> TextVQA_0.5.1_val.json "data" entry */
+    json_t *annotations; /* textvqa_key -> TextVQA_0.5.1_val.json "data" entry */
     const char *ann_path;
 } textvqa_job;
 
-/* A line of llava_textvqa_val_v051_ocr.jsonl joined with its annotation. */
+/* A line of llava_textvqa_val_v051_ocr.jsonl joined with its annotation;
+ * the question keeps TextVQA's own (unique) question_id. */
 static int textvqa_line(bsrc_ctx *c, const json_t *o, const char *where, void *ud)
 {
     const textvqa_job *job = ud;
-    char id[64];
-    if (bsrc_id(o, "question_id", id, sizeof id, where) != 0) return -1;
-    const char *text = bsrc_str(o, "text", where);
-    if (!text) return -1;
-    const json_t *ann = json_object_get(job->annotations, id);
-    if (!ann) return ERR("%s: question_id %s is not in %s", where, id, job->ann_path);
-    char *ann_where = bsrc_fmt("%s: question_id %s", job->ann_path, id);
-    char image_id[256];
+    char image_id[256], id[64];
+    if (bsrc_id(o, "question_id", image_id, sizeof image_id, where) != 0) return -1;
+    const char *text = bsrc_str(o, "text", where), *qtext = NULL;
+    size_t qlen = 0;
+    if (!text || textvqa_question_of(text, where, &qtext, &qlen) != 0) return -1;
+    char *key = textvqa_key(image_id, qtext, qlen);
+    const json_t *ann = json_object_get(job->annotations, key);
+    free(key);
+    if (!ann)
+        return ERR("%s: %s has no question \"%.*s\" of image %s", where, job->ann_path, (int)qlen,
+                   qtext, image_id);
+    char *ann_where = bsrc_fmt("%s: image %s", job->ann_path, image_id);
     json_t *answers = bsrc_strings(ann, "answers", ann_where);
-    int rc = answers ? bsrc_id(ann, "image_id", image_id, sizeof image_id, ann_where) : -1;
+    int rc = answers ? bsrc_id(ann, "question_id", id, sizeof id, ann_where) : -1;
     free(ann_where);
     if (rc != 0) {
         json_decref(answers);
@@ -89,7 +155,7 @@ int bsrc_read_textvqa(bsrc_ctx *c)
     char *ann_path = bsrc_path(c, "textvqa/TextVQA_0.5.1_val.json");
     char *q_path = bsrc_path(c, "textvqa/llava_textvqa_val_v051_ocr.jsonl");
     json_t *root = bsrc_load_json(ann_path);
-    textvqa_job job = {root ? index_by_qid(root, "data", ann_path) : NULL, ann_path};
+    textvqa_job job = {root ? textvqa_index(root, ann_path) : NULL, ann_path};
     int rc = job.annotations ? bsrc_jsonl(c, q_path, textvqa_line, &job) : -1;
     json_decref(job.annotations);
     json_decref(root);

@@ -60,23 +60,31 @@ static void strip_range(const char **s, const char **e)
 /* EvalAIAnswerProcessor.word_tokenize, then the '\n'/'\t' replacement and
  * strip of __call__:
  *     word = word.lower(); word = word.replace(",", "").replace("?", "")
- *     word = word.replace("'s", " 's"); word.strip() */
+ *     word = word.replace("'s", " 's"); word.strip()
+ * The replacements run in that order, so "'s" is looked for after the
+ * commas and question marks are gone ("cat',s" -> "cat 's"). */
 static char *word_tokenize(const char *in)
 {
-    strbuf b = {0};
+    strbuf low = {0};
     for (const char *p = in; *p; p++) {
         char c = (char)tolower((unsigned char)*p);
-        if (c == ',' || c == '?')
-            continue;
-        if (c == '\'' && tolower((unsigned char)p[1]) == 's') {
+        if (c != ',' && c != '?')
+            sb_put(&low, &c, 1);
+    }
+    char *l = sb_finish(&low);
+    if (!l)
+        return NULL;
+    strbuf b = {0};
+    for (const char *p = l; *p; p++) {
+        if (p[0] == '\'' && p[1] == 's') {
             sb_put(&b, " 's", 3);
             p++;
             continue;
         }
-        if (c == '\n' || c == '\t')
-            c = ' ';
+        char c = *p == '\n' || *p == '\t' ? ' ' : *p;
         sb_put(&b, &c, 1);
     }
+    free(l);
     char *s = sb_finish(&b);
     if (!s)
         return NULL;
@@ -95,7 +103,9 @@ static bool is_punct(char c)
     return c != '\0' && strchr(PUNCT, c) != NULL;
 }
 
-/* COMMA_STRIP = re.compile(r"(\d)(,)(\d)"): does the text hold digit,digit? */
+/* COMMA_STRIP (m4c_evaluator.py: r"(?<=\d)(\,)+(?=\d)"; vqaEval.py:
+ * r"(\d)(\,)(\d)"): does the text hold digit,digit? word_tokenize has
+ * removed every comma before, so this never holds; kept as in the script. */
 static bool has_digit_comma_digit(const char *s)
 {
     size_t n = strlen(s);
@@ -130,21 +140,31 @@ static char *process_punctuation(const char *in)
     for (const char *p = PUNCT; *p; p++)
         drop[(unsigned char)*p] = comma_digits || punct_touches_space(in, *p);
     strbuf b = {0};
-    int periods_removed = 0;
     for (const char *p = in; *p; p++) {
-        char c = *p;
-        if (is_punct(c)) {
-            if (!drop[(unsigned char)c])
+        if (is_punct(*p)) {
+            if (!drop[(unsigned char)*p])
                 sb_put(&b, " ", 1);
             continue;
         }
-        if (c == '.' && !isdigit((unsigned char)p[1]) && periods_removed < 32) {
+        sb_put(&b, p, 1);
+    }
+    char *out = sb_finish(&b);
+    if (!out)
+        return NULL;
+    /* PERIOD_STRIP runs on the text the punctuation step left: whether a
+     * period is followed by a digit is judged there ("v.-2 -": the '-'
+     * goes, so the '.' stands before the '2' and stays). */
+    size_t k = 0;
+    int periods_removed = 0;
+    for (size_t i = 0; out[i]; i++) {
+        if (out[i] == '.' && !isdigit((unsigned char)out[i + 1]) && periods_removed < 32) {
             periods_removed++;
             continue;
         }
-        sb_put(&b, &c, 1);
+        out[k++] = out[i];
     }
-    return sb_finish(&b);
+    out[k] = '\0';
+    return out;
 }
 
 /* EvalAI NUMBER_MAP (vqaEval.py manualMap). */

@@ -23,7 +23,25 @@ static bool token_is(const char *tok, size_t len, const char *w)
     return w[j] == '\0';
 }
 
-/* Reproduces LLaVA llava/eval/eval_pope.py (eval_pope):
+static bool is_py_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* LLaVA's model_vqa*.py write each answer .strip()ped: [*s, *e) without
+ * the whitespace at both ends. */
+static void strip_answer(const char *answer, const char **s, const char **e)
+{
+    *s = answer;
+    *e = answer + strlen(answer);
+    while (*s < *e && is_py_space(**s))
+        (*s)++;
+    while (*e > *s && is_py_space((*e)[-1]))
+        (*e)--;
+}
+
+/* Reproduces LLaVA llava/eval/eval_pope.py (eval_pope), on the stripped
+ * answer:
  *     if text.find('.') != -1: text = text.split('.')[0]
  *     text = text.replace(',', '')
  *     words = text.split(' ')
@@ -32,10 +50,11 @@ static bool token_is(const char *tok, size_t len, const char *w)
  * a yes), exactly as in the script. */
 bool bench_pope_answer_is_yes(const char *answer)
 {
-    const char *end = strchr(answer, '.');
-    if (!end)
-        end = answer + strlen(answer);
-    const char *p = answer;
+    const char *p, *end;
+    strip_answer(answer, &p, &end);
+    const char *dot = memchr(p, '.', (size_t)(end - p));
+    if (dot)
+        end = dot;
     while (p <= end) {
         const char *q = p;
         while (q < end && *q != ' ')
@@ -126,14 +145,18 @@ static bool contains_in(const char *s, size_t len, const char *w)
  *           "yes" in prefix -> yes; elif "no" in prefix -> no; else other */
 bench_yn bench_mme_parse(const char *answer)
 {
-    size_t n = utf8_prefix_bytes(answer, 4);
+    const char *s, *e;
+    strip_answer(answer, &s, &e); /* the answers file holds stripped text */
+    size_t n = utf8_prefix_bytes(s, 4);
+    if (n > (size_t)(e - s))
+        n = (size_t)(e - s);
     char low[16];
     for (size_t i = 0; i < n && i < sizeof low - 1; i++)
-        low[i] = (char)tolower((unsigned char)answer[i]);
+        low[i] = (char)tolower((unsigned char)s[i]);
     if (n > sizeof low - 1)
         n = sizeof low - 1;
     low[n] = '\0';
-    bool whole = answer[n] == '\0';
+    bool whole = s + n == e;
     if (whole && (strcmp(low, "yes") == 0 || strcmp(low, "no") == 0))
         return low[0] == 'y' ? BENCH_YN_YES : BENCH_YN_NO;
     if (contains_in(low, n, "yes"))

@@ -8,7 +8,8 @@
 
 /* ---- POPE ---- */
 
-/* LLaVA llava/eval/eval_pope.py: the answer is "no" when its first sentence
+/* LLaVA llava/eval/eval_pope.py: the answer (whitespace at both ends
+ * removed, as LLaVA's answer files hold it) is "no" when its first sentence
  * holds the word "No", "no" or "not", otherwise "yes". */
 bool bench_pope_answer_is_yes(const char *answer);
 
@@ -32,7 +33,8 @@ bench_pope_metrics bench_pope_metrics_of(const bench_confusion *c);
 
 typedef enum { BENCH_YN_NO = 0, BENCH_YN_YES = 1, BENCH_YN_OTHER = 2 } bench_yn;
 
-/* MME eval_tool/calculation.py parse_pred_ans (after .lower()). */
+/* MME eval_tool/calculation.py parse_pred_ans (after .lower()), on the
+ * answer with whitespace at both ends removed. */
 bench_yn bench_mme_parse(const char *answer);
 
 #define BENCH_MME_SUBTASKS 14

@@ -10,6 +10,10 @@
  * base_model.model.model.multi_modal_projector.linear_1.weight [D, C],
  * ... .linear_1.bias [D], ... .linear_2.weight [D, D], ... .linear_2.bias [D].
  * PeftModel.from_pretrained loads them into the wrapped copy of the module.
+ * (PEFT src/peft/utils/save_and_load.py get_peft_model_state_dict: each
+ * ModulesToSaveWrapper's adapter_state_dict gives the wrapped module's own
+ * keys, "linear_1.weight", saved as "<wrapper's path>.<key>"; the path is the
+ * module's in the PeftModel, "base_model.model." + its path in the model.)
  */
 #ifndef SIMA_TRAIN_PEFT_MODULES_H
 #define SIMA_TRAIN_PEFT_MODULES_H

@@ -34,6 +34,39 @@ static void test_mmbench_extract(void)
     CHECK_EQ(bench_choice_extract("Z", OPTS, 4), 'Z');
     CHECK_EQ(bench_choice_extract("", OPTS, 4), BENCH_CHOICE_NONE);
     CHECK_EQ(bench_choice_extract("B", NULL, 4), 'B');
+    /* matching_util.py: the one option letter must be among the last four
+     * tokens (index > len(splits) - 5). "A is wrong because the dog is
+     * brown": 8 tokens, A at 0 -> no letter; the text rule then finds
+     * "dog" (35 characters <= 2 * 24) -> B */
+    CHECK_EQ(bench_choice_extract("A is wrong because the dog is brown", OPTS, 4), 'B');
+    /* "Option C is the one I pick": 7 tokens, C at 1 (I is no option of
+     * four) -> no letter, and no option text inside -> none */
+    CHECK_EQ(bench_choice_extract("Option C is the one I pick", OPTS, 4), BENCH_CHOICE_NONE);
+    /* five tokens, the letter at 1 > 5 - 5 -> kept */
+    CHECK_EQ(bench_choice_extract("So C is my answer", OPTS, 4), 'C');
+    /* can_infer_text gives nothing for an answer longer than twice the
+     * option texts together: 56 characters > 2 * (3 + 3 + 9 + 9) = 48 */
+    CHECK_EQ(bench_choice_extract("i think that the animal in this picture is a dog, surely", OPTS,
+                                  4),
+             BENCH_CHOICE_NONE);
+    CHECK_EQ(bench_choice_extract("the animal in this picture is a dog", OPTS, 4), 'B');
+    /* the length is that of the stripped prediction: 35 + 20 blanks */
+    CHECK_EQ(bench_choice_extract("          the animal in this picture is a dog          ",
+                                  OPTS, 4),
+             'B');
+}
+
+static void test_seed_extract(void)
+{
+    /* convert_seed_for_submission.py: text == answer, text stripped */
+    CHECK_EQ(bench_seed_extract("B", 4), 'B');
+    CHECK_EQ(bench_seed_extract(" C\n", 4), 'C');
+    CHECK_EQ(bench_seed_extract("B.", 4), BENCH_CHOICE_NONE);
+    CHECK_EQ(bench_seed_extract("(B)", 4), BENCH_CHOICE_NONE);
+    CHECK_EQ(bench_seed_extract("The answer is B", 4), BENCH_CHOICE_NONE);
+    CHECK_EQ(bench_seed_extract("b", 4), BENCH_CHOICE_NONE);
+    CHECK_EQ(bench_seed_extract("E", 4), BENCH_CHOICE_NONE);
+    CHECK_EQ(bench_seed_extract("", 4), BENCH_CHOICE_NONE);
 }
 
 static void test_scienceqa_extract(void)
@@ -55,6 +88,12 @@ static void test_scienceqa_extract(void)
     CHECK_EQ(bench_scienceqa_extract("D", 3), BENCH_CHOICE_NONE);
     CHECK_EQ(bench_scienceqa_extract("The answer is F.", 5), BENCH_CHOICE_NONE);
     CHECK_EQ(bench_scienceqa_extract("E", 5), 'E');
+    /* the answer is stripped first (model_vqa_science.py writes
+     * outputs.strip()): " B\n" is "B"; "The answer is B " is "The answer
+     * is B", where the regex's '.' finds no character -> FAILED */
+    CHECK_EQ(bench_scienceqa_extract(" B\n", 3), 'B');
+    CHECK_EQ(bench_scienceqa_extract("\nC. red", 3), 'C');
+    CHECK_EQ(bench_scienceqa_extract("The answer is B ", 3), BENCH_CHOICE_NONE);
 }
 
 static void test_circular(void)
@@ -84,6 +123,7 @@ static void test_circular(void)
 int main(void)
 {
     test_mmbench_extract();
+    test_seed_extract();
     test_scienceqa_extract();
     test_circular();
     return check_finish();

@@ -105,10 +105,17 @@ static void test_mmvet_parse(void)
     CHECK_NEAR(s, 0.6, 1e-12);
     CHECK(bench_judge_mmvet_parse(" 1.0\n", &s));
     CHECK_NEAR(s, 1, 0);
-    CHECK(bench_judge_mmvet_parse("1.4", &s));
+    /* mm-vet_evaluator.py refuses a score outside [0, 1] (no clamping) */
+    CHECK(!bench_judge_mmvet_parse("1.4", &s));
+    CHECK(!bench_judge_mmvet_parse("-0.2", &s));
+    CHECK(bench_judge_mmvet_parse("1", &s));
     CHECK_NEAR(s, 1, 0);
-    CHECK(bench_judge_mmvet_parse("-0.2", &s));
+    CHECK(bench_judge_mmvet_parse("0", &s));
     CHECK_NEAR(s, 0, 0);
+    /* split(" ")[0].strip(): a newline is no separator */
+    CHECK(!bench_judge_mmvet_parse("0.5\nbecause", &s));
+    CHECK(bench_judge_mmvet_parse("0.7\n", &s));
+    CHECK_NEAR(s, 0.7, 1e-12);
     CHECK(bench_judge_mmvet_parse("0.5 because half is right", &s));
     CHECK_NEAR(s, 0.5, 0);
     CHECK(!bench_judge_mmvet_parse("Score: 0.5", &s));
@@ -119,14 +126,22 @@ static void test_mmvet_parse(void)
 static void test_mmhal_parse(void)
 {
     CHECK_EQ(bench_judge_mmhal_parse("The response is fine.\nRating: 5"), 5);
-    CHECK_EQ(bench_judge_mmhal_parse("rating: 2 at first; on reflection, Rating: 4"), 4);
-    CHECK_EQ(bench_judge_mmhal_parse("RATING:6"), 6);
     CHECK_EQ(bench_judge_mmhal_parse("Rating: 0"), 0);
-    CHECK_EQ(bench_judge_mmhal_parse("Rating: 7"), -1);
-    CHECK_EQ(bench_judge_mmhal_parse("Rating: 10"), -1);
+    CHECK_EQ(bench_judge_mmhal_parse("RATING: 6"), 6);
+    /* eval_gpt4.py: the set of k with "rating: k" in the lower-cased reply
+     * must have exactly one member */
+    CHECK_EQ(bench_judge_mmhal_parse("rating: 2 at first; on reflection, Rating: 4"), -1);
+    CHECK_EQ(bench_judge_mmhal_parse("Rating: 4, somewhat informative. Rating: 4"), 4);
+    /* substring test: "rating: 10" holds "rating: 1"; "Rating: 3 ... Rating: 9"
+     * holds only "rating: 3" */
+    CHECK_EQ(bench_judge_mmhal_parse("Rating: 10"), 1);
     CHECK_EQ(bench_judge_mmhal_parse("Rating: 3\nRating: 9"), 3);
-    CHECK_EQ(bench_judge_mmhal_parse(" 4.\n"), 4);
-    CHECK_EQ(bench_judge_mmhal_parse("3"), 3);
+    CHECK_EQ(bench_judge_mmhal_parse("Rating: 7"), -1);
+    /* exactly one space after the colon, and no bare digit */
+    CHECK_EQ(bench_judge_mmhal_parse("RATING:6"), -1);
+    CHECK_EQ(bench_judge_mmhal_parse("Rating:  2"), -1);
+    CHECK_EQ(bench_judge_mmhal_parse(" 4.\n"), -1);
+    CHECK_EQ(bench_judge_mmhal_parse("3"), -1);
     CHECK_EQ(bench_judge_mmhal_parse("I rate it 4"), -1);
     CHECK_EQ(bench_judge_mmhal_parse(""), -1);
 }
@@ -178,8 +193,12 @@ static void test_mementos_parse(void)
     CHECK_NEAR(r, 0.5, 1e-12);
     CHECK_NEAR(f1, 0.4, 1e-12);
     json_t *empty = json_array();
+    /* the notebook: recall = tp / (tp + fn) if (tp + fn) != 0 else 0, and
+     * so on: two empty lists score 0 */
     CHECK_OK(bench_judge_set_prf(empty, empty, &p, &r, &f1));
-    CHECK_NEAR(f1, 1, 0);
+    CHECK_NEAR(p, 0, 0);
+    CHECK_NEAR(r, 0, 0);
+    CHECK_NEAR(f1, 0, 0);
     CHECK_OK(bench_judge_set_prf(empty, gt, &p, &r, &f1));
     CHECK_NEAR(p, 0, 0);
     CHECK_NEAR(r, 0, 0);
@@ -353,10 +372,10 @@ static void test_mmvet_metrics(void)
     const char *replies = "{\"custom_id\": \"mmvet/v0/0\", \"reply\": \"1.0\"}\n"
                           "{\"custom_id\": \"mmvet/v1/1\", \"reply\": \"0.5\"}\n"
                           "{\"custom_id\": \"mmvet/v2/2\", \"reply\": \"0.0\"}\n"
-                          "{\"custom_id\": \"mmvet/v3/3\", \"reply\": \"1.3\"}\n";
+                          "{\"custom_id\": \"mmvet/v3/3\", \"reply\": \"1\"}\n";
     json_t *e = NULL, *s[4] = {0};
     CHECK_OK(run_replies("mmvet", qs, answers, replies, &e, s));
-    /* 1, 0.5, 0, 1 (clamped): 62.5; rec (1, 0.5) 75, ocr (1, 0) 50, math (0, 1) 50 */
+    /* 1, 0.5, 0, 1: 62.5; rec (1, 0.5) 75, ocr (1, 0) 50, math (0, 1) 50 */
     CHECK(strcmp(str(e, "status"), "scored") == 0);
     CHECK_NEAR(num(e, "score"), 62.5, 1e-12);
     json_t *caps = json_object_get(e, "capabilities");

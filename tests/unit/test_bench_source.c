@@ -163,6 +163,8 @@ static void test_textvqa(void)
     CHECK(STRINGS(GET(a, 0, "answers"), "copenhagen", "copenhagen", "copenhagen", "copenhagen",
                   "copenhagen", "thursday", "copenhagen", "copenhagen", "copenhagen",
                   "copenhagen"));
+    /* joined as eval_textvqa.py joins: (image id = the line's question_id,
+     * the prompt's first line lower-cased); the id is TextVQA's own */
     check_common(a, 1, "textvqa", "34602", "/textvqa/train_images/003a8ae2ef43b901.jpg");
     CHECK(STRINGS(GET(a, 1, "answers"), "nous les gosses", "dakota", "clos culombu",
                   "dakota digital", "dakota", "dakota", "dakota digital", "dakota digital",
@@ -253,12 +255,14 @@ static void test_mmbench(void)
 {
     bench_source_report rep;
     json_t *a = load("mmbench", 0, &rep);
-    /* row 0: 4 options, 4 rotations; row 1: 2 options, 2; row 2: no image */
+    /* one question a row, in the file's order: rows 0 and 1, row 2 (no
+     * image) left out, then the release's circular passes of row 0
+     * (1000000, 2000000, 3000000) and of row 1 (1000001) as written */
     CHECK_EQ(json_array_size(a), 6);
-    const char *ids[] = {"0", "1000000", "2000000", "3000000", "1", "1000001"};
-    const long long index[] = {0, 1000000, 2000000, 3000000, 1, 1000001};
-    /* answer B ("a dog") moves to A, D, C as the options rotate left */
-    const char *letters[] = {"B", "A", "D", "C", "A", "B"};
+    const char *ids[] = {"0", "1", "1000000", "2000000", "3000000", "1000001"};
+    const long long index[] = {0, 1, 1000000, 2000000, 3000000, 1000001};
+    /* the file's answer letters: B ("a dog") is A, D, C in the passes */
+    const char *letters[] = {"B", "A", "A", "D", "C", "B"};
     for (size_t i = 0; i < 6 && i < json_array_size(a); i++) {
         check_common(a, i, "mmbench", ids[i], NULL);
         CHECK_EQ(json_integer_value(GET(a, i, "index")), index[i]);
@@ -268,15 +272,16 @@ static void test_mmbench(void)
         CHECK(field(a, i, "image_base64") && strncmp(field(a, i, "image_base64"), "/9j/", 4) == 0);
     }
     CHECK(STRINGS(GET(a, 0, "options"), "a cat", "a dog", "a bird", "a fish"));
-    CHECK(STRINGS(GET(a, 1, "options"), "a dog", "a bird", "a fish", "a cat"));
-    CHECK(STRINGS(GET(a, 2, "options"), "a bird", "a fish", "a cat", "a dog"));
-    CHECK(STRINGS(GET(a, 3, "options"), "a fish", "a cat", "a dog", "a bird"));
+    CHECK(STRINGS(GET(a, 2, "options"), "a dog", "a bird", "a fish", "a cat"));
+    CHECK(STRINGS(GET(a, 3, "options"), "a bird", "a fish", "a cat", "a dog"));
+    CHECK(STRINGS(GET(a, 4, "options"), "a fish", "a cat", "a dog", "a bird"));
     CHECK_STR(a, 0, "question", "What is shown in the picture?"); /* hint "nan" left out */
     CHECK_STR(a, 0, "category", "image_scene");
     /* row 1: quoted cells, the hint (with a newline) before the question */
-    CHECK_STR(a, 4, "question", "Read the text.\nIt is short.\nWhich word is \"right\"?");
-    CHECK(STRINGS(GET(a, 4, "options"), "yes", "no"));
+    CHECK_STR(a, 1, "question", "Read the text.\nIt is short.\nWhich word is \"right\"?");
+    CHECK(STRINGS(GET(a, 1, "options"), "yes", "no"));
     CHECK(STRINGS(GET(a, 5, "options"), "no", "yes"));
+    CHECK_STR(a, 5, "question", "Read the text.\nIt is short.\nWhich word is \"right\"?");
     CHECK_EQ(rep.missing_images, 1);
     CHECK_MSG(rep.first_missing && strstr(rep.first_missing, "mmbench_dev_20230712.tsv: line 5") &&
                   strstr(rep.first_missing, "index 2"),
@@ -286,7 +291,7 @@ static void test_mmbench(void)
 
     a = load("mmbench", 5, &rep);
     CHECK_EQ(json_array_size(a), 5);
-    CHECK_STR(a, 4, "question_id", "1");
+    CHECK_STR(a, 4, "question_id", "3000000");
     json_decref(a);
     bench_source_report_free(&rep);
 }
@@ -340,7 +345,9 @@ static void test_llava_bench(void)
     json_t *a = load("llava_bench", 0, &rep);
     CHECK_EQ(json_array_size(a), 3);
     const char *refs[] = {"Reference zero.", "Reference one.", "Reference two."};
-    const char *ctx[] = {"A temple at sunset.", "A temple at sunset.", "A painting of a cat."};
+    /* a caption list is joined by newlines, as eval_gpt_review_bench.py does */
+    const char *ctx[] = {"A temple at sunset.", "A temple at sunset.",
+                         "A painting of a cat.\nThe cat is orange."};
     const char *cat[] = {"conv", "detail", "complex"};
     const char *ids[] = {"0", "1", "2"};
     for (size_t i = 0; i < 3 && i < json_array_size(a); i++) {
@@ -483,6 +490,15 @@ static void test_errors(void)
 {
     /* missing annotation files: the message names the file */
     CHECK(fails("textvqa", "textvqa/TextVQA_0.5.1_val.json: no such file"));
+    put("textvqa/TextVQA_0.5.1_val.json",
+        "{\"data\": [{\"question\": \"what is it?\", \"image_id\": \"im1\", \"question_id\": 7, "
+        "\"answers\": [\"x\"]}]}");
+    put("textvqa/llava_textvqa_val_v051_ocr.jsonl",
+        "{\"question_id\": \"im1\", \"text\": \"What is that?\\nAnswer briefly.\"}\n");
+    CHECK(fails("textvqa", "has no question \"What is that?\" of image im1"));
+    put("textvqa/llava_textvqa_val_v051_ocr.jsonl",
+        "{\"question_id\": \"im1\", \"text\": \"What is it?\"}\n");
+    CHECK(fails("textvqa", "line 1: \"text\" should be the question"));
     CHECK(fails("mmbench", "mmbench_dev_20230712.tsv: no such file"));
     CHECK(fails("scienceqa", "problems.json: no such file"));
     CHECK(fails("llava_bench", "questions.jsonl: no such file"));
@@ -505,6 +521,11 @@ static void test_errors(void)
         "index\tquestion\thint\tA\tB\tC\tD\tanswer\tcategory\timage\n"
         "0\tq\tnan\tx\ty\t\t\tC\tc\tAAAA\n");
     CHECK(fails("mmbench", "answer \"C\" is not the letter of one of its 2 options"));
+    /* VLMEvalKit's TSV: a pass's image cell holds the row index of its image */
+    put("mmbench/mmbench_dev_20230712.tsv",
+        "index\tquestion\thint\tA\tB\tC\tD\tanswer\tcategory\timage\n"
+        "1000000\tq\tnan\tx\ty\t\t\tA\tc\t0\n");
+    CHECK(fails("mmbench", "index 1000000: the image cell refers to row 0 (VLMEvalKit's TSV)"));
     put("vizwiz/val.json", "[{\"image\": 3, \"question\": \"q\", \"answers\": []}]");
     CHECK(fails("vizwiz", "vizwiz/val.json: [0]: \"image\": expected a string"));
     put("mm-vet/mm-vet.json", "{\"v1_0\": {\"imagename\": \"a.png\", \"question\": \"q\"}}");

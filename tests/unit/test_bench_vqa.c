@@ -34,6 +34,10 @@ static void test_normalizer(void)
     NORM("what?", "what");
     /* "'s" is split off */
     NORM("dog's", "dog 's");
+    /* word_tokenize removes ',' and '?' before it looks for "'s":
+     * "cat',s" -> "cat's" -> "cat 's" */
+    NORM("Cat',s", "cat 's");
+    NORM("it'?s", "it 's");
     /* contractions restored */
     NORM("dont", "don't");
     NORM("isnt", "isn't");
@@ -43,6 +47,13 @@ static void test_normalizer(void)
     NORM("black - white", "black white");
     NORM("(B)", "b");
     NORM("left/right", "left right");
+    /* PERIOD_STRIP runs after the punctuation step: in "v.-2 -" the '-'
+     * touches a space, so every '-' is removed -> "v.2 "; the '.' now
+     * stands before a digit and stays -> "v.2" */
+    NORM("v.-2 -", "v.2");
+    /* no '-' beside a space: it becomes a space -> "v. 2"; the '.' is
+     * before a space and goes -> "v 2" */
+    NORM("v.-2", "v 2");
     /* whitespace */
     NORM("  two\tdogs\n", "2 dogs");
     NORM("", "");

@@ -30,6 +30,12 @@ static void test_pope_extraction(void)
     CHECK(bench_pope_answer_is_yes(""));
     /* the split is on single spaces: the empty tokens of "  " are harmless */
     CHECK(!bench_pope_answer_is_yes("  no  "));
+    /* the answer is stripped first (LLaVA's model_vqa_loader.py writes
+     * outputs.strip()): "No\n" is the token "No" -> no; unstripped, the
+     * token "No\n" would match nothing -> yes */
+    CHECK(!bench_pope_answer_is_yes("No\n"));
+    CHECK(!bench_pope_answer_is_yes("\tnot\n"));
+    CHECK(bench_pope_answer_is_yes("Yes\n"));
 }
 
 static void test_pope_metrics(void)
@@ -85,6 +91,11 @@ static void test_mme_parse(void)
     CHECK_EQ(bench_mme_parse(""), BENCH_YN_OTHER);
     /* a 2-byte character counts as one of the four */
     CHECK_EQ(bench_mme_parse("\xc3\xa9yes"), BENCH_YN_YES);
+    /* stripped first: "   no" is "no" (unstripped its first four
+     * characters "   n" hold neither word -> other); "yes\n" is exactly yes */
+    CHECK_EQ(bench_mme_parse("   no"), BENCH_YN_NO);
+    CHECK_EQ(bench_mme_parse("yes\n"), BENCH_YN_YES);
+    CHECK_EQ(bench_mme_parse("\n\n\nyes, it is"), BENCH_YN_YES);
 }
 
 static void test_mme_score(void)
