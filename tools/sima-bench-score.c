@@ -283,6 +283,7 @@ static char choice_letter(const question *q, const char *answer)
 {
     size_t n = json_array_size(q->options);
     if (!strcmp(q->bench, "scienceqa")) return bench_scienceqa_extract(answer, n);
+    if (!strcmp(q->bench, "seed")) return bench_seed_extract(answer, n);
     const char **texts = xmalloc(sizeof *texts * n);
     for (size_t i = 0; i < n; i++) texts[i] = json_string_value(json_array_get(q->options, i));
     char c = bench_choice_extract(answer, texts, n);
