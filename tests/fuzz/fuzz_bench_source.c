@@ -1,7 +1,7 @@
 /* fuzz_bench_source.c — libFuzzer target: the official-file readers on
  * arbitrary release files. The first byte picks the file the rest of the
  * input becomes, in a data root made once under $TMPDIR: the MMBench TSV
- * (quoting, header, rotations), a POPE JSON-lines split, an MME question
+ * (quoting, header, circular passes), a POPE JSON-lines split, an MME question
  * file, the GQA JSON object or the LLaVA-Bench questions. Every outcome is
  * fine except a crash, a leak or a sanitizer report.
  * Seed corpus: tests/fuzz/corpus/bench_source/.
