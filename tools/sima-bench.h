@@ -76,17 +76,18 @@ int bq_base64_decode(const char *text, unsigned char **out, size_t *len);
 
 /* ---- sima-bench.c: answer rows (OUT/answers.h5 and its parts) ---- */
 
-/* Per answer: question row, benchmark, question id, text, new tokens. The
- * strings are concatenated; *_len give each row's length. */
+/* Per answer: question row, new tokens, benchmark, question id, text. The
+ * strings are concatenated in row order; *_len give each row's bytes. */
 typedef struct {
     int64_t n, cap;
-    int64_t *row, *bench_len, *id_len, *text_len, *tokens;
+    int64_t *row, *tokens;                  /* [n] */
+    int64_t *bench_len, *id_len, *text_len; /* [n] */
     char *benches, *ids, *text;
-    size_t benches_total, ids_total, text_total;
+    int64_t benches_total, benches_cap, ids_total, ids_cap, text_total, text_cap;
 } answer_rows;
 
-/* Appends every row of an answers file to rows (an answer_rows). */
-int ba_read(h5io_file *f, void *rows);
+/* Reads every row of an answers file (or part) into r. */
+int ba_read(h5io_file *f, answer_rows *r);
 void ba_free(answer_rows *r);
 
 /* ---- sima-bench-score.c ---- */
