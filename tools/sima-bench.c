@@ -397,13 +397,12 @@ static char *settings_string(const bench_args *a, const char *model_hash,
     return s;
 }
 
-/* What every rank needs before the answers: the questions, the template,
- * and on rank 0 the scorer's tables and the results folder. */
-static int prepare(tool_ctx *t, const bench_args *a, run_ctx *g, question_set *qs,
+/* What every rank needs before the answers besides the questions: the
+ * template, and on rank 0 the scorer's tables and the results folder. */
+static int prepare(tool_ctx *t, const bench_args *a, run_ctx *g, const question_set *qs,
                    bench_scorer **scorer)
 {
-    int rc = bq_load(a, qs);
-    if (rc == 0) rc = chat_template_load(a->template_name, &g->tpl);
+    int rc = chat_template_load(a->template_name, &g->tpl);
     if (rc == 0 && t->rank == 0) rc = bs_prepare(a, qs, scorer);
     if (rc == 0 && t->rank == 0 && mkdir(a->out, 0777) != 0 && errno != EEXIST)
         rc = ERR("%s: cannot create: %s", a->out, strerror(errno));
@@ -428,9 +427,9 @@ int main(int argc, char **argv)
     bench_scorer *scorer = NULL;
     char *model_hash = h5io_model_hash(a.model);
     char *adapter_hash = model_hash ? sess_adapter_hash(a.adapter) : NULL;
-    int rc = adapter_hash ? 0 : -1;
-    if (rc == 0) rc = prepare(&t, &a, &g, &qs, &scorer);
-    tool_agree(&t, rc);
+    tool_agree(&t, adapter_hash ? 0 : -1);
+    bq_load(&t, &a, &qs);
+    tool_agree(&t, prepare(&t, &a, &g, &qs, &scorer));
     g.qs = &qs;
 
     /* the run's identity; the template's text too (a user may edit it) */
@@ -447,9 +446,9 @@ int main(int argc, char **argv)
     int code = stage_run_then(&t, &spec, &BENCH_OPS, &g, &st, "scoring it");
     sess_free(&g.s);
     if (code == TOOL_OK) {
-        rc = t.rank == 0 ? bs_score_all(scorer, &t, &a, &qs, answers_path, model_hash,
-                                        adapter_hash, st.plan.run_key)
-                         : 0;
+        int rc = t.rank == 0 ? bs_score_all(scorer, &t, &a, &qs, answers_path, model_hash,
+                                            adapter_hash, st.plan.run_key)
+                             : 0;
         tool_agree(&t, rc);
     }
     stage_free(&st);

@@ -58,10 +58,12 @@ extern const char BQ_CHOICE_ANSWER[];  /* and its multiple-choice one */
 bool bq_is_choice(const char *bench);
 bool bq_is_vqa(const char *bench);        /* vqa, textvqa, vizwiz, vqav2 */
 bool bq_is_short(const char *bench);      /* short-answer instruction */
-/* Reads the questions of --questions or --suite (every rank calls it; the
- * result is the same everywhere). Questions whose image is missing are left
- * out and counted in qs->missing. */
-int bq_load(const bench_args *a, question_set *qs);
+/* The questions of --questions or --suite, the same on every rank
+ * (collective): rank 0 reads and checks the files, the others parse its
+ * compact copy (broadcast). Questions whose image is missing are left out
+ * and counted in qs->missing. On an error every rank exits 1 with rank 0's
+ * message. */
+void bq_load(tool_ctx *t, const bench_args *a, question_set *qs);
 void bq_free(question_set *qs);
 /* The prompt the model sees, as LLaVA-1.5's evaluation builds it (malloc'd). */
 char *bq_prompt(const question *q);
