@@ -6,13 +6,14 @@
  *   sima-bench compare A/ B/ [--json FILE]
  *
  * Questions come from a JSONL file (data/benchmarks/README.md) or from the
- * official release files (bench_source.h); questions whose image is missing
- * are left out and counted. Generation is data-parallel and resumable like
- * sima-gen (io/chunks.h): the questions are cut into chunks; the ranks share
- * the unfinished ones; each finished chunk is committed at once in
+ * official release files (bench_source.h), read by rank 0 and passed to
+ * the other ranks; questions whose image is missing are left out and
+ * counted. Answering runs on the stage driver of sima-gen (io/stage.h):
+ * data-parallel and resumable, the questions cut into chunks, the ranks
+ * sharing the unfinished ones, each finished chunk committed at once in
  * OUT/answers.h5.parts/; a killed job loses only chunks in flight and a
- * rerun finishes. When every chunk exists the ranks assemble OUT/answers.h5,
- * then rank 0 joins the answers to the questions by (benchmark, question
+ * rerun finishes. When every chunk exists the ranks assemble OUT/answers.h5
+ * (already complete: it is scored again as it is), then rank 0 joins the answers to the questions by (benchmark, question
  * id), never by file order, scores them (sima-bench-score.c) and writes
  * OUT/results.json, OUT/samples.jsonl and OUT/samples.h5. Decoding is greedy,
  * with LLaVA-1.5's per-benchmark answer lengths.
@@ -22,7 +23,6 @@
 
 #include "bench_source.h"
 #include "chat.h"
-#include "chunks.h"
 #include "err.h"
 #include "fs.h"
 #include "generate.h"
