@@ -10,6 +10,7 @@
 #include "err.h"
 #include "fs.h"
 #include "h5io.h"
+#include "libcheck.h"
 #include "log.h"
 
 #include <libgen.h>
@@ -298,12 +299,17 @@ static int check_unique_ids(const question_set *qs)
     return rc;
 }
 
-int bq_load(const bench_args *a, question_set *qs)
+static void init_set(question_set *qs)
 {
     memset(qs, 0, sizeof *qs);
     qs->objs = json_array();
     qs->missing = json_object();
     qs->first_missing = json_object();
+}
+
+/* Rank 0: the questions from the files, checked, images resolved. */
+static int read_questions(const bench_args *a, question_set *qs)
+{
     int rc = a->questions ? load_jsonl(a->questions, a->limit, qs) : load_suites(a, qs);
     if (rc == 0) index_questions(qs);
     if (rc == 0) rc = check_unique_ids(qs);
@@ -312,6 +318,82 @@ int bq_load(const bench_args *a, question_set *qs)
         rc = json_object_size(qs->missing) ? ERR("%s: no question has its image", src)
                                            : ERR("%s: no questions", src);
     return rc;
+}
+
+/* The set as one compact JSON text (malloc'd): {"questions": [...],
+ * "missing": {...}, "first_missing": {...}, "hash": "16 hex digits"}. */
+static char *dump_set(const question_set *qs, size_t *len)
+{
+    char hash[17];
+    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)qs->hash);
+    json_t *o = json_pack("{sOsOsOss}", "questions", qs->objs, "missing", qs->missing,
+                          "first_missing", qs->first_missing, "hash", hash);
+    char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (!text) DIE("out of memory");
+    json_decref(o);
+    *len = strlen(text);
+    return text;
+}
+
+/* The set from dump_set's text (rank 0's, already checked). */
+static int parse_set(const char *text, size_t len, question_set *qs)
+{
+    json_error_t je;
+    json_t *o = json_loadb(text, len, JSON_ALLOW_NUL, &je);
+    const char *hash = json_string_value(json_object_get(o, "hash"));
+    json_t *objs = json_object_get(o, "questions"), *missing = json_object_get(o, "missing");
+    json_t *first = json_object_get(o, "first_missing");
+    int rc = 0;
+    if (!json_is_array(objs) || !json_is_object(missing) || !json_is_object(first) || !hash)
+        rc = ERR("questions received from rank 0: not a question set (%s)",
+                 o ? "fields missing" : je.text);
+    if (rc == 0) {
+        json_decref(qs->objs);
+        json_decref(qs->missing);
+        json_decref(qs->first_missing);
+        qs->objs = json_incref(objs);
+        qs->missing = json_incref(missing);
+        qs->first_missing = json_incref(first);
+        qs->n = (int64_t)json_array_size(objs);
+        qs->hash = strtoull(hash, NULL, 16);
+        index_questions(qs);
+    }
+    json_decref(o);
+    return rc;
+}
+
+/* Rank 0's len bytes of *text to every rank (*text malloc'd there), in
+ * pieces of at most 1 GiB: an MPI count is an int. */
+static int bcast_text(tool_ctx *t, char **text, size_t *len)
+{
+    uint64_t n = *len;
+    CHECK_MPI(MPI_Bcast(&n, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD));
+    if (t->rank != 0) {
+        *text = xmalloc((size_t)n + 1);
+        (*text)[n] = '\0';
+        *len = (size_t)n;
+    }
+    for (uint64_t off = 0; off < n;) {
+        uint64_t k = n - off < (1u << 30) ? n - off : (1u << 30);
+        CHECK_MPI(MPI_Bcast(*text + off, (int)k, MPI_CHAR, 0, MPI_COMM_WORLD));
+        off += k;
+    }
+    return 0;
+}
+
+void bq_load(tool_ctx *t, const bench_args *a, question_set *qs)
+{
+    init_set(qs);
+    tool_agree(t, t->rank == 0 ? read_questions(a, qs) : 0);
+    if (t->size == 1) return;
+    /* the others parse rank 0's compact copy: the official files (COCO's
+     * annotations for CHAIR, MMBench's images) are read once per job */
+    size_t len = 0;
+    char *text = t->rank == 0 ? dump_set(qs, &len) : NULL;
+    int rc = bcast_text(t, &text, &len);
+    if (rc == 0 && t->rank != 0) rc = parse_set(text, len, qs);
+    free(text);
+    tool_agree(t, rc);
 }
 
 void bq_free(question_set *qs)

@@ -6,13 +6,14 @@
  *   sima-bench compare A/ B/ [--json FILE]
  *
  * Questions come from a JSONL file (data/benchmarks/README.md) or from the
- * official release files (bench_source.h); questions whose image is missing
- * are left out and counted. Generation is data-parallel and resumable like
- * sima-gen (io/chunks.h): the questions are cut into chunks; the ranks share
- * the unfinished ones; each finished chunk is committed at once in
+ * official release files (bench_source.h), read by rank 0 and passed to
+ * the other ranks; questions whose image is missing are left out and
+ * counted. Answering runs on the stage driver of sima-gen (io/stage.h):
+ * data-parallel and resumable, the questions cut into chunks, the ranks
+ * sharing the unfinished ones, each finished chunk committed at once in
  * OUT/answers.h5.parts/; a killed job loses only chunks in flight and a
- * rerun finishes. When every chunk exists the ranks assemble OUT/answers.h5,
- * then rank 0 joins the answers to the questions by (benchmark, question
+ * rerun finishes. When every chunk exists the ranks assemble OUT/answers.h5
+ * (already complete: it is scored again as it is), then rank 0 joins the answers to the questions by (benchmark, question
  * id), never by file order, scores them (sima-bench-score.c) and writes
  * OUT/results.json, OUT/samples.jsonl and OUT/samples.h5. Decoding is greedy,
  * with LLaVA-1.5's per-benchmark answer lengths.
@@ -22,7 +23,6 @@
 
 #include "bench_source.h"
 #include "chat.h"
-#include "chunks.h"
 #include "err.h"
 #include "fs.h"
 #include "generate.h"
@@ -32,12 +32,14 @@
 #include "llava.h"
 #include "log.h"
 #include "session.h"
+#include "stage.h"
 #include "tokenizer.h"
 #include "tool.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,119 +188,53 @@ static void parse_args(tool_ctx *t, int argc, char **argv, bench_args *a)
 
 /* ----------------------------------------------------------- answers -- */
 
-static void push_bytes(char **buf, size_t *total, const char *s, size_t n)
+/* The /answers group (schema sima.bench_answers, data/benchmarks/README.md). */
+static const cols_col BA_COLS[] = {
+    {"question_row", H5IO_I64, COLS_FIXED, offsetof(answer_rows, row), 0, 0, 0, NULL},
+    {"new_tokens", H5IO_I64, COLS_FIXED, offsetof(answer_rows, tokens), 0, 0, 0, NULL},
+    COLS_LEN(answer_rows, "benchmark", H5IO_TEXT, benches, bench_len, benches_total, benches_cap),
+    COLS_LEN(answer_rows, "question_id", H5IO_TEXT, ids, id_len, ids_total, ids_cap),
+    COLS_LEN(answer_rows, "text", H5IO_TEXT, text, text_len, text_total, text_cap),
+};
+static const cols_table BA_TABLE = {"/answers", BA_COLS, (int)(sizeof BA_COLS / sizeof BA_COLS[0]),
+                                    offsetof(answer_rows, n), offsetof(answer_rows, cap),
+                                    sizeof(answer_rows)};
+
+int ba_read(h5io_file *f, answer_rows *r) { return cols_read(f, &BA_TABLE, r); }
+void ba_free(answer_rows *r) { cols_free(&BA_TABLE, r); }
+
+/* Append n bytes of s to a text column (kept NUL-terminated). */
+static void push_text(char **buf, int64_t *total, int64_t *cap, const char *s, int64_t n)
 {
-    *buf = realloc(*buf, *total + n + 1);
-    if (!*buf) DIE("out of memory");
-    memcpy(*buf + *total, s, n);
+    cols_reserve((void **)buf, cap, *total + n + 1, 1);
+    memcpy(*buf + *total, s, (size_t)n);
     *total += n;
     (*buf)[*total] = '\0';
 }
 
-static void grow_rows(answer_rows *r)
+static void answers_push(answer_rows *r, int64_t row, const question *q, const char *text,
+                         int64_t text_len, int64_t tokens)
 {
-    r->cap = r->cap ? 2 * r->cap : 64;
-    size_t sz = sizeof(int64_t) * (size_t)r->cap;
-    r->row = realloc(r->row, sz);
-    r->bench_len = realloc(r->bench_len, sz);
-    r->id_len = realloc(r->id_len, sz);
-    r->text_len = realloc(r->text_len, sz);
-    r->tokens = realloc(r->tokens, sz);
-    if (!r->row || !r->bench_len || !r->id_len || !r->text_len || !r->tokens)
-        DIE("out of memory");
-}
-
-static void answers_push(answer_rows *r, int64_t row, const char *bench, size_t bench_len,
-                         const char *id, size_t id_len, const char *text, size_t text_len,
-                         int64_t tokens)
-{
-    if (r->n == r->cap) grow_rows(r);
-    r->row[r->n] = row;
-    r->bench_len[r->n] = (int64_t)bench_len;
-    r->id_len[r->n] = (int64_t)id_len;
-    r->text_len[r->n] = (int64_t)text_len;
-    r->tokens[r->n] = tokens;
-    r->n++;
-    push_bytes(&r->benches, &r->benches_total, bench, bench_len);
-    push_bytes(&r->ids, &r->ids_total, id, id_len);
-    push_bytes(&r->text, &r->text_total, text, text_len);
-}
-
-void ba_free(answer_rows *r)
-{
-    free(r->row);
-    free(r->bench_len);
-    free(r->id_len);
-    free(r->text_len);
-    free(r->tokens);
-    free(r->benches);
-    free(r->ids);
-    free(r->text);
-    memset(r, 0, sizeof *r);
-}
-
-static int answers_write(h5io_file *f, const answer_rows *r)
-{
-    int rc = h5io_write_column(f, "/answers/question_row", H5IO_I64, r->n, 1, r->row);
-    if (rc == 0) rc = h5io_write_column(f, "/answers/new_tokens", H5IO_I64, r->n, 1, r->tokens);
-    if (rc == 0)
-        rc = h5io_write_ragged(f, "/answers/benchmark", H5IO_TEXT, r->n, r->bench_len,
-                               r->benches);
-    if (rc == 0)
-        rc = h5io_write_ragged(f, "/answers/question_id", H5IO_TEXT, r->n, r->id_len, r->ids);
-    if (rc == 0)
-        rc = h5io_write_ragged(f, "/answers/text", H5IO_TEXT, r->n, r->text_len, r->text);
-    return rc;
-}
-
-/* One ragged text column of n rows: offsets [n+1] and *data (malloc'd). */
-static int read_text(h5io_file *f, const char *path, int64_t n, int64_t **off, char **data)
-{
-    *off = xmalloc(sizeof(int64_t) * (size_t)(n + 1));
-    *data = NULL;
-    (*off)[0] = 0;
-    return n ? h5io_read_ragged(f, path, H5IO_TEXT, 0, n, *off, (void **)data) : 0;
-}
-
-int ba_read(h5io_file *f, void *acc)
-{
-    answer_rows *r = acc;
-    int64_t n = h5io_rows(f, "/answers/question_row");
-    if (n < 0) return -1;
-    int64_t *row = xmalloc(sizeof(int64_t) * (size_t)(n ? n : 1));
-    int64_t *tok = xmalloc(sizeof(int64_t) * (size_t)(n ? n : 1));
-    int64_t *bo = NULL, *ido = NULL, *txo = NULL;
-    char *benches = NULL, *ids = NULL, *text = NULL;
-    int rc = n ? h5io_read_column(f, "/answers/question_row", H5IO_I64, 0, n, row) : 0;
-    if (rc == 0 && n) rc = h5io_read_column(f, "/answers/new_tokens", H5IO_I64, 0, n, tok);
-    if (rc == 0) rc = read_text(f, "/answers/benchmark", n, &bo, &benches);
-    if (rc == 0) rc = read_text(f, "/answers/question_id", n, &ido, &ids);
-    if (rc == 0) rc = read_text(f, "/answers/text", n, &txo, &text);
-    for (int64_t i = 0; rc == 0 && i < n; i++)
-        answers_push(r, row[i], benches + bo[i], (size_t)(bo[i + 1] - bo[i]), ids + ido[i],
-                     (size_t)(ido[i + 1] - ido[i]), text + txo[i],
-                     (size_t)(txo[i + 1] - txo[i]), tok[i]);
-    free(row);
-    free(tok);
-    free(bo);
-    free(ido);
-    free(txo);
-    free(benches);
-    free(ids);
-    free(text);
-    return rc;
+    cols_grow_rows(&BA_TABLE, r, r->n + 1);
+    int64_t i = r->n++;
+    r->row[i] = row;
+    r->tokens[i] = tokens;
+    r->bench_len[i] = (int64_t)strlen(q->bench);
+    r->id_len[i] = (int64_t)strlen(q->id);
+    r->text_len[i] = text_len;
+    push_text(&r->benches, &r->benches_total, &r->benches_cap, q->bench, r->bench_len[i]);
+    push_text(&r->ids, &r->ids_total, &r->ids_cap, q->id, r->id_len[i]);
+    push_text(&r->text, &r->text_total, &r->text_cap, text, text_len);
 }
 
 /* -------------------------------------------------------- generation -- */
 
 typedef struct {
     const bench_args *a;
-    tool_ctx *t;
     const question_set *qs;
     sess_model s;
     chat_template tpl;
-    chk_plan plan;
-    chk_progress progress;
+    stage *st;              /* chunks of the questions, progress */
 } run_ctx;
 
 /* A question's image: its file, or its embedded base64 bytes (MMBench). */
@@ -337,15 +273,34 @@ static int load_input(run_ctx *g, const question *q, tok_ids *ids, float **pixel
 static int on_step(void *ctx)
 {
     run_ctx *g = ctx;
-    chk_progress_tick(&g->progress);
+    chk_progress_tick(&g->st->progress);
     return tool_interrupted();
 }
 
-/* Answers one chunk greedily in one engine call and commits its part. */
-static int run_chunk(run_ctx *g, int64_t chunk)
+/* The answer rows of questions first .. first + n from the engine's outputs. */
+static int decode_answers(run_ctx *g, int64_t first, int64_t n, const gen_output *out,
+                          answer_rows *rows, int64_t *tokens)
 {
+    int rc = 0;
+    *tokens = 0;
+    for (int64_t i = 0; rc == 0 && i < n; i++) {
+        char *text = NULL;
+        size_t len = 0;
+        rc = tok_decode(g->s.tok, out[i].tokens, (size_t)out[i].n, true, &text, &len);
+        if (rc == 0) answers_push(rows, first + i, &g->qs->q[first + i], text, (int64_t)len, out[i].n);
+        *tokens += out[i].n;
+        free(text);
+    }
+    return rc;
+}
+
+/* Answers one chunk greedily in one engine call (the same batches whatever
+ * rank runs it) and commits its part. */
+static int bench_run_chunk(void *ctx, stage *st, int64_t chunk, bool *stop)
+{
+    run_ctx *g = ctx;
     int64_t first, n;
-    chk_items(&g->plan, chunk, &first, &n);
+    chk_items(&st->plan, chunk, &first, &n);
     gen_request *req = xcalloc((size_t)n, sizeof *req);
     gen_output *out = xcalloc((size_t)n, sizeof *out);
     tok_ids *ids = xcalloc((size_t)n, sizeof *ids);
@@ -366,27 +321,12 @@ static int run_chunk(run_ctx *g, int64_t chunk)
         rc = gen_generate(g->s.m, req, (int)n, &opt, out);
     }
     /* stopped by a signal: outputs are incomplete, nothing is committed */
-    bool stopped = rc == 0 && tool_interrupted();
+    *stop = rc == 0 && tool_interrupted();
     answer_rows rows = {0};
     int64_t tokens = 0;
-    for (int64_t i = 0; rc == 0 && !stopped && i < n; i++) {
-        char *text = NULL;
-        size_t len = 0;
-        const question *q = &g->qs->q[first + i];
-        rc = tok_decode(g->s.tok, out[i].tokens, (size_t)out[i].n, true, &text, &len);
-        if (rc == 0)
-            answers_push(&rows, first + i, q->bench, strlen(q->bench), q->id, strlen(q->id),
-                         text, len, out[i].n);
-        tokens += out[i].n;
-        free(text);
-    }
-    h5io_file f;
-    if (rc == 0 && !stopped && (rc = chk_part_create(&g->plan, chunk, &f)) == 0) {
-        rc = answers_write(&f, &rows);
-        if (rc == 0) rc = chk_part_commit(&g->plan, &f);
-        else h5io_abandon(&f);
-        if (rc == 0) chk_progress_add(&g->progress, n, tokens);
-    }
+    if (rc == 0 && !*stop) rc = decode_answers(g, first, n, out, &rows, &tokens);
+    if (rc == 0 && !*stop && (rc = stage_commit_part(st, chunk, &rows)) == 0)
+        chk_progress_add(&st->progress, n, tokens);
     ba_free(&rows);
     for (int64_t i = 0; i < n; i++) {
         gen_output_free(&out[i]);
@@ -400,38 +340,44 @@ static int run_chunk(run_ctx *g, int64_t chunk)
     return rc;
 }
 
-/* This rank's share of the pending chunks: every size-th. */
-static int run_my_chunks(run_ctx *g, const int64_t *pending, int64_t n_pending)
+static int bench_load(void *ctx, stage *st)
 {
-    int rc = 0;
-    for (int64_t i = g->t->rank; rc == 0 && i < n_pending && !tool_interrupted(); i += g->t->size)
-        rc = run_chunk(g, pending[i]);
+    run_ctx *g = ctx;
+    (void)st;
+    int rc = sess_load(g->a->model, g->a->preprocess, &g->s);
+    if (rc == 0 && g->a->adapter) rc = sess_attach_adapter(&g->s, g->a->adapter);
     return rc;
 }
 
-/* All ranks: write OUT/answers.h5 from the committed parts. */
-static void assemble_answers(run_ctx *g, const char *path, const char *model_hash)
+static void bench_announce(void *ctx, const stage *st)
 {
-    tool_ctx *t = g->t;
-    answer_rows rows = {0};
-    chk_read_my_block(t, &g->plan, ba_read, &rows);
-    h5io_file f;
-    int rc = h5io_create(&f, path, MPI_COMM_WORLD);
-    tool_agree(t, rc);
-    const char *inputs[] = {g->a->questions ? g->a->questions : g->a->data_root};
-    h5io_provenance prov = {t->name, ANS_SCHEMA, ANS_SCHEMA_VERSION, t->argc, t->argv, inputs,
-                            1, g->a->model, model_hash, -1, g->plan.run_key};
-    rc = answers_write(&f, &rows);
-    if (rc == 0) rc = h5io_write_provenance(&f, &prov);
-    if (rc == 0) rc = h5io_set_attr_str(&f, "/", "adapter", g->a->adapter ? g->a->adapter : "");
-    ba_free(&rows);
-    if (rc != 0) {
-        h5io_abandon(&f);
-        tool_agree(t, rc);
-    }
-    tool_agree(t, h5io_commit(&f));
-    chk_remove_parts(t, &g->plan);
+    run_ctx *g = ctx;
+    log_info("%lld questions in %lld chunks, %lld already answered; %d rank%s",
+             (long long)g->qs->n, (long long)st->plan.n_chunks,
+             (long long)(st->plan.n_chunks - st->n_pending), st->t->size,
+             st->t->size > 1 ? "s" : "");
 }
+
+/* The adapter as a root attribute of answers.h5 (collective). */
+static int bench_write_attrs(void *ctx, stage *st, h5io_file *f, const void *rows)
+{
+    const bench_args *a = ((run_ctx *)ctx)->a;
+    (void)st;
+    (void)rows;
+    return h5io_set_attr_str(f, "/", "adapter", a->adapter ? a->adapter : "");
+}
+
+static void bench_summary(void *ctx, const stage *st)
+{
+    run_ctx *g = ctx;
+    double el = MPI_Wtime() - st->t->t0;
+    char b[32];
+    log_info("answered %lld questions, %lld new tokens in %s; scoring them", (long long)g->qs->n,
+             (long long)st->tokens, tool_duration(el, b));
+}
+
+static const stage_ops BENCH_OPS = {bench_load, bench_announce, bench_run_chunk,
+                                    bench_write_attrs, bench_summary};
 
 /* ---------------------------------------------------------------- main -- */
 
@@ -451,37 +397,16 @@ static char *settings_string(const bench_args *a, const char *model_hash,
     return s;
 }
 
-/* Answers every pending chunk, then assembles OUT/answers.h5. Returns
- * TOOL_INTERRUPTED when a signal stopped the job, else TOOL_OK (errors end
- * the job). */
-static int answer_all(run_ctx *g, const char *answers_path, const char *model_hash,
-                      const int64_t *pending, int64_t n_pending)
+/* What every rank needs before the answers besides the questions: the
+ * template, and on rank 0 the scorer's tables and the results folder. */
+static int prepare(tool_ctx *t, const bench_args *a, run_ctx *g, const question_set *qs,
+                   bench_scorer **scorer)
 {
-    tool_ctx *t = g->t;
-    const bench_args *a = g->a;
-    int rc = sess_load(a->model, a->preprocess, &g->s);
-    if (rc == 0 && a->adapter) rc = sess_attach_adapter(&g->s, a->adapter);
-    tool_agree(t, rc);
-    int64_t n = g->qs->n, todo = chk_pending_items(&g->plan, pending, n_pending);
-    log_info("%lld questions in %lld chunks, %lld already answered; %d rank%s", (long long)n,
-             (long long)g->plan.n_chunks, (long long)(n - todo), t->size, t->size > 1 ? "s" : "");
-    chk_progress_init(&g->progress, t, "questions", "new tokens/s", a->progress_s, todo,
-                      n - todo);
-    rc = run_my_chunks(g, pending, n_pending);
-    if (rc != 0) tool_abort(t);
-    int64_t items, tokens;
-    chk_progress_finish(&g->progress, &items, &tokens);
-    if (tool_any_interrupted(t)) {
-        log_info("interrupted: answered chunks are committed in %s; rerun the same command",
-                 g->plan.parts_dir);
-        return TOOL_INTERRUPTED;
-    }
-    if (!chk_all_committed(t, &g->plan))
-        rc = ERR("%s: chunks are missing after generation", g->plan.parts_dir);
-    tool_agree(t, rc);
-    assemble_answers(g, answers_path, model_hash);
-    sess_free(&g->s);
-    return TOOL_OK;
+    int rc = chat_template_load(a->template_name, &g->tpl);
+    if (rc == 0 && t->rank == 0) rc = bs_prepare(a, qs, scorer);
+    if (rc == 0 && t->rank == 0 && mkdir(a->out, 0777) != 0 && errno != EEXIST)
+        rc = ERR("%s: cannot create: %s", a->out, strerror(errno));
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -498,48 +423,41 @@ int main(int argc, char **argv)
     run_ctx g;
     memset(&g, 0, sizeof g);
     g.a = &a;
-    g.t = &t;
     question_set qs = {0};
     bench_scorer *scorer = NULL;
     char *model_hash = h5io_model_hash(a.model);
     char *adapter_hash = model_hash ? sess_adapter_hash(a.adapter) : NULL;
-    int rc = adapter_hash ? 0 : -1;
-    if (rc == 0) rc = bq_load(&a, &qs);
-    if (rc == 0) rc = chat_template_load(a.template_name, &g.tpl);
-    if (rc == 0 && t.rank == 0) rc = bs_prepare(&a, &qs, &scorer);
-    if (rc == 0 && t.rank == 0 && mkdir(a.out, 0777) != 0 && errno != EEXIST)
-        rc = ERR("%s: cannot create: %s", a.out, strerror(errno));
-    tool_agree(&t, rc);
+    tool_agree(&t, adapter_hash ? 0 : -1);
+    bq_load(&t, &a, &qs);
+    tool_agree(&t, prepare(&t, &a, &g, &qs, &scorer));
     g.qs = &qs;
 
     /* the run's identity; the template's text too (a user may edit it) */
     char *settings = settings_string(&a, model_hash, adapter_hash, &qs);
-    char key[17];
-    chk_run_key(key, (const char *const[]){settings, g.tpl.text}, 2);
+    const char *key_texts[] = {settings, g.tpl.text};
+    const char *inputs[] = {a.questions ? a.questions : a.data_root};
     char *answers_path = fs_join(a.out, "answers.h5");
-    chk_plan_init(&g.plan, answers_path, ANS_SCHEMA, ANS_SCHEMA_VERSION, qs.n, a.chunk, key,
-                  a.resume, a.overwrite);
-    bool done = false;
-    int64_t *pending = NULL, n_pending = 0;
-    chk_prepare(&t, &g.plan, &done, &pending, &n_pending);
-    if (!done) {
-        if (answer_all(&g, answers_path, model_hash, pending, n_pending) != TOOL_OK)
-            return tool_finish(&t, TOOL_INTERRUPTED);
-    } else {
-        log_info("%s is already complete for this run; scoring it", answers_path);
+    stage_opts so = {a.model, a.questions, answers_path, a.preprocess, a.chunk, a.resume,
+                     a.overwrite, a.progress_s};
+    stage_spec spec = {&so, &BA_TABLE, ANS_SCHEMA, ANS_SCHEMA_VERSION, inputs, 1, model_hash, -1,
+                       qs.n, key_texts, 2, "questions", "new tokens/s"};
+    stage st;
+    g.st = &st;
+    int code = stage_run_then(&t, &spec, &BENCH_OPS, &g, &st, "scoring it");
+    sess_free(&g.s);
+    if (code == TOOL_OK) {
+        int rc = t.rank == 0 ? bs_score_all(scorer, &t, &a, &qs, answers_path, model_hash,
+                                            adapter_hash, st.plan.run_key)
+                             : 0;
+        tool_agree(&t, rc);
     }
-    rc = t.rank == 0 ? bs_score_all(scorer, &t, &a, &qs, answers_path, model_hash, adapter_hash,
-                                    key)
-                     : 0;
-    tool_agree(&t, rc);
+    stage_free(&st);
     bs_free(scorer);
-    free(pending);
     free(settings);
     free(answers_path);
     free(model_hash);
     free(adapter_hash);
     bq_free(&qs);
     chat_template_free(&g.tpl);
-    chk_plan_free(&g.plan);
-    return tool_finish(&t, TOOL_OK);
+    return tool_finish(&t, code);
 }

@@ -58,10 +58,12 @@ extern const char BQ_CHOICE_ANSWER[];  /* and its multiple-choice one */
 bool bq_is_choice(const char *bench);
 bool bq_is_vqa(const char *bench);        /* vqa, textvqa, vizwiz, vqav2 */
 bool bq_is_short(const char *bench);      /* short-answer instruction */
-/* Reads the questions of --questions or --suite (every rank calls it; the
- * result is the same everywhere). Questions whose image is missing are left
- * out and counted in qs->missing. */
-int bq_load(const bench_args *a, question_set *qs);
+/* The questions of --questions or --suite, the same on every rank
+ * (collective): rank 0 reads and checks the files, the others parse its
+ * compact copy (broadcast). Questions whose image is missing are left out
+ * and counted in qs->missing. On an error every rank exits 1 with rank 0's
+ * message. */
+void bq_load(tool_ctx *t, const bench_args *a, question_set *qs);
 void bq_free(question_set *qs);
 /* The prompt the model sees, as LLaVA-1.5's evaluation builds it (malloc'd). */
 char *bq_prompt(const question *q);
@@ -76,17 +78,18 @@ int bq_base64_decode(const char *text, unsigned char **out, size_t *len);
 
 /* ---- sima-bench.c: answer rows (OUT/answers.h5 and its parts) ---- */
 
-/* Per answer: question row, benchmark, question id, text, new tokens. The
- * strings are concatenated; *_len give each row's length. */
+/* Per answer: question row, new tokens, benchmark, question id, text. The
+ * strings are concatenated in row order; *_len give each row's bytes. */
 typedef struct {
     int64_t n, cap;
-    int64_t *row, *bench_len, *id_len, *text_len, *tokens;
+    int64_t *row, *tokens;                  /* [n] */
+    int64_t *bench_len, *id_len, *text_len; /* [n] */
     char *benches, *ids, *text;
-    size_t benches_total, ids_total, text_total;
+    int64_t benches_total, benches_cap, ids_total, ids_cap, text_total, text_cap;
 } answer_rows;
 
-/* Appends every row of an answers file to rows (an answer_rows). */
-int ba_read(h5io_file *f, void *rows);
+/* Reads every row of an answers file (or part) into r. */
+int ba_read(h5io_file *f, answer_rows *r);
 void ba_free(answer_rows *r);
 
 /* ---- sima-bench-score.c ---- */

@@ -41,6 +41,7 @@
  */
 #define _GNU_SOURCE
 #include "chat.h"
+#include "chunks.h"
 #include "err.h"
 #include "dpo.h"
 #include "fs.h"
@@ -261,21 +262,6 @@ typedef struct {
     char *identity;         /* path@created#run_key/rows, for the run key */
 } dpo_data;
 
-/* "path@created#run_key/n": what identifies an input file's contents. */
-static char *file_identity(h5io_file *f, const char *path, int64_t n)
-{
-    char *created = h5io_get_attr_str(f, "/", "created");
-    char *key = h5io_get_attr_str(f, "/", "run_key");
-    char *id = NULL;
-    err_clear();
-    if (asprintf(&id, "%s@%s#%s/%lld", path, created ? created : "?", key ? key : "?",
-                 (long long)n) < 0)
-        DIE("out of memory");
-    free(created);
-    free(key);
-    return id;
-}
-
 static int32_t *concat_ids(const int32_t *a, int64_t na, const int32_t *b, int64_t nb)
 {
     int32_t *s = xmalloc(sizeof(int32_t) * (size_t)(na + nb > 0 ? na + nb : 1));
@@ -318,7 +304,7 @@ static int data_load(const char *path, dpo_data *d)
     int rc = h5io_require_schema(&f, PAIRS_SCHEMA, PAIRS_SCHEMA_VERSION);
     if (rc == 0) rc = pairs_read(&f, &rows);
     if (rc == 0) {
-        d->identity = file_identity(&f, path, rows.n);
+        d->identity = chk_input_identity(&f, path, rows.n);
         data_from_rows(&rows, d);
         pairs_free(&rows);
         if (d->n == 0) rc = ERR("%s: no pairs to train on", path);
@@ -380,7 +366,7 @@ static int sft_data_load(h5io_file *f, const char *path, int64_t n_rows, const c
         if (rc == 0 && !skip) d->n++;
     }
     chat_template_free(&tpl);
-    if (rc == 0) d->identity = file_identity(f, path, d->n);
+    if (rc == 0) d->identity = chk_input_identity(f, path, d->n);
     if (rc == 0 && d->n == 0) rc = ERR("%s: no prompt has a ground truth to train on", path);
     return rc;
 }

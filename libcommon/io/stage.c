@@ -163,6 +163,12 @@ static int finish_work(stage *s)
 
 int stage_run(tool_ctx *t, const stage_spec *spec, const stage_ops *ops, void *ctx, stage *s)
 {
+    return stage_run_then(t, spec, ops, ctx, s, "nothing to do");
+}
+
+int stage_run_then(tool_ctx *t, const stage_spec *spec, const stage_ops *ops, void *ctx,
+                   stage *s, const char *complete_note)
+{
     memset(s, 0, sizeof *s);
     s->t = t;
     s->spec = spec;
@@ -175,7 +181,7 @@ int stage_run(tool_ctx *t, const stage_spec *spec, const stage_ops *ops, void *c
     int64_t *pending;
     chk_prepare(t, &s->plan, &done, &pending, &s->n_pending);
     if (done) {
-        log_info("%s is already complete for this run; nothing to do", o->out);
+        log_info("%s is already complete for this run; %s", o->out, complete_note);
         free(pending);
         return TOOL_OK;
     }

@@ -93,6 +93,11 @@ struct stage {
  * already) or TOOL_INTERRUPTED (finished chunks committed); on an error
  * every rank exits 1 with the failing rank's message. */
 int stage_run(tool_ctx *t, const stage_spec *spec, const stage_ops *ops, void *ctx, stage *s);
+/* stage_run, for a tool that goes on with the output after it: when it is
+ * already complete the line ends in `complete_note` ("scoring it") instead
+ * of "nothing to do". */
+int stage_run_then(tool_ctx *t, const stage_spec *spec, const stage_ops *ops, void *ctx,
+                   stage *s, const char *complete_note);
 /* Write a chunk's rows to its part file and commit it (this rank alone). */
 int stage_commit_part(stage *s, int64_t chunk, const void *rows);
 void stage_free(stage *s);

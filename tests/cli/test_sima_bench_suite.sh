@@ -27,6 +27,10 @@ rc=$?
 check '[ $rc -eq 0 ]' "--suite -np 2 failed: $(cat "$tmp/s2.log")"
 check 'cmp -s "$tmp/s1/samples.jsonl" "$tmp/s2/samples.jsonl"' "-np 2 answers differ from -np 1"
 check 'cmp -s "$tmp/s1/results.json" "$tmp/s2/results.json"' "-np 2 results differ from -np 1"
+# rank 0 reads the release files, the others its copy: one run key whatever -np
+key() { h5dump -a /run_key "$1" | grep -o '"[0-9a-f]\{16\}"'; }
+check '[ -n "$(key "$tmp/s1/answers.h5")" ] && [ "$(key "$tmp/s1/answers.h5")" = "$(key "$tmp/s2/answers.h5")" ]' \
+  "-np 2 run key differs from -np 1: $(key "$tmp/s1/answers.h5") $(key "$tmp/s2/answers.h5")"
 
 python3 - "$tmp/s1" "$root" "$suites" <<'PY' >"$tmp/check.log" 2>&1
 import collections, json, os, sys
@@ -89,4 +93,10 @@ mpi 1 "$bin/sima-bench" --model "$model" --suite pope --data-root "$tmp/empty" -
   >"$tmp/b4.log" 2>&1
 rc=$?
 check '[ $rc -eq 1 ] && grep -q "$tmp/empty" "$tmp/b4.log"' "empty data root: $(cat "$tmp/b4.log")"
+# an error reading the files (rank 0 alone) ends every rank
+mpi 2 "$bin/sima-bench" --model "$model" --suite pope --data-root "$tmp/empty" --out "$tmp/b" \
+  >"$tmp/b5.log" 2>&1
+rc=$?
+check '[ $rc -eq 1 ] && grep -q "$tmp/empty" "$tmp/b5.log" && [ ! -e "$tmp/b/answers.h5" ]' \
+  "empty data root, -np 2: $(cat "$tmp/b5.log")"
 finish
