@@ -180,6 +180,50 @@ json_t *bsrc_load_json(const char *path)
     return js_load_file(path);
 }
 
+static int bsrc_one_entry(bsrc_ctx *c, const char *key, size_t pos, const json_t *e,
+                          const char *file, const char *label, bsrc_entry_fn fn, void *ud)
+{
+    char *where = key ? bsrc_fmt("%s: %s%s", file, label, key)
+                      : bsrc_fmt("%s: %s[%zu]", file, label, pos);
+    int rc = json_is_object(e) ? fn(c, key, pos, e, where, ud)
+                               : ERR("%s: expected an object", where);
+    free(where);
+    return rc;
+}
+
+int bsrc_each_entry(bsrc_ctx *c, const json_t *container, const char *file, const char *label,
+                    bsrc_entry_fn fn, void *ud)
+{
+    if (json_is_array(container)) {
+        for (size_t i = 0; i < json_array_size(container) && !bsrc_full(c); i++)
+            if (bsrc_one_entry(c, NULL, i, json_array_get(container, i), file, label, fn, ud))
+                return -1;
+        return 0;
+    }
+    size_t pos = 0;
+    for (void *it = json_object_iter((json_t *)container); it && !bsrc_full(c);
+         it = json_object_iter_next((json_t *)container, it), pos++)
+        if (bsrc_one_entry(c, json_object_iter_key(it), pos, json_object_iter_value(it), file,
+                           label, fn, ud))
+            return -1;
+    return 0;
+}
+
+int bsrc_json_entries(bsrc_ctx *c, const char *rel, json_type type, const char *label,
+                      bsrc_entry_fn fn, void *ud)
+{
+    char *file = bsrc_path(c, "%s", rel);
+    json_t *root = bsrc_load_json(file);
+    int rc = root ? 0 : -1;
+    if (root && json_typeof(root) != type)
+        rc = ERR("%s: expected a JSON %s of questions", file,
+                 type == JSON_ARRAY ? "array" : "object {question id: question}");
+    if (rc == 0) rc = bsrc_each_entry(c, root, file, label, fn, ud);
+    json_decref(root);
+    free(file);
+    return rc;
+}
+
 /* Cuts the next line out of *p (NUL-terminating it in place); NULL at end. */
 static char *next_line(char **p)
 {

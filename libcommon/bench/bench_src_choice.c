@@ -192,8 +192,11 @@ static const char *seed_category(const json_t *root, json_int_t type_id)
     return NULL;
 }
 
-static int seed_question(bsrc_ctx *c, const json_t *root, const json_t *e, const char *where)
+static int seed_question(bsrc_ctx *c, const char *key, size_t pos, const json_t *e,
+                         const char *where, void *ud)
 {
+    (void)key, (void)pos;
+    const json_t *root = ud;   /* the whole file: its question_type table */
     static const char *const CHOICES[4] = {"choice_a", "choice_b", "choice_c", "choice_d"};
     bool bad = false;
     const char *type = bsrc_opt_str(e, "data_type", where, &bad);
@@ -233,15 +236,8 @@ int bsrc_read_seed(bsrc_ctx *c)
 {
     char *file = bsrc_path(c, "seed_bench/SEED-Bench.json");
     json_t *root = bsrc_load_json(file);
-    json_t *list = root ? bsrc_typed(root, "questions", JSON_ARRAY, file) : NULL, *e;
-    int rc = list ? 0 : -1;
-    size_t i;
-    if (rc == 0) json_array_foreach(list, i, e) {
-        if (rc != 0 || bsrc_full(c)) break;
-        char *where = bsrc_fmt("%s: questions[%zu]", file, i);
-        rc = json_is_object(e) ? seed_question(c, root, e, where) : ERR("%s: expected an object", where);
-        free(where);
-    }
+    json_t *list = root ? bsrc_typed(root, "questions", JSON_ARRAY, file) : NULL;
+    int rc = list ? bsrc_each_entry(c, list, file, "questions", seed_question, root) : -1;
     json_decref(root);
     free(file);
     return rc;

@@ -68,6 +68,20 @@ int bsrc_need_file(const char *path);
 /* Parses a JSON file (missing file and syntax errors name it). */
 json_t *bsrc_load_json(const char *path);
 
+/* Calls fn for every entry of a JSON container holding question objects:
+ * an object's members (key = the member name) or an array's elements (key
+ * NULL; pos = the index). `where` is "FILE: LABEL[pos]" for arrays and
+ * "FILE: LABELkey" for objects. An entry that is not an object is an
+ * error. Stops early (returning 0) once c is full. */
+typedef int (*bsrc_entry_fn)(bsrc_ctx *c, const char *key, size_t pos, const json_t *e,
+                             const char *where, void *ud);
+int bsrc_each_entry(bsrc_ctx *c, const json_t *container, const char *file, const char *label,
+                    bsrc_entry_fn fn, void *ud);
+/* Loads FILE (a path under the data root) and runs bsrc_each_entry over
+ * it, which must be a JSON object (type JSON_OBJECT) or array (JSON_ARRAY). */
+int bsrc_json_entries(bsrc_ctx *c, const char *rel, json_type type, const char *label,
+                      bsrc_entry_fn fn, void *ud);
+
 /* Calls fn for every non-blank line of a JSONL file, each a JSON object;
  * `where` is "PATH: line N". Stops early (returning 0) once c is full.
  * c may be NULL (a file read whole, e.g. to be indexed). */

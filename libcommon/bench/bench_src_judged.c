@@ -114,8 +114,10 @@ int bsrc_read_llava_bench(bsrc_ctx *c)
 /* ---------------------------------------------------------------- MM-Vet -- */
 
 /* {"v1_0": {"imagename", "question", "answer", "capability": [...]}} */
-static int mmvet_question(bsrc_ctx *c, const char *id, const json_t *e, const char *where)
+static int mmvet_question(bsrc_ctx *c, const char *id, size_t pos, const json_t *e,
+                          const char *where, void *ud)
 {
+    (void)pos, (void)ud;
     const char *image = bsrc_str(e, "imagename", where);
     const char *question = image ? bsrc_str(e, "question", where) : NULL;
     const char *answer = image && question ? bsrc_str(e, "answer", where) : NULL;
@@ -132,21 +134,7 @@ static int mmvet_question(bsrc_ctx *c, const char *id, const json_t *e, const ch
 
 int bsrc_read_mmvet(bsrc_ctx *c)
 {
-    char *file = bsrc_path(c, "mm-vet/mm-vet.json");
-    json_t *root = bsrc_load_json(file), *e;
-    int rc = root ? 0 : -1;
-    if (root && !json_is_object(root))
-        rc = ERR("%s: expected a JSON object {question id: question}", file);
-    const char *id;
-    if (rc == 0) json_object_foreach(root, id, e) {
-        if (rc != 0 || bsrc_full(c)) break;
-        char *where = bsrc_fmt("%s: %s", file, id);
-        rc = json_is_object(e) ? mmvet_question(c, id, e, where) : ERR("%s: expected an object", where);
-        free(where);
-    }
-    json_decref(root);
-    free(file);
-    return rc;
+    return bsrc_json_entries(c, "mm-vet/mm-vet.json", JSON_OBJECT, "", mmvet_question, NULL);
 }
 
 /* ----------------------------------------------------------- MMHal-Bench -- */
@@ -154,8 +142,10 @@ int bsrc_read_mmvet(bsrc_ctx *c)
 /* [{"question_type", "question_topic", "image_id", "image_src",
  *   "image_content": [...], "question", "gt_answer", "model_answer"}];
  * the question id is the position in the list (the release has no id). */
-static int mmhal_question(bsrc_ctx *c, size_t pos, const json_t *e, const char *where)
+static int mmhal_question(bsrc_ctx *c, const char *key, size_t pos, const json_t *e,
+                          const char *where, void *ud)
 {
+    (void)key, (void)ud;
     const char *src = bsrc_str(e, "image_src", where);
     const char *question = src ? bsrc_str(e, "question", where) : NULL;
     const char *gt = src && question ? bsrc_str(e, "gt_answer", where) : NULL;
@@ -178,20 +168,8 @@ static int mmhal_question(bsrc_ctx *c, size_t pos, const json_t *e, const char *
 
 int bsrc_read_mmhal(bsrc_ctx *c)
 {
-    char *file = bsrc_path(c, "mmhal-bench/response_template.json");
-    json_t *root = bsrc_load_json(file), *e;
-    int rc = root ? 0 : -1;
-    if (root && !json_is_array(root)) rc = ERR("%s: expected a JSON array of questions", file);
-    size_t i;
-    if (rc == 0) json_array_foreach(root, i, e) {
-        if (rc != 0 || bsrc_full(c)) break;
-        char *where = bsrc_fmt("%s: [%zu]", file, i);
-        rc = json_is_object(e) ? mmhal_question(c, i, e, where) : ERR("%s: expected an object", where);
-        free(where);
-    }
-    json_decref(root);
-    free(file);
-    return rc;
+    return bsrc_json_entries(c, "mmhal-bench/response_template.json", JSON_ARRAY, "",
+                             mmhal_question, NULL);
 }
 
 /* -------------------------------------------------------------- Mementos -- */

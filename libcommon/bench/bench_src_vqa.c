@@ -172,8 +172,10 @@ static const char VIZWIZ_INSTRUCTION[] =
     "\nAnswer the question using a single word or phrase.";
 
 /* [{"image", "question", "answers": [{"answer", "answer_confidence"}], "answerable", "answer_type"}] */
-static int vizwiz_entry(bsrc_ctx *c, const json_t *e, const char *where)
+static int vizwiz_entry(bsrc_ctx *c, const char *key, size_t pos, const json_t *e,
+                        const char *where, void *ud)
 {
+    (void)key, (void)pos, (void)ud;
     const char *image = bsrc_str(e, "image", where);
     const char *question = image ? bsrc_str(e, "question", where) : NULL;
     bool bad = false;
@@ -194,27 +196,22 @@ static int vizwiz_entry(bsrc_ctx *c, const json_t *e, const char *where)
 
 int bsrc_read_vizwiz(bsrc_ctx *c)
 {
-    char *file = bsrc_path(c, "vizwiz/val.json");
-    json_t *root = bsrc_load_json(file), *e;
-    int rc = root ? 0 : -1;
-    if (root && !json_is_array(root)) rc = ERR("%s: expected a JSON array of questions", file);
-    size_t i;
-    if (rc == 0) json_array_foreach(root, i, e) {
-        if (rc != 0 || bsrc_full(c)) break;
-        char *where = bsrc_fmt("%s: [%zu]", file, i);
-        rc = json_is_object(e) ? vizwiz_entry(c, e, where) : ERR("%s: expected an object", where);
-        free(where);
-    }
-    json_decref(root);
-    free(file);
-    return rc;
+    return bsrc_json_entries(c, "vizwiz/val.json", JSON_ARRAY, "", vizwiz_entry, NULL);
 }
 
 /* --------------------------------------------------------------- VQAv2 -- */
 
-static int vqav2_question(bsrc_ctx *c, const json_t *e, const json_t *index,
-                          const char *ann_path, const char *where)
+typedef struct {
+    const json_t *index;    /* question_id -> annotation */
+    const char *ann_path;
+} vqav2_anns;
+
+static int vqav2_question(bsrc_ctx *c, const char *key, size_t pos, const json_t *e,
+                          const char *where, void *ud)
 {
+    (void)key, (void)pos;
+    const json_t *index = ((const vqav2_anns *)ud)->index;
+    const char *ann_path = ((const vqav2_anns *)ud)->ann_path;
     char id[64];
     json_int_t image_id = 0;
     const char *question = bsrc_str(e, "question", where);
@@ -244,16 +241,9 @@ int bsrc_read_vqav2(bsrc_ctx *c)
     char *a_path = bsrc_path(c, "vqav2/v2_mscoco_val2014_annotations.json");
     json_t *qs = bsrc_load_json(q_path), *anns = qs ? bsrc_load_json(a_path) : NULL;
     json_t *index = anns ? index_by_qid(anns, "annotations", a_path) : NULL;
-    json_t *list = index ? bsrc_typed(qs, "questions", JSON_ARRAY, q_path) : NULL, *e;
-    int rc = list ? 0 : -1;
-    size_t i;
-    if (rc == 0) json_array_foreach(list, i, e) {
-        if (rc != 0 || bsrc_full(c)) break;
-        char *where = bsrc_fmt("%s: questions[%zu]", q_path, i);
-        rc = json_is_object(e) ? vqav2_question(c, e, index, a_path, where)
-                               : ERR("%s: expected an object", where);
-        free(where);
-    }
+    json_t *list = index ? bsrc_typed(qs, "questions", JSON_ARRAY, q_path) : NULL;
+    vqav2_anns anns_of = {index, a_path};
+    int rc = list ? bsrc_each_entry(c, list, q_path, "questions", vqav2_question, &anns_of) : -1;
     json_decref(index);
     json_decref(anns);
     json_decref(qs);
@@ -265,8 +255,10 @@ int bsrc_read_vqav2(bsrc_ctx *c)
 /* ----------------------------------------------------------------- GQA -- */
 
 /* {qid: {"imageId", "question", "answer", ...}} */
-static int gqa_question(bsrc_ctx *c, const char *qid, const json_t *e, const char *where)
+static int gqa_question(bsrc_ctx *c, const char *qid, size_t pos, const json_t *e,
+                        const char *where, void *ud)
 {
+    (void)pos, (void)ud;
     char image_id[256];
     const char *question = bsrc_str(e, "question", where);
     const char *answer = question ? bsrc_str(e, "answer", where) : NULL;
@@ -282,19 +274,6 @@ static int gqa_question(bsrc_ctx *c, const char *qid, const json_t *e, const cha
 
 int bsrc_read_gqa(bsrc_ctx *c)
 {
-    char *file = bsrc_path(c, "gqa/testdev_balanced_questions.json");
-    json_t *root = bsrc_load_json(file), *e;
-    int rc = root ? 0 : -1;
-    if (root && !json_is_object(root))
-        rc = ERR("%s: expected a JSON object {question id: question}", file);
-    const char *qid;
-    if (rc == 0) json_object_foreach(root, qid, e) {
-        if (rc != 0 || bsrc_full(c)) break;
-        char *where = bsrc_fmt("%s: question %s", file, qid);
-        rc = json_is_object(e) ? gqa_question(c, qid, e, where) : ERR("%s: expected an object", where);
-        free(where);
-    }
-    json_decref(root);
-    free(file);
-    return rc;
+    return bsrc_json_entries(c, "gqa/testdev_balanced_questions.json", JSON_OBJECT, "question ",
+                             gqa_question, NULL);
 }
