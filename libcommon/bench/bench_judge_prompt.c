@@ -10,6 +10,7 @@
 
 #include "err.h"
 #include "fs.h"
+#include "strbuf.h"
 
 unsigned long long bench_judge_fnv1a(const void *data, size_t n, unsigned long long h)
 {
@@ -96,35 +97,18 @@ void bench_judge_prompt_free(bench_judge_prompt *p)
     memset(p, 0, sizeof *p);
 }
 
-/* A growable string. */
-typedef struct {
-    char *s;
-    size_t len, cap;
-} prompt_buf;
-
-static void pb_put(prompt_buf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        b->cap = (b->len + n + 1) * 2;
-        b->s = xrealloc(b->s, b->cap);
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
 /* Appends a field value; false when it has no usable value. */
-static bool prompt_put_value(prompt_buf *b, const json_t *v)
+static bool prompt_put_value(strbuf *b, const json_t *v)
 {
     if (json_is_string(v)) {
-        pb_put(b, json_string_value(v), json_string_length(v));
+        strbuf_put(b, json_string_value(v), json_string_length(v));
         return true;
     }
     if (json_is_number(v)) {
         char *t = json_dumps(v, JSON_ENCODE_ANY);
         if (!t)
             return false;
-        pb_put(b, t, strlen(t));
+        strbuf_put(b, t, strlen(t));
         free(t);
         return true;
     }
@@ -136,8 +120,8 @@ static bool prompt_put_value(prompt_buf *b, const json_t *v)
         if (!json_is_string(e))
             return false;
         if (i)
-            pb_put(b, ", ", 2);
-        pb_put(b, json_string_value(e), json_string_length(e));
+            strbuf_put(b, ", ", 2);
+        strbuf_put(b, json_string_value(e), json_string_length(e));
     }
     return true;
 }
@@ -165,12 +149,12 @@ static size_t prompt_name_len(const char *s)
 int bench_judge_prompt_render(const bench_judge_prompt *p, const char *tmpl,
                               const json_t *question, const char *answer, char **out)
 {
-    prompt_buf b = {0};
-    pb_put(&b, "", 0);
+    strbuf b = {0};
+    strbuf_put(&b, "", 0);
     for (const char *s = tmpl; *s;) {
         size_t n = *s == '{' ? prompt_name_len(s + 1) : 0;
         if (n == 0) {
-            pb_put(&b, s, 1);
+            strbuf_put(&b, s, 1);
             s++;
             continue;
         }
@@ -180,7 +164,7 @@ int bench_judge_prompt_render(const bench_judge_prompt *p, const char *tmpl,
             memcpy(name, s + 1, n);
             name[n] = '\0';
             if (strcmp(name, "answer") == 0)
-                pb_put(&b, answer, strlen(answer));
+                strbuf_put(&b, answer, strlen(answer));
             else
                 ok = prompt_put_value(&b, prompt_field(question, name));
         }

@@ -6,42 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A growable byte buffer; `failed` once an allocation failed. */
-typedef struct {
-    char *s;
-    size_t len, cap;
-    bool failed;
-} strbuf;
-
-static void sb_put(strbuf *b, const char *s, size_t n)
-{
-    if (b->failed)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = (b->len + n + 1) * 2;
-        char *p = realloc(b->s, cap);
-        if (!p) {
-            b->failed = true;
-            return;
-        }
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static char *sb_finish(strbuf *b)
-{
-    if (!b->failed && !b->s)
-        sb_put(b, "", 0);
-    if (b->failed) {
-        free(b->s);
-        return NULL;
-    }
-    return b->s;
-}
+#include "strbuf.h"
 
 static bool is_py_space(char c)
 {
@@ -69,23 +34,23 @@ static char *word_tokenize(const char *in)
     for (const char *p = in; *p; p++) {
         char c = (char)tolower((unsigned char)*p);
         if (c != ',' && c != '?')
-            sb_put(&low, &c, 1);
+            strbuf_put(&low, &c, 1);
     }
-    char *l = sb_finish(&low);
+    char *l = strbuf_take(&low);
     if (!l)
         return NULL;
     strbuf b = {0};
     for (const char *p = l; *p; p++) {
         if (p[0] == '\'' && p[1] == 's') {
-            sb_put(&b, " 's", 3);
+            strbuf_put(&b, " 's", 3);
             p++;
             continue;
         }
         char c = *p == '\n' || *p == '\t' ? ' ' : *p;
-        sb_put(&b, &c, 1);
+        strbuf_put(&b, &c, 1);
     }
     free(l);
-    char *s = sb_finish(&b);
+    char *s = strbuf_take(&b);
     if (!s)
         return NULL;
     const char *a = s, *e = s + strlen(s);
@@ -143,12 +108,12 @@ static char *process_punctuation(const char *in)
     for (const char *p = in; *p; p++) {
         if (is_punct(*p)) {
             if (!drop[(unsigned char)*p])
-                sb_put(&b, " ", 1);
+                strbuf_put(&b, " ", 1);
             continue;
         }
-        sb_put(&b, p, 1);
+        strbuf_put(&b, p, 1);
     }
-    char *out = sb_finish(&b);
+    char *out = strbuf_take(&b);
     if (!out)
         return NULL;
     /* PERIOD_STRIP runs on the text the punctuation step left: whether a
@@ -290,11 +255,11 @@ static char *process_digit_article(const char *in)
             n = strlen(full);
         }
         if (!first)
-            sb_put(&b, " ", 1);
-        sb_put(&b, word, n);
+            strbuf_put(&b, " ", 1);
+        strbuf_put(&b, word, n);
         first = false;
     }
-    return sb_finish(&b);
+    return strbuf_take(&b);
 }
 
 char *bench_vqa_normalize(const char *answer)

@@ -2,6 +2,7 @@
 #include "chat.h"
 #include "err.h"
 #include "fs.h"
+#include "strbuf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,48 +63,31 @@ void chat_template_free(chat_template *t)
     memset(t, 0, sizeof *t);
 }
 
-/* A growable string. */
-typedef struct {
-    char *s;
-    size_t n, cap;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n)
-{
-    if (b->n + n + 1 > b->cap) {
-        b->cap = (b->n + n + 1) * 2;
-        b->s = xrealloc(b->s, b->cap);
-    }
-    memcpy(b->s + b->n, s, n);
-    b->n += n;
-    b->s[b->n] = '\0';
-}
-
 /* Copy text with every "<image>" removed, along with one newline after it
  * (or before it, when it ends the text). */
-static void put_without_image(sbuf *b, const char *text)
+static void put_without_image(strbuf *b, const char *text)
 {
     static const char tag[] = "<image>";
     const size_t tl = sizeof tag - 1;
     for (const char *p = text; *p;) {
         const char *hit = strstr(p, tag);
         if (!hit) {
-            sb_put(b, p, strlen(p));
+            strbuf_put(b, p, strlen(p));
             break;
         }
-        sb_put(b, p, (size_t)(hit - p));
+        strbuf_put(b, p, (size_t)(hit - p));
         p = hit + tl;
         if (*p == '\n') p++;
-        else if (*p == '\0' && b->n > 0 && b->s[b->n - 1] == '\n') b->s[--b->n] = '\0';
+        else if (*p == '\0' && b->len > 0 && b->s[b->len - 1] == '\n') b->s[--b->len] = '\0';
     }
 }
 
 char *chat_format(const chat_template *t, const char *question, bool with_image)
 {
-    sbuf q = {0}, out = {0};
-    sb_put(&q, "", 0);
+    strbuf q = {0}, out = {0};
+    strbuf_put(&q, "", 0);
     put_without_image(&q, question);
-    sb_put(&out, "", 0);
+    strbuf_put(&out, "", 0);
     const char *tpl = t->text;
     const char *hole = strstr(tpl, "{question}");
     /* template before {question}, the question, template after it */
@@ -111,10 +95,10 @@ char *chat_format(const chat_template *t, const char *question, bool with_image)
     memcpy(head, tpl, (size_t)(hole - tpl));
     head[hole - tpl] = '\0';
     const char *tail = hole + strlen("{question}");
-    if (with_image) sb_put(&out, head, strlen(head));
+    if (with_image) strbuf_put(&out, head, strlen(head));
     else put_without_image(&out, head);
-    sb_put(&out, q.s, q.n);
-    if (with_image) sb_put(&out, tail, strlen(tail));
+    strbuf_put(&out, q.s, q.len);
+    if (with_image) strbuf_put(&out, tail, strlen(tail));
     else put_without_image(&out, tail);
     free(head);
     free(q.s);
@@ -133,8 +117,8 @@ int chat_prompt_ids(const chat_template *t, const tok_tokenizer *tok, const char
 char *chat_fill(const char *text, const char *const *names, const char *const *values, int n,
                 bool strip_newlines)
 {
-    sbuf out = {0};
-    sb_put(&out, "", 0);
+    strbuf out = {0};
+    strbuf_put(&out, "", 0);
     for (const char *p = text; *p;) {
         int hit = -1;
         size_t hl = 0;
@@ -147,12 +131,12 @@ char *chat_fill(const char *text, const char *const *names, const char *const *v
                 }
             }
         if (hit < 0) {
-            sb_put(&out, p++, 1);
+            strbuf_put(&out, p++, 1);
             continue;
         }
         for (const char *v = values[hit]; *v; v++) {
             char c = (strip_newlines && (*v == '\n' || *v == '\r')) ? ' ' : *v;
-            sb_put(&out, &c, 1);
+            strbuf_put(&out, &c, 1);
         }
         p += hl;
     }
