@@ -4,6 +4,7 @@
 #include "fs.h"
 #include "golden.h"
 #include "js.h"
+#include "strbuf.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -75,8 +76,39 @@ static void test_fs_atomic(void)
     free(dir);
 }
 
+/* strbuf: bytes in order, always NUL-terminated, growth across many puts,
+ * printf longer than any first guess, take resets. */
+static void test_strbuf(void)
+{
+    strbuf b = {0};
+    char *empty = strbuf_take(&b);
+    CHECK(empty && empty[0] == '\0');
+    free(empty);
+    strbuf_puts(&b, "ab");
+    strbuf_putc(&b, 'c');
+    strbuf_put(&b, "d\0e", 3);            /* embedded NUL kept: length 6 */
+    CHECK_EQ(b.len, 6);
+    CHECK(memcmp(b.s, "abcd\0e", 7) == 0);
+    strbuf_free(&b);
+    CHECK(b.s == NULL && b.len == 0);
+    for (int i = 0; i < 1000; i++) strbuf_printf(&b, "%d,", i % 10);
+    CHECK_EQ(b.len, 2000);
+    CHECK(b.s[1999] == ',' && b.s[1998] == '9' && b.s[2000] == '\0');
+    char big[300];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    strbuf_printf(&b, "[%s]", big);
+    CHECK_EQ(b.len, 2000 + 301);
+    CHECK(b.s[2000] == '[' && b.s[2300] == ']' && b.s[2301] == '\0');
+    char *s = strbuf_take(&b);
+    CHECK(b.s == NULL && b.len == 0 && b.cap == 0);
+    CHECK_EQ(strlen(s), 2301);
+    free(s);
+}
+
 int main(void)
 {
+    test_strbuf();
     test_err_record();
     test_json_errors();
     test_fs_atomic();
