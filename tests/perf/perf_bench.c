@@ -6,11 +6,14 @@
  * second each) made up here from a fixed list of answer styles: POPE
  * (extraction + metrics), MME (parse + subtask scores), VQA (EvalAI
  * normaliser on the answer and ten ground truths + soft accuracy), GQA,
- * MMBench (letter extraction + circular evaluation), ScienceQA, CHAIR
- * (80 categories, captions of ~20 words). Prints one line per benchmark:
+ * MMBench (letter extraction + circular evaluation), ScienceQA, SEED, CHAIR
+ * (80 categories, captions of ~20 words), and the judge-scored benchmarks'
+ * reply parsing + aggregation (LLaVA-Bench, MM-Vet, MMHal, Mementos F1;
+ * the judge's own time is the endpoint's). Prints one line per benchmark:
  * the time, best of 3, and answers per second. */
 #include "bench_chair.h"
 #include "bench_choice.h"
+#include "bench_judge_rules.h"
 #include "bench_vqa.h"
 #include "bench_yesno.h"
 
@@ -96,6 +99,41 @@ static void run_scienceqa(long n)
         sink += bench_scienceqa_extract(SHORT[i % N_SHORT], 4);
 }
 
+static void run_seed(long n)
+{
+    for (long i = 0; i < n; i++)
+        sink += bench_seed_extract(SHORT[i % N_SHORT], 4);
+}
+
+static const char *const LLAVA_REPLIES[] = {"8 7\nBoth answers are helpful.", "9, 6\nThe second misses",
+                                            "7 7", "no scores here"};
+static const char *const MMHAL_REPLIES[] = {"The response is accurate.\nRating: 5",
+                                            "rating: 2, hallucinated a dog", "Rating: 1 or Rating: 3"};
+
+/* Judge replies: parse + the benchmark's aggregate, per reply. */
+static void run_judge(long n)
+{
+    bench_judge_llava_acc acc = {0};
+    double ref, model, score, p, r, f1;
+    json_t *gt = json_pack("[sss]", "dog", "red car", "a man"), *objs, *behs;
+    for (long i = 0; i < n; i++) {
+        if (bench_judge_llava_parse(LLAVA_REPLIES[i % 4], &ref, &model))
+            bench_judge_llava_add(&acc, ref, model);
+        if (bench_judge_mmvet_parse(i % 2 ? "0.6" : "1.0 correct", &score)) sink += score;
+        sink += bench_judge_mmhal_parse(MMHAL_REPLIES[i % 3]);
+        if (bench_judge_mementos_parse("Objects: a dog, the red car, tree\nBehaviours: running",
+                                       &objs, &behs)) {
+            if (bench_judge_set_prf(objs, gt, &p, &r, &f1) == 0) sink += f1;
+            json_decref(objs);
+            json_decref(behs);
+        }
+    }
+    json_t *j = bench_judge_llava_json(&acc);
+    sink += json_real_value(json_object_get(j, "relative_score"));
+    json_decref(j);
+    json_decref(gt);
+}
+
 static bench_chair_vocab *chair_vocab;
 
 static void run_chair(long n)
@@ -177,7 +215,9 @@ int main(int argc, char **argv)
     time_one("gqa", run_gqa, n);
     time_one("mmbench", run_mmbench, n);
     time_one("scienceqa", run_scienceqa, n);
+    time_one("seed", run_seed, n);
     time_one("chair", run_chair, n);
+    time_one("judge", run_judge, n);
     bench_chair_vocab_free(chair_vocab);
     return sink == -1.0; /* never: keeps the work from being optimised away */
 }
