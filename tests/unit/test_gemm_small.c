@@ -94,7 +94,7 @@ static void check_product(cpu_gemm_small_fn fn, const char *isa, int64_t M, int6
     float *x = rnd_weights(M * ldx, W_F32), *W = rnd_weights(N * K, kind);
     float *y = rnd_weights(M * ldy, W_F32), *y0 = malloc(sizeof(float) * (size_t)(M * ldy));
     memcpy(y0, y, sizeof(float) * (size_t)(M * ldy));
-    fn(y, ldy, x, ldx, M, W, K, N, beta);
+    cpu_gemm_small(fn, y, ldy, x, ldx, M, W, K, N, beta);
     double r = worst_ratio(y, ldy, y0, x, ldx, W, M, N, K, beta);
     /* the pad columns of y are untouched */
     int pad_kept = 1;
@@ -128,10 +128,10 @@ static void test_row_independence(cpu_gemm_small_fn fn, const char *isa)
     int64_t M = 70, N = 23, K = 71;
     float *x = rnd_weights(M * K, W_F32), *W = rnd_weights(N * K, W_F32);
     float *y = calloc((size_t)(M * N), sizeof(float)), *y1 = calloc((size_t)N, sizeof(float));
-    fn(y, N, x, K, M, W, K, N, 0.0f);
+    cpu_gemm_small(fn, y, N, x, K, M, W, K, N, 0.0f);
     int same = 1;
     for (int64_t r = 0; r < M; r++) {
-        fn(y1, N, x + r * K, K, 1, W, K, N, 0.0f);
+        cpu_gemm_small(fn, y1, N, x + r * K, K, 1, W, K, N, 0.0f);
         same &= memcmp(y1, y + r * N, sizeof(float) * (size_t)N) == 0;
     }
     CHECK_MSG(same, "%s: a row alone differs from the same row in a batch of 70", isa);

@@ -32,6 +32,8 @@ typedef struct {
     int rope_hd;
     double rope_theta;
     cpu_gemm_small_fn gemm_small; /* the small-row kernel for this CPU */
+    float *xT;                    /* its transposed activations [K, Mp] */
+    size_t xT_cap;                /* floats */
 } cpu_state;
 
 static be_mat cpu_mat_new(be_backend *be, int64_t rows, int64_t cols)
@@ -110,15 +112,16 @@ static void cpu_weight_free(be_backend *be, be_weight *w)
 #define CPU_COL_BLOCK 256
 
 /* Rows 2..CPU_GEMM_SMALL_MAX_M (batched decode): our own kernel reads W in
- * place (cpu_gemm_small.c); OpenBLAS would copy (pack) the whole W block
- * on every call, which costs more than the arithmetic at so few rows. One
- * row: sgemv, already at memory bandwidth. */
-static void linear_slice(cpu_gemm_small_fn small, be_mat y, be_mat x, const float *W, int64_t n0,
-                         int64_t n, float beta)
+ * place (cpu_gemm_small.c) from the transposed activations xT [K, Mp];
+ * OpenBLAS would copy (pack) the whole W block on every call, which costs
+ * more than the arithmetic at so few rows. One row: sgemv, already at
+ * memory bandwidth. */
+static void linear_slice(cpu_gemm_small_fn small, const float *xT, be_mat y, be_mat x,
+                         const float *W, int64_t n0, int64_t n, float beta)
 {
     int64_t K = x.cols;
-    if (x.rows > 1 && x.rows <= CPU_GEMM_SMALL_MAX_M)
-        small(y.data + n0, y.ld, x.data, x.ld, x.rows, W + n0 * K, K, n, beta);
+    if (xT)
+        small(y.data + n0, y.ld, xT, cpu_gemm_small_lanes(x.rows), x.rows, W + n0 * K, K, n, beta);
     else if (x.rows == 1)
         cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)K, 1.0f, W + n0 * K, (int)K, x.data,
                     1, beta, y.data + n0, 1);
@@ -127,18 +130,34 @@ static void linear_slice(cpu_gemm_small_fn small, be_mat y, be_mat x, const floa
                     x.data, (int)x.ld, W + n0 * K, (int)K, beta, y.data + n0, (int)y.ld);
 }
 
+/* The small-row kernel's transposed activations for x, or NULL when x has
+ * one row or more than CPU_GEMM_SMALL_MAX_M (kept in the backend state:
+ * every decode step needs the same sizes). */
+static const float *linear_small_x(cpu_state *st, be_mat x)
+{
+    if (x.rows < 2 || x.rows > CPU_GEMM_SMALL_MAX_M) return NULL;
+    size_t need = (size_t)(cpu_gemm_small_lanes(x.rows) * x.cols);
+    if (need > st->xT_cap) {
+        free(st->xT);
+        st->xT = cpu_gemm_small_alloc_x(CPU_GEMM_SMALL_MAX_M, x.cols);
+        st->xT_cap = (size_t)(cpu_gemm_small_lanes(CPU_GEMM_SMALL_MAX_M) * x.cols);
+    }
+    cpu_gemm_small_pack_x(st->xT, x.data, x.ld, x.rows, x.cols);
+    return st->xT;
+}
+
 static void cpu_linear(be_backend *be, be_mat y, be_mat x, const be_weight *w,
                        const be_weight *bias, bool accumulate)
 {
-    const float *W = w->data;
-    cpu_gemm_small_fn small = ((cpu_state *)be->impl)->gemm_small;
+    cpu_state *st = be->impl;
+    const float *W = w->data, *xT = linear_small_x(st, x);
     int64_t M = x.rows, N = w->rows;
     float beta = accumulate ? 1.0f : 0.0f;
     int64_t n_blocks = (N + CPU_COL_BLOCK - 1) / CPU_COL_BLOCK;
 #pragma omp parallel for schedule(static)
     for (int64_t b = 0; b < n_blocks; b++) {
         int64_t n0 = b * CPU_COL_BLOCK, n = N - n0 < CPU_COL_BLOCK ? N - n0 : CPU_COL_BLOCK;
-        linear_slice(small, y, x, W, n0, n, beta);
+        linear_slice(st->gemm_small, xT, y, x, W, n0, n, beta);
     }
     if (bias) {
         const float *bv = bias->data;
@@ -385,6 +404,7 @@ static void cpu_destroy(be_backend *be)
     free(st->rope_cos);
     free(st->rope_sin);
     free(st->rope_pos);
+    free(st->xT);
     free(st);
     free(be);
 }

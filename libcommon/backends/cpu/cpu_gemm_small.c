@@ -1,16 +1,55 @@
 /* cpu_gemm_small.c — backends layer: small-row matrix products y = x W^T
  * on the stored weight layout (see cpu_gemm_small.h).
  *
- * Register tiles of NR weight rows × MR activation rows: each step over K
- * loads NR weight vectors and MR activation vectors and does NR·MR fused
- * multiply-adds into per-lane partial sums, so every weight row is read
- * from cache once per MR activation rows instead of once per row. Rows past
- * the end of a tile alias the tile's first row: computed and discarded, so
- * one loop shape serves every M and n. */
+ * Tiles of NR output columns (weight rows) × V vectors of activation rows:
+ * for each k, V loads of xT[k] and NR broadcasts of W[j][k] feed NR·V fused
+ * multiply-adds into accumulators that stay in registers for the whole of
+ * K; the tile is then stored transposed into y. Rows past n alias the
+ * tile's first row: computed and discarded, so one loop shape serves every
+ * n. */
 #include "cpu_gemm_small.h"
+
+#include "err.h"
 
 #include <immintrin.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* the tile loops must unroll so that the accumulators live in registers */
+#define UNROLL _Pragma("GCC unroll 32")
+
+int64_t cpu_gemm_small_lanes(int64_t M)
+{
+    return (M + 15) / 16 * 16;
+}
+
+float *cpu_gemm_small_alloc_x(int64_t M, int64_t K)
+{
+    size_t bytes = sizeof(float) * (size_t)(cpu_gemm_small_lanes(M) * (K ? K : 1));
+    float *p = aligned_alloc(64, bytes); /* bytes: a multiple of 64 */
+    if (!p) DIE("out of memory (%zu bytes for transposed activations)", bytes);
+    return p;
+}
+
+void cpu_gemm_small_pack_x(float *xT, const float *x, int64_t ldx, int64_t M, int64_t K)
+{
+    int64_t Mp = cpu_gemm_small_lanes(M);
+    for (int64_t k = 0; k < K; k++) {
+        float *row = xT + k * Mp;
+        for (int64_t m = 0; m < M; m++) row[m] = x[m * ldx + k];
+        for (int64_t m = M; m < Mp; m++) row[m] = 0.0f;
+    }
+}
+
+void cpu_gemm_small(cpu_gemm_small_fn fn, float *y, int64_t ldy, const float *x, int64_t ldx,
+                    int64_t M, const float *W, int64_t K, int64_t n, float beta)
+{
+    float *xT = cpu_gemm_small_alloc_x(M, K);
+    cpu_gemm_small_pack_x(xT, x, ldx, M, K);
+    fn(y, ldy, xT, cpu_gemm_small_lanes(M), M, W, K, n, beta);
+    free(xT);
+}
 
 /* y[m, j] = s or y[m, j] += s */
 static inline void gemm_small_put(float *y, float s, float beta)
@@ -18,135 +57,121 @@ static inline void gemm_small_put(float *y, float s, float beta)
     *y = beta != 0.0f ? *y + s : s;
 }
 
+/* A finished tile acc [NR][lanes] (lane m: activation row m0 + m) into y. */
+static inline void gemm_small_store(float *y, int64_t ldy, const float *acc, int nr, int lanes,
+                                    int64_t j0, int64_t n, int64_t m0, int64_t M, float beta)
+{
+    for (int i = 0; i < nr && j0 + i < n; i++)
+        for (int m = 0; m < lanes && m0 + m < M; m++)
+            gemm_small_put(y + (m0 + m) * ldy + j0 + i, acc[i * lanes + m], beta);
+}
+
 /* ---- scalar: the fallback for CPUs without AVX2 ---------------------- */
 
-static void gemm_small_scalar(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t M,
+static void gemm_small_scalar(float *y, int64_t ldy, const float *xT, int64_t Mp, int64_t M,
                               const float *W, int64_t K, int64_t n, float beta)
 {
     for (int64_t j = 0; j < n; j++)
         for (int64_t m = 0; m < M; m++) {
-            const float *w = W + j * K, *xr = x + m * ldx;
+            const float *w = W + j * K;
             float s = 0.0f;
-            for (int64_t k = 0; k < K; k++) s += xr[k] * w[k];
+            for (int64_t k = 0; k < K; k++) s += xT[k * Mp + m] * w[k];
             gemm_small_put(y + m * ldy + j, s, beta);
         }
 }
 
-/* ---- AVX2 + FMA: 8 lanes, tiles of 2 weight rows × 4 activation rows -- */
+/* ---- AVX-512: 16 lanes; V vectors (16 V activation rows) × NR columns,
+ * NR·V = 24 accumulators of the 32 vector registers ------------------- */
 
-#define A2_NR 2
-#define A2_MR 4
+#define A5_TILE(V, NR)                                                                          \
+    __attribute__((target("avx512f"))) static void a5_tile_##V(                                 \
+        float *y, int64_t ldy, const float *xT, int64_t Mp, int64_t m0, int64_t M,              \
+        const float *W, int64_t K, int64_t j0, int64_t n, float beta)                           \
+    {                                                                                           \
+        const float *w[NR];                                                                     \
+        UNROLL for (int i = 0; i < NR; i++) w[i] = W + (j0 + i < n ? j0 + i : j0) * K;          \
+        __m512 acc[NR][V];                                                                      \
+        UNROLL for (int i = 0; i < NR; i++) UNROLL for (int v = 0; v < V; v++) acc[i][v] =      \
+            _mm512_setzero_ps();                                                                \
+        const float *xk = xT + m0;                                                              \
+        for (int64_t k = 0; k < K; k++, xk += Mp) {                                             \
+            __m512 xv[V];                                                                       \
+            UNROLL for (int v = 0; v < V; v++) xv[v] = _mm512_loadu_ps(xk + 16 * v);            \
+            UNROLL for (int i = 0; i < NR; i++)                                                 \
+            {                                                                                   \
+                __m512 wb = _mm512_set1_ps(w[i][k]);                                            \
+                UNROLL for (int v = 0; v < V; v++) acc[i][v] =                                  \
+                    _mm512_fmadd_ps(wb, xv[v], acc[i][v]);                                      \
+            }                                                                                   \
+        }                                                                                       \
+        float out[NR * V * 16];                                                                 \
+        UNROLL for (int i = 0; i < NR; i++) UNROLL for (int v = 0; v < V; v++)                  \
+            _mm512_storeu_ps(out + (i * V + v) * 16, acc[i][v]);                                \
+        gemm_small_store(y, ldy, out, NR, V * 16, j0, n, m0, M, beta);                          \
+    }
 
-__attribute__((target("avx2,fma"))) static inline float a2_hsum(__m256 v)
+A5_TILE(1, 24)
+A5_TILE(2, 12)
+A5_TILE(3, 8)
+A5_TILE(4, 6)
+
+__attribute__((target("avx512f"))) static void gemm_small_avx512(float *y, int64_t ldy,
+                                                                const float *xT, int64_t Mp,
+                                                                int64_t M, const float *W,
+                                                                int64_t K, int64_t n, float beta)
 {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1)); /* [4] */
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));                                        /* [2] */
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));                                         /* [1] */
-    return _mm_cvtss_f32(s);
+    static const int nr[5] = {0, 24, 12, 8, 6};
+    for (int64_t m0 = 0; m0 < Mp; m0 += 64) {
+        int V = (int)((Mp - m0) / 16 < 4 ? (Mp - m0) / 16 : 4);
+        for (int64_t j0 = 0; j0 < n; j0 += nr[V]) switch (V) {
+            case 1: a5_tile_1(y, ldy, xT, Mp, m0, M, W, K, j0, n, beta); break;
+            case 2: a5_tile_2(y, ldy, xT, Mp, m0, M, W, K, j0, n, beta); break;
+            case 3: a5_tile_3(y, ldy, xT, Mp, m0, M, W, K, j0, n, beta); break;
+            default: a5_tile_4(y, ldy, xT, Mp, m0, M, W, K, j0, n, beta); break;
+            }
+    }
 }
 
-/* One tile: w[A2_NR] weight rows, xr[A2_MR] activation rows, all of K. */
-__attribute__((target("avx2,fma"), always_inline)) static inline void a2_tile(__m256 acc[A2_NR][A2_MR],
-                                                        const float *const w[A2_NR],
-                                                        const float *const xr[A2_MR], int64_t K)
+/* ---- AVX2 + FMA: 8 lanes; 2 vectors (16 activation rows) × 6 columns,
+ * 12 accumulators of the 16 vector registers --------------------------- */
+
+#define A2_NR 6
+
+__attribute__((target("avx2,fma"))) static void a2_tile(float *y, int64_t ldy, const float *xT,
+                                                        int64_t Mp, int64_t m0, int64_t M,
+                                                        const float *W, int64_t K, int64_t j0,
+                                                        int64_t n, float beta)
 {
-    static const int32_t lanes[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t k_full = K & ~(int64_t)7, rest = K - k_full;
-    for (int i = 0; i < A2_NR; i++)
-        for (int r = 0; r < A2_MR; r++) acc[i][r] = _mm256_setzero_ps();
-    for (int64_t k = 0; k < k_full; k += 8) {
-        __m256 wv[A2_NR];
-        for (int i = 0; i < A2_NR; i++) wv[i] = _mm256_loadu_ps(w[i] + k);
-        for (int r = 0; r < A2_MR; r++) {
-            __m256 xv = _mm256_loadu_ps(xr[r] + k);
-            for (int i = 0; i < A2_NR; i++) acc[i][r] = _mm256_fmadd_ps(wv[i], xv, acc[i][r]);
+    const float *w[A2_NR];
+    UNROLL for (int i = 0; i < A2_NR; i++) w[i] = W + (j0 + i < n ? j0 + i : j0) * K;
+    __m256 acc[A2_NR][2];
+    UNROLL for (int i = 0; i < A2_NR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+    const float *xk = xT + m0;
+    for (int64_t k = 0; k < K; k++, xk += Mp) {
+        __m256 x0 = _mm256_loadu_ps(xk), x1 = _mm256_loadu_ps(xk + 8);
+        UNROLL for (int i = 0; i < A2_NR; i++)
+        {
+            __m256 wb = _mm256_broadcast_ss(w[i] + k);
+            acc[i][0] = _mm256_fmadd_ps(wb, x0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(wb, x1, acc[i][1]);
         }
     }
-    if (rest) {
-        /* masked loads read only the K - k_full valid floats */
-        __m256i mask = _mm256_loadu_si256((const __m256i *)(lanes + 8 - rest));
-        __m256 wv[A2_NR];
-        for (int i = 0; i < A2_NR; i++) wv[i] = _mm256_maskload_ps(w[i] + k_full, mask);
-        for (int r = 0; r < A2_MR; r++) {
-            __m256 xv = _mm256_maskload_ps(xr[r] + k_full, mask);
-            for (int i = 0; i < A2_NR; i++) acc[i][r] = _mm256_fmadd_ps(wv[i], xv, acc[i][r]);
-        }
+    float out[A2_NR * 16];
+    UNROLL for (int i = 0; i < A2_NR; i++)
+    {
+        _mm256_storeu_ps(out + i * 16, acc[i][0]);
+        _mm256_storeu_ps(out + i * 16 + 8, acc[i][1]);
     }
+    gemm_small_store(y, ldy, out, A2_NR, 16, j0, n, m0, M, beta);
 }
 
 __attribute__((target("avx2,fma"))) static void gemm_small_avx2(float *y, int64_t ldy,
-                                                                const float *x, int64_t ldx,
+                                                                const float *xT, int64_t Mp,
                                                                 int64_t M, const float *W,
                                                                 int64_t K, int64_t n, float beta)
 {
-    for (int64_t j0 = 0; j0 < n; j0 += A2_NR) {
-        const float *w[A2_NR];
-        for (int i = 0; i < A2_NR; i++) w[i] = W + (j0 + i < n ? j0 + i : j0) * K;
-        for (int64_t m0 = 0; m0 < M; m0 += A2_MR) {
-            const float *xr[A2_MR];
-            for (int r = 0; r < A2_MR; r++) xr[r] = x + (m0 + r < M ? m0 + r : m0) * ldx;
-            __m256 acc[A2_NR][A2_MR];
-            a2_tile(acc, w, xr, K);
-            for (int i = 0; i < A2_NR && j0 + i < n; i++)
-                for (int r = 0; r < A2_MR && m0 + r < M; r++)
-                    gemm_small_put(y + (m0 + r) * ldy + j0 + i, a2_hsum(acc[i][r]), beta);
-        }
-    }
-}
-
-/* ---- AVX-512: 16 lanes, tiles of 3 weight rows × 8 activation rows ----
- * 24 accumulators + 3 weight vectors + 1 activation vector fit the 32
- * vector registers. */
-
-#define A5_NR 3
-#define A5_MR 8
-
-__attribute__((target("avx512f"), always_inline)) static inline void a5_tile(__m512 acc[A5_NR][A5_MR],
-                                                       const float *const w[A5_NR],
-                                                       const float *const xr[A5_MR], int64_t K)
-{
-    int64_t k_full = K & ~(int64_t)15, rest = K - k_full;
-    for (int i = 0; i < A5_NR; i++)
-        for (int r = 0; r < A5_MR; r++) acc[i][r] = _mm512_setzero_ps();
-    for (int64_t k = 0; k < k_full; k += 16) {
-        __m512 wv[A5_NR];
-        for (int i = 0; i < A5_NR; i++) wv[i] = _mm512_loadu_ps(w[i] + k);
-        for (int r = 0; r < A5_MR; r++) {
-            __m512 xv = _mm512_loadu_ps(xr[r] + k);
-            for (int i = 0; i < A5_NR; i++) acc[i][r] = _mm512_fmadd_ps(wv[i], xv, acc[i][r]);
-        }
-    }
-    if (rest) {
-        /* masked loads read only the K - k_full valid floats */
-        __mmask16 mask = (__mmask16)((1u << rest) - 1u);
-        __m512 wv[A5_NR];
-        for (int i = 0; i < A5_NR; i++) wv[i] = _mm512_maskz_loadu_ps(mask, w[i] + k_full);
-        for (int r = 0; r < A5_MR; r++) {
-            __m512 xv = _mm512_maskz_loadu_ps(mask, xr[r] + k_full);
-            for (int i = 0; i < A5_NR; i++) acc[i][r] = _mm512_fmadd_ps(wv[i], xv, acc[i][r]);
-        }
-    }
-}
-
-__attribute__((target("avx512f"))) static void gemm_small_avx512(float *y, int64_t ldy,
-                                                                const float *x, int64_t ldx,
-                                                                int64_t M, const float *W,
-                                                                int64_t K, int64_t n, float beta)
-{
-    for (int64_t m0 = 0; m0 < M; m0 += A5_MR) {
-        const float *xr[A5_MR];
-        for (int r = 0; r < A5_MR; r++) xr[r] = x + (m0 + r < M ? m0 + r : m0) * ldx;
-        for (int64_t j0 = 0; j0 < n; j0 += A5_NR) {
-            const float *w[A5_NR];
-            for (int i = 0; i < A5_NR; i++) w[i] = W + (j0 + i < n ? j0 + i : j0) * K;
-            __m512 acc[A5_NR][A5_MR];
-            a5_tile(acc, w, xr, K);
-            for (int i = 0; i < A5_NR && j0 + i < n; i++)
-                for (int r = 0; r < A5_MR && m0 + r < M; r++)
-                    gemm_small_put(y + (m0 + r) * ldy + j0 + i, _mm512_reduce_add_ps(acc[i][r]),
-                                   beta);
-        }
-    }
+    for (int64_t m0 = 0; m0 < Mp; m0 += 16)
+        for (int64_t j0 = 0; j0 < n; j0 += A2_NR) a2_tile(y, ldy, xT, Mp, m0, M, W, K, j0, n, beta);
 }
 
 cpu_gemm_small_fn cpu_gemm_small_kernel(cpu_isa isa)

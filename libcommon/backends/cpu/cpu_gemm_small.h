@@ -2,11 +2,14 @@
  * decode steps), reading the weight matrix in its stored [N, K] row-major
  * layout with no packing copy.
  *
- * y [M, n] = x [M, K] . W [n, K]^T, or y += that when beta is 1. Each output
- * element is a dot product whose summation order depends only on K and on
- * the instruction set chosen (lanes of 16 (AVX-512), 8 (AVX2) or 1, then a
- * fixed reduction tree), never on M, the thread count or the position of
- * the row in the batch. */
+ * y [M, n] = x [M, K] . W [n, K]^T, or y += that when beta is 1. The
+ * activations are first transposed into xT [K, Mp] (Mp: M rounded up to 16,
+ * zero lanes past M), a small copy made once per product; the kernel then
+ * keeps a tile of output rows × activation rows in vector registers, with
+ * the activation rows along the vector lanes, and for each k broadcasts one
+ * weight per output row. Every output element is therefore one plain sum
+ * over k = 0, 1, .., K-1 (fused multiply-adds in the vector kernels), the
+ * same whatever M, the row's place in the batch or the thread count. */
 #ifndef SIMA_BACKENDS_CPU_GEMM_SMALL_H
 #define SIMA_BACKENDS_CPU_GEMM_SMALL_H
 
@@ -15,7 +18,9 @@
 /* Rows up to which the small-row kernel is used (above it: sgemm). */
 #define CPU_GEMM_SMALL_MAX_M 64
 
-typedef void (*cpu_gemm_small_fn)(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t M,
+/* y [M, n] (row stride ldy) = or += xT^T . W [n, K]^T, xT [K, Mp] from
+ * cpu_gemm_small_pack_x. */
+typedef void (*cpu_gemm_small_fn)(float *y, int64_t ldy, const float *xT, int64_t Mp, int64_t M,
                                   const float *W, int64_t K, int64_t n, float beta);
 
 typedef enum { CPU_ISA_SCALAR, CPU_ISA_AVX2, CPU_ISA_AVX512, CPU_ISA_BEST } cpu_isa;
@@ -23,5 +28,17 @@ typedef enum { CPU_ISA_SCALAR, CPU_ISA_AVX2, CPU_ISA_AVX512, CPU_ISA_BEST } cpu_
 /* The kernel for an instruction set, or NULL when this CPU lacks it;
  * CPU_ISA_BEST: the fastest one this CPU runs. */
 cpu_gemm_small_fn cpu_gemm_small_kernel(cpu_isa isa);
+
+/* Lanes of the transposed activations: M rounded up to 16. */
+int64_t cpu_gemm_small_lanes(int64_t M);
+
+/* xT [K, Mp] = x [M, K]^T (row stride ldx), lanes M..Mp zero; xT from
+ * cpu_gemm_small_alloc_x (64-byte aligned). */
+void cpu_gemm_small_pack_x(float *xT, const float *x, int64_t ldx, int64_t M, int64_t K);
+float *cpu_gemm_small_alloc_x(int64_t M, int64_t K);
+
+/* The whole product with a temporary xT: y [M, n] = or += x . W^T. */
+void cpu_gemm_small(cpu_gemm_small_fn fn, float *y, int64_t ldy, const float *x, int64_t ldx,
+                    int64_t M, const float *W, int64_t K, int64_t n, float beta);
 
 #endif
