@@ -1,5 +1,6 @@
 /* cpu_backend.c — backends layer: the float32 CPU reference backend.
- * Matrix products through OpenBLAS, everything else as plain loops spread
+ * Matrix products through OpenBLAS (2..64 rows: our own small-row kernel,
+ * cpu_gemm_small.c), everything else as plain loops spread
  * over OpenMP threads. Clarity and exactness first: every CUDA kernel is
  * tested against these functions. */
 #include "backend.h"
