@@ -6,7 +6,8 @@
  *    bfloat16 (what a checkpoint stored in those types loads as), within
  *    the worst-case float32 summation bound;
  *  - row strides wider than the row, and accumulation (y += x W^T);
- *  - a row's result is the same bits whatever M and its place in the batch;
+ *  - a row's result is the same bits whatever M (1..8, 9..70) and its
+ *    place in the batch;
  *  - through be->linear: the same bits with 1 and 3 threads. */
 #include "backend.h"
 #include "check.h"
@@ -122,20 +123,33 @@ static void test_against_double(cpu_gemm_small_fn fn, const char *isa)
 }
 
 /* A row's bits do not depend on M or on where it sits in the batch: row r
- * of a 70-row product equals the same row computed alone. */
+ * of a 70-row (a 9-row) product equals the same row in a 9-row (alone),
+ * within each layout (1..8 rows: paired k, 9 and more: plain). */
+static int rows_match(cpu_gemm_small_fn fn, const float *x, const float *W, int64_t K, int64_t N,
+                      int64_t M_big, int64_t M_small)
+{
+    float *y = calloc((size_t)(M_big * N), sizeof(float));
+    float *y1 = calloc((size_t)(M_small * N), sizeof(float));
+    cpu_gemm_small(fn, y, N, x, K, M_big, W, K, N, 0.0f);
+    int same = 1;
+    for (int64_t r = 0; r + M_small <= M_big; r++) {
+        cpu_gemm_small(fn, y1, N, x + r * K, K, M_small, W, K, N, 0.0f);
+        same &= memcmp(y1, y + r * N, sizeof(float) * (size_t)(M_small * N)) == 0;
+    }
+    free(y), free(y1);
+    return same;
+}
+
 static void test_row_independence(cpu_gemm_small_fn fn, const char *isa)
 {
-    int64_t M = 70, N = 23, K = 71;
-    float *x = rnd_weights(M * K, W_F32), *W = rnd_weights(N * K, W_F32);
-    float *y = calloc((size_t)(M * N), sizeof(float)), *y1 = calloc((size_t)N, sizeof(float));
-    cpu_gemm_small(fn, y, N, x, K, M, W, K, N, 0.0f);
-    int same = 1;
-    for (int64_t r = 0; r < M; r++) {
-        cpu_gemm_small(fn, y1, N, x + r * K, K, 1, W, K, N, 0.0f);
-        same &= memcmp(y1, y + r * N, sizeof(float) * (size_t)N) == 0;
-    }
-    CHECK_MSG(same, "%s: a row alone differs from the same row in a batch of 70", isa);
-    free(x), free(W), free(y), free(y1);
+    int64_t N = 23, K = 71;
+    float *x = rnd_weights(70 * K, W_F32), *W = rnd_weights(N * K, W_F32);
+    CHECK_MSG(rows_match(fn, x, W, K, N, 70, 9), "%s: rows of 9 differ from the same rows of 70",
+              isa);
+    CHECK_MSG(rows_match(fn, x, W, K, N, 8, 1), "%s: a row alone differs from it in 8 rows", isa);
+    CHECK_MSG(rows_match(fn, x, W, K, N, 8, 3), "%s: rows of 3 differ from the same rows of 8",
+              isa);
+    free(x), free(W);
 }
 
 /* be->linear at decode-sized M: same bits with 1 and 3 threads, close to

@@ -137,11 +137,11 @@ static void linear_slice(cpu_gemm_small_fn small, const float *xT, be_mat y, be_
 static const float *linear_small_x(cpu_state *st, be_mat x)
 {
     if (x.rows < 2 || x.rows > CPU_GEMM_SMALL_MAX_M) return NULL;
-    size_t need = (size_t)(cpu_gemm_small_lanes(x.rows) * x.cols);
+    size_t need = (size_t)(cpu_gemm_small_lanes(x.rows) * (x.cols + 1));
     if (need > st->xT_cap) {
         free(st->xT);
         st->xT = cpu_gemm_small_alloc_x(CPU_GEMM_SMALL_MAX_M, x.cols);
-        st->xT_cap = (size_t)(cpu_gemm_small_lanes(CPU_GEMM_SMALL_MAX_M) * x.cols);
+        st->xT_cap = (size_t)(cpu_gemm_small_lanes(CPU_GEMM_SMALL_MAX_M) * (x.cols + 1));
     }
     cpu_gemm_small_pack_x(st->xT, x.data, x.ld, x.rows, x.cols);
     return st->xT;
