@@ -9,7 +9,9 @@
  *              [--kv-heads N] [--ffn N] [--vocab N] [--vision-hidden N]
  *              [--vision-layers N] [--vision-heads N] [--vision-ffn N]
  *              [--image-size N] [--patch N] [--new-tokens N] [--batches 1,8,32]
- *              [--no-vision] [--no-prefill]
+ *              [--no-vision] [--no-prefill] [--profile]
+ * --profile: also times every backend operation during one generation per
+ * batch size and prints where the time goes (timers around the ops).
  */
 #define _GNU_SOURCE
 #include "config.h"
@@ -37,7 +39,7 @@ typedef struct {
     int hidden, layers, heads, kv_heads, ffn, vocab;
     int v_hidden, v_layers, v_heads, v_ffn, image_size, patch;
     int new_tokens;
-    int skip_vision, skip_prefill;
+    int skip_vision, skip_prefill, profile;
     const char *config;
     char batches[64];
 } bench_args;
@@ -198,7 +200,93 @@ static double sgemv_gbs(int rows, int cols)
     return reps * 4.0 * rows * cols / dt / 1e9;
 }
 
-static void bench_decode(llava_model *m, const char *batches, int n)
+/* ---- --profile: timers around the backend's operations ---------------- */
+
+enum { OP_LINEAR, OP_ATTN, OP_NORM, OP_ROPE, OP_ACT, OP_ADD, OP_EMBED, OP_LOGP, OP_COPY, OP_N };
+static const char *op_names[OP_N] = {"linear", "attention", "rmsnorm", "rope", "silu_mul",
+                                     "add", "embed", "token_logprobs", "copy/upload"};
+static double op_seconds[OP_N];
+static be_backend op_orig; /* the backend's own functions */
+
+#define OP_TIMED(op, call)                                                                     \
+    do {                                                                                       \
+        double t0_ = now();                                                                    \
+        call;                                                                                  \
+        op_seconds[op] += now() - t0_;                                                         \
+    } while (0)
+
+static void p_linear(be_backend *be, be_mat y, be_mat x, const be_weight *w, const be_weight *b,
+                     bool acc)
+{
+    OP_TIMED(OP_LINEAR, op_orig.linear(be, y, x, w, b, acc));
+}
+static void p_attention(be_backend *be, be_mat out, be_mat q, be_mat k, be_mat v,
+                        const be_attn_seq *seqs, int n, be_attn_shape sh)
+{
+    OP_TIMED(OP_ATTN, op_orig.attention(be, out, q, k, v, seqs, n, sh));
+}
+static void p_rmsnorm(be_backend *be, be_mat y, be_mat x, const be_weight *w, float eps)
+{
+    OP_TIMED(OP_NORM, op_orig.rmsnorm(be, y, x, w, eps));
+}
+static void p_rope(be_backend *be, be_mat x, int nh, int hd, const int32_t *pos, double theta)
+{
+    OP_TIMED(OP_ROPE, op_orig.rope(be, x, nh, hd, pos, theta));
+}
+static void p_silu_mul(be_backend *be, be_mat out, be_mat g, be_mat u)
+{
+    OP_TIMED(OP_ACT, op_orig.silu_mul(be, out, g, u));
+}
+static void p_add(be_backend *be, be_mat y, be_mat x) { OP_TIMED(OP_ADD, op_orig.add(be, y, x)); }
+static void p_embed(be_backend *be, be_mat out, const be_weight *t, const int32_t *ids)
+{
+    OP_TIMED(OP_EMBED, op_orig.embed(be, out, t, ids));
+}
+static void p_logp(be_backend *be, be_mat l, const int32_t *t, float *lp, int32_t *am)
+{
+    OP_TIMED(OP_LOGP, op_orig.token_logprobs(be, l, t, lp, am));
+}
+static void p_copy(be_backend *be, be_mat d, be_mat s) { OP_TIMED(OP_COPY, op_orig.copy(be, d, s)); }
+static void p_upload(be_backend *be, be_mat d, const float *h)
+{
+    OP_TIMED(OP_COPY, op_orig.upload(be, d, h));
+}
+static void p_download(be_backend *be, be_mat s, float *h)
+{
+    OP_TIMED(OP_COPY, op_orig.download(be, s, h));
+}
+
+static void profile_install(be_backend *be)
+{
+    op_orig = *be;
+    be->linear = p_linear;
+    be->attention = p_attention;
+    be->rmsnorm = p_rmsnorm;
+    be->rope = p_rope;
+    be->silu_mul = p_silu_mul;
+    be->add = p_add;
+    be->embed = p_embed;
+    be->token_logprobs = p_logp;
+    be->copy = p_copy;
+    be->upload = p_upload;
+    be->download = p_download;
+}
+
+/* One generation of n tokens at this batch size, its time split by op. */
+static void profile_decode(llava_model *m, int batch, int n)
+{
+    memset(op_seconds, 0, sizeof op_seconds);
+    double total = time_generate(m, batch, n), ops = 0;
+    printf("  profile (one run, %d tokens, prompt included): %.1f ms;", n, 1e3 * total);
+    for (int i = 0; i < OP_N; i++) {
+        ops += op_seconds[i];
+        if (op_seconds[i] >= 0.005 * total)
+            printf(" %s %.0f%%", op_names[i], 100.0 * op_seconds[i] / total);
+    }
+    printf(" other %.0f%%\n", 100.0 * (total - ops) / total);
+}
+
+static void bench_decode(llava_model *m, const char *batches, int n, int profile)
 {
     double tps1 = 0;
     char list[64];
@@ -223,13 +311,14 @@ static void bench_decode(llava_model *m, const char *batches, int n)
             printf("  weight stream   : %8.1f GB/s vs sgemv %.1f GB/s -> %.0f%% of sgemv\n", gbs, ref,
                    100.0 * gbs / ref);
         }
+        if (profile) profile_decode(m, b, n);
     }
 }
 
 int main(int argc, char **argv)
 {
     err_set_program("perf_model");
-    bench_args a = {512, 8, 8, 8, 1376, 32000, 384, 6, 6, 1536, 224, 14, 32, 0, 0, NULL, "1,8,32"};
+    bench_args a = {512, 8, 8, 8, 1376, 32000, 384, 6, 6, 1536, 224, 14, 32, 0, 0, 0, NULL, "1,8,32"};
     static struct option opts[] = {
         {"config", required_argument, 0, 'c'}, {"hidden", required_argument, 0, 'H'},
         {"layers", required_argument, 0, 'L'}, {"heads", required_argument, 0, 'A'},
@@ -239,7 +328,7 @@ int main(int argc, char **argv)
         {"vision-ffn", required_argument, 0, 'f'}, {"image-size", required_argument, 0, 'i'},
         {"patch", required_argument, 0, 'p'}, {"new-tokens", required_argument, 0, 'n'},
         {"batches", required_argument, 0, 'b'}, {"no-vision", no_argument, 0, 'x'},
-        {"no-prefill", no_argument, 0, 'y'}, {0, 0, 0, 0}};
+        {"no-prefill", no_argument, 0, 'y'}, {"profile", no_argument, 0, 'P'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         int v = optarg ? atoi(optarg) : 0;
@@ -261,6 +350,7 @@ int main(int argc, char **argv)
         case 'b': snprintf(a.batches, sizeof a.batches, "%s", optarg); break;
         case 'x': a.skip_vision = 1; break;
         case 'y': a.skip_prefill = 1; break;
+        case 'P': a.profile = 1; break;
         default: fprintf(stderr, "usage: see the comment at the top of perf_model.c\n"); return 2;
         }
     }
@@ -277,7 +367,8 @@ int main(int argc, char **argv)
            cfg.vision.num_hidden_layers, cfg.vision.image_size, cfg.vision.patch_size, m->image_tokens);
     if (!a.skip_vision) bench_vision(m);
     if (!a.skip_prefill) bench_prefill(m);
-    bench_decode(m, a.batches, a.new_tokens);
+    if (a.profile) profile_install(be);
+    bench_decode(m, a.batches, a.new_tokens, a.profile);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     printf("peak memory       : %8.1f MiB\n", ru.ru_maxrss / 1024.0);

@@ -1,9 +1,11 @@
 /* cpu_backend.c — backends layer: the float32 CPU reference backend.
- * Matrix products through OpenBLAS, everything else as plain loops spread
+ * Matrix products through OpenBLAS (2..64 rows: our own small-row kernel,
+ * cpu_gemm_small.c), everything else as plain loops spread
  * over OpenMP threads. Clarity and exactness first: every CUDA kernel is
  * tested against these functions. */
 #include "backend.h"
 #include "cpu_attn.h"
+#include "cpu_gemm_small.h"
 #include "cpu_train.h"
 #include "err.h"
 #include "log.h"
@@ -30,6 +32,9 @@ typedef struct {
     int64_t rope_rows, rope_cap;
     int rope_hd;
     double rope_theta;
+    cpu_gemm_small_fn gemm_small; /* the small-row kernel for this CPU */
+    float *xT;                    /* its transposed activations [K, Mp] */
+    size_t xT_cap;                /* floats */
 } cpu_state;
 
 static be_mat cpu_mat_new(be_backend *be, int64_t rows, int64_t cols)
@@ -107,50 +112,17 @@ static void cpu_weight_free(be_backend *be, be_weight *w)
  * threads or ranks a job uses. */
 #define CPU_COL_BLOCK 256
 
-/* Rows 2..8: each W row is read once and dotted with every x row, with no
- * packing copy of W (which costs OpenBLAS more than the arithmetic here).
- * Compiled for AVX-512, AVX2 and baseline x86-64, picked at load time. */
-#define CPU_DOT_M 8
-__attribute__((target_clones("avx512f", "avx2", "default")))
-static void linear_rows_dot(be_mat y, be_mat x, const float *W, int64_t n0, int64_t n, float beta)
-{
-    int64_t K = x.cols, M = x.rows, ld = x.ld;
-    /* rows past M alias row 0: computed and discarded, keeps one loop shape */
-    const float *restrict x0 = x.data, *restrict x1 = x.data + (1 < M ? 1 : 0) * ld,
-                          *restrict x2 = x.data + (2 < M ? 2 : 0) * ld,
-                          *restrict x3 = x.data + (3 < M ? 3 : 0) * ld,
-                          *restrict x4 = x.data + (4 < M ? 4 : 0) * ld,
-                          *restrict x5 = x.data + (5 < M ? 5 : 0) * ld,
-                          *restrict x6 = x.data + (6 < M ? 6 : 0) * ld,
-                          *restrict x7 = x.data + (7 < M ? 7 : 0) * ld;
-    for (int64_t j = n0; j < n0 + n; j++) {
-        const float *restrict w = W + j * K;
-        float a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
-#pragma omp simd reduction(+ : a0, a1, a2, a3, a4, a5, a6, a7)
-        for (int64_t k = 0; k < K; k++) {
-            float wk = w[k];
-            a0 += wk * x0[k];
-            a1 += wk * x1[k];
-            a2 += wk * x2[k];
-            a3 += wk * x3[k];
-            a4 += wk * x4[k];
-            a5 += wk * x5[k];
-            a6 += wk * x6[k];
-            a7 += wk * x7[k];
-        }
-        float acc[CPU_DOT_M] = {a0, a1, a2, a3, a4, a5, a6, a7};
-        for (int64_t m = 0; m < M; m++) {
-            float *o = y.data + m * y.ld + j;
-            *o = beta != 0.0f ? *o + acc[m] : acc[m];
-        }
-    }
-}
-
-static void linear_slice(be_mat y, be_mat x, const float *W, int64_t n0, int64_t n, float beta)
+/* Rows 2..CPU_GEMM_SMALL_MAX_M (batched decode): our own kernel reads W in
+ * place (cpu_gemm_small.c) from the transposed activations xT [K, Mp];
+ * OpenBLAS would copy (pack) the whole W block on every call, which costs
+ * more than the arithmetic at so few rows. One row: sgemv, already at
+ * memory bandwidth. */
+static void linear_slice(cpu_gemm_small_fn small, const float *xT, be_mat y, be_mat x,
+                         const float *W, int64_t n0, int64_t n, float beta)
 {
     int64_t K = x.cols;
-    if (x.rows > 1 && x.rows <= CPU_DOT_M)
-        linear_rows_dot(y, x, W, n0, n, beta);
+    if (xT)
+        small(y.data + n0, y.ld, xT, cpu_gemm_small_lanes(x.rows), x.rows, W + n0 * K, K, n, beta);
     else if (x.rows == 1)
         cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)K, 1.0f, W + n0 * K, (int)K, x.data,
                     1, beta, y.data + n0, 1);
@@ -159,17 +131,34 @@ static void linear_slice(be_mat y, be_mat x, const float *W, int64_t n0, int64_t
                     x.data, (int)x.ld, W + n0 * K, (int)K, beta, y.data + n0, (int)y.ld);
 }
 
+/* The small-row kernel's transposed activations for x, or NULL when x has
+ * one row or more than CPU_GEMM_SMALL_MAX_M (kept in the backend state:
+ * every decode step needs the same sizes). */
+static const float *linear_small_x(cpu_state *st, be_mat x)
+{
+    if (x.rows < 2 || x.rows > CPU_GEMM_SMALL_MAX_M) return NULL;
+    size_t need = (size_t)(cpu_gemm_small_lanes(x.rows) * (x.cols + 1));
+    if (need > st->xT_cap) {
+        free(st->xT);
+        st->xT = cpu_gemm_small_alloc_x(CPU_GEMM_SMALL_MAX_M, x.cols);
+        st->xT_cap = (size_t)(cpu_gemm_small_lanes(CPU_GEMM_SMALL_MAX_M) * (x.cols + 1));
+    }
+    cpu_gemm_small_pack_x(st->xT, x.data, x.ld, x.rows, x.cols);
+    return st->xT;
+}
+
 static void cpu_linear(be_backend *be, be_mat y, be_mat x, const be_weight *w,
                        const be_weight *bias, bool accumulate)
 {
-    const float *W = w->data;
+    cpu_state *st = be->impl;
+    const float *W = w->data, *xT = linear_small_x(st, x);
     int64_t M = x.rows, N = w->rows;
     float beta = accumulate ? 1.0f : 0.0f;
     int64_t n_blocks = (N + CPU_COL_BLOCK - 1) / CPU_COL_BLOCK;
 #pragma omp parallel for schedule(static)
     for (int64_t b = 0; b < n_blocks; b++) {
         int64_t n0 = b * CPU_COL_BLOCK, n = N - n0 < CPU_COL_BLOCK ? N - n0 : CPU_COL_BLOCK;
-        linear_slice(y, x, W, n0, n, beta);
+        linear_slice(st->gemm_small, xT, y, x, W, n0, n, beta);
     }
     if (bias) {
         const float *bv = bias->data;
@@ -416,6 +405,7 @@ static void cpu_destroy(be_backend *be)
     free(st->rope_cos);
     free(st->rope_sin);
     free(st->rope_pos);
+    free(st->xT);
     free(st);
     free(be);
 }
@@ -445,7 +435,9 @@ be_backend *be_cpu_new(int n_threads)
 #endif
     be_backend *be = xcalloc(1, sizeof *be);
     be->name = "cpu";
-    be->impl = xcalloc(1, sizeof(cpu_state));
+    cpu_state *st = xcalloc(1, sizeof(cpu_state));
+    st->gemm_small = cpu_gemm_small_kernel(CPU_ISA_BEST);
+    be->impl = st;
     be->mat_new = cpu_mat_new;
     be->mat_free = cpu_mat_free;
     be->upload = cpu_upload;
