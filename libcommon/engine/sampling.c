@@ -54,7 +54,41 @@ static int32_t argmax(const float *x, int n)
     return best;
 }
 
-int32_t smp_argmax(const float *x, int n) { return argmax(x, n); }
+/* Largest non-NaN value of x[0..n) (-inf if none): 16 running maxima side
+ * by side, a form the compiler turns into vector max instructions. */
+static float chunk_max(const float *x, int n)
+{
+    float lane[16];
+    for (int l = 0; l < 16; l++) lane[l] = -INFINITY;
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) lane[l] = x[i + l] > lane[l] ? x[i + l] : lane[l];
+    for (; i < n; i++) lane[0] = x[i] > lane[0] ? x[i] : lane[0];
+    float m = lane[0];
+    for (int l = 1; l < 16; l++) m = lane[l] > m ? lane[l] : m;
+    return m;
+}
+
+/* The same index as argmax() (the first maximum; 0 when x[0] is NaN), in
+ * two passes: the maximum of each chunk, then the first position of the
+ * overall maximum (a NaN equals nothing, -0 equals +0, as in argmax). */
+#define SMP_CHUNK 512
+int32_t smp_argmax(const float *x, int n)
+{
+    if (n <= SMP_CHUNK || isnan(x[0])) return argmax(x, n);
+    float cmax[(n + SMP_CHUNK - 1) / SMP_CHUNK];
+    int nc = 0;
+    float m = -INFINITY;
+    for (int i = 0; i < n; i += SMP_CHUNK, nc++) {
+        cmax[nc] = chunk_max(x + i, n - i < SMP_CHUNK ? n - i : SMP_CHUNK);
+        m = cmax[nc] > m ? cmax[nc] : m;
+    }
+    int c = 0;
+    while (c < nc - 1 && !(cmax[c] == m)) c++;
+    for (int i = c * SMP_CHUNK; i < n; i++)
+        if (x[i] == m) return i;
+    return 0; /* x[0] is -inf and everything else NaN or -inf */
+}
 
 /* Blocks of the log-softmax normaliser: each block's float sum runs in
  * index order; SMP_GROUP blocks are summed side by side so that their

@@ -75,6 +75,22 @@ static void check_argmax(void)
     CHECK_EQ(smp_argmax(nan_first, 3), 0);
     float nan_mid[] = {1, NAN, 7, 7};
     CHECK_EQ(smp_argmax(nan_mid, 4), 2);
+    /* long rows (the vocabulary-sized path): compared with the plain scan */
+    int n = 5000;
+    float *x = malloc(sizeof(float) * (size_t)n);
+    for (int c = 0; c < 6; c++) {
+        fill(x, n, 900 + c, 10.0f);
+        if (c == 1) x[4999] = x[700] = 100;             /* tie across chunks */
+        if (c == 2) x[0] = NAN;                         /* NaN first: index 0 */
+        if (c == 3) x[3] = NAN, x[1024] = NAN, x[2000] = 50;
+        if (c == 4) for (int i = 0; i < n; i++) x[i] = i == 3000 ? 0.0f : (i == 600 ? -0.0f : -1);
+        if (c == 5) for (int i = 0; i < n; i++) x[i] = i % 7 ? -INFINITY : NAN;
+        int32_t want = 0;
+        for (int i = 1; i < n; i++)
+            if (x[i] > x[want]) want = i;
+        CHECK_MSG(smp_argmax(x, n) == want, "case %d: %d vs %d", c, smp_argmax(x, n), want);
+    }
+    free(x);
 }
 
 static void check_hand_value(void)
