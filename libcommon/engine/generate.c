@@ -127,19 +127,23 @@ static int accept_token(llava_model *m, const gen_request *q, gen_output *o, gen
     return o->finish != 0;
 }
 
-/* Logits of selected hidden rows, downloaded to host: [n_rows, V]. */
-static float *host_logits(llava_model *m, be_mat hidden, const int64_t *rows, int n)
+/* Logits of selected hidden rows (rows NULL: all of hidden's n rows),
+ * downloaded into host [n, V], which the caller keeps for the next step:
+ * at batch 32 it is 4 MB, so allocating it per step costs page faults. */
+static void host_logits(llava_model *m, be_mat hidden, const int64_t *rows, int n,
+                        float *host)
 {
     be_backend *be = m->be;
     int64_t D = m->cfg.text.hidden_size, V = m->cfg.text.vocab_size;
-    be_mat sel = be->mat_new(be, n, D), lg = be->mat_new(be, n, V);
-    for (int i = 0; i < n; i++) be->copy(be, be_rows(sel, i, 1), be_rows(hidden, rows[i], 1));
-    llama_logits(m, sel, lg);
-    float *host = xmalloc(sizeof(float) * (size_t)(n * V));
+    be_mat lg = be->mat_new(be, n, V), sel = {0};
+    if (rows) {
+        sel = be->mat_new(be, n, D);
+        for (int i = 0; i < n; i++) be->copy(be, be_rows(sel, i, 1), be_rows(hidden, rows[i], 1));
+    }
+    llama_logits(m, rows ? sel : hidden, lg);
     be->download(be, lg, host);
-    be->mat_free(be, &sel);
+    if (rows) be->mat_free(be, &sel);
     be->mat_free(be, &lg);
-    return host;
 }
 
 typedef struct {
@@ -150,6 +154,9 @@ typedef struct {
     gen_slot *slots;        /* [max_batch] */
     int n_active;
     float *scratch;         /* [max_batch, 2 * V] for sampling */
+    float *logits;          /* [max_batch, V] the current step's logits on the host */
+    int32_t *toks;          /* [max_batch] chosen tokens */
+    float *lps;             /* [max_batch] their log-probs */
     feat_cache feats;       /* image features computed in this call */
 } gen_state;
 
@@ -165,8 +172,10 @@ static void choose_tokens_from(gen_state *st, const float *logits, int first, in
         gen_slot *s = &st->slots[first + i];
         const gen_request *q = &st->req[s->req];
         const float *row = logits + (int64_t)i * V;
-        toks[i] = smp_choose(row, V, &q->sampling, &s->rng, st->scratch + (size_t)(first + i) * 2 * V);
-        lps[i] = smp_logprob(row, V, toks[i]);
+        int32_t best = smp_argmax(row, V);
+        toks[i] = smp_choose_from(row, V, best, &q->sampling, &s->rng,
+                                  st->scratch + (size_t)(first + i) * 2 * V);
+        lps[i] = smp_logprob_max(row, V, toks[i], row[best]);
     }
 }
 
@@ -185,8 +194,8 @@ static int finish_slot(gen_state *st, int i)
  * handled) into the freed one. */
 static int advance_slots(gen_state *st, const float *logits, int first, int n)
 {
-    int32_t *toks = xmalloc(sizeof(int32_t) * (size_t)n);
-    float *lps = xmalloc(sizeof(float) * (size_t)n);
+    int32_t *toks = st->toks;
+    float *lps = st->lps;
     choose_tokens_from(st, logits, first, n, toks, lps);
     int rc = 0;
     for (int i = n - 1; rc == 0 && i >= 0; i--) {
@@ -195,8 +204,6 @@ static int advance_slots(gen_state *st, const float *logits, int first, int n)
             finish_slot(st, first + i))
             rc = 1;
     }
-    free(toks);
-    free(lps);
     return rc;
 }
 
@@ -245,12 +252,11 @@ static int prefill(gen_state *st, int *next, int n_req)
     be_mat hidden = be->mat_new(be, rows, m->cfg.text.hidden_size);
     llama_batch b = {rows, ids, k, seqs, feats};
     if (rc == 0) rc = llama_forward(m, &b, hidden);
-    float *logits = rc == 0 ? host_logits(m, hidden, last, k) : NULL;
+    if (rc == 0) host_logits(m, hidden, last, k, st->logits);
     be->mat_free(be, &hidden);
     if (feats.data) be->mat_free(be, &feats);
     /* first token of each new sequence (they occupy the last k slots) */
-    if (rc == 0) rc = advance_slots(st, logits, st->n_active - k, k);
-    free(logits);
+    if (rc == 0) rc = advance_slots(st, st->logits, st->n_active - k, k);
     free(ids);
     free(seqs);
     free(last);
@@ -265,23 +271,20 @@ static int decode_step(gen_state *st)
     int n = st->n_active;
     int32_t *ids = xmalloc(sizeof(int32_t) * (size_t)n);
     llama_seq *seqs = xcalloc((size_t)n, sizeof *seqs);
-    int64_t *rows = xmalloc(sizeof(int64_t) * (size_t)n);
     for (int i = 0; i < n; i++) {
         ids[i] = st->slots[i].next;
         seqs[i] = (llama_seq){i, 1, &st->slots[i].kv, false};
-        rows[i] = i;
     }
     be_mat none = {0};
     be_mat hidden = be->mat_new(be, n, m->cfg.text.hidden_size);
     llama_batch b = {n, ids, n, seqs, none};
     int rc = llama_forward(m, &b, hidden);
-    float *logits = rc == 0 ? host_logits(m, hidden, rows, n) : NULL;
+    /* one row per sequence, in slot order: the logits of all of hidden */
+    if (rc == 0) host_logits(m, hidden, NULL, n, st->logits);
     be->mat_free(be, &hidden);
-    if (rc == 0) rc = advance_slots(st, logits, 0, n);
-    free(logits);
+    if (rc == 0) rc = advance_slots(st, st->logits, 0, n);
     free(ids);
     free(seqs);
-    free(rows);
     return rc;
 }
 
@@ -295,9 +298,10 @@ int gen_generate(llava_model *m, const gen_request *req, int n, const gen_option
     for (int i = 0; i < n; i++)
         if (req[i].max_new_tokens < 1)
             return ERR("request %d: max_new_tokens must be at least 1", i);
-    gen_state st = {m, req, out, &opt, xcalloc((size_t)opt.max_batch, sizeof(gen_slot)), 0,
-                    xmalloc(sizeof(float) * 2 * (size_t)m->cfg.text.vocab_size *
-                            (size_t)opt.max_batch),
+    size_t V = (size_t)m->cfg.text.vocab_size, B = (size_t)opt.max_batch;
+    gen_state st = {m, req, out, &opt, xcalloc(B, sizeof(gen_slot)), 0,
+                    xmalloc(sizeof(float) * 2 * V * B), xmalloc(sizeof(float) * V * B),
+                    xmalloc(sizeof(int32_t) * B), xmalloc(sizeof(float) * B),
                     {{0}, {0}, {{0}}, 0, 0}};
     int next = 0, rc = 0;
     while (rc == 0 && (next < n || st.n_active > 0)) {
@@ -309,6 +313,9 @@ int gen_generate(llava_model *m, const gen_request *req, int n, const gen_option
     feat_cache_free(m, &st.feats);
     free(st.slots);
     free(st.scratch);
+    free(st.logits);
+    free(st.toks);
+    free(st.lps);
     return rc < 0 ? -1 : 0; /* rc 1: stopped early by on_done */
 }
 

@@ -54,18 +54,86 @@ static int32_t argmax(const float *x, int n)
     return best;
 }
 
-float smp_logprob(const float *logits, int V, int32_t token)
+/* Largest non-NaN value of x[0..n) (-inf if none): 16 running maxima side
+ * by side, a form the compiler turns into vector max instructions. */
+static float chunk_max(const float *x, int n)
 {
-    float mx = logits[argmax(logits, V)];
-    /* float exponentials (each in (0, 1]) summed in blocks of double */
+    float lane[16];
+    for (int l = 0; l < 16; l++) lane[l] = -INFINITY;
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) lane[l] = x[i + l] > lane[l] ? x[i + l] : lane[l];
+    for (; i < n; i++) lane[0] = x[i] > lane[0] ? x[i] : lane[0];
+    float m = lane[0];
+    for (int l = 1; l < 16; l++) m = lane[l] > m ? lane[l] : m;
+    return m;
+}
+
+/* The same index as argmax() (the first maximum; 0 when x[0] is NaN), in
+ * two passes: the maximum of each chunk, then the first position of the
+ * overall maximum (a NaN equals nothing, -0 equals +0, as in argmax). */
+#define SMP_CHUNK 512
+int32_t smp_argmax(const float *x, int n)
+{
+    if (n <= SMP_CHUNK || isnan(x[0])) return argmax(x, n);
+    float cmax[(n + SMP_CHUNK - 1) / SMP_CHUNK];
+    int nc = 0;
+    float m = -INFINITY;
+    for (int i = 0; i < n; i += SMP_CHUNK, nc++) {
+        cmax[nc] = chunk_max(x + i, n - i < SMP_CHUNK ? n - i : SMP_CHUNK);
+        m = cmax[nc] > m ? cmax[nc] : m;
+    }
+    int c = 0;
+    while (c < nc - 1 && !(cmax[c] == m)) c++;
+    for (int i = c * SMP_CHUNK; i < n; i++)
+        if (x[i] == m) return i;
+    return 0; /* x[0] is -inf and everything else NaN or -inf */
+}
+
+/* Blocks of the log-softmax normaliser: each block's float sum runs in
+ * index order; SMP_GROUP blocks are summed side by side so that their
+ * additions do not wait on each other (the same sums, bit for bit). */
+#define SMP_BLOCK 256
+#define SMP_GROUP 8
+
+/* part[b] = sum over block b (in index order) of expf(x - mx), for the
+ * nb blocks starting at x, the last one n_last long. */
+static void exp_block_sums(const float *x, int nb, int n_last, float mx, float *part)
+{
+    float e[SMP_GROUP * SMP_BLOCK];
+    int n = (nb - 1) * SMP_BLOCK + n_last;
+    for (int j = 0; j < n; j++) e[j] = expf(x[j] - mx);
+    for (int b = 0; b < nb; b++) part[b] = 0;
+    if (nb == SMP_GROUP && n_last == SMP_BLOCK) {
+        for (int j = 0; j < SMP_BLOCK; j++)
+            for (int b = 0; b < SMP_GROUP; b++) part[b] += e[b * SMP_BLOCK + j];
+        return;
+    }
+    for (int b = 0; b < nb; b++) {
+        int len = b == nb - 1 ? n_last : SMP_BLOCK;
+        for (int j = 0; j < len; j++) part[b] += e[b * SMP_BLOCK + j];
+    }
+}
+
+float smp_logprob_max(const float *logits, int V, int32_t token, float mx)
+{
+    /* float exponentials (each in (0, 1]) summed in blocks of 256, the
+     * block sums added in double in block order */
     double sum = 0;
-    for (int i = 0; i < V; i += 256) {
-        int end = i + 256 < V ? i + 256 : V;
-        float part = 0;
-        for (int j = i; j < end; j++) part += expf(logits[j] - mx);
-        sum += part;
+    for (int i = 0; i < V; i += SMP_GROUP * SMP_BLOCK) {
+        int rest = V - i, nb = (rest + SMP_BLOCK - 1) / SMP_BLOCK;
+        if (nb > SMP_GROUP) nb = SMP_GROUP;
+        int n_last = rest >= nb * SMP_BLOCK ? SMP_BLOCK : rest - (nb - 1) * SMP_BLOCK;
+        float part[SMP_GROUP];
+        exp_block_sums(logits + i, nb, n_last, mx, part);
+        for (int b = 0; b < nb; b++) sum += part[b];
     }
     return (float)((double)logits[token] - mx - log(sum));
+}
+
+float smp_logprob(const float *logits, int V, int32_t token)
+{
+    return smp_logprob_max(logits, V, token, logits[argmax(logits, V)]);
 }
 
 /* Sort candidates by logit, descending; ties by lower id first. */
@@ -84,12 +152,18 @@ static int cand_desc(const void *a, const void *b)
 int32_t smp_choose(const float *logits, int V, const smp_params *p, smp_rng *rng,
                    float *scratch)
 {
-    if (p->temperature <= 0) return argmax(logits, V);
+    return smp_choose_from(logits, V, argmax(logits, V), p, rng, scratch);
+}
+
+int32_t smp_choose_from(const float *logits, int V, int32_t best_id, const smp_params *p,
+                        smp_rng *rng, float *scratch)
+{
+    if (p->temperature <= 0) return best_id;
     cand *c = (cand *)scratch; /* 2 * V floats hold V (float, int32) pairs */
     /* Candidates more than e^-40 below the best carry a total mass under
      * V * 4e-18: dropping them before sorting changes no probability that a
      * double can tell apart, and spares sorting the whole vocabulary. */
-    float best = logits[argmax(logits, V)] / p->temperature;
+    float best = logits[best_id] / p->temperature;
     int m = 0;
     for (int i = 0; i < V; i++) {
         float l = logits[i] / p->temperature;

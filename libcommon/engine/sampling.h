@@ -35,7 +35,18 @@ typedef struct {
 int32_t smp_choose(const float *logits, int V, const smp_params *p, smp_rng *rng,
                    float *scratch);
 
+/* The same choice given best_id = smp_argmax(logits, V), for a caller that
+ * also needs the maximum (for smp_logprob_max). */
+int32_t smp_choose_from(const float *logits, int V, int32_t best_id, const smp_params *p,
+                        smp_rng *rng, float *scratch);
+
+/* Index of the first maximum of x[0..n) (0 when x[0] is NaN). */
+int32_t smp_argmax(const float *x, int n);
+
 /* log_softmax(logits)[token], computed in double. */
 float smp_logprob(const float *logits, int V, int32_t token);
+
+/* The same given mx = the maximum of logits (logits[smp_argmax(...)]). */
+float smp_logprob_max(const float *logits, int V, int32_t token, float mx);
 
 #endif
