@@ -347,6 +347,19 @@ static void judge_group_add(judge_groups *gs, const char *name, double a, double
     g->b += b;
 }
 
+/* {name: {"samples": n, key: scale * mean of a}} over the groups, which it
+ * then frees. */
+static json_t *judge_group_means(judge_groups *gs, const char *key, double scale)
+{
+    json_t *by = json_object();
+    for (size_t k = 0; k < gs->n; k++)
+        json_object_set_new(by, gs->g[k].name,
+                            json_pack("{s:I, s:f}", "samples", (json_int_t)gs->g[k].n, key,
+                                      scale * gs->g[k].a / (double)gs->g[k].n));
+    free(gs->g);
+    return by;
+}
+
 /* Parses one LLaVA-Bench reply into sample; false when unparsed. */
 static bool judge_score_llava(const char *reply, json_t *sample)
 {
@@ -498,13 +511,7 @@ static void judge_metrics_mmvet(const judge_run *r, json_t *entry)
     }
     json_object_set_new(entry, "samples", json_integer((json_int_t)n));
     json_object_set_new(entry, "score", json_real(100.0 * sum / (double)n));
-    json_t *by = json_object();
-    for (size_t k = 0; k < caps.n; k++)
-        json_object_set_new(by, caps.g[k].name,
-                            json_pack("{s:I, s:f}", "samples", (json_int_t)caps.g[k].n, "score",
-                                      100.0 * caps.g[k].a / (double)caps.g[k].n));
-    json_object_set_new(entry, "capabilities", by);
-    free(caps.g);
+    json_object_set_new(entry, "capabilities", judge_group_means(&caps, "score", 100.0));
 }
 
 /* MMHal-Bench: average rating (0-6), hallucination rate (share of ratings
@@ -527,13 +534,7 @@ static void judge_metrics_mmhal(const judge_run *r, json_t *entry)
     json_object_set_new(entry, "samples", json_integer((json_int_t)n));
     json_object_set_new(entry, "average_score", json_real(sum / (double)n));
     json_object_set_new(entry, "hallucination_rate", json_real((double)halluc / (double)n));
-    json_t *by = json_object();
-    for (size_t k = 0; k < types.n; k++)
-        json_object_set_new(by, types.g[k].name,
-                            json_pack("{s:I, s:f}", "samples", (json_int_t)types.g[k].n,
-                                      "average_score", types.g[k].a / (double)types.g[k].n));
-    json_object_set_new(entry, "question_types", by);
-    free(types.g);
+    json_object_set_new(entry, "question_types", judge_group_means(&types, "average_score", 1.0));
 }
 
 /* Mementos: per-sample precision / recall / F1 of objects and behaviours,
