@@ -686,18 +686,6 @@ static int collect_mapped(const char *index, json_t *map, const char **shards,
     return 0;
 }
 
-static char *dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash) return xstrdup(".");
-    if (slash == path) return xstrdup("/");
-    size_t n = (size_t)(slash - path);
-    char *d = xmalloc(n + 1);
-    memcpy(d, path, n);
-    d[n] = '\0';
-    return d;
-}
-
 static json_t *load_weight_map(const char *index, json_t **root)
 {
     json_error_t e;
@@ -736,7 +724,7 @@ int st_open_index(const char *index, st_set **out)
     st_set *set = xcalloc(1, sizeof *set);
     set->nfiles = nshards;
     shard_tensors *per = xcalloc((size_t)nshards, sizeof *per);
-    char *dir = dir_of(index);
+    char *dir = fs_dir_of(index);
     int rc = open_shards(index, dir, shards, set, per);
     if (rc == 0) rc = collect_mapped(index, map, shards, set, per);
     for (int i = 0; i < nshards; i++) free_tensors(per[i].tensors, per[i].n);

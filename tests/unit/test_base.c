@@ -67,6 +67,18 @@ static void test_fs_atomic(void)
     free(buf);
     CHECK(fs_is_file(p));
     CHECK(fs_is_dir(dir));
+    char *d = fs_dir_of(p);
+    CHECK(strcmp(d, dir) == 0);
+    free(d);
+    d = fs_dir_of("bare.json");
+    CHECK(strcmp(d, ".") == 0);
+    free(d);
+    d = fs_dir_of("/top.json");
+    CHECK(strcmp(d, "/") == 0);
+    free(d);
+    d = fs_dir_of("a/b/c.json");
+    CHECK(strcmp(d, "a/b") == 0);
+    free(d);
     char *missing = fs_join(dir, "nope");
     CHECK_FAILS_WITH(fs_read_all(missing, &buf, &n), "nope: cannot open: No such file");
     unlink(p);
