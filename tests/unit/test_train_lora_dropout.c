@@ -166,15 +166,9 @@ int main(void)
 {
     be_backend *be = be_cpu_new(1);
     llava_model *m = tiny_llava_small(be, 7);
-    lora_adapter *ad = NULL;
-    lora_config c = lora_config_default();
-    c.r = 4;
-    c.alpha = 8;
-    if (m) CHECK_OK(lora_new(m, &c, 3, &ad));
-    if (!m || !ad) return check_finish();
     uint64_t z = 99; /* a random B (lora_new leaves B = 0: no LoRA output) */
-    tiny_llava_random_B(ad, m, &z, 0.2f);
-    lora_attach(m, ad);
+    lora_adapter *ad = m ? tiny_llava_lora(m, &z) : NULL;
+    if (!ad) return check_finish();
     test_scores(m);
     test_gradients(m, ad);
     lora_detach(m);

@@ -266,14 +266,8 @@ int main(void)
 {
     be_backend *be = be_cpu_new(0);
     llava_model *m = tiny_llava_small(be, 11);
-    lora_adapter *ad = NULL;
-    lora_config c = lora_config_default();
-    c.r = 4;
-    c.alpha = 8;
-    if (m) CHECK_OK(lora_new(m, &c, 3, &ad));
-    if (!m || !ad) return check_finish();
-    tiny_llava_random_B(ad, m, &rng, 0.2f); /* draws go on from rng */
-    lora_attach(m, ad);
+    lora_adapter *ad = m ? tiny_llava_lora(m, &rng) : NULL; /* draws go on from rng */
+    if (!ad) return check_finish();
     test_dpo(m);
     test_sft_vision(m);
     test_dropout(m);

@@ -22,6 +22,19 @@ llava_model *tiny_llava_small(be_backend *be, uint64_t seed)
     return m;
 }
 
+lora_adapter *tiny_llava_lora(llava_model *m, uint64_t *state)
+{
+    lora_adapter *ad = NULL;
+    lora_config c = lora_config_default();
+    c.r = 4;
+    c.alpha = 8;
+    CHECK_OK(lora_new(m, &c, 3, &ad));
+    if (!ad) return NULL;
+    tiny_llava_random_B(ad, m, state, 0.2f);
+    lora_attach(m, ad);
+    return ad;
+}
+
 void tiny_llava_random_B(lora_adapter *ad, const llava_model *m, uint64_t *state, float scale)
 {
     uint64_t z = *state;

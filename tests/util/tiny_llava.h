@@ -20,4 +20,9 @@ llava_model *tiny_llava_small(be_backend *be, uint64_t seed);
  * test's later draws go on from it, and syncs the adapter. */
 void tiny_llava_random_B(lora_adapter *ad, const llava_model *m, uint64_t *state, float scale);
 
+/* A LoRA adapter on m (r 4, alpha 8, A from seed 3), B from
+ * tiny_llava_random_B(scale 0.2) with *state, attached to m. Checks and
+ * records failures; NULL then. */
+lora_adapter *tiny_llava_lora(llava_model *m, uint64_t *state);
+
 #endif
