@@ -11,6 +11,7 @@
 #include "safetensors.h"
 #include "err.h"
 #include "fs.h"
+#include "js.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -688,16 +689,8 @@ static int collect_mapped(const char *index, json_t *map, const char **shards,
 
 static json_t *load_weight_map(const char *index, json_t **root)
 {
-    json_error_t e;
-    *root = json_load_file(index, JSON_REJECT_DUPLICATES, &e);
-    if (!*root) {
-        if (e.line <= 0)
-            ERR("%s: %s", index, e.text);
-        else
-            ERR("%s: line %d, column %d: invalid JSON: %s", index, e.line,
-                e.column, e.text);
-        return NULL;
-    }
+    *root = js_load_file_flags(index, JSON_REJECT_DUPLICATES);
+    if (!*root) return NULL;
     json_t *map = json_is_object(*root) ? json_object_get(*root, "weight_map") : NULL;
     if (!json_is_object(map)) {
         ERR("%s: no \"weight_map\" object", index);
