@@ -459,6 +459,14 @@ static bool judge_is_scored(const json_t *sample)
     return json_is_true(json_object_get(sample, "parsed"));
 }
 
+/* The first sample from i on whose reply was parsed, r->n when none: the
+ * metrics loop over these alone. */
+static size_t judge_next_scored(const judge_run *r, size_t i)
+{
+    while (i < r->n && !judge_is_scored(r->samples[i])) i++;
+    return i;
+}
+
 static double judge_num(const json_t *sample, const char *key)
 {
     return json_number_value(json_object_get(sample, key));
@@ -469,9 +477,7 @@ static void judge_metrics_llava(const judge_run *r, json_t *entry)
 {
     bench_judge_llava_acc all = {0};
     judge_groups cats = {0};
-    for (size_t i = 0; i < r->n; i++) {
-        if (!judge_is_scored(r->samples[i]))
-            continue;
+    for (size_t i = judge_next_scored(r, 0); i < r->n; i = judge_next_scored(r, i + 1)) {
         double ref = judge_num(r->samples[i], "score_reference");
         double model = judge_num(r->samples[i], "score_model");
         bench_judge_llava_add(&all, ref, model);
@@ -497,9 +503,7 @@ static void judge_metrics_mmvet(const judge_run *r, json_t *entry)
     size_t n = 0;
     double sum = 0;
     judge_groups caps = {0};
-    for (size_t i = 0; i < r->n; i++) {
-        if (!judge_is_scored(r->samples[i]))
-            continue;
+    for (size_t i = judge_next_scored(r, 0); i < r->n; i = judge_next_scored(r, i + 1)) {
         double s = judge_num(r->samples[i], "score");
         n++;
         sum += s;
@@ -521,9 +525,7 @@ static void judge_metrics_mmhal(const judge_run *r, json_t *entry)
     size_t n = 0, halluc = 0;
     double sum = 0;
     judge_groups types = {0};
-    for (size_t i = 0; i < r->n; i++) {
-        if (!judge_is_scored(r->samples[i]))
-            continue;
+    for (size_t i = judge_next_scored(r, 0); i < r->n; i = judge_next_scored(r, i + 1)) {
         double s = judge_num(r->samples[i], "rating");
         n++;
         sum += s;
@@ -546,9 +548,7 @@ static void judge_metrics_mementos(const judge_run *r, json_t *entry)
                                        "behaviour_f1"};
     double sum[6] = {0};
     size_t n = 0;
-    for (size_t i = 0; i < r->n; i++) {
-        if (!judge_is_scored(r->samples[i]))
-            continue;
+    for (size_t i = judge_next_scored(r, 0); i < r->n; i = judge_next_scored(r, i + 1)) {
         n++;
         for (int k = 0; k < 6; k++) sum[k] += judge_num(r->samples[i], KEYS[k]);
     }
