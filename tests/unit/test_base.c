@@ -70,15 +70,13 @@ static void test_fs_atomic(void)
     char *d = fs_dir_of(p);
     CHECK(strcmp(d, dir) == 0);
     free(d);
-    d = fs_dir_of("bare.json");
-    CHECK(strcmp(d, ".") == 0);
-    free(d);
-    d = fs_dir_of("/top.json");
-    CHECK(strcmp(d, "/") == 0);
-    free(d);
-    d = fs_dir_of("a/b/c.json");
-    CHECK(strcmp(d, "a/b") == 0);
-    free(d);
+    static const char *const DIR_OF[][2] = {
+        {"bare.json", "."}, {"/top.json", "/"}, {"a/b/c.json", "a/b"}};
+    for (size_t i = 0; i < sizeof DIR_OF / sizeof DIR_OF[0]; i++) {
+        d = fs_dir_of(DIR_OF[i][0]);
+        CHECK(strcmp(d, DIR_OF[i][1]) == 0);
+        free(d);
+    }
     char *missing = fs_join(dir, "nope");
     CHECK_FAILS_WITH(fs_read_all(missing, &buf, &n), "nope: cannot open: No such file");
     unlink(p);
