@@ -74,6 +74,13 @@ static char *judge_custom_id(const judge_run *r, size_t i)
     return s;
 }
 
+/* The first sample from i on that has a model answer to judge, r->n when none. */
+static size_t judge_next_answered(const judge_run *r, size_t i)
+{
+    while (i < r->n && !r->answers[i]) i++;
+    return i;
+}
+
 /* The chat-completions body of sample i into *body. */
 static int judge_body(const judge_run *r, size_t i, json_t **body)
 {
@@ -105,9 +112,8 @@ static int judge_online(judge_run *r)
     if (bench_judge_client_open(r->o, &c) != 0)
         return -1;
     int rc = 0;
-    for (size_t i = 0; i < r->n && rc == 0; i++) {
-        if (!r->answers[i])
-            continue;
+    for (size_t i = judge_next_answered(r, 0); i < r->n && rc == 0;
+         i = judge_next_answered(r, i + 1)) {
         json_t *body = NULL;
         if ((rc = judge_body(r, i, &body)) != 0)
             break;
@@ -208,9 +214,8 @@ static int judge_write_requests(judge_run *r)
     buf = xrealloc(buf, cap);
     buf[len] = '\0';
     int rc = 0;
-    for (size_t i = 0; i < r->n && rc == 0; i++) {
-        if (!r->answers[i])
-            continue;
+    for (size_t i = judge_next_answered(r, 0); i < r->n && rc == 0;
+         i = judge_next_answered(r, i + 1)) {
         json_t *body = NULL;
         if ((rc = judge_body(r, i, &body)) != 0)
             break;
@@ -298,9 +303,7 @@ static int judge_read_replies(judge_run *r)
     json_t *map = NULL;
     if (judge_load_replies(r->o->replies_path, &map) != 0)
         return -1;
-    for (size_t i = 0; i < r->n; i++) {
-        if (!r->answers[i])
-            continue;
+    for (size_t i = judge_next_answered(r, 0); i < r->n; i = judge_next_answered(r, i + 1)) {
         char *id = judge_custom_id(r, i);
         json_object_set_new(r->samples[i], "judge_custom_id", json_string(id));
         json_t *v = json_object_get(map, id);
