@@ -61,19 +61,6 @@ static int parse_count(const char *s, long long *out)
     return 0;
 }
 
-/* The folder part of a path ("." for a bare name). malloc'd. */
-static char *dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash) return xstrdup(".");
-    if (slash == path) return xstrdup("/");
-    size_t n = (size_t)(slash - path);
-    char *d = xmalloc(n + 1);
-    memcpy(d, path, n);
-    d[n] = '\0';
-    return d;
-}
-
 /* Fields of the report are tab-separated: keep them on one line. */
 static void report_put_field(strbuf *b, const char *s)
 {
@@ -425,7 +412,7 @@ static void import_usage_check(tool_ctx *t, const import_opts *o)
 {
     int rc = 0;
     if (t->rank == 0) {
-        char *out_dir = dir_of(o->out);
+        char *out_dir = fs_dir_of(o->out);
         if (!fs_is_dir(o->image_root))
             rc = ERR("%s: image root is not a folder", o->image_root);
         else if (!fs_is_dir(out_dir))

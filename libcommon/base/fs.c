@@ -94,6 +94,18 @@ char *fs_join(const char *dir, const char *name)
     return s;
 }
 
+char *fs_dir_of(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) return xstrdup(".");
+    if (slash == path) return xstrdup("/");
+    size_t n = (size_t)(slash - path);
+    char *d = xmalloc(n + 1);
+    memcpy(d, path, n);
+    d[n] = '\0';
+    return d;
+}
+
 bool fs_is_dir(const char *path)
 {
     struct stat st;

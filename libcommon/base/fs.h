@@ -15,6 +15,10 @@ int fs_write_atomic(const char *path, const void *buf, size_t len);
 /* "dir/name" in a malloc'd string. */
 char *fs_join(const char *dir, const char *name);
 
+/* The folder part of a path, malloc'd: "." for a bare name, "/" for a name
+ * right under the root. */
+char *fs_dir_of(const char *path);
+
 bool fs_is_dir(const char *path);
 bool fs_is_file(const char *path);
 

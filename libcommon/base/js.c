@@ -6,8 +6,13 @@
 
 json_t *js_load_file(const char *path)
 {
+    return js_load_file_flags(path, JSON_DECODE_ANY);
+}
+
+json_t *js_load_file_flags(const char *path, size_t flags)
+{
     json_error_t e;
-    json_t *v = json_load_file(path, JSON_DECODE_ANY, &e);
+    json_t *v = json_load_file(path, flags, &e);
     if (!v) {
         if (e.line <= 0)
             ERR("%s: %s", path, e.text);

@@ -13,6 +13,9 @@
 
 /* Parse a file / buffer. On a syntax error: "NAME: line L, column C: reason". */
 json_t *js_load_file(const char *path);
+/* js_load_file with jansson decoding flags of the caller's choice
+ * (JSON_REJECT_DUPLICATES, ...); js_load_file is JSON_DECODE_ANY. */
+json_t *js_load_file_flags(const char *path, size_t flags);
 json_t *js_load_buf(const char *buf, size_t len, const char *name);
 
 /* Typed getters. `where` names the object for messages ("config.json:

@@ -74,6 +74,13 @@ static char *judge_custom_id(const judge_run *r, size_t i)
     return s;
 }
 
+/* The first sample from i on that has a model answer to judge, r->n when none. */
+static size_t judge_next_answered(const judge_run *r, size_t i)
+{
+    while (i < r->n && !r->answers[i]) i++;
+    return i;
+}
+
 /* The chat-completions body of sample i into *body. */
 static int judge_body(const judge_run *r, size_t i, json_t **body)
 {
@@ -105,9 +112,8 @@ static int judge_online(judge_run *r)
     if (bench_judge_client_open(r->o, &c) != 0)
         return -1;
     int rc = 0;
-    for (size_t i = 0; i < r->n && rc == 0; i++) {
-        if (!r->answers[i])
-            continue;
+    for (size_t i = judge_next_answered(r, 0); i < r->n && rc == 0;
+         i = judge_next_answered(r, i + 1)) {
         json_t *body = NULL;
         if ((rc = judge_body(r, i, &body)) != 0)
             break;
@@ -208,9 +214,8 @@ static int judge_write_requests(judge_run *r)
     buf = xrealloc(buf, cap);
     buf[len] = '\0';
     int rc = 0;
-    for (size_t i = 0; i < r->n && rc == 0; i++) {
-        if (!r->answers[i])
-            continue;
+    for (size_t i = judge_next_answered(r, 0); i < r->n && rc == 0;
+         i = judge_next_answered(r, i + 1)) {
         json_t *body = NULL;
         if ((rc = judge_body(r, i, &body)) != 0)
             break;
@@ -298,9 +303,7 @@ static int judge_read_replies(judge_run *r)
     json_t *map = NULL;
     if (judge_load_replies(r->o->replies_path, &map) != 0)
         return -1;
-    for (size_t i = 0; i < r->n; i++) {
-        if (!r->answers[i])
-            continue;
+    for (size_t i = judge_next_answered(r, 0); i < r->n; i = judge_next_answered(r, i + 1)) {
         char *id = judge_custom_id(r, i);
         json_object_set_new(r->samples[i], "judge_custom_id", json_string(id));
         json_t *v = json_object_get(map, id);
@@ -345,6 +348,19 @@ static void judge_group_add(judge_groups *gs, const char *name, double a, double
     g->n++;
     g->a += a;
     g->b += b;
+}
+
+/* {name: {"samples": n, key: scale * mean of a}} over the groups, which it
+ * then frees. */
+static json_t *judge_group_means(judge_groups *gs, const char *key, double scale)
+{
+    json_t *by = json_object();
+    for (size_t k = 0; k < gs->n; k++)
+        json_object_set_new(by, gs->g[k].name,
+                            json_pack("{s:I, s:f}", "samples", (json_int_t)gs->g[k].n, key,
+                                      scale * gs->g[k].a / (double)gs->g[k].n));
+    free(gs->g);
+    return by;
 }
 
 /* Parses one LLaVA-Bench reply into sample; false when unparsed. */
@@ -446,6 +462,14 @@ static bool judge_is_scored(const json_t *sample)
     return json_is_true(json_object_get(sample, "parsed"));
 }
 
+/* The first sample from i on whose reply was parsed, r->n when none: the
+ * metrics loop over these alone. */
+static size_t judge_next_scored(const judge_run *r, size_t i)
+{
+    while (i < r->n && !judge_is_scored(r->samples[i])) i++;
+    return i;
+}
+
 static double judge_num(const json_t *sample, const char *key)
 {
     return json_number_value(json_object_get(sample, key));
@@ -456,9 +480,7 @@ static void judge_metrics_llava(const judge_run *r, json_t *entry)
 {
     bench_judge_llava_acc all = {0};
     judge_groups cats = {0};
-    for (size_t i = 0; i < r->n; i++) {
-        if (!judge_is_scored(r->samples[i]))
-            continue;
+    for (size_t i = judge_next_scored(r, 0); i < r->n; i = judge_next_scored(r, i + 1)) {
         double ref = judge_num(r->samples[i], "score_reference");
         double model = judge_num(r->samples[i], "score_model");
         bench_judge_llava_add(&all, ref, model);
@@ -484,9 +506,7 @@ static void judge_metrics_mmvet(const judge_run *r, json_t *entry)
     size_t n = 0;
     double sum = 0;
     judge_groups caps = {0};
-    for (size_t i = 0; i < r->n; i++) {
-        if (!judge_is_scored(r->samples[i]))
-            continue;
+    for (size_t i = judge_next_scored(r, 0); i < r->n; i = judge_next_scored(r, i + 1)) {
         double s = judge_num(r->samples[i], "score");
         n++;
         sum += s;
@@ -498,13 +518,7 @@ static void judge_metrics_mmvet(const judge_run *r, json_t *entry)
     }
     json_object_set_new(entry, "samples", json_integer((json_int_t)n));
     json_object_set_new(entry, "score", json_real(100.0 * sum / (double)n));
-    json_t *by = json_object();
-    for (size_t k = 0; k < caps.n; k++)
-        json_object_set_new(by, caps.g[k].name,
-                            json_pack("{s:I, s:f}", "samples", (json_int_t)caps.g[k].n, "score",
-                                      100.0 * caps.g[k].a / (double)caps.g[k].n));
-    json_object_set_new(entry, "capabilities", by);
-    free(caps.g);
+    json_object_set_new(entry, "capabilities", judge_group_means(&caps, "score", 100.0));
 }
 
 /* MMHal-Bench: average rating (0-6), hallucination rate (share of ratings
@@ -514,9 +528,7 @@ static void judge_metrics_mmhal(const judge_run *r, json_t *entry)
     size_t n = 0, halluc = 0;
     double sum = 0;
     judge_groups types = {0};
-    for (size_t i = 0; i < r->n; i++) {
-        if (!judge_is_scored(r->samples[i]))
-            continue;
+    for (size_t i = judge_next_scored(r, 0); i < r->n; i = judge_next_scored(r, i + 1)) {
         double s = judge_num(r->samples[i], "rating");
         n++;
         sum += s;
@@ -527,13 +539,7 @@ static void judge_metrics_mmhal(const judge_run *r, json_t *entry)
     json_object_set_new(entry, "samples", json_integer((json_int_t)n));
     json_object_set_new(entry, "average_score", json_real(sum / (double)n));
     json_object_set_new(entry, "hallucination_rate", json_real((double)halluc / (double)n));
-    json_t *by = json_object();
-    for (size_t k = 0; k < types.n; k++)
-        json_object_set_new(by, types.g[k].name,
-                            json_pack("{s:I, s:f}", "samples", (json_int_t)types.g[k].n,
-                                      "average_score", types.g[k].a / (double)types.g[k].n));
-    json_object_set_new(entry, "question_types", by);
-    free(types.g);
+    json_object_set_new(entry, "question_types", judge_group_means(&types, "average_score", 1.0));
 }
 
 /* Mementos: per-sample precision / recall / F1 of objects and behaviours,
@@ -545,9 +551,7 @@ static void judge_metrics_mementos(const judge_run *r, json_t *entry)
                                        "behaviour_f1"};
     double sum[6] = {0};
     size_t n = 0;
-    for (size_t i = 0; i < r->n; i++) {
-        if (!judge_is_scored(r->samples[i]))
-            continue;
+    for (size_t i = judge_next_scored(r, 0); i < r->n; i = judge_next_scored(r, i + 1)) {
         n++;
         for (int k = 0; k < 6; k++) sum[k] += judge_num(r->samples[i], KEYS[k]);
     }

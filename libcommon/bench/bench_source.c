@@ -108,14 +108,20 @@ char *bsrc_fmt(const char *fmt, ...)
     return s;
 }
 
+static char *vpath(const bsrc_ctx *c, const char *fmt, va_list ap)
+{
+    char *rel = vfmt(fmt, ap);
+    char *p = fs_join(c->root, rel);
+    free(rel);
+    return p;
+}
+
 char *bsrc_path(const bsrc_ctx *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *rel = vfmt(fmt, ap);
+    char *p = vpath(c, fmt, ap);
     va_end(ap);
-    char *p = fs_join(c->root, rel);
-    free(rel);
     return p;
 }
 
@@ -161,6 +167,17 @@ void bsrc_emit_image(bsrc_ctx *c, json_t *q, const char *image_path)
     }
     json_object_set_new(q, "image", json_string(image_path));
     bsrc_emit(c, q);
+}
+
+int bsrc_emit_image_at(bsrc_ctx *c, json_t *q, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *path = vpath(c, fmt, ap);
+    va_end(ap);
+    bsrc_emit_image(c, q, path);
+    free(path);
+    return 0;
 }
 
 /* -------------------------------------------------------------- files -- */

@@ -46,10 +46,7 @@ static int scienceqa_problem(bsrc_ctx *c, const char *pid, const json_t *p, cons
     json_object_set_new(q, "options", choices);
     json_object_set_new(q, "answer", json_string(letter));
     if (subject) json_object_set_new(q, "category", json_string(subject));
-    char *path = bsrc_path(c, "scienceqa/images/test/%s/%s", pid, image);
-    bsrc_emit_image(c, q, path);
-    free(path);
-    return 0;
+    return bsrc_emit_image_at(c, q, "scienceqa/images/test/%s/%s", pid, image);
 }
 
 /* One entry of pid_splits.json's "test" list, looked up in problems.json. */
@@ -226,10 +223,7 @@ static int seed_question(bsrc_ctx *c, const char *key, size_t pos, const json_t 
     const char *cat = json_is_integer(tid) ? seed_category(root, json_integer_value(tid)) : NULL;
     if (json_is_integer(tid)) json_object_set(q, "question_type_id", tid);
     if (cat) json_object_set_new(q, "category", json_string(cat));
-    char *path = bsrc_path(c, "seed_bench/SEED-Bench-image/%s", data_id);
-    bsrc_emit_image(c, q, path);
-    free(path);
-    return 0;
+    return bsrc_emit_image_at(c, q, "seed_bench/SEED-Bench-image/%s", data_id);
 }
 
 int bsrc_read_seed(bsrc_ctx *c)

@@ -56,6 +56,10 @@ json_t *bsrc_question(const bsrc_ctx *c, const char *qid, const char *question);
 /* Appends q (the reference is taken) with "image": image_path when that
  * file exists; otherwise drops q and counts the image missing. */
 void bsrc_emit_image(bsrc_ctx *c, json_t *q, const char *image_path);
+/* bsrc_emit_image with the image at "ROOT/rel" (rel formatted); returns 0, so
+ * a reader can end with it (a missing image is counted, not an error). */
+int bsrc_emit_image_at(bsrc_ctx *c, json_t *q, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Appends q (reference taken) as is (its image travels inside it). */
 void bsrc_emit(bsrc_ctx *c, json_t *q);
 /* Counts a question left out for want of its image; `what` names it. */

@@ -87,10 +87,7 @@ static int llava_bench_line(bsrc_ctx *c, const json_t *o, const char *where, voi
         json_decref(q);
         return -1;
     }
-    char *path = bsrc_path(c, "llava-bench-in-the-wild/images/%s", image);
-    bsrc_emit_image(c, q, path);
-    free(path);
-    return 0;
+    return bsrc_emit_image_at(c, q, "llava-bench-in-the-wild/images/%s", image);
 }
 
 int bsrc_read_llava_bench(bsrc_ctx *c)
@@ -126,10 +123,7 @@ static int mmvet_question(bsrc_ctx *c, const char *id, size_t pos, const json_t 
     json_t *q = bsrc_question(c, id, question);
     json_object_set_new(q, "answer", json_string(answer));
     json_object_set_new(q, "capability", caps);
-    char *path = bsrc_path(c, "mm-vet/images/%s", image);
-    bsrc_emit_image(c, q, path);
-    free(path);
-    return 0;
+    return bsrc_emit_image_at(c, q, "mm-vet/images/%s", image);
 }
 
 int bsrc_read_mmvet(bsrc_ctx *c)
@@ -160,10 +154,7 @@ static int mmhal_question(bsrc_ctx *c, const char *key, size_t pos, const json_t
     json_object_set_new(q, "image_content", content);
     json_object_set_new(q, "question_type", json_string(type));
     json_object_set_new(q, "question_topic", json_string(topic));
-    char *path = bsrc_path(c, "mmhal-bench/images/%s", bsrc_basename(src));
-    bsrc_emit_image(c, q, path);
-    free(path);
-    return 0;
+    return bsrc_emit_image_at(c, q, "mmhal-bench/images/%s", bsrc_basename(src));
 }
 
 int bsrc_read_mmhal(bsrc_ctx *c)
@@ -196,10 +187,7 @@ static int mementos_line(bsrc_ctx *c, const json_t *o, const char *where, void *
         json_decref(q);
         return -1;
     }
-    char *path = bsrc_path(c, "mementos/images/%s", image);
-    bsrc_emit_image(c, q, path);
-    free(path);
-    return 0;
+    return bsrc_emit_image_at(c, q, "mementos/images/%s", image);
 }
 
 int bsrc_read_mementos(bsrc_ctx *c)

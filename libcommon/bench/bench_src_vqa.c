@@ -144,10 +144,7 @@ static int textvqa_line(bsrc_ctx *c, const json_t *o, const char *where, void *u
     }
     json_t *q = bsrc_question(c, id, text);
     json_object_set_new(q, "answers", answers);
-    char *path = bsrc_path(c, "textvqa/train_images/%s.jpg", image_id);
-    bsrc_emit_image(c, q, path);
-    free(path);
-    return 0;
+    return bsrc_emit_image_at(c, q, "textvqa/train_images/%s.jpg", image_id);
 }
 
 int bsrc_read_textvqa(bsrc_ctx *c)
@@ -188,10 +185,7 @@ static int vizwiz_entry(bsrc_ctx *c, const char *key, size_t pos, const json_t *
     free(text);
     json_object_set_new(q, "answers", answers);
     if (type) json_object_set_new(q, "category", json_string(type));
-    char *path = bsrc_path(c, "vizwiz/val/%s", image);
-    bsrc_emit_image(c, q, path);
-    free(path);
-    return 0;
+    return bsrc_emit_image_at(c, q, "vizwiz/val/%s", image);
 }
 
 int bsrc_read_vizwiz(bsrc_ctx *c)
@@ -229,10 +223,7 @@ static int vqav2_question(bsrc_ctx *c, const char *key, size_t pos, const json_t
     json_t *q = bsrc_question(c, id, question);
     json_object_set_new(q, "answers", answers);
     if (type) json_object_set_new(q, "category", json_string(type));
-    char *path = bsrc_path(c, "vqav2/val2014/COCO_val2014_%012lld.jpg", (long long)image_id);
-    bsrc_emit_image(c, q, path);
-    free(path);
-    return 0;
+    return bsrc_emit_image_at(c, q, "vqav2/val2014/COCO_val2014_%012lld.jpg", (long long)image_id);
 }
 
 int bsrc_read_vqav2(bsrc_ctx *c)
@@ -266,10 +257,7 @@ static int gqa_question(bsrc_ctx *c, const char *qid, size_t pos, const json_t *
         return -1;
     json_t *q = bsrc_question(c, qid, question);
     json_object_set_new(q, "answer", json_string(answer));
-    char *path = bsrc_path(c, "gqa/images/%s.jpg", image_id);
-    bsrc_emit_image(c, q, path);
-    free(path);
-    return 0;
+    return bsrc_emit_image_at(c, q, "gqa/images/%s.jpg", image_id);
 }
 
 int bsrc_read_gqa(bsrc_ctx *c)

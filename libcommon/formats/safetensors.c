@@ -11,6 +11,7 @@
 #include "safetensors.h"
 #include "err.h"
 #include "fs.h"
+#include "js.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -686,30 +687,10 @@ static int collect_mapped(const char *index, json_t *map, const char **shards,
     return 0;
 }
 
-static char *dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash) return xstrdup(".");
-    if (slash == path) return xstrdup("/");
-    size_t n = (size_t)(slash - path);
-    char *d = xmalloc(n + 1);
-    memcpy(d, path, n);
-    d[n] = '\0';
-    return d;
-}
-
 static json_t *load_weight_map(const char *index, json_t **root)
 {
-    json_error_t e;
-    *root = json_load_file(index, JSON_REJECT_DUPLICATES, &e);
-    if (!*root) {
-        if (e.line <= 0)
-            ERR("%s: %s", index, e.text);
-        else
-            ERR("%s: line %d, column %d: invalid JSON: %s", index, e.line,
-                e.column, e.text);
-        return NULL;
-    }
+    *root = js_load_file_flags(index, JSON_REJECT_DUPLICATES);
+    if (!*root) return NULL;
     json_t *map = json_is_object(*root) ? json_object_get(*root, "weight_map") : NULL;
     if (!json_is_object(map)) {
         ERR("%s: no \"weight_map\" object", index);
@@ -736,7 +717,7 @@ int st_open_index(const char *index, st_set **out)
     st_set *set = xcalloc(1, sizeof *set);
     set->nfiles = nshards;
     shard_tensors *per = xcalloc((size_t)nshards, sizeof *per);
-    char *dir = dir_of(index);
+    char *dir = fs_dir_of(index);
     int rc = open_shards(index, dir, shards, set, per);
     if (rc == 0) rc = collect_mapped(index, map, shards, set, per);
     for (int i = 0; i < nshards; i++) free_tensors(per[i].tensors, per[i].n);

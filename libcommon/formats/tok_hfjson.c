@@ -433,22 +433,32 @@ static int add_norm_step(tok_tokenizer *t, const json_t *n, const char *where)
     return 0;
 }
 
-static int load_normalizer(tok_tokenizer *t, const json_t *n, const char *where)
+typedef int (*hf_step_fn)(tok_tokenizer *t, const json_t *node, const char *where);
+
+/* Walks a normalizer or decoder node: a "Sequence" (nested to any depth) under
+ * `list_key` is flattened, every other object is handed to `add_step`. */
+static int load_step_tree(tok_tokenizer *t, const json_t *node, const char *where,
+                          const char *list_key, hf_step_fn add_step)
 {
-    if (!n || json_is_null(n)) return 0;
-    if (!json_is_object(n)) return ERR("%s: %s must be an object", t->name, where);
-    if (strcmp(json_type_name(n), "Sequence") != 0) return add_norm_step(t, n, where);
-    json_t *list = json_object_get(n, "normalizers");
+    if (!node || json_is_null(node)) return 0;
+    if (!json_is_object(node)) return ERR("%s: %s must be an object", t->name, where);
+    if (strcmp(json_type_name(node), "Sequence") != 0) return add_step(t, node, where);
+    json_t *list = json_object_get(node, list_key);
     if (!json_is_array(list))
-        return ERR("%s: %s: Sequence needs a \"normalizers\" array", t->name, where);
+        return ERR("%s: %s: Sequence needs a \"%s\" array", t->name, where, list_key);
     size_t i;
     json_t *v;
     json_array_foreach(list, i, v) {
-        char w[128];
-        snprintf(w, sizeof w, "%s.normalizers[%zu]", where, i);
-        if (load_normalizer(t, v, w) != 0) return -1;
+        char w[128];   /* names the place in messages; a deeper path is cut short */
+        if (snprintf(w, sizeof w, "%s.%s[%zu]", where, list_key, i) < 0) w[0] = '\0';
+        if (load_step_tree(t, v, w, list_key, add_step) != 0) return -1;
     }
     return 0;
+}
+
+static int load_normalizer(tok_tokenizer *t, const json_t *n, const char *where)
+{
+    return load_step_tree(t, n, where, "normalizers", add_norm_step);
 }
 
 static int load_metaspace(tok_tokenizer *t, const json_t *p, const char *where)
@@ -589,21 +599,8 @@ static int add_dec_step(tok_tokenizer *t, const json_t *d, const char *where)
 
 static int load_decoder(tok_tokenizer *t, const json_t *d, const char *where)
 {
-    if (!d || json_is_null(d)) return 0;
-    if (!json_is_object(d)) return ERR("%s: %s must be an object", t->name, where);
-    t->hf->has_decoder = true;
-    if (strcmp(json_type_name(d), "Sequence") != 0) return add_dec_step(t, d, where);
-    json_t *list = json_object_get(d, "decoders");
-    if (!json_is_array(list))
-        return ERR("%s: %s: Sequence needs a \"decoders\" array", t->name, where);
-    size_t i;
-    json_t *v;
-    json_array_foreach(list, i, v) {
-        char w[128];
-        snprintf(w, sizeof w, "%s.decoders[%zu]", where, i);
-        if (load_decoder(t, v, w) != 0) return -1;
-    }
-    return 0;
+    if (json_is_object(d)) t->hf->has_decoder = true;
+    return load_step_tree(t, d, where, "decoders", add_dec_step);
 }
 
 /* ---- normalization ------------------------------------------------------- */

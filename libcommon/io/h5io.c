@@ -266,12 +266,8 @@ static hid_t mpio_fapl(const h5io_file *f, bool writing)
  * rather than as MPI-IO's "MPI_File_open failed: ...". */
 static int probe_output_folder(const char *path)
 {
-    const char *slash = strrchr(path, '/');
-    if (!slash) return 0;
-    size_t n = slash == path ? 1 : (size_t)(slash - path);
-    char *dir = xmalloc(n + 1);
-    memcpy(dir, path, n);
-    dir[n] = '\0';
+    if (!strchr(path, '/')) return 0; /* the working folder */
+    char *dir = fs_dir_of(path);
     struct stat st;
     int rc = 0;
     if (stat(dir, &st) != 0)
@@ -282,32 +278,47 @@ static int probe_output_folder(const char *path)
     return rc;
 }
 
-int h5io_create(h5io_file *f, const char *path, MPI_Comm comm)
+/* The start of create and open, on every rank: sets up f, lets rank 0 alone
+ * run `probe` on path (every rank takes its verdict) and makes the MPI-IO
+ * file access list. -1 with f forgotten on failure. */
+static hid_t start_open(h5io_file *f, const char *path, MPI_Comm comm,
+                        int (*probe)(const char *path), bool writing)
 {
     if (init_handle(f, path, comm)) return -1;
-    int rc = f->rank == 0 ? probe_output_folder(path) : 0;
+    int rc = f->rank == 0 ? probe(path) : 0;
     if (share_rank0_result(comm, f->rank, rc)) {
         forget(f);
         return -1;
     }
+    hid_t fapl = mpio_fapl(f, writing);
+    if (fapl < 0) forget(f);
+    return fapl;
+}
+
+/* After H5Fcreate or H5Fopen failed: records `what` with HDF5's reason (before
+ * any other call clears its error stack), then undoes start_open. */
+static int open_failed(h5io_file *f, hid_t fapl, const char *what)
+{
+    h5u_error_at(__FILE__, __LINE__, what);
+    H5Pclose(fapl);
+    forget(f);
+    return -1;
+}
+
+int h5io_create(h5io_file *f, const char *path, MPI_Comm comm)
+{
+    hid_t fapl = start_open(f, path, comm, probe_output_folder, true);
+    if (fapl < 0) return -1;
     /* The same temporary name on every rank (they open one file together),
      * and the same on a rerun, which then replaces a killed run's leftover. */
     size_t n = strlen(path) + 5;
     f->tmp = xmalloc(n);
     snprintf(f->tmp, n, "%s.tmp", path);
-    hid_t fapl = mpio_fapl(f, true);
-    if (fapl < 0) {
-        forget(f);
-        return -1;
-    }
     f->file = H5Fcreate(f->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
     if (f->file < 0) {
         char what[ERR_MSG_MAX / 2];
         snprintf(what, sizeof what, "%s: cannot create %s", path, f->tmp);
-        h5u_error_at(__FILE__, __LINE__, what); /* before any other call clears the stack */
-        H5Pclose(fapl);
-        forget(f);
-        return -1;
+        return open_failed(f, fapl, what);
     }
     H5Pclose(fapl);
     return 0;
@@ -379,25 +390,13 @@ static int probe_readable(const char *path)
 
 int h5io_open(h5io_file *f, const char *path, MPI_Comm comm)
 {
-    if (init_handle(f, path, comm)) return -1;
-    int rc = f->rank == 0 ? probe_readable(path) : 0;
-    if (share_rank0_result(comm, f->rank, rc)) {
-        forget(f);
-        return -1;
-    }
-    hid_t fapl = mpio_fapl(f, false);
-    if (fapl < 0) {
-        forget(f);
-        return -1;
-    }
+    hid_t fapl = start_open(f, path, comm, probe_readable, false);
+    if (fapl < 0) return -1;
     f->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     if (f->file < 0) {
         char what[ERR_MSG_MAX / 2];
         snprintf(what, sizeof what, "%s: cannot open", path);
-        h5u_error_at(__FILE__, __LINE__, what);
-        H5Pclose(fapl);
-        forget(f);
-        return -1;
+        return open_failed(f, fapl, what);
     }
     H5Pclose(fapl);
     f->held = xcalloc(1, sizeof *f->held);

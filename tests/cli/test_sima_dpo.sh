@@ -20,46 +20,9 @@ helper=$bin/../tests/test_pairs_logic
 golden=${SIMA_GOLDEN_DIR:-$SIMA_GOLDEN_DEFAULT}
 model=$golden/tiny-llava
 . "$(dirname "$0")/lib.sh"
-# max |a - b| / max |b| over every tensor of two safetensors files (F32)
-st_diff() {
-  python3 - "$1" "$2" <<'PY'
-import json, struct, sys
-def load(p):
-    b = open(p, "rb").read()
-    n = struct.unpack("<Q", b[:8])[0]
-    h = json.loads(b[8:8 + n]); base = 8 + n; out = {}
-    for k, v in h.items():
-        if k == "__metadata__": continue
-        s, e = v["data_offsets"]
-        out[k] = struct.unpack("<%df" % ((e - s) // 4), b[base + s:base + e])
-    return out
-a, b = load(sys.argv[1]), load(sys.argv[2])
-assert a.keys() == b.keys(), "different tensor names"
-d = max(abs(x - y) for k in a for x, y in zip(a[k], b[k]))
-m = max(abs(y) for k in b for y in b[k])
-print("%.3g" % (d / m if m else d))
-PY
-}
-le() { python3 -c "import sys; sys.exit(0 if float('$1') <= float('$2') else 1)"; }
-col() { cut -d, -f"$2" "$1" | sed 1d; }
 
 # --- 12 prompts -> 8 pairs (verdict patterns 0,1,3,5 kept)
-make_test_prompts 12
-mpi 1 "$bin/sima-gen" --model "$model" --prompts "$tmp/prompts.h5" --out "$tmp/responses.h5" \
-  --max-new-tokens 16 --template llava_hf --chunk 4 --quiet 2>"$tmp/gen.log"
-rc=$?
-check '[ $rc -eq 0 ]' "sima-gen failed: $(cat "$tmp/gen.log")"
-"$helper" --make-verdicts "$tmp/responses.h5" "$tmp/verdicts.h5" 2>"$tmp/helper.log"
-rc=$?
-check '[ $rc -eq 0 ]' "verdicts helper failed: $(cat "$tmp/helper.log")"
-popts=(--model "$model" --prompts "$tmp/prompts.h5" --responses "$tmp/responses.h5"
-       --verdicts "$tmp/verdicts.h5" --template llava_hf --quiet)
-mpi 1 "$bin/sima-pairs" "${popts[@]}" --out "$tmp/pairs.h5" 2>"$tmp/pairs.log"
-rc=$?
-check '[ $rc -eq 0 ]' "sima-pairs failed: $(cat "$tmp/pairs.log")"
-mpi 1 "$bin/sima-pairs" "${popts[@]}" --ref-logps --out "$tmp/pairs_ref.h5" 2>"$tmp/pairs_ref.log"
-rc=$?
-check '[ $rc -eq 0 ]' "sima-pairs --ref-logps failed: $(cat "$tmp/pairs_ref.log")"
+make_test_pairs
 
 opts=(--model "$model" --pairs "$tmp/pairs.h5" --prompts "$tmp/prompts.h5" --lora-r 8
       --lora-alpha 16 --lr 5e-3 --warmup-ratio 0.1)
@@ -79,12 +42,7 @@ check '[ -f "$tmp/down/adapter/adapter_model.safetensors" ] && [ -f "$tmp/down/a
   "no adapter written"
 
 # --- -np 2 equals -np 1 with the same global batch
-mpi 2 "$bin/sima-dpo" "${opts[@]}" --epochs 3 --out "$tmp/np2" --quiet 2>"$tmp/np2.log"
-rc=$?
-check '[ $rc -eq 0 ]' "-np 2 failed: $(cat "$tmp/np2.log")"
-mpi 1 "$bin/sima-dpo" "${opts[@]}" --epochs 3 --grad-accum 2 --out "$tmp/np1" --quiet 2>"$tmp/np1.log"
-rc=$?
-check '[ $rc -eq 0 ]' "-np 1 --grad-accum 2 failed: $(cat "$tmp/np1.log")"
+dpo_np2_np1 np2 np1 "" "${opts[@]}" --epochs 3
 d=$(st_diff "$tmp/np2/adapter/adapter_model.safetensors" "$tmp/np1/adapter/adapter_model.safetensors")
 check 'le "$d" 1e-4' "-np 2 and -np 1 adapters differ by $d of the largest value"
 
@@ -94,12 +52,7 @@ mpi 1 "$bin/sima-dpo" "${opts[@]}" --epochs 3 --grad-accum 2 --lora-dropout 0 --
 rc=$?
 check '[ $rc -eq 0 ] && cmp -s "$tmp/d0/adapter/adapter_model.safetensors" "$tmp/np1/adapter/adapter_model.safetensors"' \
   "--lora-dropout 0 should give the adapter of the plain run bit for bit (rc $rc): $(cat "$tmp/d0.log")"
-mpi 2 "$bin/sima-dpo" "${opts[@]}" --epochs 3 --lora-dropout 0.1 --out "$tmp/dnp2" --quiet 2>"$tmp/dnp2.log"
-rc=$?
-check '[ $rc -eq 0 ]' "-np 2 with dropout failed: $(cat "$tmp/dnp2.log")"
-mpi 1 "$bin/sima-dpo" "${opts[@]}" --epochs 3 --grad-accum 2 --lora-dropout 0.1 --out "$tmp/dnp1" --quiet 2>"$tmp/dnp1.log"
-rc=$?
-check '[ $rc -eq 0 ]' "-np 1 with dropout failed: $(cat "$tmp/dnp1.log")"
+dpo_np2_np1 dnp2 dnp1 "with dropout: " "${opts[@]}" --epochs 3 --lora-dropout 0.1
 d=$(st_diff "$tmp/dnp2/adapter/adapter_model.safetensors" "$tmp/dnp1/adapter/adapter_model.safetensors")
 check 'le "$d" 1e-4' "with dropout, -np 2 and -np 1 adapters differ by $d of the largest value"
 check '[ "$(col "$tmp/dnp1/metrics.csv" 3 | sed -n 2,12p)" != "$(col "$tmp/np1/metrics.csv" 3 | sed -n 2,12p)" ]' \

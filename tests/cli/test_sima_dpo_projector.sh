@@ -22,48 +22,9 @@ golden=${SIMA_GOLDEN_DIR:-$SIMA_GOLDEN_DEFAULT}
 model=$golden/tiny-llava
 . "$(dirname "$0")/lib.sh"
 if [ ! -f "$model/config.json" ]; then echo "no $model: skipped"; exit 77; fi
-# max |a - b| / max |b| over the tensors named alike in two safetensors files
-# (any float dtype the files hold is F32 here); $3: a regex the names match
-st_diff() {
-  python3 - "$1" "$2" "${3:-.}" <<'PY'
-import json, re, struct, sys
-def load(p):
-    b = open(p, "rb").read()
-    n = struct.unpack("<Q", b[:8])[0]
-    h = json.loads(b[8:8 + n]); base = 8 + n; out = {}
-    for k, v in h.items():
-        if k == "__metadata__" or not re.search(sys.argv[3], k): continue
-        s, e = v["data_offsets"]
-        out[k] = struct.unpack("<%df" % ((e - s) // 4), b[base + s:base + e])
-    return out
-a, b = load(sys.argv[1]), load(sys.argv[2])
-assert a.keys() == b.keys() and a, "different tensor names"
-d = max(abs(x - y) for k in a for x, y in zip(a[k], b[k]))
-m = max(abs(y) for k in b for y in b[k])
-print("%.3g" % (d / m if m else d))
-PY
-}
-le() { python3 -c "import sys; sys.exit(0 if float('$1') <= float('$2') else 1)"; }
-col() { cut -d, -f"$2" "$1" | sed 1d; }
-close() { python3 -c "import sys; sys.exit(0 if abs($1 - $2) <= $3 * max(1e-3, abs($2)) else 1)"; }
 
 # --- 12 prompts -> 8 pairs, and the same with reference log-probs
-make_test_prompts 12
-mpi 1 "$bin/sima-gen" --model "$model" --prompts "$tmp/prompts.h5" --out "$tmp/responses.h5" \
-  --max-new-tokens 16 --template llava_hf --chunk 4 --quiet 2>"$tmp/gen.log"
-rc=$?
-check '[ $rc -eq 0 ]' "sima-gen failed: $(cat "$tmp/gen.log")"
-"$helper" --make-verdicts "$tmp/responses.h5" "$tmp/verdicts.h5" 2>"$tmp/helper.log"
-rc=$?
-check '[ $rc -eq 0 ]' "verdicts helper failed: $(cat "$tmp/helper.log")"
-popts=(--model "$model" --prompts "$tmp/prompts.h5" --responses "$tmp/responses.h5"
-       --verdicts "$tmp/verdicts.h5" --template llava_hf --quiet)
-mpi 1 "$bin/sima-pairs" "${popts[@]}" --out "$tmp/pairs.h5" 2>"$tmp/pairs.log"
-rc=$?
-check '[ $rc -eq 0 ]' "sima-pairs failed: $(cat "$tmp/pairs.log")"
-mpi 1 "$bin/sima-pairs" "${popts[@]}" --ref-logps --out "$tmp/pairs_ref.h5" 2>"$tmp/pairs_ref.log"
-rc=$?
-check '[ $rc -eq 0 ]' "sima-pairs --ref-logps failed: $(cat "$tmp/pairs_ref.log")"
+make_test_pairs
 
 opts=(--model "$model" --pairs "$tmp/pairs.h5" --prompts "$tmp/prompts.h5" --lora-r 8
       --lora-alpha 16 --lr 5e-3 --warmup-ratio 0.1 --train-projector)
@@ -113,12 +74,7 @@ check 'python3 -c "import sys; sys.exit(0 if float(open(\"$tmp/projdiff.txt\").r
   "the projector did not change: $(cat "$tmp/projdiff.txt")"
 
 # --- -np 2 equals -np 1 with the same global batch (LoRA and projector)
-mpi 2 "$bin/sima-dpo" "${opts[@]}" --epochs 3 --out "$tmp/np2" --quiet 2>"$tmp/np2.log"
-rc=$?
-check '[ $rc -eq 0 ]' "-np 2 failed: $(cat "$tmp/np2.log")"
-mpi 1 "$bin/sima-dpo" "${opts[@]}" --epochs 3 --grad-accum 2 --out "$tmp/np1" --quiet 2>"$tmp/np1.log"
-rc=$?
-check '[ $rc -eq 0 ]' "-np 1 --grad-accum 2 failed: $(cat "$tmp/np1.log")"
+dpo_np2_np1 np2 np1 "" "${opts[@]}" --epochs 3
 d=$(st_diff "$tmp/np2/adapter/adapter_model.safetensors" "$tmp/np1/adapter/adapter_model.safetensors" "$proj")
 check 'le "$d" 1e-4' "-np 2 and -np 1 projectors differ by $d of the largest value"
 d=$(st_diff "$tmp/np2/adapter/adapter_model.safetensors" "$tmp/np1/adapter/adapter_model.safetensors" lora)
@@ -218,12 +174,7 @@ mpi 1 "$bin/sima-gen" --model "$tmp/all/model" --prompts "$tmp/prompts.h5" --out
 rc=$?
 check '[ $rc -eq 0 ]' "sima-gen on the --train all model failed: $(cat "$tmp/gen3.log")"
 # -np 2 equals -np 1 --grad-accum 2; stop + resume equals uninterrupted
-mpi 2 "$bin/sima-dpo" "${aopts[@]}" --epochs 2 --out "$tmp/all_np2" --quiet 2>"$tmp/all_np2.log"
-rc=$?
-check '[ $rc -eq 0 ]' "--train all -np 2 failed: $(cat "$tmp/all_np2.log")"
-mpi 1 "$bin/sima-dpo" "${aopts[@]}" --epochs 2 --grad-accum 2 --out "$tmp/all_np1" --quiet 2>"$tmp/all_np1.log"
-rc=$?
-check '[ $rc -eq 0 ]' "--train all -np 1 failed: $(cat "$tmp/all_np1.log")"
+dpo_np2_np1 all_np2 all_np1 "--train all " "${aopts[@]}" --epochs 2
 d=$(st_diff "$tmp/all_np2/model/model.safetensors" "$tmp/all_np1/model/model.safetensors")
 check 'le "$d" 1e-4' "--train all: -np 2 and -np 1 models differ by $d of the largest value"
 mpi 1 "$bin/sima-dpo" "${aopts[@]}" --epochs 2 --grad-accum 2 --out "$tmp/all_res" --stop-after 3 --quiet 2>/dev/null

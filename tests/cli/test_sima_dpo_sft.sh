@@ -9,8 +9,6 @@ src=${SIMA_SOURCE_DIR:?}
 golden=${SIMA_GOLDEN_DIR:-$SIMA_GOLDEN_DEFAULT}
 model=$golden/tiny-llava
 source "$src/tests/cli/lib.sh"
-le() { python3 -c "import sys; sys.exit(0 if float('$1') <= float('$2') else 1)"; }
-col() { cut -d, -f"$2" "$1" | sed 1d; }
 
 demo=$src/data/demo
 "$bin/sima-prep" import "$demo/prompts.jsonl" --image-root "$demo/images" --out "$tmp/demo.h5" \

@@ -15,25 +15,7 @@ model=$golden/tiny-llava
 same_responses() { h5diff -q "$1" "$2" /responses /responses >/dev/null 2>&1; }
 
 # --- a dozen prompts, most with images, two sharing one, one text-only
-mkdir -p "$tmp/images"
-cp "$golden"/images/*.jpg "$tmp/images/"
-python3 - "$tmp" <<'PY'
-import json, os, sys
-d = sys.argv[1]
-imgs = sorted(os.listdir(d + "/images"))
-qs = ["What is in the image?", "Describe the scene.", "How many shapes are there?",
-      "What colour is the largest shape?", "Is there a circle?", "Where is the square?"]
-with open(d + "/prompts.jsonl", "w") as f:
-    for i in range(12):
-        rec = {"id": "p%d" % i, "text": qs[i % len(qs)], "ground_truth": "Shapes."}
-        if i != 5:
-            rec["image"] = imgs[i % len(imgs)]
-        f.write(json.dumps(rec) + "\n")
-PY
-"$bin/sima-prep" import --format sima "$tmp/prompts.jsonl" --image-root "$tmp/images" \
-  --out "$tmp/prompts.h5" >"$tmp/prep.log" 2>&1
-rc=$?
-check '[ $rc -eq 0 ]' "sima-prep import failed: $(cat "$tmp/prep.log")"
+make_test_prompts 12 "Where is the square?"
 
 gen_opts=(--model "$model" --prompts "$tmp/prompts.h5" --candidates 3 --max-new-tokens 24
           --batch 4 --chunk 2 --seed 7 --template llava_hf --quiet)
@@ -79,34 +61,10 @@ slow_opts=("${gen_opts[@]}" --max-new-tokens 200 --chunk 1)
 mpi 2 "$bin/sima-gen" "${slow_opts[@]}" --out "$tmp/full.h5" 2>/dev/null
 rc=$?
 check '[ $rc -eq 0 ]' "uninterrupted reference run failed"
-setsid mpirun --oversubscribe --allow-run-as-root -np 2 "$bin/sima-gen" "${slow_opts[@]}" \
-  --out "$tmp/killed.h5" 2>/dev/null &
-pid=$!
-sleep "0.$((RANDOM % 9 + 1))"
-kill -9 -- -"$pid" 2>/dev/null
-wait "$pid" 2>/dev/null
-# processes of the killed job may outlive mpirun for a moment: let them go
-while pgrep -f "^$bin/sima-[a-z]* .*$tmp/" >/dev/null; do sleep 0.1; done
-check '[ ! -e "$tmp/killed.h5" ] || same_responses "$tmp/full.h5" "$tmp/killed.h5"' "a killed run left a wrong output"
-mpi 2 "$bin/sima-gen" "${slow_opts[@]}" --out "$tmp/killed.h5" 2>"$tmp/resume.log"
-rc=$?
-check '[ $rc -eq 0 ]' "resume after kill failed: $(cat "$tmp/resume.log")"
-check 'same_responses "$tmp/full.h5" "$tmp/killed.h5"' "resumed output differs from the uninterrupted run"
+check_kill_resume gen same_responses 1 9 "${slow_opts[@]}"
 
 # --- SIGTERM to the tasks (as Slurm sends it): commit, exit 3, rerun finishes
-mpirun --oversubscribe --allow-run-as-root -np 2 "$bin/sima-gen" "${slow_opts[@]}" \
-  --out "$tmp/term.h5" 2>"$tmp/term.log" &
-pid=$!
-# signal once the job runs (a signal during MPI start-up just kills it)
-while [ ! -e "$tmp/term.h5.parts/run_key" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
-pkill -TERM -f "^$bin/sima-gen .*$tmp/term.h5"
-wait "$pid"
-rc=$?
-check '[ $rc -eq 3 ] || [ $rc -eq 0 ]' "SIGTERM exit code $rc (expected 3, or 0 if it had finished): $(cat "$tmp/term.log")"
-mpi 2 "$bin/sima-gen" "${slow_opts[@]}" --out "$tmp/term.h5" 2>"$tmp/term2.log"
-rc=$?
-check '[ $rc -eq 0 ]' "rerun after SIGTERM failed: $(cat "$tmp/term2.log")"
-check 'same_responses "$tmp/full.h5" "$tmp/term.h5"' "output after SIGTERM + rerun differs"
+check_term_resume gen same_responses "${slow_opts[@]}"
 
 # --- a second job on the same output while the first runs is refused
 mpirun --oversubscribe --allow-run-as-root -np 1 "$bin/sima-gen" "${slow_opts[@]}" --out "$tmp/busy.h5" 2>/dev/null &

@@ -25,13 +25,7 @@ values() { h5dump -y -w 0 -d "$2" "$1" | sed -n '/DATA {/,/}/p' | sed '1d;$d' | 
 
 # --- 30 prompts, one text-only (row 5: pattern 5, kept), images shared
 make_test_prompts 30
-mpi 2 "$bin/sima-gen" --model "$model" --prompts "$tmp/prompts.h5" --out "$tmp/responses.h5" \
-  --max-new-tokens 40 --template llava_hf --chunk 4 --quiet 2>"$tmp/gen.log"
-rc=$?
-check '[ $rc -eq 0 ]' "sima-gen failed: $(cat "$tmp/gen.log")"
-"$helper" --make-verdicts "$tmp/responses.h5" "$tmp/verdicts.h5" 2>"$tmp/helper.log"
-rc=$?
-check '[ $rc -eq 0 ]' "verdicts helper failed: $(cat "$tmp/helper.log")"
+make_test_verdicts 2 40
 
 opts=(--model "$model" --prompts "$tmp/prompts.h5" --responses "$tmp/responses.h5"
       --verdicts "$tmp/verdicts.h5" --template llava_hf --chunk 3)
@@ -80,34 +74,10 @@ PY
 # --- kill -9 at a random point, rerun: equal to the uninterrupted run
 slow=("${opts[@]}" --ref-logps --chunk 1 --batch 1)
 mpi 2 "$bin/sima-pairs" "${slow[@]}" --out "$tmp/full.h5" --quiet 2>/dev/null
-setsid mpirun --oversubscribe --allow-run-as-root -np 2 "$bin/sima-pairs" "${slow[@]}" \
-  --out "$tmp/killed.h5" --quiet 2>/dev/null &
-pid=$!
-sleep "0.$((RANDOM % 6 + 2))"
-kill -9 -- -"$pid" 2>/dev/null
-wait "$pid" 2>/dev/null
-# processes of the killed job may outlive mpirun for a moment: let them go
-while pgrep -f "^$bin/sima-[a-z]* .*$tmp/" >/dev/null; do sleep 0.1; done
-check '[ ! -e "$tmp/killed.h5" ] || same_pairs "$tmp/full.h5" "$tmp/killed.h5"' "a killed run left a wrong output"
-mpi 2 "$bin/sima-pairs" "${slow[@]}" --out "$tmp/killed.h5" 2>"$tmp/resume.log"
-rc=$?
-check '[ $rc -eq 0 ]' "resume after kill failed: $(cat "$tmp/resume.log")"
-check 'same_pairs "$tmp/full.h5" "$tmp/killed.h5"' "resumed output differs from the uninterrupted run"
+check_kill_resume pairs same_pairs 2 7 "${slow[@]}"
 
 # --- SIGTERM to the tasks (as Slurm sends it): commit, exit 3, rerun finishes
-mpirun --oversubscribe --allow-run-as-root -np 2 "$bin/sima-pairs" "${slow[@]}" \
-  --out "$tmp/term.h5" 2>"$tmp/term.log" &
-pid=$!
-# signal once the job runs (a signal during MPI start-up just kills it)
-while [ ! -e "$tmp/term.h5.parts/run_key" ] && kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
-pkill -TERM -f "^$bin/sima-pairs .*$tmp/term.h5"
-wait "$pid"
-rc=$?
-check '[ $rc -eq 3 ] || [ $rc -eq 0 ]' "SIGTERM exit code $rc (expected 3, or 0 if it had finished): $(cat "$tmp/term.log")"
-mpi 2 "$bin/sima-pairs" "${slow[@]}" --out "$tmp/term.h5" 2>"$tmp/term2.log"
-rc=$?
-check '[ $rc -eq 0 ]' "rerun after SIGTERM failed: $(cat "$tmp/term2.log")"
-check 'same_pairs "$tmp/full.h5" "$tmp/term.h5"' "output after SIGTERM + rerun differs"
+check_term_resume pairs same_pairs "${slow[@]}"
 
 # --- a rerun of a finished job does nothing; another run's output is refused
 before=$(stat -c %Y "$tmp/p1.h5")

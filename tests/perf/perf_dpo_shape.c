@@ -26,6 +26,7 @@
 #include "dpo.h"
 #include "err.h"
 #include "lora.h"
+#include "tiny_llava.h"
 
 #include <getopt.h>
 #include <jansson.h>
@@ -127,24 +128,6 @@ static int shape_config(const shape_args *a, cfg_model *cfg)
     int rc = cfg_from_json(root, "benchmark shape", cfg);
     json_decref(root);
     return rc;
-}
-
-/* Small random B for every term, so the adapter changes the outputs. */
-static void random_B(lora_adapter *ad, const llava_model *m)
-{
-    uint64_t z = 12345;
-    for (int l = 0; l < ad->n_layers; l++)
-        for (int i = 0; i < LL_N_LINEAR; i++) {
-            float *B = lora_host_B(ad, l, i);
-            if (!B) continue;
-            int64_t out, in;
-            lora_linear_dims(m, i, &out, &in);
-            for (int64_t k = 0; k < out * ad->cfg.r; k++) {
-                z = z * 6364136223846793005ULL + 1442695040888963407ULL;
-                B[k] = (float)((double)(z >> 11) * 0x1.0p-53 - 0.5) * 0.02f;
-            }
-        }
-    lora_sync(ad);
 }
 
 static int32_t *random_ids(int64_t n, int vocab, uint64_t seed)
@@ -283,7 +266,8 @@ static int run(const shape_args *a)
     lc.r = a->r;
     lc.alpha = 2.0 * a->r;
     if (lora_new(m, &lc, 1, &ad) != 0) return -1;
-    random_B(ad, m);
+    uint64_t b_rng = 12345; /* small random B, so the adapter changes the outputs */
+    tiny_llava_random_B(ad, m, &b_rng, 0.02f);
     lora_attach(m, ad);
     llama_grads g;
     llama_grads_new(m, LLAMA_GRAD_LORA, &g);

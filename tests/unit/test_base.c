@@ -67,6 +67,16 @@ static void test_fs_atomic(void)
     free(buf);
     CHECK(fs_is_file(p));
     CHECK(fs_is_dir(dir));
+    char *d = fs_dir_of(p);
+    CHECK(strcmp(d, dir) == 0);
+    free(d);
+    static const char *const DIR_OF[][2] = {
+        {"bare.json", "."}, {"/top.json", "/"}, {"a/b/c.json", "a/b"}};
+    for (size_t i = 0; i < sizeof DIR_OF / sizeof DIR_OF[0]; i++) {
+        d = fs_dir_of(DIR_OF[i][0]);
+        CHECK(strcmp(d, DIR_OF[i][1]) == 0);
+        free(d);
+    }
     char *missing = fs_join(dir, "nope");
     CHECK_FAILS_WITH(fs_read_all(missing, &buf, &n), "nope: cannot open: No such file");
     unlink(p);

@@ -12,46 +12,12 @@
 #include "dpo.h"
 #include "err.h"
 #include "lora.h"
+#include "tiny_llava.h"
 
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-static llava_model *small_model(be_backend *be)
-{
-    json_t *root = json_pack(
-        "{s:{s:i,s:i,s:i,s:i,s:i,s:i,s:i},s:{s:i,s:i,s:i,s:i,s:i,s:i},s:i}", "text_config",
-        "hidden_size", 32, "num_hidden_layers", 2, "num_attention_heads", 4,
-        "num_key_value_heads", 2, "intermediate_size", 48, "vocab_size", 40,
-        "max_position_embeddings", 64, "vision_config", "hidden_size", 16, "num_hidden_layers", 1,
-        "num_attention_heads", 2, "intermediate_size", 32, "image_size", 28, "patch_size", 14,
-        "image_token_index", 39);
-    cfg_model cfg;
-    llava_model *m = NULL;
-    CHECK_OK(cfg_from_json(root, "test shape", &cfg));
-    json_decref(root);
-    CHECK_OK(llava_random(&cfg, be, 7, &m));
-    return m;
-}
-
-/* A random B for every term (lora_new leaves B = 0: no LoRA output). */
-static void randomize_B(lora_adapter *ad, const llava_model *m)
-{
-    uint64_t z = 99;
-    for (int l = 0; l < ad->n_layers; l++)
-        for (int i = 0; i < LL_N_LINEAR; i++) {
-            float *B = lora_host_B(ad, l, i);
-            if (!B) continue;
-            int64_t out, in;
-            lora_linear_dims(m, i, &out, &in);
-            for (int64_t k = 0; k < out * ad->cfg.r; k++) {
-                z = z * 6364136223846793005ULL + 1442695040888963407ULL;
-                B[k] = (float)((double)(z >> 11) * 0x1.0p-53 - 0.5) * 0.2f;
-            }
-        }
-    lora_sync(ad);
-}
 
 static const int32_t IDS0[] = {1, 5, 9, 12, 3, 7, 22, 31, 8, 2};
 static const int32_t IDS1[] = {1, 17, 4, 29, 11, 6, 2};
@@ -199,15 +165,10 @@ static void test_gradients(llava_model *m, lora_adapter *ad)
 int main(void)
 {
     be_backend *be = be_cpu_new(1);
-    llava_model *m = small_model(be);
-    lora_adapter *ad = NULL;
-    lora_config c = lora_config_default();
-    c.r = 4;
-    c.alpha = 8;
-    if (m) CHECK_OK(lora_new(m, &c, 3, &ad));
-    if (!m || !ad) return check_finish();
-    randomize_B(ad, m);
-    lora_attach(m, ad);
+    llava_model *m = tiny_llava_small(be, 7);
+    uint64_t z = 99; /* a random B (lora_new leaves B = 0: no LoRA output) */
+    lora_adapter *ad = m ? tiny_llava_lora(m, &z) : NULL;
+    if (!ad) return check_finish();
     test_scores(m);
     test_gradients(m, ad);
     lora_detach(m);
