@@ -13,6 +13,7 @@
 #include "fs.h"
 #include "golden.h"
 #include "image.h"
+#include "strbuf.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -82,20 +83,10 @@ static uint8_t *encode_rgb(const uint8_t *pix, int w, int h, int quality, size_t
     return mem;
 }
 
-typedef struct {
-    uint8_t *p;
-    size_t n, cap;
-} membuf;
-
+/* libpng's write callback: append to the strbuf given as io pointer. */
 static void png_mem_write(png_structp png, png_bytep data, size_t n)
 {
-    membuf *m = png_get_io_ptr(png);
-    if (m->n + n > m->cap) {
-        m->cap = (m->n + n) * 2;
-        m->p = xrealloc(m->p, m->cap);
-    }
-    memcpy(m->p + m->n, data, n);
-    m->n += n;
+    strbuf_put(png_get_io_ptr(png), data, n);
 }
 
 static void png_mem_flush(png_structp png)
@@ -106,7 +97,7 @@ static void png_mem_flush(png_structp png)
 /* 8-bit RGB [h, w, 3] as a non-interlaced PNG with libpng's defaults. */
 static uint8_t *encode_png(const uint8_t *pix, int w, int h, size_t *len)
 {
-    membuf m = {0};
+    strbuf m = {0};
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!png || !info || setjmp(png_jmpbuf(png))) DIE("libpng could not encode the test scene");
@@ -118,8 +109,8 @@ static uint8_t *encode_png(const uint8_t *pix, int w, int h, size_t *len)
     for (int y = 0; y < h; y++) png_write_row(png, pix + (size_t)y * w * 3);
     png_write_end(png, info);
     png_destroy_write_struct(&png, &info);
-    *len = m.n;
-    return m.p;
+    *len = m.len;
+    return (uint8_t *)m.s;
 }
 
 /* The generated scene as a JPEG and as a PNG: two samples. */

@@ -18,6 +18,7 @@
 #include "fs.h"
 #include "golden.h"
 #include "image.h"
+#include "strbuf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,21 +31,10 @@ static char *g_tmp; /* this test's scratch folder */
 
 /* ------------------------------------------------------------ writing */
 
-typedef struct {
-    uint8_t *p;
-    size_t n, cap;
-} membuf;
-
+/* libpng's write callback: append to the strbuf given as io pointer. */
 static void mem_write(png_structp png, png_bytep data, size_t n)
 {
-    membuf *m = png_get_io_ptr(png);
-    if (m->n + n > m->cap) {
-        m->cap = (m->n + n) * 2;
-        m->p = realloc(m->p, m->cap);
-        if (!m->p) DIE("out of memory");
-    }
-    memcpy(m->p + m->n, data, n);
-    m->n += n;
+    strbuf_put(png_get_io_ptr(png), data, n);
 }
 
 static void mem_flush(png_structp png)
@@ -92,7 +82,7 @@ static void pack_row(const png_spec *s, int y, uint8_t *row, size_t rowbytes)
 
 static uint8_t *write_png(const png_spec *s, size_t *len)
 {
-    membuf m = {0};
+    strbuf m = {0};
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
     png_infop info = png_create_info_struct(png);
     if (!png || !info || setjmp(png_jmpbuf(png))) DIE("libpng could not write the test image");
@@ -121,8 +111,8 @@ static uint8_t *write_png(const png_spec *s, size_t *len)
     png_destroy_write_struct(&png, &info);
     free(ptrs);
     free(rows);
-    *len = m.n;
-    return m.p;
+    *len = m.len;
+    return (uint8_t *)m.s;
 }
 
 /* ------------------------------------------------------------ expectations */
