@@ -80,6 +80,30 @@ dpo_np2_np1() {
   check '[ $rc -eq 0 ]' "$what-np 1 --grad-accum 2 failed: $(cat "$tmp/$out1.log")"
 }
 
+# dpo_stop OUT OPTS...: sima-dpo OPTS into $tmp/OUT stopped after step 5:
+# exit 3, a checkpoint, no final adapter yet (log $tmp/OUT1.log).
+# dpo_resume OUT REF OPTS...: the same command again: it must resume at step
+# 5, finish, and give the adapter of the uninterrupted run $tmp/REF within
+# 1e-6 (log $tmp/OUT2.log).
+dpo_stop() {
+  local out=$1
+  shift
+  mpi 1 "$bin/sima-dpo" "$@" --out "$tmp/$out" --stop-after 5 >"$tmp/${out}1.log" 2>&1
+  local rc=$?
+  check '[ $rc -eq 3 ]' "--stop-after should exit 3, got $rc: $(cat "$tmp/${out}1.log")"
+  check '[ ! -e "$tmp/$out/adapter" ] && [ -f "$tmp/$out/checkpoint/state.bin" ]' "stopped run: checkpoint expected, no final adapter"
+}
+dpo_resume() {
+  local out=$1 ref=$2
+  shift 2
+  mpi 1 "$bin/sima-dpo" "$@" --out "$tmp/$out" >"$tmp/${out}2.log" 2>&1
+  local rc=$?
+  check '[ $rc -eq 0 ] && grep -q "resuming at step 5" "$tmp/${out}2.log"' "resume failed or not at step 5 (rc $rc): $(cat "$tmp/${out}2.log")"
+  local d
+  d=$(st_diff "$tmp/$out/adapter/adapter_model.safetensors" "$tmp/$ref/adapter/adapter_model.safetensors")
+  check 'le "$d" 1e-6' "resumed adapter differs from the uninterrupted one by $d"
+}
+
 # Numbers from training logs: le A B (A <= B), col CSV N (column N without
 # the header), close A B TOL (|A - B| <= TOL * max(1e-3, |B|)).
 le() { python3 -c "import sys; sys.exit(0 if float('$1') <= float('$2') else 1)"; }

@@ -60,17 +60,8 @@ check '[ "$(col "$tmp/dnp1/metrics.csv" 3 | sed -n 2,12p)" != "$(col "$tmp/np1/m
 check 'grep -q "\"lora_dropout\": 0.1" "$tmp/dnp1/adapter/adapter_config.json"' "adapter_config.json should record lora_dropout 0.1"
 
 # --- stop after 5 steps, resume: the same as uninterrupted
-mpi 1 "$bin/sima-dpo" "${opts[@]}" --epochs 3 --grad-accum 2 --out "$tmp/res" --stop-after 5 \
-  >"$tmp/res1.log" 2>&1
-rc=$?
-check '[ $rc -eq 3 ]' "--stop-after should exit 3, got $rc: $(cat "$tmp/res1.log")"
-check '[ ! -e "$tmp/res/adapter" ] && [ -f "$tmp/res/checkpoint/state.bin" ]' "stopped run: checkpoint expected, no final adapter"
-mpi 1 "$bin/sima-dpo" "${opts[@]}" --epochs 3 --grad-accum 2 --out "$tmp/res" >"$tmp/res2.log" 2>&1
-rc=$?
-check '[ $rc -eq 0 ]' "resume failed: $(cat "$tmp/res2.log")"
-check 'grep -q "resuming at step 5" "$tmp/res2.log"' "the rerun did not resume at step 5"
-d=$(st_diff "$tmp/res/adapter/adapter_model.safetensors" "$tmp/np1/adapter/adapter_model.safetensors")
-check 'le "$d" 1e-6' "resumed adapter differs from the uninterrupted one by $d"
+dpo_stop res "${opts[@]}" --epochs 3 --grad-accum 2
+dpo_resume res np1 "${opts[@]}" --epochs 3 --grad-accum 2
 check '[ "$(col "$tmp/res/metrics.csv" 1 | tr "\n" " ")" = "$(seq 1 12 | tr "\n" " ")" ]' \
   "metrics.csv after resume should list steps 1..12 once: $(col "$tmp/res/metrics.csv" 1 | tr '\n' ' ')"
 mpi 1 "$bin/sima-dpo" "${opts[@]}" --epochs 3 --grad-accum 2 --out "$tmp/res" --beta 0.2 >"$tmp/res3.log" 2>&1

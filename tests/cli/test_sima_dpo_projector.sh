@@ -81,17 +81,10 @@ d=$(st_diff "$tmp/np2/adapter/adapter_model.safetensors" "$tmp/np1/adapter/adapt
 check 'le "$d" 1e-4' "-np 2 and -np 1 LoRA tensors differ by $d of the largest value"
 
 # --- stop after 5 steps, resume: the same as uninterrupted
-mpi 1 "$bin/sima-dpo" "${opts[@]}" --epochs 3 --grad-accum 2 --out "$tmp/res" --stop-after 5 \
-  >"$tmp/res1.log" 2>&1
-rc=$?
-check '[ $rc -eq 3 ] && [ -f "$tmp/res/checkpoint/state.bin" ]' "--stop-after should exit 3 with a checkpoint, got $rc"
+dpo_stop res "${opts[@]}" --epochs 3 --grad-accum 2
 check 'grep -q modules_to_save "$tmp/res/checkpoint/adapter/adapter_config.json"' "the checkpoint's adapter should hold the projector"
-mpi 1 "$bin/sima-dpo" "${opts[@]}" --epochs 3 --grad-accum 2 --out "$tmp/res" >"$tmp/res2.log" 2>&1
-rc=$?
-check '[ $rc -eq 0 ] && grep -q "resuming at step 5" "$tmp/res2.log"' "resume failed (rc $rc): $(cat "$tmp/res2.log")"
+dpo_resume res np1 "${opts[@]}" --epochs 3 --grad-accum 2
 check '! grep -q "reference log-probs of .* scored" "$tmp/res2.log"' "the resumed run should take the references from the checkpoint"
-d=$(st_diff "$tmp/res/adapter/adapter_model.safetensors" "$tmp/np1/adapter/adapter_model.safetensors")
-check 'le "$d" 1e-6' "resumed adapter differs from the uninterrupted one by $d"
 check '[ "$(col "$tmp/res/metrics.csv" 3)" = "$(col "$tmp/np1/metrics.csv" 3)" ]' "resumed losses differ from the uninterrupted ones"
 
 # --- corrupted state.bin: refused with a message (copies of the stopped run)
