@@ -8,6 +8,7 @@
 #include "bench_source.h"
 #include "bench_yesno.h"
 #include "err.h"
+#include "hash.h"
 #include "fs.h"
 #include "h5io.h"
 #include "libcheck.h"
@@ -215,7 +216,7 @@ static int load_jsonl(const char *path, int64_t limit, question_set *qs)
     char *text = NULL;
     size_t len = 0;
     if (fs_read_all(path, &text, &len) != 0) return -1;
-    qs->hash = h5io_fnv1a(text, len, H5IO_FNV_INIT);
+    qs->hash = hash_fnv1a(text, len, HASH_FNV_INIT);
     char *copy = xstrdup(path);
     char *dir = xstrdup(dirname(copy));
     free(copy);
@@ -276,7 +277,7 @@ static int load_suites(const bench_args *a, question_set *qs)
         /* the run's identity: every question object (paths, answers, texts) */
         char *dump = json_dumps(qs->objs, JSON_COMPACT | JSON_SORT_KEYS);
         if (!dump) DIE("out of memory");
-        qs->hash = h5io_fnv1a(dump, strlen(dump), H5IO_FNV_INIT);
+        qs->hash = hash_fnv1a(dump, strlen(dump), HASH_FNV_INIT);
         free(dump);
     }
     return rc;

@@ -43,6 +43,7 @@
 #include "sima-dpo.h"
 
 #include "err.h"
+#include "hash.h"
 #include "fs.h"
 #include "h5util.h"
 #include "log.h"
@@ -497,7 +498,7 @@ static void run_key(trainer *tr, const char *model_hash)
                  a->weight_decay, a->max_grad_norm, (long long)a->seed, a->sima_rule, (int)a->mode,
                  a->mode == MODE_SFT ? a->template_name : "-", (int)a->train) < 0)
         DIE("out of memory");
-    h5io_hex64(h5io_fnv1a(s, strlen(s), H5IO_FNV_INIT), tr->key);
+    h5io_hex64(hash_fnv1a(s, strlen(s), HASH_FNV_INIT), tr->key);
     free(s);
 }
 

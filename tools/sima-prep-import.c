@@ -5,6 +5,7 @@
 #include "sima-prep.h"
 
 #include "err.h"
+#include "hash.h"
 #include "fs.h"
 #include "h5io.h"
 #include "image.h"
@@ -152,7 +153,7 @@ static void load_block(image_block *b, const char *root, char **names)
             strbuf_putc(&b->reasons, '\n');
             continue;
         }
-        b->hash[i] = h5io_fnv1a(data, len, H5IO_FNV_INIT);
+        b->hash[i] = hash_fnv1a(data, len, HASH_FNV_INIT);
         strbuf_put(&b->jpeg, data, len);
         i64s_push(&b->jpeg_len, (int64_t)len);
         strbuf_puts(&b->names, names[i - b->lo]);
@@ -311,12 +312,12 @@ static void import_run_key(uint64_t input_hash, const import_opts *o, input_form
 {
     char opts[64];
     snprintf(opts, sizeof opts, "format=%s limit=%lld", format_name(format), o->limit);
-    uint64_t h = h5io_fnv1a(&input_hash, sizeof input_hash, H5IO_FNV_INIT);
-    h = h5io_fnv1a(opts, strlen(opts), h);
+    uint64_t h = hash_fnv1a(&input_hash, sizeof input_hash, HASH_FNV_INIT);
+    h = hash_fnv1a(opts, strlen(opts), h);
     for (size_t i = 0; i < images->n; i++) {
-        h = h5io_fnv1a(images->names[i], strlen(images->names[i]) + 1, h);
-        h = h5io_fnv1a(&b->status[i], 1, h);
-        h = h5io_fnv1a(&b->hash[i], sizeof b->hash[i], h);
+        h = hash_fnv1a(images->names[i], strlen(images->names[i]) + 1, h);
+        h = hash_fnv1a(&b->status[i], 1, h);
+        h = hash_fnv1a(&b->hash[i], sizeof b->hash[i], h);
     }
     h5io_hex64(h, key);
 }
@@ -372,7 +373,7 @@ static int read_input(const import_opts *o, import_state *st, uint64_t *input_ha
     char *buf;
     size_t len;
     if (fs_read_all(o->input, &buf, &len) != 0) return -1;
-    *input_hash = h5io_fnv1a(buf, len, H5IO_FNV_INIT);
+    *input_hash = hash_fnv1a(buf, len, HASH_FNV_INIT);
     int rc = read_records(o->input, buf, len, add_record, st);
     free(buf);
     if (rc == 0 && st->prompts.n == 0) rc = ERR("%s: no records", o->input);

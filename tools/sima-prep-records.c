@@ -6,6 +6,7 @@
 #include "sima-prep.h"
 
 #include "err.h"
+#include "hash.h"
 #include "h5io.h"
 #include "js.h"
 #include "log.h"
@@ -202,7 +203,7 @@ void prompts_free(prompt_list *l)
     memset(l, 0, sizeof *l);
 }
 
-static uint64_t name_hash(const char *s) { return h5io_fnv1a(s, strlen(s), H5IO_FNV_INIT); }
+static uint64_t name_hash(const char *s) { return hash_fnv1a(s, strlen(s), HASH_FNV_INIT); }
 
 static void image_set_rehash(image_set *s, size_t n_slots)
 {

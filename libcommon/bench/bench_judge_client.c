@@ -4,6 +4,7 @@
 #include "bench_judge_client.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include "bench_judge_prompt.h"
 #include "err.h"
+#include "hash.h"
 #include "fs.h"
 #include "http.h"
 #include "log.h"
@@ -44,24 +46,24 @@ static void jc_sleep(double s)
 void bench_judge_client_key(const json_t *body, char key[33])
 {
     /* two independent hashes of the same bytes: a 128-bit key */
-    unsigned long long h1 = BENCH_JUDGE_FNV_INIT, h2 = 0x84222325cbf29ce4ULL;
+    uint64_t h1 = HASH_FNV_INIT, h2 = 0x84222325cbf29ce4ULL;
     const char *model = json_string_value(json_object_get(body, "model"));
     const char *parts[2] = {model ? model : "", NULL};
     size_t i;
     json_t *m;
-    h1 = bench_judge_fnv1a(parts[0], strlen(parts[0]) + 1, h1);
-    h2 = bench_judge_fnv1a(parts[0], strlen(parts[0]) + 1, h2);
+    h1 = hash_fnv1a(parts[0], strlen(parts[0]) + 1, h1);
+    h2 = hash_fnv1a(parts[0], strlen(parts[0]) + 1, h2);
     json_array_foreach(json_object_get(body, "messages"), i, m) {
         const char *role = json_string_value(json_object_get(m, "role"));
         const char *content = json_string_value(json_object_get(m, "content"));
         parts[0] = role ? role : "";
         parts[1] = content ? content : "";
         for (int k = 0; k < 2; k++) {
-            h1 = bench_judge_fnv1a(parts[k], strlen(parts[k]) + 1, h1);
-            h2 = bench_judge_fnv1a(parts[k], strlen(parts[k]) + 1, h2);
+            h1 = hash_fnv1a(parts[k], strlen(parts[k]) + 1, h1);
+            h2 = hash_fnv1a(parts[k], strlen(parts[k]) + 1, h2);
         }
     }
-    snprintf(key, 33, "%016llx%016llx", h1, h2);
+    snprintf(key, 33, "%016" PRIx64 "%016" PRIx64, h1, h2);
 }
 
 /* One cache line into c->cache; -1 (error naming path:line) if malformed. */

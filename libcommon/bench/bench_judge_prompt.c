@@ -3,24 +3,16 @@
 #include "bench_judge_prompt.h"
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
+#include "hash.h"
 #include "fs.h"
 #include "strbuf.h"
-
-unsigned long long bench_judge_fnv1a(const void *data, size_t n, unsigned long long h)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
 
 /* Where the line "marker" (alone on its line) starts in buf; NULL if absent. */
 static const char *prompt_find_marker(const char *buf, const char *marker)
@@ -70,7 +62,7 @@ int bench_judge_prompt_load(const char *prompts_dir, const char *bench, bench_ju
         bench_judge_prompt_free(p);
         return -1;
     }
-    snprintf(p->hash, sizeof p->hash, "%016llx", bench_judge_fnv1a(buf, len, BENCH_JUDGE_FNV_INIT));
+    snprintf(p->hash, sizeof p->hash, "%016" PRIx64, hash_fnv1a(buf, len, HASH_FNV_INIT));
     const char *sys = prompt_find_marker(buf, "[system]");
     const char *usr = prompt_find_marker(buf, "[user]");
     int rc = 0;

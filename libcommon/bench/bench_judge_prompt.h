@@ -30,8 +30,4 @@ void bench_judge_prompt_free(bench_judge_prompt *p);
 int bench_judge_prompt_render(const bench_judge_prompt *p, const char *tmpl,
                               const json_t *question, const char *answer, char **out);
 
-/* 64-bit FNV-1a of n bytes continuing from h (start: BENCH_JUDGE_FNV_INIT). */
-#define BENCH_JUDGE_FNV_INIT 0xcbf29ce484222325ULL
-unsigned long long bench_judge_fnv1a(const void *data, size_t n, unsigned long long h);
-
 #endif

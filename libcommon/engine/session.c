@@ -1,6 +1,7 @@
 /* session.c — engine layer: loading a model, tokenizer and preprocessing. */
 #include "session.h"
 #include "err.h"
+#include "hash.h"
 #include "fs.h"
 #include "h5io.h"
 
@@ -51,7 +52,7 @@ static int sess_hash_file(const char *dir, const char *name, uint64_t *h)
     char *buf = NULL;
     size_t len = 0;
     int rc = fs_read_all(path, &buf, &len);
-    if (rc == 0) *h = h5io_fnv1a(buf, len, *h);
+    if (rc == 0) *h = hash_fnv1a(buf, len, *h);
     free(buf);
     free(path);
     return rc;
@@ -60,7 +61,7 @@ static int sess_hash_file(const char *dir, const char *name, uint64_t *h)
 char *sess_adapter_hash(const char *adapter_dir)
 {
     if (!adapter_dir) return xstrdup("none");
-    uint64_t h = H5IO_FNV_INIT;
+    uint64_t h = HASH_FNV_INIT;
     if (sess_hash_file(adapter_dir, "adapter_config.json", &h) != 0 ||
         sess_hash_file(adapter_dir, "adapter_model.safetensors", &h) != 0) {
         err_context("adapter %s", adapter_dir);

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE /* asprintf */
 #include "chunks.h"
 #include "err.h"
+#include "hash.h"
 #include "fs.h"
 #include "log.h"
 
@@ -17,8 +18,8 @@
 
 void chk_run_key(char key[17], const char *const *texts, int n)
 {
-    uint64_t h = H5IO_FNV_INIT;
-    for (int i = 0; i < n; i++) h = h5io_fnv1a(texts[i], strlen(texts[i]), h);
+    uint64_t h = HASH_FNV_INIT;
+    for (int i = 0; i < n; i++) h = hash_fnv1a(texts[i], strlen(texts[i]), h);
     h5io_hex64(h, key);
 }
 

@@ -9,6 +9,7 @@
  */
 #include "h5io.h"
 #include "err.h"
+#include "hash.h"
 #include "fs.h"
 #include "h5util.h"
 #include "libcheck.h"
@@ -1265,16 +1266,6 @@ int h5io_require_schema(h5io_file *f, const char *schema, int max_version)
 
 /* ----------------------------------------------------------------- hashes */
 
-uint64_t h5io_fnv1a(const void *data, size_t n, uint64_t h)
-{
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
-
 const char *h5io_hex64(uint64_t h, char *buf)
 {
     snprintf(buf, 17, "%016" PRIx64, h);
@@ -1286,7 +1277,7 @@ static int hash_file(const char *path, uint64_t *h)
     char *buf;
     size_t len;
     if (fs_read_all(path, &buf, &len)) return -1;
-    *h = h5io_fnv1a(buf, len, *h);
+    *h = hash_fnv1a(buf, len, *h);
     free(buf);
     return 0;
 }
@@ -1310,7 +1301,7 @@ static int hash_safetensors_header(const char *path, uint64_t *h)
         } else {
             char *json = xmalloc(n ? n : 1);
             if (fread(json, 1, n, fp) != n) rc = ERR("%s: truncated safetensors header", path);
-            else *h = h5io_fnv1a(json, n, h5io_fnv1a(len8, 8, *h));
+            else *h = hash_fnv1a(json, n, hash_fnv1a(len8, 8, *h));
             free(json);
         }
     }
@@ -1320,7 +1311,7 @@ static int hash_safetensors_header(const char *path, uint64_t *h)
 
 char *h5io_model_hash(const char *model_dir)
 {
-    uint64_t h = H5IO_FNV_INIT;
+    uint64_t h = HASH_FNV_INIT;
     char *config = fs_join(model_dir, "config.json");
     char *index = fs_join(model_dir, "model.safetensors.index.json");
     char *single = fs_join(model_dir, "model.safetensors");

@@ -141,9 +141,7 @@ char *h5io_get_attr_str(h5io_file *f, const char *obj, const char *name); /* mal
 int h5io_get_attr_i64(h5io_file *f, const char *obj, const char *name, int64_t *out);
 int h5io_get_attr_f64(h5io_file *f, const char *obj, const char *name, double *out);
 
-/* 64-bit FNV-1a of bytes, and as 16 hex digits (buf >= 17 bytes). */
-uint64_t h5io_fnv1a(const void *data, size_t n, uint64_t h);
-#define H5IO_FNV_INIT 0xcbf29ce484222325ULL
+/* A 64-bit hash (base/hash.h) as 16 hex digits (buf >= 17 bytes). */
 const char *h5io_hex64(uint64_t h, char *buf);
 /* Hash of a model folder's weights index and config: FNV-1a over the bytes
  * of config.json, then of model.safetensors.index.json, or, for a

@@ -5,6 +5,7 @@
 #include "check.h"
 #include "mpi_test.h"
 #include "err.h"
+#include "hash.h"
 #include "fs.h"
 #include "golden.h"
 #include "h5io.h"
@@ -451,10 +452,10 @@ static void test_hashes(void)
 {
     char hex[17];
     /* FNV-1a 64 reference values */
-    CHECK(h5io_fnv1a("", 0, H5IO_FNV_INIT) == 0xcbf29ce484222325ULL);
-    CHECK(h5io_fnv1a("a", 1, H5IO_FNV_INIT) == 0xaf63dc4c8601ec8cULL);
-    CHECK(h5io_fnv1a("foobar", 6, H5IO_FNV_INIT) == 0x85944171f73967e8ULL);
-    CHECK(h5io_fnv1a("bar", 3, h5io_fnv1a("foo", 3, H5IO_FNV_INIT)) == 0x85944171f73967e8ULL);
+    CHECK(hash_fnv1a("", 0, HASH_FNV_INIT) == 0xcbf29ce484222325ULL);
+    CHECK(hash_fnv1a("a", 1, HASH_FNV_INIT) == 0xaf63dc4c8601ec8cULL);
+    CHECK(hash_fnv1a("foobar", 6, HASH_FNV_INIT) == 0x85944171f73967e8ULL);
+    CHECK(hash_fnv1a("bar", 3, hash_fnv1a("foo", 3, HASH_FNV_INIT)) == 0x85944171f73967e8ULL);
     CHECK(strcmp(h5io_hex64(0xaf63dc4c8601ec8cULL, hex), "af63dc4c8601ec8c") == 0);
     CHECK(strcmp(h5io_hex64(0x1ULL, hex), "0000000000000001") == 0);
 
@@ -469,7 +470,7 @@ static void test_hashes(void)
     /* config only, then config + single-file header (not the tensor bytes) */
     write_bytes(cfg, "{\"a\":1}", 7);
     h = h5io_model_hash(dir);
-    CHECK(h && strcmp(h, h5io_hex64(h5io_fnv1a("{\"a\":1}", 7, H5IO_FNV_INIT), hex)) == 0);
+    CHECK(h && strcmp(h, h5io_hex64(hash_fnv1a("{\"a\":1}", 7, HASH_FNV_INIT), hex)) == 0);
     free(h);
     const char st[] = "\x05\0\0\0\0\0\0\0{\"x\"}TENSORBYTES";
     write_bytes(single, st, sizeof st - 1);
@@ -477,7 +478,7 @@ static void test_hashes(void)
     memcpy(concat, "{\"a\":1}", 7);
     memcpy(concat + 7, st, 13);
     h = h5io_model_hash(dir);
-    CHECK(h && strcmp(h, h5io_hex64(h5io_fnv1a(concat, 20, H5IO_FNV_INIT), hex)) == 0);
+    CHECK(h && strcmp(h, h5io_hex64(hash_fnv1a(concat, 20, HASH_FNV_INIT), hex)) == 0);
     free(h);
     const char st2[] = "\x05\0\0\0\0\0\0\0{\"x\"}OTHER-BYTES";
     write_bytes(single, st2, sizeof st2 - 1);
@@ -493,7 +494,7 @@ static void test_hashes(void)
     write_bytes(idx, "{\"weight_map\":{}}", 17);
     memcpy(concat + 7, "{\"weight_map\":{}}", 17);
     h = h5io_model_hash(dir);
-    CHECK(h && strcmp(h, h5io_hex64(h5io_fnv1a(concat, 24, H5IO_FNV_INIT), hex)) == 0);
+    CHECK(h && strcmp(h, h5io_hex64(hash_fnv1a(concat, 24, HASH_FNV_INIT), hex)) == 0);
     free(h);
 
     char *tiny = golden_path("tiny-llava");
