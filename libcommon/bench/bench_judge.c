@@ -12,6 +12,7 @@
 #include "bench_judge_rules.h"
 #include "err.h"
 #include "fs.h"
+#include "strbuf.h"
 
 #ifndef SIMA_DATA_DIR_DEFAULT
 #define SIMA_DATA_DIR_DEFAULT "data"
@@ -140,11 +141,9 @@ static int judge_online(judge_run *r)
 
 /* Lines of an existing requests file that belong to other benchmarks (so
  * that one file can gather every benchmark's requests; a rerun replaces
- * this benchmark's). */
-static int judge_other_requests(const judge_run *r, char **kept, size_t *kept_len)
+ * this benchmark's), appended to kept. */
+static int judge_other_requests(const judge_run *r, strbuf *kept)
 {
-    *kept = NULL;
-    *kept_len = 0;
     if (!fs_is_file(r->o->requests_path))
         return 0;
     char *buf = NULL;
@@ -154,8 +153,7 @@ static int judge_other_requests(const judge_run *r, char **kept, size_t *kept_le
     size_t plen = strlen(r->bench) + 1;
     char *prefix = xmalloc(plen + 1);
     snprintf(prefix, plen + 1, "%s/", r->bench);
-    char *out = xmalloc(len + 1);
-    size_t o = 0, at = 0;
+    size_t at = 0;
     long lineno = 0;
     int rc = 0;
     while (at < len && rc == 0) {
@@ -169,9 +167,8 @@ static int judge_other_requests(const judge_run *r, char **kept, size_t *kept_le
                          "rewrite a file that is not a judge requests file",
                          r->o->requests_path, lineno);
             else if (strncmp(id, prefix, plen) != 0) {
-                memcpy(out + o, buf + at, n);
-                o += n;
-                out[o++] = '\n';
+                strbuf_put(kept, buf + at, n);
+                strbuf_putc(kept, '\n');
             }
             json_decref(v);
         }
@@ -179,40 +176,18 @@ static int judge_other_requests(const judge_run *r, char **kept, size_t *kept_le
     }
     free(prefix);
     free(buf);
-    if (rc != 0) {
-        free(out);
-        return -1;
-    }
-    *kept = out;
-    *kept_len = o;
-    return 0;
-}
-
-/* Appends text and a newline to a growing buffer. */
-static void judge_append(char **buf, size_t *len, size_t *cap, const char *text)
-{
-    size_t n = strlen(text);
-    if (*len + n + 2 > *cap) {
-        *cap = (*len + n + 2) * 2;
-        *buf = xrealloc(*buf, *cap);
-    }
-    memcpy(*buf + *len, text, n);
-    *len += n;
-    (*buf)[(*len)++] = '\n';
-    (*buf)[*len] = '\0';
+    return rc;
 }
 
 static int judge_write_requests(judge_run *r)
 {
     if (!r->o->requests_path)
         return ERR("%s: writing judge requests needs a requests file path", r->bench);
-    char *buf = NULL;
-    size_t len = 0;
-    if (judge_other_requests(r, &buf, &len) != 0)
+    strbuf buf = {0};
+    if (judge_other_requests(r, &buf) != 0) {
+        strbuf_free(&buf);
         return err_context("judge requests");
-    size_t cap = len + 1;
-    buf = xrealloc(buf, cap);
-    buf[len] = '\0';
+    }
     int rc = 0;
     for (size_t i = judge_next_answered(r, 0); i < r->n && rc == 0;
          i = judge_next_answered(r, i + 1)) {
@@ -224,9 +199,10 @@ static int judge_write_requests(judge_run *r)
         json_t *line = json_pack("{s:s, s:s, s:s, s:o}", "custom_id", id, "method", "POST",
                                  "url", "/v1/chat/completions", "body", body);
         char *text = line ? json_dumps(line, JSON_COMPACT) : NULL;
-        if (text)
-            judge_append(&buf, &len, &cap, text);
-        else
+        if (text) {
+            strbuf_puts(&buf, text);
+            strbuf_putc(&buf, '\n');
+        } else
             rc = ERR("%s: out of memory encoding a request", r->o->requests_path);
         free(text);
         json_decref(line);
@@ -234,8 +210,8 @@ static int judge_write_requests(judge_run *r)
         r->requests++;
     }
     if (rc == 0)
-        rc = fs_write_atomic(r->o->requests_path, buf, len);
-    free(buf);
+        rc = fs_write_atomic(r->o->requests_path, buf.s ? buf.s : "", buf.len);
+    strbuf_free(&buf);
     return rc;
 }
 

@@ -10,6 +10,7 @@
 #include "h5io.h"
 #include "err.h"
 #include "hash.h"
+#include "strbuf.h"
 #include "fs.h"
 #include "h5util.h"
 #include "libcheck.h"
@@ -1156,52 +1157,36 @@ static bool shell_safe(const char *s)
     return true;
 }
 
-static void append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
-{
-    if (*len + n + 1 > *cap) {
-        *cap = (*len + n + 1) * 2;
-        *buf = xrealloc(*buf, *cap);
-    }
-    memcpy(*buf + *len, s, n);
-    *len += n;
-    (*buf)[*len] = '\0';
-}
-
 /* The command line as a shell would take it back: arguments separated by
  * spaces, single-quoted where needed. */
 static char *command_line(int argc, char **argv)
 {
-    size_t len = 0, cap = 64;
-    char *out = xmalloc(cap);
-    out[0] = '\0';
+    strbuf out = {0};
     for (int i = 0; i < argc && argv && argv[i]; i++) {
-        if (i) append(&out, &len, &cap, " ", 1);
+        if (i) strbuf_putc(&out, ' ');
         const char *a = argv[i];
         if (shell_safe(a)) {
-            append(&out, &len, &cap, a, strlen(a));
+            strbuf_puts(&out, a);
             continue;
         }
-        append(&out, &len, &cap, "'", 1);
+        strbuf_putc(&out, '\'');
         for (const char *q = a; *q; q++) {
-            if (*q == '\'') append(&out, &len, &cap, "'\\''", 4);
-            else append(&out, &len, &cap, q, 1);
+            if (*q == '\'') strbuf_puts(&out, "'\\''");
+            else strbuf_putc(&out, *q);
         }
-        append(&out, &len, &cap, "'", 1);
+        strbuf_putc(&out, '\'');
     }
-    return out;
+    return strbuf_take(&out);
 }
 
 static char *join_lines(const char *const *items, int n)
 {
-    size_t len = 0, cap = 64;
-    char *out = xmalloc(cap);
-    out[0] = '\0';
+    strbuf out = {0};
     for (int i = 0; i < n && items; i++) {
-        if (i) append(&out, &len, &cap, "\n", 1);
-        const char *s = items[i] ? items[i] : "";
-        append(&out, &len, &cap, s, strlen(s));
+        if (i) strbuf_putc(&out, '\n');
+        strbuf_puts(&out, items[i] ? items[i] : "");
     }
-    return out;
+    return strbuf_take(&out);
 }
 
 /* "2026-11-26T09:14:03Z" */
