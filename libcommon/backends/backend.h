@@ -171,4 +171,40 @@ static inline be_mat be_cols(be_mat m, int64_t col0, int64_t n)
 /* The CPU backend (always available). n_threads <= 0: OpenMP's default. */
 be_backend *be_cpu_new(int n_threads);
 
+/* ---- choosing a backend ---------------------------------------------- */
+
+/* How a GPU backend stores weight matrices (activations are float32). */
+typedef enum { BE_BF16 = 0, BE_F16 = 1, BE_F32 = 2 } be_dtype;
+
+const char *be_dtype_name(be_dtype d);           /* "bf16", "f16", "f32" */
+int be_dtype_parse(const char *s, be_dtype *out);  /* -1 + ERR on an unknown name */
+
+/* A GPU backend, provided by a library that registers itself when a
+ * program links it (the CUDA backend: libcommon/backends/cuda). */
+typedef struct {
+    const char *name;                                   /* "cuda" */
+    /* GPUs this process can see; 0 (with an error recorded) when none */
+    int (*device_count)(void);
+    /* the backend on GPU `device`; NULL with an error recorded */
+    be_backend *(*create)(int device, be_dtype weights);
+} be_gpu_impl;
+
+void be_register_gpu(const be_gpu_impl *impl);
+const be_gpu_impl *be_gpu(void);   /* NULL: this program has no GPU backend */
+
+typedef struct {
+    const char *device;   /* "auto" (a GPU when one is visible, else the CPU), "cpu", "cuda" */
+    be_dtype weights;     /* GPU weight storage (default bf16) */
+    int local_rank;       /* this rank's index among the ranks on its node: picks the GPU */
+    int local_size;       /* ranks on the node */
+    int cpu_threads;      /* CPU backend threads; 0: OpenMP's default */
+} be_open_opts;
+
+void be_open_opts_default(be_open_opts *o);
+/* The backend the options ask for; NULL with an error that says what to
+ * change (no GPU visible, no CUDA in this build, ...). Rank r of a node
+ * takes GPU r modulo the GPUs it sees (one GPU per rank under Slurm's
+ * --gpus-per-task, whose CUDA_VISIBLE_DEVICES leaves each rank one). */
+be_backend *be_open(const be_open_opts *o);
+
 #endif
