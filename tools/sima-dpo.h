@@ -12,6 +12,7 @@
 #include "lora.h"
 #include "optim.h"
 #include "session.h"
+#include "backend.h"
 #include "tool.h"
 
 #include <stdbool.h>
@@ -29,6 +30,7 @@ typedef struct {
     int lora_r, epochs, micro, accum, sima_rule, merge, resume; /* resume -1: auto */
     double lora_alpha, lora_dropout, beta, lr, warmup_ratio, weight_decay, max_grad_norm;
     int64_t seed, save_every, stop_after;
+    be_open_opts dev;           /* --device, --dtype */
 } dpo_args;
 
 /* The items trained on: DPO, every pair as a dpo_pair over whole sequences
