@@ -151,6 +151,10 @@ struct be_backend {
     void (*best_other_token)(be_backend *be, be_mat logits, const int32_t *exclude,
                              int32_t *out);
 
+    /* Device memory held by the backend now and at most so far, in bytes
+     * (NULL on the CPU backend: see the process's RSS instead). */
+    void (*mem_stats)(be_backend *be, size_t *in_use, size_t *peak);
+
     void (*destroy)(be_backend *be);
     void *impl;
 };

@@ -431,7 +431,7 @@ void cuk_attention(float *out, int64_t ldo, const float *q, int64_t ldq, const f
     bool any_cache = false;
     for (int i = 0; i < n_seqs; i++) any_cache |= seqs_host[i].kc != nullptr;
     if (any_cache)
-        CU_LAUNCH(k_cache_append, dim3(cu_blocks(mn * width, 256), (unsigned)n_seqs), 256, 0, s,
+        CU_LAUNCH_NOSYNC(k_cache_append, dim3(cu_blocks(mn * width, 256), (unsigned)n_seqs), 256, 0, s,
                   k, v, ldkv, width, seqs_dev);
     size_t smem = fwd_smem(sh.head_dim);
     RAISE_SMEM(k_attn_fwd, smem);
@@ -453,7 +453,7 @@ void cuk_attention_backward(float *dq, int64_t lddq, float *dk, float *dv, int64
         int64_t end = seqs_host[i].q_row0 + seqs_host[i].n_new;
         rows = end > rows ? end : rows;
     }
-    CU_LAUNCH(k_attn_drow, cu_blocks(rows * sh.n_heads, 256), 256, 0, s, drow, dout, lddo, o,
+    CU_LAUNCH_NOSYNC(k_attn_drow, cu_blocks(rows * sh.n_heads, 256), 256, 0, s, drow, dout, lddo, o,
               ldo, rows, sh.n_heads, sh.head_dim);
     size_t smem_kv = dkdv_smem(sh.head_dim), smem_q = dq_smem(sh.head_dim);
     RAISE_SMEM(k_attn_dkdv, smem_kv);
@@ -469,7 +469,7 @@ void cuk_attention_backward(float *dq, int64_t lddq, float *dk, float *dv, int64
     for (int i = 0; i < n_seqs; i++) {
         const cuk_attn_seq *sq = &seqs_host[i];
         if (sq->n_pre <= 0) continue;
-        CU_LAUNCH(k_prefix_add, cu_blocks(sq->n_pre * width, 256), 256, 0, s, dk, dv, lddkv,
+        CU_LAUNCH_NOSYNC(k_prefix_add, cu_blocks(sq->n_pre * width, 256), 256, 0, s, dk, dv, lddkv,
                   sq->pre_dk, sq->pre_dv, sq->pre_row0, sq->n_pre, width);
     }
 }

@@ -38,11 +38,18 @@ int cu_error_at(const char *file, int line, const char *call, cudaError_t e)
 
 /* ------------------------------------------------------------- memory -- */
 
+void cu_release(cu_state *st, void *p, size_t bytes)
+{
+    if (!p) return;
+    CU_CHECK(cudaStreamSynchronize(st->stream));
+    CU_CHECK(cudaFree(p));
+    st->held -= bytes;
+}
+
 static void cache_release(cu_state *st)
 {
     if (st->n_cache == 0) return;
-    CU_CHECK(cudaStreamSynchronize(st->stream));
-    for (int i = 0; i < st->n_cache; i++) CU_CHECK(cudaFree(st->cache[i].p));
+    for (int i = 0; i < st->n_cache; i++) cu_release(st, st->cache[i].p, st->cache[i].bytes);
     st->n_cache = 0;
     st->cache_bytes = 0;
 }
@@ -70,6 +77,8 @@ void *cu_alloc(cu_state *st, size_t bytes)
     }
     if (e == cudaErrorMemoryAllocation) die_out_of_memory(st, bytes);
     CU_CHECK(e);
+    st->held += bytes;
+    if (st->held > st->held_peak) st->held_peak = st->held;
     return p;
 }
 
@@ -80,8 +89,7 @@ void cu_free(cu_state *st, void *p, size_t bytes)
 {
     if (!p) return;
     if (st->cache_bytes + bytes > CU_CACHE_MAX) {
-        CU_CHECK(cudaStreamSynchronize(st->stream));
-        CU_CHECK(cudaFree(p));
+        cu_release(st, p, bytes);
         return;
     }
     if (st->n_cache == st->cap_cache) {
@@ -109,10 +117,7 @@ static void *cu_get(cu_state *st, size_t bytes)
 void *cu_scratch_get(cu_state *st, cu_scratch *s, size_t bytes)
 {
     if (bytes <= s->bytes) return s->p;
-    if (s->p) {
-        CU_CHECK(cudaStreamSynchronize(st->stream));
-        CU_CHECK(cudaFree(s->p));
-    }
+    cu_release(st, s->p, s->bytes);
     size_t grow = s->bytes + s->bytes / 2;
     s->bytes = bytes > grow ? bytes : grow;
     s->p = cu_alloc(st, s->bytes);
@@ -237,8 +242,7 @@ static void cu_weight_free(be_backend *be, be_weight *w)
 {
     cu_weight *cw = w->data;
     if (!cw) return;
-    CU_CHECK(cudaStreamSynchronize(cu_st(be)->stream));
-    CU_CHECK(cudaFree(cw->dev));
+    cu_release(cu_st(be), cw->dev, dtype_size(cw->dt) * (size_t)(w->rows * w->cols));
     free(cw);
     w->data = NULL;
 }
@@ -385,10 +389,7 @@ const float *cu_rope_freq(cu_state *st, int head_dim, double theta)
     /* float32 exactly as the CPU backend computes them */
     for (int i = 0; i < half; i++)
         host[i] = 1.0f / powf((float)theta, (float)(2 * i) / (float)head_dim);
-    if (st->rope_freq) {
-        CU_CHECK(cudaStreamSynchronize(st->stream));
-        CU_CHECK(cudaFree(st->rope_freq));
-    }
+    cu_release(st, st->rope_freq, sizeof(float) * (size_t)(st->rope_hd / 2 ? st->rope_hd / 2 : 1));
     st->rope_freq = cu_alloc(st, sizeof(float) * (size_t)(half ? half : 1));
     CU_CHECK(cudaMemcpy(st->rope_freq, host, sizeof(float) * (size_t)half, cudaMemcpyHostToDevice));
     free(host);
@@ -478,6 +479,13 @@ static void cu_token_logprobs(be_backend *be, be_mat logits, const int32_t *targ
 
 /* ---------------------------------------------------------- lifecycle -- */
 
+static void cu_mem_stats(be_backend *be, size_t *in_use, size_t *peak)
+{
+    cu_state *st = cu_st(be);
+    if (in_use) *in_use = st->held - st->cache_bytes;
+    if (peak) *peak = st->held_peak;
+}
+
 static void cu_destroy(be_backend *be)
 {
     cu_state *st = cu_st(be);
@@ -552,6 +560,7 @@ static be_backend *cu_create(int device, be_dtype weights)
     be->token_logprobs = cu_token_logprobs;
     be->weight_set = cu_weight_set;
     be->weight_get = cu_weight_get;
+    be->mem_stats = cu_mem_stats;
     be->destroy = cu_destroy;
     cu_train_install(be);
     return be;

@@ -199,7 +199,7 @@ void cuk_rmsnorm_backward(float *dx, int64_t lddx, float *dw, const float *dy, i
     CU_LAUNCH(k_rmsnorm_dx, (unsigned)rows, BW_THREADS, 0, s, dx, lddx, dy, lddy, x, ldx, cols, w,
               eps, inv_scratch);
     if (dw)
-        CU_LAUNCH(k_rmsnorm_dw, bw_blocks(cols), BW_THREADS, 0, s, dw, dy, lddy, x, ldx, rows,
+        CU_LAUNCH_NOSYNC(k_rmsnorm_dw, bw_blocks(cols), BW_THREADS, 0, s, dw, dy, lddy, x, ldx, rows,
                   cols, inv_scratch);
 }
 
@@ -212,7 +212,7 @@ void cuk_layernorm_backward(float *dx, int64_t lddx, float *dw, float *db, const
     CU_LAUNCH(k_layernorm_dx, (unsigned)rows, BW_THREADS, 0, s, dx, lddx, dy, lddy, x, ldx, cols,
               w, eps, stats_scratch);
     if (dw || db)
-        CU_LAUNCH(k_layernorm_dwdb, bw_blocks(cols), BW_THREADS, 0, s, dw, db, dy, lddy, x, ldx,
+        CU_LAUNCH_NOSYNC(k_layernorm_dwdb, bw_blocks(cols), BW_THREADS, 0, s, dw, db, dy, lddy, x, ldx,
                   rows, cols, stats_scratch);
 }
 
@@ -221,7 +221,7 @@ void cuk_gelu_erf_backward(float *dx, int64_t lddx, const float *dy, int64_t ldd
                            cudaStream_t s)
 {
     if (rows * cols == 0) return;
-    CU_LAUNCH(k_gelu_erf_backward, bw_blocks(rows * cols), BW_THREADS, 0, s, dx, lddx, dy, lddy,
+    CU_LAUNCH_NOSYNC(k_gelu_erf_backward, bw_blocks(rows * cols), BW_THREADS, 0, s, dx, lddx, dy, lddy,
               x, ldx, rows, cols);
 }
 
@@ -230,7 +230,7 @@ void cuk_quick_gelu_backward(float *dx, int64_t lddx, const float *dy, int64_t l
                              cudaStream_t s)
 {
     if (rows * cols == 0) return;
-    CU_LAUNCH(k_quick_gelu_backward, bw_blocks(rows * cols), BW_THREADS, 0, s, dx, lddx, dy, lddy,
+    CU_LAUNCH_NOSYNC(k_quick_gelu_backward, bw_blocks(rows * cols), BW_THREADS, 0, s, dx, lddx, dy, lddy,
               x, ldx, rows, cols);
 }
 
@@ -240,7 +240,7 @@ void cuk_silu_mul_backward(float *dgate, int64_t ldg, float *dup, int64_t ldu,
                            cudaStream_t s)
 {
     if (rows * cols == 0) return;
-    CU_LAUNCH(k_silu_mul_backward, bw_blocks(rows * cols), BW_THREADS, 0, s, dgate, ldg, dup, ldu,
+    CU_LAUNCH_NOSYNC(k_silu_mul_backward, bw_blocks(rows * cols), BW_THREADS, 0, s, dgate, ldg, dup, ldu,
               dout, ldo, gate, ldga, up, ldup, rows, cols);
 }
 
@@ -248,7 +248,7 @@ void cuk_embed_backward(float *dtable, int64_t ldt, const float *dy, int64_t ldd
                         int64_t rows, int64_t cols, const int32_t *ids, cudaStream_t s)
 {
     if (rows * cols == 0) return;
-    CU_LAUNCH(k_embed_backward, bw_blocks(cols), BW_THREADS, 0, s, dtable, ldt, dy, lddy, rows,
+    CU_LAUNCH_NOSYNC(k_embed_backward, bw_blocks(cols), BW_THREADS, 0, s, dtable, ldt, dy, lddy, rows,
               cols, ids);
 }
 
@@ -256,7 +256,7 @@ void cuk_col_sums(float *db, const float *dy, int64_t ld, int64_t rows, int64_t 
                   cudaStream_t s)
 {
     if (rows * cols == 0) return;
-    CU_LAUNCH(k_col_sums, bw_blocks(cols), BW_THREADS, 0, s, db, dy, ld, rows, cols);
+    CU_LAUNCH_NOSYNC(k_col_sums, bw_blocks(cols), BW_THREADS, 0, s, db, dy, ld, rows, cols);
 }
 
 void cuk_token_logprobs_backward(float *dlogits, int64_t ldd, const float *logits, int64_t ld,

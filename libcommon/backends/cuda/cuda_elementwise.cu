@@ -150,7 +150,7 @@ void cuk_convert_from_f32(void *dst, cuk_dtype dt, const float *src, int64_t lds
                           int64_t cols, cudaStream_t s)
 {
     if (rows * cols == 0) return;
-    CU_LAUNCH(k_convert_from_f32, ew_blocks(rows * cols), EW_THREADS, 0, s, dst, dt, src, lds,
+    CU_LAUNCH_NOSYNC(k_convert_from_f32, ew_blocks(rows * cols), EW_THREADS, 0, s, dst, dt, src, lds,
               rows, cols);
 }
 
@@ -158,7 +158,7 @@ void cuk_convert_to_f32(float *dst, int64_t ldd, const void *src, cuk_dtype dt, 
                         int64_t cols, cudaStream_t s)
 {
     if (rows * cols == 0) return;
-    CU_LAUNCH(k_convert_to_f32, ew_blocks(rows * cols), EW_THREADS, 0, s, dst, ldd, src, dt,
+    CU_LAUNCH_NOSYNC(k_convert_to_f32, ew_blocks(rows * cols), EW_THREADS, 0, s, dst, ldd, src, dt,
               rows, cols);
 }
 
@@ -166,47 +166,47 @@ void cuk_add_bias(float *y, int64_t ld, int64_t rows, int64_t cols, const float 
                   cudaStream_t s)
 {
     if (rows * cols == 0) return;
-    CU_LAUNCH(k_add_bias, ew_blocks(rows * cols), EW_THREADS, 0, s, y, ld, rows, cols, bias);
+    CU_LAUNCH_NOSYNC(k_add_bias, ew_blocks(rows * cols), EW_THREADS, 0, s, y, ld, rows, cols, bias);
 }
 
 void cuk_add(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t rows, int64_t cols,
              cudaStream_t s)
 {
     if (rows * cols == 0) return;
-    CU_LAUNCH(k_add, ew_blocks(rows * cols), EW_THREADS, 0, s, y, ldy, x, ldx, rows, cols);
+    CU_LAUNCH_NOSYNC(k_add, ew_blocks(rows * cols), EW_THREADS, 0, s, y, ldy, x, ldx, rows, cols);
 }
 
 void cuk_scale(float *x, int64_t ld, int64_t rows, int64_t cols, float a, cudaStream_t s)
 {
     if (rows * cols == 0) return;
-    CU_LAUNCH(k_scale, ew_blocks(rows * cols), EW_THREADS, 0, s, x, ld, rows, cols, a);
+    CU_LAUNCH_NOSYNC(k_scale, ew_blocks(rows * cols), EW_THREADS, 0, s, x, ld, rows, cols, a);
 }
 
 void cuk_add_rows(float *y, int64_t ld, int64_t rows, int64_t cols, const void *table,
                   cuk_dtype dt, int64_t row0, cudaStream_t s)
 {
     if (rows * cols == 0) return;
-    CU_LAUNCH(k_add_rows, ew_blocks(rows * cols), EW_THREADS, 0, s, y, ld, rows, cols, table, dt,
+    CU_LAUNCH_NOSYNC(k_add_rows, ew_blocks(rows * cols), EW_THREADS, 0, s, y, ld, rows, cols, table, dt,
               row0);
 }
 
 void cuk_gelu_erf(float *x, int64_t ld, int64_t rows, int64_t cols, cudaStream_t s)
 {
     if (rows * cols == 0) return;
-    CU_LAUNCH(k_gelu_erf, ew_blocks(rows * cols), EW_THREADS, 0, s, x, ld, rows, cols);
+    CU_LAUNCH_NOSYNC(k_gelu_erf, ew_blocks(rows * cols), EW_THREADS, 0, s, x, ld, rows, cols);
 }
 
 void cuk_quick_gelu(float *x, int64_t ld, int64_t rows, int64_t cols, cudaStream_t s)
 {
     if (rows * cols == 0) return;
-    CU_LAUNCH(k_quick_gelu, ew_blocks(rows * cols), EW_THREADS, 0, s, x, ld, rows, cols);
+    CU_LAUNCH_NOSYNC(k_quick_gelu, ew_blocks(rows * cols), EW_THREADS, 0, s, x, ld, rows, cols);
 }
 
 void cuk_silu_mul(float *out, int64_t ldo, const float *gate, int64_t ldg, const float *up,
                   int64_t ldu, int64_t rows, int64_t cols, cudaStream_t s)
 {
     if (rows * cols == 0) return;
-    CU_LAUNCH(k_silu_mul, ew_blocks(rows * cols), EW_THREADS, 0, s, out, ldo, gate, ldg, up, ldu,
+    CU_LAUNCH_NOSYNC(k_silu_mul, ew_blocks(rows * cols), EW_THREADS, 0, s, out, ldo, gate, ldg, up, ldu,
               rows, cols);
 }
 
@@ -214,7 +214,7 @@ void cuk_embed(float *out, int64_t ld, int64_t rows, int64_t cols, const void *t
                cuk_dtype dt, const int32_t *ids, cudaStream_t s)
 {
     if (rows * cols == 0) return;
-    CU_LAUNCH(k_embed, ew_blocks(rows * cols), EW_THREADS, 0, s, out, ld, rows, cols, table, dt,
+    CU_LAUNCH_NOSYNC(k_embed, ew_blocks(rows * cols), EW_THREADS, 0, s, out, ld, rows, cols, table, dt,
               ids);
 }
 
@@ -222,7 +222,7 @@ void cuk_rope(float *x, int64_t ld, int64_t rows, int n_heads, int hd, const int
               const float *inv_freq, float sign, cudaStream_t s)
 {
     if (rows == 0 || hd < 2) return;
-    CU_LAUNCH(k_rope, ew_blocks(rows * (hd / 2)), EW_THREADS, 0, s, x, ld, rows, n_heads, hd, pos,
+    CU_LAUNCH_NOSYNC(k_rope, ew_blocks(rows * (hd / 2)), EW_THREADS, 0, s, x, ld, rows, n_heads, hd, pos,
               inv_freq, sign);
 }
 

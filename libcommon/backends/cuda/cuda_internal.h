@@ -48,6 +48,7 @@ typedef struct {
     cu_block *cache;
     int n_cache, cap_cache;
     size_t cache_bytes;
+    size_t held, held_peak;       /* bytes from cudaMalloc, now and at most */
     /* GEMM operands converted to the weight type: [CU_CONV_N] */
     cu_scratch conv[CU_CONV_N];
     /* per-operation uploads (ids, positions, sequence tables): an arena
@@ -65,8 +66,10 @@ typedef struct {
 static inline cu_state *cu_st(be_backend *be) { return (cu_state *)be->impl; }
 static inline const cu_weight *cu_w(const be_weight *w) { return (const cu_weight *)w->data; }
 
-/* Device memory that kills the process with advice when the GPU is full. */
+/* Device memory that kills the process with advice when the GPU is full;
+ * cu_release gives it back to the device (cu_free keeps it for reuse). */
 void *cu_alloc(cu_state *st, size_t bytes);
+void cu_release(cu_state *st, void *p, size_t bytes);
 void cu_free(cu_state *st, void *p, size_t bytes);
 /* A scratch buffer of at least `bytes` (contents not kept on growth). */
 void *cu_scratch_get(cu_state *st, cu_scratch *s, size_t bytes);

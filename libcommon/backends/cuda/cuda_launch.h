@@ -6,12 +6,19 @@
 
 #include <cuda_runtime.h>
 
+/* CU_LAUNCH_NOSYNC: the same launch, for a kernel with no __syncthreads
+ * and no warp operations; the emulation then runs its threads as plain
+ * calls (much faster), and stops with a message if one meets a barrier. */
 #ifdef SIMA_CUDA_EMU
 #define CU_LAUNCH(kernel, grid, block, smem, stream, ...)                                 \
     cuemu_launch((grid), (block), (smem), (void *)(stream), [&]() { kernel(__VA_ARGS__); })
+#define CU_LAUNCH_NOSYNC(kernel, grid, block, smem, stream, ...)                          \
+    cuemu_launch_nosync((grid), (block), (smem), (void *)(stream),                        \
+                        [&]() { kernel(__VA_ARGS__); })
 #else
 #define CU_LAUNCH(kernel, grid, block, smem, stream, ...)                                 \
     kernel<<<(grid), (block), (smem), (stream)>>>(__VA_ARGS__)
+#define CU_LAUNCH_NOSYNC CU_LAUNCH
 #define CU_DYN_SMEM(type, name) extern __shared__ __align__(16) type name[]
 #endif
 

@@ -74,10 +74,25 @@ extern thread_local cuemu_grid *cuemu_cur_grid;
 
 void cuemu_launch(dim3 grid, dim3 block, size_t dyn_smem, void *stream,
                   const std::function<void()> &body);
+/* A kernel declared free of barriers and warp operations (CU_LAUNCH_NOSYNC):
+ * its threads run as plain calls; a barrier in one stops the program. */
+void cuemu_launch_nosync(dim3 grid, dim3 block, size_t dyn_smem, void *stream,
+                         const std::function<void()> &body);
 void cuemu_block_barrier(void);
 void cuemu_warp_barrier(void);
 /* Warp exchange: every live lane posts v, then reads lane src's value. */
 uint64_t cuemu_warp_exchange(uint64_t v, int src_lane);
+/* Every live lane posts v and reads all 32 lanes' values (one barrier):
+ * warp reductions simulate their shuffle network on them (cuda_reduce.cuh). */
+void cuemu_warp_allgather(uint64_t v, uint64_t out[32]);
+template <typename T> static inline void cuemu_warp_values(T v, T out[32])
+{
+    static_assert(sizeof(T) <= 8, "warp values wider than 8 bytes");
+    uint64_t bits = 0, all[32];
+    memcpy(&bits, &v, sizeof(T));
+    cuemu_warp_allgather(bits, all);
+    for (int l = 0; l < 32; l++) memcpy(&out[l], &all[l], sizeof(T));
+}
 
 static inline void __syncthreads(void) { cuemu_block_barrier(); }
 static inline void __syncwarp(unsigned mask = 0xffffffffu) { (void)mask; cuemu_warp_barrier(); }
