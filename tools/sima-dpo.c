@@ -17,7 +17,7 @@
  * share of the batch, so the sum over micro-batches and ranks
  * (MPI_Allreduce) is the gradient of the batch's mean loss, whatever the
  * number of ranks. Then clipping by global norm, AdamW with warm-up + cosine
- * schedule, and the new adapter is uploaded (lora_sync). Ranks stay
+ * schedule, and the trained weights are refreshed from the masters. Ranks stay
  * identical: they apply the same update to the same parameters.
  *
  * What is trained: LoRA terms (default); with --train-projector also the
@@ -365,19 +365,18 @@ static int train_step(trainer *tr, step_metrics *m)
     const dpo_args *a = tr->a;
     double t0 = MPI_Wtime();
     memset(m, 0, sizeof *m);
-    memset(tr->p.grad, 0, sizeof(float) * (size_t)tr->p.total);
+    params_zero_grad(&tr->p);
     double batch_w;
     int rc = run_my_share(tr, tr->step, m, &batch_w);
     tool_agree(tr->t, rc);
-    rc = allreduce_floats(tr->p.grad, tr->p.total);
+    rc = params_allreduce(&tr->p);
     if (rc == 0 && MPI_Allreduce(MPI_IN_PLACE, m->sum, M_N, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) !=
                        MPI_SUCCESS)
         rc = ERR("MPI_Allreduce of the step's metrics failed");
     tool_agree(tr->t, rc);
     for (int i = 0; i < M_TOKENS; i++) m->sum[i] /= batch_w;
-    float *grads[1] = {tr->p.grad};
-    int64_t sizes[1] = {tr->p.total};
-    m->grad_norm = optim_clip(grads, sizes, 1, a->max_grad_norm);
+    double clip_scale;
+    m->grad_norm = params_clip(&tr->p, a->max_grad_norm, &clip_scale);
     if (!isfinite(m->sum[M_LOSS]) || !isfinite(m->grad_norm)) {
         /* every rank sees the same reduced values; rank 0 says it */
         if (tr->t->rank == 0)
@@ -391,9 +390,7 @@ static int train_step(trainer *tr, step_metrics *m)
     optim_adamw o = optim_adamw_default();
     o.lr = m->lr = optim_lr(a->lr, tr->step, tr->total_steps, a->warmup_ratio);
     o.weight_decay = a->weight_decay;
-    params_adamw(&tr->p, &o, tr->step + 1);
-    if (tr->ad) lora_sync(tr->ad);
-    params_upload(&tr->p, tr->s.be);
+    params_adamw(&tr->p, &o, tr->step + 1, clip_scale);
     tr->step++;
     m->seconds = MPI_Wtime() - t0;
     return 0;
@@ -616,6 +613,7 @@ static void write_outputs(trainer *tr, char **written)
         return;
     }
     *written = fs_join(a->out, "adapter");
+    params_to_host(&tr->p);
     tool_agree(tr->t, tr->t->rank == 0 ? save_adapter(tr, *written) : 0);
     if (a->merge) write_model(tr, "merged");
 }

@@ -56,6 +56,14 @@ typedef struct {
     float scale;               /* usually 1/sqrt(head_dim) */
 } be_attn_shape;
 
+/* One AdamW update (train/optim.h's optim_adamw_step, the same arithmetic)
+ * with the gradient first scaled by grad_scale (global-norm clipping). */
+typedef struct {
+    double lr, beta1, beta2, eps, weight_decay;
+    int64_t t;                 /* 1-based step */
+    double grad_scale;         /* 1: no clipping */
+} be_adamw_step;
+
 struct be_backend {
     const char *name;          /* "cpu", "cuda" */
 
@@ -150,6 +158,24 @@ struct be_backend {
     /* For each row: the most likely token other than exclude[r] (host ids) */
     void (*best_other_token)(be_backend *be, be_mat logits, const int32_t *exclude,
                              int32_t *out);
+
+    /* ---- training state on the device (GPU backends; NULL on the CPU,
+     * where the tools keep the optimizer on the host) ----------------------
+     * Flat vectors are be_mats [1, n]. */
+    /* y [rows, cols] += (float)(a * x), the product in double */
+    void (*axpy)(be_backend *be, be_mat y, be_mat x, double a);
+    /* the sum of x's squares, in double, in a fixed order */
+    double (*sum_squares)(be_backend *be, be_mat x);
+    /* AdamW on param, m, v [1, n] with gradient g [1, n] */
+    void (*adamw)(be_backend *be, be_mat param, be_mat m, be_mat v, be_mat g,
+                  const be_adamw_step *s);
+    /* a weight's values from float32 backend data [rows, cols] (its master copy) */
+    void (*weight_from)(be_backend *be, be_weight *w, be_mat src);
+    /* The data-parallel ranks' collective: set up once over the MPI
+     * communicator *mpi_comm (an MPI_Comm), then allreduce_sum sums a packed
+     * x in place across the ranks. -1 with an error when it cannot start. */
+    int (*comm_init)(be_backend *be, void *mpi_comm);
+    void (*allreduce_sum)(be_backend *be, be_mat x);
 
     /* Device memory held by the backend now and at most so far, in bytes
      * (NULL on the CPU backend: see the process's RSS instead). */

@@ -12,6 +12,10 @@ golden=${SIMA_GOLDEN_DIR:-$SIMA_GOLDEN_DEFAULT}
 . "$(dirname "$0")/lib.sh"
 
 emu=$bin/../emu-bin
+if [ ! -x "$emu/sima-gen" ]; then
+  echo "SKIP: no emulated tools in $emu (built with -DSIMA_CUDA_EMU=OFF)"
+  exit 77
+fi
 mix=$tmp/bin
 mkdir -p "$mix"
 for t in sima-gen sima-critic sima-pairs sima-dpo; do ln -s "$emu/$t" "$mix/$t"; done

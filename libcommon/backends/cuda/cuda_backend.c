@@ -490,6 +490,7 @@ static void cu_destroy(be_backend *be)
 {
     cu_state *st = cu_st(be);
     cudaStreamSynchronize(st->stream);
+    cu_comm_free(st);
     for (int i = 0; i < st->n_cache; i++) cudaFree(st->cache[i].p);
     free(st->cache);
     for (int i = 0; i < CU_CONV_N; i++) cudaFree(st->conv[i].p);
@@ -563,6 +564,7 @@ static be_backend *cu_create(int device, be_dtype weights)
     be->mem_stats = cu_mem_stats;
     be->destroy = cu_destroy;
     cu_train_install(be);
+    cu_comm_install(be);
     return be;
 }
 

@@ -57,6 +57,7 @@ typedef struct {
     size_t arena_used;
     /* float scratch of the backward passes */
     cu_scratch bw[4];
+    void *nccl;                   /* ncclComm_t of the data-parallel ranks, or NULL */
     /* RoPE frequencies for (head_dim, theta) */
     float *rope_freq;
     int rope_hd;
@@ -115,7 +116,10 @@ cuk_attn_shape cu_attn_shape(be_attn_shape sh);
 /* RoPE frequencies on the device for (head_dim, theta), as the CPU computes them */
 const float *cu_rope_freq(cu_state *st, int head_dim, double theta);
 
-/* Installs the backward operations (cuda_train.c). */
+/* Installs the backward and optimizer operations (cuda_train.c), the
+ * collective ones (cuda_comm.c). */
 void cu_train_install(be_backend *be);
+void cu_comm_install(be_backend *be);
+void cu_comm_free(cu_state *st);
 
 #endif

@@ -131,6 +131,18 @@ void cuk_attention_backward(float *dq, int64_t lddq, float *dk, float *dv, int64
                             const cuk_attn_seq *seqs_dev, const cuk_attn_seq *seqs_host,
                             int n_seqs, cuk_attn_shape sh, cudaStream_t s);
 
+/* ---- optimizer (cuda_optim.cu) ---- */
+/* y [rows, cols] += (float)(a * x), in double */
+void cuk_axpy(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t rows, int64_t cols,
+              double a, cudaStream_t s);
+/* out[0] (device) = sum of squares of x [n]; partial: cuk_sum_squares_scratch() bytes */
+void cuk_sum_squares(double *out, const float *x, int64_t n, double *partial, cudaStream_t s);
+size_t cuk_sum_squares_scratch(void);
+/* AdamW (train/optim.h) on n parameters, the gradient scaled by grad_scale */
+void cuk_adamw(float *param, float *m, float *v, const float *grad, int64_t n, double lr,
+               double beta1, double beta2, double eps, double weight_decay, int64_t t,
+               double grad_scale, cudaStream_t s);
+
 #ifdef __cplusplus
 }
 #endif

@@ -171,8 +171,60 @@ static void cu_best_other_token(be_backend *be, be_mat logits, const int32_t *ex
     cu_download_bytes(st, out, d_out, sizeof(int32_t) * (size_t)R);
 }
 
+/* ------------------------------------------------- optimizer on the GPU -- */
+
+static void cu_axpy(be_backend *be, be_mat y, be_mat x, double a)
+{
+    cuk_axpy(y.data, y.ld, x.data, x.ld, y.rows, y.cols, a, cu_st(be)->stream);
+    CU_CHECK_LAUNCH();
+}
+
+static void require_packed(be_mat x, const char *op)
+{
+    if (x.rows > 1 && x.ld != x.cols) DIE("%s: needs a packed matrix (ld %lld, %lld columns)", op,
+                                          (long long)x.ld, (long long)x.cols);
+}
+
+static double cu_sum_squares(be_backend *be, be_mat x)
+{
+    cu_state *st = cu_st(be);
+    require_packed(x, "sum_squares");
+    double *scratch = cu_scratch_get(st, &st->bw[BW_STATS], cuk_sum_squares_scratch() + sizeof(double));
+    double *out = scratch + cuk_sum_squares_scratch() / sizeof(double), host = 0;
+    cuk_sum_squares(out, x.data, x.rows * x.cols, scratch, st->stream);
+    CU_CHECK_LAUNCH();
+    cu_download_bytes(st, &host, out, sizeof host);
+    return host;
+}
+
+static void cu_adamw(be_backend *be, be_mat param, be_mat m, be_mat v, be_mat g,
+                     const be_adamw_step *s)
+{
+    require_packed(param, "adamw");
+    cuk_adamw(param.data, m.data, v.data, g.data, param.rows * param.cols, s->lr, s->beta1, s->beta2,
+              s->eps, s->weight_decay, s->t, s->grad_scale, cu_st(be)->stream);
+    CU_CHECK_LAUNCH();
+}
+
+static void cu_weight_from(be_backend *be, be_weight *w, be_mat src)
+{
+    cu_state *st = cu_st(be);
+    cu_weight *cw = w->data;
+    if (cw->dt == CUK_F32)
+        CU_CHECK(cudaMemcpy2DAsync(cw->dev, sizeof(float) * (size_t)w->cols, src.data,
+                                   sizeof(float) * (size_t)src.ld, sizeof(float) * (size_t)w->cols,
+                                   (size_t)w->rows, cudaMemcpyDeviceToDevice, st->stream));
+    else
+        cuk_convert_from_f32(cw->dev, cw->dt, src.data, src.ld, w->rows, w->cols, st->stream);
+    CU_CHECK_LAUNCH();
+}
+
 void cu_train_install(be_backend *be)
 {
+    be->axpy = cu_axpy;
+    be->sum_squares = cu_sum_squares;
+    be->adamw = cu_adamw;
+    be->weight_from = cu_weight_from;
     be->scale = cu_scale;
     be->linear_dx = cu_linear_dx;
     be->linear_dw = cu_linear_dw;
