@@ -193,8 +193,9 @@ static void index_questions(question_set *qs)
 }
 
 /* One JSONL line's object: checked; its image resolved against dir. Sets
- * *keep false (and counts) when the image file is missing. */
-static int take_line(question_set *qs, json_t *o, const char *dir, bool *keep)
+ * *keep false (and counts) when the image file is missing and images are
+ * needed (sima-bench score reads answers, not images). */
+static int take_line(question_set *qs, json_t *o, const char *dir, bool need_images, bool *keep)
 {
     question q = question_of(o, qs->n + 1);
     *keep = false;
@@ -204,14 +205,14 @@ static int take_line(question_set *qs, json_t *o, const char *dir, bool *keep)
         return 0;
     }
     char *path = q.image[0] == '/' ? xstrdup(q.image) : fs_join(dir, q.image);
-    *keep = fs_is_file(path);
+    *keep = !need_images || fs_is_file(path);
     if (*keep) json_object_set_new(o, "image", json_string(path));
     else count_missing(qs, q.bench, 1, path);
     free(path);
     return 0;
 }
 
-static int load_jsonl(const char *path, int64_t limit, question_set *qs)
+static int load_jsonl(const char *path, int64_t limit, bool need_images, question_set *qs)
 {
     char *text = NULL;
     size_t len = 0;
@@ -232,7 +233,7 @@ static int load_jsonl(const char *path, int64_t limit, question_set *qs)
             bool keep = false;
             if (!json_is_object(o))
                 rc = ERR("%s: line %lld: not a JSON object (%s)", path, (long long)line, je.text);
-            else if (take_line(qs, o, dir, &keep) != 0)
+            else if (take_line(qs, o, dir, need_images, &keep) != 0)
                 rc = err_context("%s: line %lld", path, (long long)line);
             if (rc == 0 && keep) push_question(qs, o);
             else json_decref(o);
@@ -311,7 +312,8 @@ static void init_set(question_set *qs)
 /* Rank 0: the questions from the files, checked, images resolved. */
 static int read_questions(const bench_args *a, question_set *qs)
 {
-    int rc = a->questions ? load_jsonl(a->questions, a->limit, qs) : load_suites(a, qs);
+    int rc = a->questions ? load_jsonl(a->questions, a->limit, !a->answers, qs)
+                          : load_suites(a, qs);
     if (rc == 0) index_questions(qs);
     if (rc == 0) rc = check_unique_ids(qs);
     const char *src = a->questions ? a->questions : a->data_root;
