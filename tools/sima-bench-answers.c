@@ -118,35 +118,32 @@ static int answer_fields(json_t *o, json_t *by_id, char *id_buf, size_t id_cap,
     return 0;
 }
 
+typedef struct {
+    json_t *by_id;
+    answer_rows *rows;
+} answers_load;
+
+/* One answers line into the rows. */
+static int take_answer(void *ctx, json_t *o)
+{
+    answers_load *l = ctx;
+    const char *bench = NULL, *id = NULL, *answer = NULL;
+    char id_buf[32];
+    int rc = answer_fields(o, l->by_id, id_buf, sizeof id_buf, &bench, &id, &answer);
+    if (rc == 0) ba_push(l->rows, l->rows->n, bench, id, answer, (int64_t)strlen(answer), 0);
+    json_decref(o);
+    return rc;
+}
+
 /* The answers file as answer rows (question_row is the line's index). */
 static int read_answers(const char *path, const question_set *qs, answer_rows *rows)
 {
     char *text = NULL;
     size_t len = 0;
     if (fs_read_all(path, &text, &len) != 0) return -1;
-    json_t *by_id = bench_of_ids(qs);
-    int rc = 0;
-    long line = 0;
-    for (char *p = text; rc == 0 && *p;) {
-        char *e = strchr(p, '\n');
-        if (e) *e = '\0';
-        line++;
-        if (strspn(p, " \t\r") != strlen(p)) {
-            json_error_t je;
-            json_t *o = json_loads(p, 0, &je);
-            const char *bench = NULL, *id = NULL, *answer = NULL;
-            char id_buf[32];
-            if (!json_is_object(o))
-                rc = ERR("%s: line %ld: not a JSON object (%s)", path, line, je.text);
-            else if (answer_fields(o, by_id, id_buf, sizeof id_buf, &bench, &id, &answer) != 0)
-                rc = err_context("%s: line %ld", path, line);
-            else
-                ba_push(rows, rows->n, bench, id, answer, (int64_t)strlen(answer), 0);
-            json_decref(o);
-        }
-        p = e ? e + 1 : p + strlen(p);
-    }
-    json_decref(by_id);
+    answers_load l = {bench_of_ids(qs), rows};
+    int rc = bq_jsonl_each(path, text, take_answer, &l);
+    json_decref(l.by_id);
     free(text);
     return rc;
 }

@@ -75,6 +75,12 @@ int bq_max_new(const bench_args *a, const char *bench);
 char *bq_max_new_table(void);
 /* The per-benchmark limits of the benchmarks present, as a JSON object. */
 json_t *bq_max_new_json(const bench_args *a, const question_set *qs);
+/* Calls take(ctx, object) for each JSON object line of text (the file
+ * path's contents, cut up in place; blank lines skipped); take owns the
+ * object and returns 0 to go on, 1 to stop, -1 on an error (err set; the
+ * file and line are added). A line that is not an object is an error.
+ * Returns 0 or -1. */
+int bq_jsonl_each(const char *path, char *text, int (*take)(void *ctx, json_t *o), void *ctx);
 /* Decodes base64 (RFC 4648, whitespace ignored) into a malloc'd buffer. */
 int bq_base64_decode(const char *text, unsigned char **out, size_t *len);
 

@@ -62,55 +62,18 @@ static size_t quote_at(const char *s, const char *const *set, size_t n)
     return 0;
 }
 
-/* Every character of `chars` (and every quote of `quotes`) with a space on
- * both sides: re.sub(r"[chars]", r" \g<0> ", s). */
-static char *space_out(const char *s, const char *chars, const char *const *quotes, size_t nq)
+/* re.sub(pattern, " " + (repl or the match) + " ", s), left to right; the
+ * matches come from match(p): the length of the match at p, 0 for none. */
+static char *respace(const char *s, size_t (*match)(const char *p), const char *repl)
 {
     strbuf b = {0};
     strbuf_put(&b, "", 0);
     for (const char *p = s; *p;) {
-        size_t q = quotes ? quote_at(p, quotes, nq) : 0;
-        if (q || (chars && strchr(chars, *p))) {
-            size_t k = q ? q : 1;
-            strbuf_putc(&b, ' ');
-            strbuf_put(&b, p, k);
-            strbuf_putc(&b, ' ');
-            p += k;
-        } else {
-            strbuf_putc(&b, *p++);
-        }
-    }
-    return strbuf_take(&b);
-}
-
-/* re.sub(pattern, " \g<0> ", s) for a literal pattern, left to right. */
-static char *space_literal(const char *s, const char *lit, const char *with)
-{
-    strbuf b = {0};
-    strbuf_put(&b, "", 0);
-    size_t k = strlen(lit);
-    for (const char *p = s; *p;) {
-        if (starts_with(p, lit)) {
-            strbuf_puts(&b, with);
-            p += k;
-        } else {
-            strbuf_putc(&b, *p++);
-        }
-    }
-    return strbuf_take(&b);
-}
-
-/* r"([«“‘„]|[`]+)" -> r" \1 ": opening quotes and runs of backticks. */
-static char *opening_quotes(const char *s)
-{
-    strbuf b = {0};
-    strbuf_put(&b, "", 0);
-    for (const char *p = s; *p;) {
-        size_t k = quote_at(p, OPEN_QUOTES, 4);
-        if (!k) k = strspn(p, "`");
+        size_t k = match(p);
         if (k) {
             strbuf_putc(&b, ' ');
-            strbuf_put(&b, p, k);
+            if (repl) strbuf_puts(&b, repl);
+            else strbuf_put(&b, p, k);
             strbuf_putc(&b, ' ');
             p += k;
         } else {
@@ -119,6 +82,27 @@ static char *opening_quotes(const char *s)
     }
     return strbuf_take(&b);
 }
+
+/* The patterns NLTK spaces out, as matchers for respace. */
+static size_t m_open_quote(const char *p) /* [«“‘„]|[`]+ */
+{
+    size_t k = quote_at(p, OPEN_QUOTES, 4);
+    return k ? k : strspn(p, "`");
+}
+static size_t m_close_quote(const char *p) { return quote_at(p, CLOSE_QUOTES, 3); }
+static size_t m_ellipsis(const char *p) /* \.{2,} */
+{
+    size_t k = strspn(p, ".");
+    return k >= 2 ? k : 0;
+}
+static size_t m_symbol(const char *p) { return *p && strchr(";@#$%&", *p) ? 1 : 0; }
+static size_t m_question(const char *p) { return *p == '?' || *p == '!'; }
+static size_t m_star(const char *p) { return *p == '*'; }
+static size_t m_bracket(const char *p) { return *p && strchr("[](){}<>", *p) ? 1 : 0; }
+static size_t m_backticks(const char *p) { return starts_with(p, "``") ? 2 : 0; }
+static size_t m_dashes(const char *p) { return starts_with(p, "--") ? 2 : 0; }
+static size_t m_two_quotes(const char *p) { return starts_with(p, "''") ? 2 : 0; }
+static size_t m_double_quote(const char *p) { return *p == '"'; }
 
 /* MacIntyre's contractions: r"(?i)\b(can)(?#X)(not)\b" and the like ->
  * r" \1 \2 "; `lead` is " " for CONTRACTIONS3 (" 'tis"), whose match
@@ -258,25 +242,6 @@ static char *colons_commas(const char *s)
     return strbuf_take(&b);
 }
 
-/* r"\.{2,}" -> r" \g<0> " */
-static char *ellipses(const char *s)
-{
-    strbuf b = {0};
-    strbuf_put(&b, "", 0);
-    for (const char *p = s; *p;) {
-        size_t k = strspn(p, ".");
-        if (k >= 2) {
-            strbuf_putc(&b, ' ');
-            strbuf_put(&b, p, k);
-            strbuf_putc(&b, ' ');
-            p += k;
-        } else {
-            strbuf_putc(&b, *p++);
-        }
-    }
-    return strbuf_take(&b);
-}
-
 /* r"([^'])' " -> r"\1 ' " */
 static char *closing_single_quote(const char *s)
 {
@@ -326,33 +291,33 @@ static char *treebank(const char *sentence)
 {
     static const char *const CLITICS1[] = {"'s", "'m", "'d", "'"};
     static const char *const CLITICS2[] = {"'ll", "'re", "'ve", "n't"};
-    char *s = opening_quotes(sentence);
+    char *s = respace(sentence, m_open_quote, NULL);
     if (s[0] == '"') {
         strbuf b = {0};
         strbuf_puts(&b, "``");
         strbuf_puts(&b, s + 1);
         step(&s, strbuf_take(&b));
     }
-    step(&s, space_literal(s, "``", " `` "));
+    step(&s, respace(s, m_backticks, NULL));
     step(&s, opening_double_quotes(s));
     step(&s, quote_before_letter(s));
     step(&s, final_period(s));
     step(&s, colons_commas(s));
-    step(&s, ellipses(s));
-    step(&s, space_out(s, ";@#$%&", NULL, 0));
-    step(&s, space_out(s, "?!", NULL, 0));
+    step(&s, respace(s, m_ellipsis, NULL));
+    step(&s, respace(s, m_symbol, NULL));
+    step(&s, respace(s, m_question, NULL));
     step(&s, closing_single_quote(s));
-    step(&s, space_out(s, "*", NULL, 0));
-    step(&s, space_out(s, "[](){}<>", NULL, 0));
-    step(&s, space_literal(s, "--", " -- "));
+    step(&s, respace(s, m_star, NULL));
+    step(&s, respace(s, m_bracket, NULL));
+    step(&s, respace(s, m_dashes, NULL));
     strbuf b = {0};
     strbuf_putc(&b, ' ');
     strbuf_puts(&b, s);
     strbuf_putc(&b, ' ');
     step(&s, strbuf_take(&b));
-    step(&s, space_out(s, NULL, CLOSE_QUOTES, 3));
-    step(&s, space_literal(s, "''", " '' "));
-    step(&s, space_literal(s, "\"", " '' "));
+    step(&s, respace(s, m_close_quote, NULL));
+    step(&s, respace(s, m_two_quotes, NULL));
+    step(&s, respace(s, m_double_quote, "''"));
     step(&s, clitics(s, CLITICS1, 4));
     step(&s, clitics(s, CLITICS2, 4));
     static const char *const PAIRS[][2] = {{"can", "not"}, {"d", "'ye"}, {"gim", "me"},
