@@ -13,6 +13,7 @@
 #include "golden.h"
 #include "llava.h"
 #include "sampling.h"
+#include "tiny_llava.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,7 +34,8 @@ static float *test_pixels(const llava_model *m, int n_img, unsigned salt)
     return p;
 }
 
-/* Prompts: BOS, some text ids, an image run for even requests. */
+/* Prompts: BOS, some text ids of the model's vocabulary, an image run for
+ * even requests. */
 static int32_t *test_prompt(const llava_model *m, int i, int64_t *n, int *n_img)
 {
     int len = 5 + 7 * i;
@@ -41,11 +43,11 @@ static int32_t *test_prompt(const llava_model *m, int i, int64_t *n, int *n_img)
     int64_t total = len + (*n_img) * m->image_tokens;
     int32_t *ids = xmalloc(sizeof(int32_t) * (size_t)total);
     int64_t k = 0;
-    ids[k++] = 1;
+    ids[k++] = m->cfg.text.bos_token_id;
     for (int j = 1; j < len; j++) {
         if (j == 2 && *n_img)
             for (int t = 0; t < m->image_tokens; t++) ids[k++] = m->cfg.image_token_index;
-        ids[k++] = 3 + (int32_t)((j * 37 + i * 101) % 1900);
+        ids[k++] = test_text_token(m, (uint64_t)(j * 37 + i * 101));
     }
     *n = k;
     return ids;

@@ -10,6 +10,7 @@
 #include "lora.h"
 #include "lora_merge.h"
 #include "sampling.h"
+#include "tiny_llava.h"
 #include "train_pass.h"
 
 #include <math.h>
@@ -83,7 +84,8 @@ int main(void)
     if (!merged) return check_finish();
 
     int32_t ids[24];
-    for (int i = 0; i < 24; i++) ids[i] = (int32_t)(1 + (i * 37) % 200);
+    ids[0] = m->cfg.text.bos_token_id;
+    for (int i = 1; i < 24; i++) ids[i] = test_text_token(m, (uint64_t)(i * 37));
     int64_t n1, n2, n3;
     float *base = score(m, ids, 24, &n1);
     lora_attach(m, ad);
