@@ -7,6 +7,7 @@
 #include "fs.h"
 #include "golden.h"
 #include "image.h"
+#include "test_jpeg.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,32 +25,8 @@ static char *g_tmp; /* this test's scratch folder */
 static uint8_t *encode_jpeg(const uint8_t *pix, int w, int h, int ncomp, J_COLOR_SPACE in_cs,
                             J_COLOR_SPACE cs, int quality, size_t *len)
 {
-    struct jpeg_compress_struct c;
-    struct jpeg_error_mgr jerr;
-    c.err = jpeg_std_error(&jerr);
-    jpeg_create_compress(&c);
-    unsigned char *mem = NULL;
-    unsigned long size = 0;
-    jpeg_mem_dest(&c, &mem, &size);
-    c.image_width = (JDIMENSION)w;
-    c.image_height = (JDIMENSION)h;
-    c.input_components = ncomp;
-    c.in_color_space = in_cs;
-    jpeg_set_defaults(&c);
-    jpeg_set_colorspace(&c, cs);
-    jpeg_set_quality(&c, quality, TRUE);
-    jpeg_start_compress(&c, TRUE);
-    while (c.next_scanline < c.image_height) {
-        JSAMPROW row = (JSAMPROW)(pix + (size_t)c.next_scanline * w * ncomp);
-        jpeg_write_scanlines(&c, &row, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    uint8_t *out = malloc(size);
-    memcpy(out, mem, size);
-    free(mem);
-    *len = size;
-    return out;
+    test_jpeg_opts o = {in_cs, cs, quality, false, false};
+    return test_jpeg_encode(pix, w, h, ncomp, &o, len);
 }
 
 /* A smooth test pattern [h, w, ncomp] (gradients, so JPEG keeps it close). */
