@@ -1,7 +1,9 @@
 /* check.c — counters and reporting for check.h. */
 #include "check.h"
+#include "err.h"
 
 #include <stdarg.h>
+#include <string.h>
 
 int check_passed, check_failed;
 
@@ -33,6 +35,18 @@ int check_near(double a, double b, double tol, const char *file, int line, const
 {
     return check_report(fabs(a - b) <= tol, file, line, "%s ~ %s (%.9g vs %.9g, tol %.3g)",
                         a_text, b_text, a, b, tol);
+}
+
+int check_ok(int rc, const char *file, int line, const char *call)
+{
+    return check_report(rc == 0, file, line, "%s failed: %s", call, err_msg());
+}
+
+int check_fails_with(int rc, const char *needle, const char *file, int line, const char *call)
+{
+    return check_report(rc != 0 && strstr(err_msg(), needle) != NULL, file, line,
+                        "%s should fail with \"%s\", got rc=%d \"%s\"", call, needle, rc,
+                        err_msg());
 }
 
 int check_finish(void)
