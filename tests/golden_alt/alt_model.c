@@ -27,7 +27,7 @@ alt_shape alt_shape_default(void)
         .v_hidden = 48, .v_ffn = 112, .v_layers = 3, .v_heads = 3,
         .image_size = 42, .patch_size = 14,
         .t_hidden = 96, .t_ffn = 200, .t_layers = 3, .t_heads = 6, .t_kv_heads = 2,
-        .t_head_dim = 16, .max_positions = 256,
+        .t_head_dim = 16, .max_positions = 1536,
         .rope_theta = 500000.0, .rms_eps = 1e-6,
         .shortest_edge = 48,
         .mean = {0.5, 0.45, 0.4}, .std = {0.25, 0.3, 0.28},
@@ -250,7 +250,7 @@ static bool single_char(const char *p)
 }
 
 typedef struct {
-    const char **pieces; /* by new id */
+    const char **pieces; /* by new id: keys of the bundled vocabulary object */
     int n;
     json_t *vocab;       /* piece -> new id */
     json_t *merges;      /* [[a, b], ...] kept, in rank order */
@@ -335,6 +335,7 @@ static void write_tokenizers(const alt_shape *s, const char *bundled_model, cons
     if (!tok) err_exit();
     json_t *model = json_object_get(tok, "model");
     cut_vocab c = cut_vocabulary(model, s->n_pieces, src);
+    write_sentencepiece(&c, dir); /* c.pieces point into the vocabulary replaced next */
     json_object_set_new(model, "vocab", c.vocab);
     json_object_set_new(model, "merges", c.merges);
     size_t i;
@@ -346,7 +347,6 @@ static void write_tokenizers(const alt_shape *s, const char *bundled_model, cons
         else if (content && !strcmp(content, "<pad>"))
             json_object_set_new(added, "id", json_integer(s->n_pieces + 1));
     }
-    write_sentencepiece(&c, dir);
     write_json(dir, "tokenizer.json", tok);
     free(c.pieces);
     free(src);
