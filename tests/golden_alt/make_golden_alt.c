@@ -15,6 +15,7 @@
 #include "err.h"
 #include "fs.h"
 #include "h5util.h"
+#include "strbuf.h"
 
 #include <ftw.h>
 #include <stdio.h>
@@ -41,23 +42,34 @@ static void remove_unfinished(void)
     if (g_tmp) remove_tree(g_tmp);
 }
 
-static const char README[] =
-    "# An alternative reference folder (generated)\n"
-    "\n"
-    "Written by `make_golden_alt` (tests/golden_alt in the sima sources). It has\n"
-    "the layout of tests/golden (see tests/golden/README.md) with other shapes:\n"
-    "a 1302-token vocabulary (1300 sentencepiece pieces cut from the bundled\n"
-    "tokenizer, then <image> and <pad>), 42 px images of 14 px patches, CLIP\n"
-    "48 wide with 3 layers and 3 heads, LLaMA 96 wide with 3 layers, 6 heads and\n"
-    "2 KV heads, a 48 px shortest edge before the 42 px crop, other normalisation\n"
-    "constants, LoRA r 4 on q, v, o, gate and down, beta 0.25, four JPEGs of\n"
-    "other sizes and kinds, three forward cases and three DPO pairs.\n"
-    "\n"
-    "Every value here (golden.h5, tokenizer_cases.json, the F16/BF16 subsets)\n"
-    "was computed by sima's own CPU code on this folder's random model. Tests\n"
-    "run against it show that they take every shape, count and file name from\n"
-    "the folder they are given. They do NOT show conformance to transformers:\n"
-    "only tests/golden, computed by the Python reference stack, does that.\n";
+/* README.md of the written folder, its numbers from the shape. */
+static void write_readme(const alt_shape *s, const char *dir, int n_images)
+{
+    strbuf b = {0};
+    strbuf_printf(&b,
+        "# An alternative reference folder (generated)\n\n"
+        "Written by `make_golden_alt` (tests/golden_alt in the sima sources) with the\n"
+        "layout of tests/golden (see tests/golden/README.md) and other shapes: a\n"
+        "vocabulary of %d (%d sentencepiece pieces cut from the bundled tokenizer, then\n"
+        "<image> and <pad>), %d px images of %d px patches, CLIP %d wide with %d layers\n"
+        "and %d heads, LLaMA %d wide with %d layers, %d heads and %d KV heads and %d\n"
+        "positions, a %d px shortest edge before the crop, other normalisation\n"
+        "constants, LoRA r %d (alpha %g) on %s, DPO beta %g, %d JPEGs of other sizes\n"
+        "and kinds, other forward cases and DPO pairs.\n\n",
+        s->vocab, s->n_pieces, s->image_size, s->patch_size, s->v_hidden, s->v_layers,
+        s->v_heads, s->t_hidden, s->t_layers, s->t_heads, s->t_kv_heads, s->max_positions,
+        s->shortest_edge, s->lora_r, s->lora_alpha, s->lora_targets, s->dpo_beta, n_images);
+    strbuf_puts(&b,
+        "Every value here (golden.h5, tokenizer_cases.json, the F16/BF16 subsets) was\n"
+        "computed by sima's own CPU code on this folder's random model. Tests run\n"
+        "against it show that they take every shape, count and file name from the\n"
+        "folder they are given. They do NOT show conformance to transformers: only\n"
+        "tests/golden, computed by the Python reference stack, does that.\n");
+    char *path = fs_join(dir, "README.md");
+    MUST(fs_write_atomic(path, b.s, b.len));
+    free(path);
+    strbuf_free(&b);
+}
 
 int main(int argc, char **argv)
 {
@@ -84,8 +96,7 @@ int main(int argc, char **argv)
     int n_images = alt_write_images(g_tmp, &images);
     alt_write_tokenizer_cases(&s, bundled_cases, g_tmp);
     alt_write_golden_h5(&s, g_tmp, images, n_images);
-    char *readme = fs_join(g_tmp, "README.md");
-    MUST(fs_write_atomic(readme, README, strlen(README)));
+    write_readme(&s, g_tmp, n_images);
 
     /* put it in place: the old folder goes only after the new one is there */
     char *old = NULL;
@@ -103,7 +114,6 @@ int main(int argc, char **argv)
     for (int i = 0; i < n_images; i++) free(images[i]);
     free(images);
     free(old);
-    free(readme);
     free(bundled_model);
     free(bundled_cases);
     return 0;
