@@ -110,8 +110,9 @@ static void test_model_overrides(const char *model_dir, be_backend *be)
         for (int i = 0; i < 4; i++) be->weight_set(be, proj_w(m, i), proj[i]);
         float *s1 = score_image(m, px, &n1), *s2 = score_image(w, px, &n2);
         CHECK_EQ(n1, n2);
+        CHECK_EQ(n0, n1);
         double d = 0, moved = 0;
-        for (int64_t t = 0; t < n1 && t < n2; t++) {
+        for (int64_t t = 0; t < n0 && t < n1 && t < n2; t++) {
             d = fmax(d, fabs((double)s1[t] - s2[t]));
             moved = fmax(moved, fabs((double)s1[t] - before[t]));
         }
