@@ -18,10 +18,10 @@ typedef struct {
 } alt_image;
 
 static const alt_image IMAGES[] = {
-    {"market_150x100.jpg", 150, 100, false, {JCS_RGB, JCS_YCbCr, 90, false, false}},
-    {"tower_70x115_q70.jpg", 70, 115, false, {JCS_RGB, JCS_YCbCr, 70, false, false}},
-    {"gray_64x64.jpg", 64, 64, true, {JCS_GRAYSCALE, JCS_GRAYSCALE, 85, false, false}},
-    {"progressive_31x47_444.jpg", 31, 47, false, {JCS_RGB, JCS_YCbCr, 92, true, true}},
+    {"market_150x100.jpg", 150, 100, false, {JCS_RGB, JCS_YCbCr, 90, false, false, NULL, 0}},
+    {"tower_70x115_q70.jpg", 70, 115, false, {JCS_RGB, JCS_YCbCr, 70, false, false, NULL, 0}},
+    {"gray_64x64.jpg", 64, 64, true, {JCS_GRAYSCALE, JCS_GRAYSCALE, 85, false, false, NULL, 0}},
+    {"progressive_31x47_444.jpg", 31, 47, false, {JCS_RGB, JCS_YCbCr, 92, true, true, NULL, 0}},
 };
 enum { N_IMAGES = sizeof IMAGES / sizeof IMAGES[0] };
 

@@ -60,7 +60,7 @@ static uint8_t *make_scene(int w, int h)
 
 static uint8_t *encode_rgb(const uint8_t *pix, int w, int h, int quality, size_t *len)
 {
-    test_jpeg_opts o = {JCS_RGB, JCS_YCbCr, quality, false, false};
+    test_jpeg_opts o = {JCS_RGB, JCS_YCbCr, quality, false, false, NULL, 0};
     return test_jpeg_encode(pix, w, h, 3, &o, len);
 }
 

@@ -25,7 +25,7 @@ static char *g_tmp; /* this test's scratch folder */
 static uint8_t *encode_jpeg(const uint8_t *pix, int w, int h, int ncomp, J_COLOR_SPACE in_cs,
                             J_COLOR_SPACE cs, int quality, size_t *len)
 {
-    test_jpeg_opts o = {in_cs, cs, quality, false, false};
+    test_jpeg_opts o = {in_cs, cs, quality, false, false, NULL, 0};
     return test_jpeg_encode(pix, w, h, ncomp, &o, len);
 }
 
@@ -255,26 +255,9 @@ static void test_too_many_scans(void)
             si->Al = STEPS - 1 - step;
         }
     uint8_t *gray = pattern(16, 16, 1);
-    struct jpeg_compress_struct c;
-    struct jpeg_error_mgr jerr;
-    c.err = jpeg_std_error(&jerr);
-    jpeg_create_compress(&c);
-    unsigned char *mem = NULL;
-    unsigned long size = 0;
-    jpeg_mem_dest(&c, &mem, &size);
-    c.image_width = c.image_height = 16;
-    c.input_components = 1;
-    c.in_color_space = JCS_GRAYSCALE;
-    jpeg_set_defaults(&c);
-    c.scan_info = scans;
-    c.num_scans = N_SCANS;
-    jpeg_start_compress(&c, TRUE);
-    while (c.next_scanline < c.image_height) {
-        JSAMPROW row = gray + c.next_scanline * 16;
-        jpeg_write_scanlines(&c, &row, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
+    test_jpeg_opts o = {JCS_GRAYSCALE, JCS_GRAYSCALE, 75, false, false, scans, N_SCANS};
+    size_t size;
+    uint8_t *mem = test_jpeg_encode(gray, 16, 16, 1, &o, &size);
     img_rgb8 im;
     CHECK_FAILS_WITH(img_decode_jpeg(mem, size, "scans.jpg", &im), "scans.jpg: corrupt JPEG data: more than 500 scans");
     free(mem);

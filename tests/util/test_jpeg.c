@@ -26,6 +26,10 @@ uint8_t *test_jpeg_encode(const uint8_t *pix, int w, int h, int ncomp, const tes
         for (int i = 0; i < c.num_components; i++)
             c.comp_info[i].h_samp_factor = c.comp_info[i].v_samp_factor = 1;
     if (o->progressive) jpeg_simple_progression(&c);
+    if (o->scans) {
+        c.scan_info = o->scans;
+        c.num_scans = o->n_scans;
+    }
     jpeg_start_compress(&c, TRUE);
     while (c.next_scanline < c.image_height) {
         JSAMPROW row = (JSAMPROW)(pix + (size_t)c.next_scanline * w * ncomp);

@@ -16,6 +16,8 @@ typedef struct {
     int quality;            /* 1..100 */
     bool progressive;       /* libjpeg's simple progression script */
     bool full_chroma;       /* 4:4:4 instead of libjpeg's default 4:2:0 */
+    const jpeg_scan_info *scans; /* a scan script of n_scans scans, or NULL */
+    int n_scans;
 } test_jpeg_opts;
 
 /* Encode [h, w, ncomp] samples (malloc'd result, *len bytes). */
