@@ -22,7 +22,7 @@
 /* ---- tokenizer_cases.json -------------------------------------------------- */
 
 static const char *const EXTRA_TEXTS[] = {
-    "The market sells 12 kinds of fruit, \xC3\xBC" "ber-fresh!",
+    "The market sells 12 kinds of fruit, \303\274ber-fresh!", /* u-umlaut, octal: no run-on */
     "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E\xE3\x81\xAE\xE3\x83\x86\xE3\x82\xAD\xE3\x82\xB9\xE3\x83\x88",
     "tabs\tand\nnew lines  and   spaces",
     "<image> in the middle, <pad> and </s> too",
