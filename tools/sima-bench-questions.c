@@ -193,8 +193,9 @@ static void index_questions(question_set *qs)
 }
 
 /* One JSONL line's object: checked; its image resolved against dir. Sets
- * *keep false (and counts) when the image file is missing. */
-static int take_line(question_set *qs, json_t *o, const char *dir, bool *keep)
+ * *keep false (and counts) when the image file is missing and images are
+ * needed (sima-bench score reads answers, not images). */
+static int take_line(question_set *qs, json_t *o, const char *dir, bool need_images, bool *keep)
 {
     question q = question_of(o, qs->n + 1);
     *keep = false;
@@ -204,14 +205,58 @@ static int take_line(question_set *qs, json_t *o, const char *dir, bool *keep)
         return 0;
     }
     char *path = q.image[0] == '/' ? xstrdup(q.image) : fs_join(dir, q.image);
-    *keep = fs_is_file(path);
+    *keep = !need_images || fs_is_file(path);
     if (*keep) json_object_set_new(o, "image", json_string(path));
     else count_missing(qs, q.bench, 1, path);
     free(path);
     return 0;
 }
 
-static int load_jsonl(const char *path, int64_t limit, question_set *qs)
+int bq_jsonl_each(const char *path, char *text, int (*take)(void *ctx, json_t *o), void *ctx)
+{
+    int64_t line = 0;
+    int rc = 0;
+    for (char *p = text; rc == 0 && *p;) {
+        char *e = strchr(p, '\n');
+        if (e) *e = '\0';
+        line++;
+        if (strspn(p, " \t\r") != strlen(p)) {
+            json_error_t je;
+            json_t *o = json_loads(p, 0, &je);
+            if (!json_is_object(o)) {
+                json_decref(o);
+                rc = ERR("%s: line %lld: not a JSON object (%s)", path, (long long)line, je.text);
+            } else if ((rc = take(ctx, o)) < 0) {
+                err_context("%s: line %lld", path, (long long)line);
+            }
+        }
+        p = e ? e + 1 : p + strlen(p);
+    }
+    return rc < 0 ? -1 : 0;
+}
+
+typedef struct {
+    question_set *qs;
+    const char *dir;
+    int64_t limit;
+    bool need_images;
+} jsonl_load;
+
+/* One question line: kept (the set owns it) or dropped; 1 at --limit. */
+static int take_question(void *ctx, json_t *o)
+{
+    jsonl_load *l = ctx;
+    bool keep = false;
+    if (take_line(l->qs, o, l->dir, l->need_images, &keep) != 0) {
+        json_decref(o);
+        return -1;
+    }
+    if (keep) push_question(l->qs, o);
+    else json_decref(o);
+    return l->qs->n >= l->limit ? 1 : 0;
+}
+
+static int load_jsonl(const char *path, int64_t limit, bool need_images, question_set *qs)
 {
     char *text = NULL;
     size_t len = 0;
@@ -220,25 +265,8 @@ static int load_jsonl(const char *path, int64_t limit, question_set *qs)
     char *copy = xstrdup(path);
     char *dir = xstrdup(dirname(copy));
     free(copy);
-    int64_t line = 0;
-    int rc = 0;
-    for (char *p = text; rc == 0 && *p && qs->n < limit;) {
-        char *e = strchr(p, '\n');
-        if (e) *e = '\0';
-        line++;
-        if (strspn(p, " \t\r") != strlen(p)) {
-            json_error_t je;
-            json_t *o = json_loads(p, 0, &je);
-            bool keep = false;
-            if (!json_is_object(o))
-                rc = ERR("%s: line %lld: not a JSON object (%s)", path, (long long)line, je.text);
-            else if (take_line(qs, o, dir, &keep) != 0)
-                rc = err_context("%s: line %lld", path, (long long)line);
-            if (rc == 0 && keep) push_question(qs, o);
-            else json_decref(o);
-        }
-        p = e ? e + 1 : p + strlen(p);
-    }
+    jsonl_load l = {qs, dir, limit, need_images};
+    int rc = bq_jsonl_each(path, text, take_question, &l);
     free(dir);
     free(text);
     return rc;
@@ -311,7 +339,8 @@ static void init_set(question_set *qs)
 /* Rank 0: the questions from the files, checked, images resolved. */
 static int read_questions(const bench_args *a, question_set *qs)
 {
-    int rc = a->questions ? load_jsonl(a->questions, a->limit, qs) : load_suites(a, qs);
+    int rc = a->questions ? load_jsonl(a->questions, a->limit, !a->answers, qs)
+                          : load_suites(a, qs);
     if (rc == 0) index_questions(qs);
     if (rc == 0) rc = check_unique_ids(qs);
     const char *src = a->questions ? a->questions : a->data_root;

@@ -583,8 +583,19 @@ static const char *judge_mode_name(bench_judge_mode m)
     return names[m];
 }
 
+/* sima-bench score: the answers came from a file, so only the scoring
+ * settings apply. */
+static json_t *score_settings_json(const bench_args *a)
+{
+    json_t *o = json_pack("{s:s}", "judge", judge_mode_name(a->judge));
+    if (a->judge != BENCH_JUDGE_NONE && a->judge_model)
+        json_object_set_new(o, "judge_model", json_string(a->judge_model));
+    return o;
+}
+
 static json_t *settings_json(const bench_args *a, const question_set *qs)
 {
+    if (a->answers) return score_settings_json(a);
     json_t *o = json_pack("{s:s, s:o, s:o, s:s, s:s, s:s, s:s, s:i, s:i}", "decoding",
                           "greedy", "max_new_tokens",
                           a->max_new > 0 ? json_integer(a->max_new) : json_null(),
@@ -598,16 +609,23 @@ static json_t *settings_json(const bench_args *a, const question_set *qs)
     return o;
 }
 
+/* A string, or null for NULL or "" (no model when scoring an answers file). */
+static json_t *json_or_null(const char *v)
+{
+    return v && v[0] ? json_string(v) : json_null();
+}
+
 static json_t *results_json(score_acc *s, const bench_args *a, const question_set *qs,
                             json_t *benches, const char *model_hash, const char *adapter_hash)
 {
     add_scored(s, benches);
     add_missing(qs, benches);
-    json_t *r = json_pack("{s:s, s:s, s:o, s:s, s:o, s:I, s:o}", "model", a->model,
-                          "model_hash", model_hash, "adapter",
-                          a->adapter ? json_string(a->adapter) : json_null(), "adapter_hash",
-                          adapter_hash, "settings", settings_json(a, qs), "samples",
-                          (json_int_t)qs->n, "benchmarks", benches);
+    json_t *r = json_pack("{s:o, s:o, s:o, s:o, s:o, s:I, s:o}", "model", json_or_null(a->model),
+                          "model_hash", json_or_null(model_hash), "adapter",
+                          json_or_null(a->adapter), "adapter_hash", json_or_null(adapter_hash),
+                          "settings", settings_json(a, qs), "samples", (json_int_t)qs->n,
+                          "benchmarks", benches);
+    if (a->answers) json_object_set_new(r, "answers", json_string(a->answers));
     if (a->questions) json_object_set_new(r, "questions", json_string(a->questions));
     else
         json_object_set_new(r, "suites",
@@ -680,9 +698,10 @@ static int write_samples_h5(tool_ctx *t, const bench_args *a, json_t *samples,
                             const char *model_hash, const char *adapter_hash, const char *run_key)
 {
     char *path = fs_join(a->out, "samples.h5");
-    const char *inputs[] = {a->questions ? a->questions : a->data_root};
+    const char *inputs[] = {a->questions ? a->questions : a->data_root, a->answers};
     h5io_provenance prov = {t->name, SAMPLES_SCHEMA, SAMPLES_SCHEMA_VERSION, t->argc, t->argv,
-                            inputs, 1, a->model, model_hash, -1, run_key};
+                            inputs, a->answers ? 2 : 1, a->model ? a->model : "", model_hash,
+                            -1, run_key};
     h5io_file f;
     int rc = h5io_create(&f, path, MPI_COMM_SELF);
     if (rc == 0) {
@@ -774,22 +793,15 @@ static void log_missing(const question_set *qs)
     }
 }
 
-int bs_score_all(bench_scorer *sc, tool_ctx *t, const bench_args *a, const question_set *qs,
-                 const char *answers_path, const char *model_hash, const char *adapter_hash,
-                 const char *run_key)
+int bs_score_rows(bench_scorer *sc, tool_ctx *t, const bench_args *a, const question_set *qs,
+                  const answer_rows *r, const char *model_hash, const char *adapter_hash,
+                  const char *run_key)
 {
-    h5io_file f;
-    answer_rows r = {0};
-    int rc = h5io_open(&f, answers_path, MPI_COMM_SELF);
-    if (rc == 0) {
-        rc = ba_read(&f, &r);
-        h5io_close(&f);
-    }
-    int64_t *answer_of = xmalloc(sizeof(int64_t) * (size_t)qs->n);
-    if (rc == 0) rc = join_by_id(qs, &r, answer_of);
+    int64_t *answer_of = xmalloc(sizeof(int64_t) * (size_t)(qs->n ? qs->n : 1));
+    int rc = join_by_id(qs, r, answer_of);
     score_acc s = {.sc = sc, .judge = json_object()};
     json_t *samples = json_array(), *benches = json_object();
-    if (rc == 0) rc = score_samples(&s, qs, &r, answer_of, samples);
+    if (rc == 0) rc = score_samples(&s, qs, r, answer_of, samples);
     if (rc == 0) rc = run_judges(&s, samples, benches);
     if (rc == 0) rc = write_samples_jsonl(a, samples);
     if (rc == 0) rc = write_samples_h5(t, a, samples, model_hash, adapter_hash, run_key);
@@ -809,6 +821,21 @@ int bs_score_all(bench_scorer *sc, tool_ctx *t, const bench_args *a, const quest
     free(s.mmb_group);
     free(s.mmb_right);
     free(answer_of);
+    return rc;
+}
+
+int bs_score_all(bench_scorer *sc, tool_ctx *t, const bench_args *a, const question_set *qs,
+                 const char *answers_path, const char *model_hash, const char *adapter_hash,
+                 const char *run_key)
+{
+    h5io_file f;
+    answer_rows r = {0};
+    int rc = h5io_open(&f, answers_path, MPI_COMM_SELF);
+    if (rc == 0) {
+        rc = ba_read(&f, &r);
+        h5io_close(&f);
+    }
+    if (rc == 0) rc = bs_score_rows(sc, t, a, qs, &r, model_hash, adapter_hash, run_key);
     ba_free(&r);
     return rc;
 }

@@ -3,6 +3,8 @@
  *
  *   mpirun -np N sima-bench --model DIR (--questions Q.jsonl | --suite LIST
  *                           --data-root DIR) --out RESULTS_DIR [options]
+ *   sima-bench score (--questions Q.jsonl | --suite LIST --data-root DIR)
+ *                    --answers A.jsonl --out RESULTS_DIR [options]
  *   sima-bench compare A/ B/ [--json FILE]
  *
  * Questions come from a JSONL file (data/benchmarks/README.md) or from the
@@ -51,6 +53,7 @@
 static const char USAGE[] =
     "usage: mpirun -np N sima-bench --model DIR --questions Q.jsonl --out DIR [options]\n"
     "       mpirun -np N sima-bench --model DIR --suite LIST --data-root DIR --out DIR [options]\n"
+    "       sima-bench score --questions Q.jsonl --answers A.jsonl --out DIR [options]\n"
     "       sima-bench compare A/ B/ [--json FILE|-]\n"
     "\n"
     "Answer benchmark questions (data-parallel, resumable) and score the answers\n"
@@ -89,7 +92,7 @@ static const char USAGE[] =
 
 /* ----------------------------------------------------------- options -- */
 
-static bench_judge_mode parse_judge(tool_ctx *t, const char *s)
+bench_judge_mode bench_parse_judge(tool_ctx *t, const char *s)
 {
     static const char *const names[] = {"none", "online", "write-requests", "read-replies"};
     for (int i = 0; i < 4; i++)
@@ -99,7 +102,7 @@ static bench_judge_mode parse_judge(tool_ctx *t, const char *s)
 }
 
 /* --suite: every name must be one the readers know, or "all". */
-static void check_suites(tool_ctx *t, const char *list)
+void bench_check_suites(tool_ctx *t, const char *list)
 {
     char *copy = xstrdup(list);
     for (char *save = NULL, *s = strtok_r(copy, ",", &save); s; s = strtok_r(NULL, ",", &save)) {
@@ -117,9 +120,14 @@ static void check_args(tool_ctx *t, bench_args *a, int judge_set)
     if (!a->questions == !a->suites)
         tool_usage_error(t, "give either --questions FILE or --suite LIST with --data-root DIR");
     if (a->suites && !a->data_root) tool_usage_error(t, "--suite needs --data-root DIR");
-    if (a->suites) check_suites(t, a->suites);
+    if (a->suites) bench_check_suites(t, a->suites);
     if (strcmp(a->preprocess, "pad") && strcmp(a->preprocess, "crop"))
         tool_usage_error(t, "--preprocess: expected pad or crop, got '%s'", a->preprocess);
+    bench_check_judge(t, a, judge_set);
+}
+
+void bench_check_judge(tool_ctx *t, bench_args *a, int judge_set)
+{
     const char *url = getenv("SIMA_JUDGE_URL");
     if (!judge_set) a->judge = url && url[0] ? BENCH_JUDGE_ONLINE : BENCH_JUDGE_NONE;
     if (a->judge == BENCH_JUDGE_READ_REPLIES && !a->judge_replies)
@@ -178,7 +186,7 @@ static void parse_args(tool_ctx *t, int argc, char **argv, bench_args *a)
         case O_SUITE: a->suites = optarg; break;
         case O_ROOT: a->data_root = optarg; break;
         case O_SYN: a->chair_synonyms = optarg; break;
-        case O_JUDGE: a->judge = parse_judge(t, optarg); judge_set = 1; break;
+        case O_JUDGE: a->judge = bench_parse_judge(t, optarg); judge_set = 1; break;
         case O_REPLIES: a->judge_replies = optarg; break;
         case O_JMODEL: a->judge_model = optarg; break;
         case O_JRATE: a->judge_rate = tool_parse_real(t, "--judge-rate", optarg, 0, 1e6); break;
@@ -215,18 +223,18 @@ static void push_text(char **buf, int64_t *total, int64_t *cap, const char *s, i
     (*buf)[*total] = '\0';
 }
 
-static void answers_push(answer_rows *r, int64_t row, const question *q, const char *text,
-                         int64_t text_len, int64_t tokens)
+void ba_push(answer_rows *r, int64_t row, const char *bench, const char *id, const char *text,
+             int64_t text_len, int64_t tokens)
 {
     cols_grow_rows(&BA_TABLE, r, r->n + 1);
     int64_t i = r->n++;
     r->row[i] = row;
     r->tokens[i] = tokens;
-    r->bench_len[i] = (int64_t)strlen(q->bench);
-    r->id_len[i] = (int64_t)strlen(q->id);
+    r->bench_len[i] = (int64_t)strlen(bench);
+    r->id_len[i] = (int64_t)strlen(id);
     r->text_len[i] = text_len;
-    push_text(&r->benches, &r->benches_total, &r->benches_cap, q->bench, r->bench_len[i]);
-    push_text(&r->ids, &r->ids_total, &r->ids_cap, q->id, r->id_len[i]);
+    push_text(&r->benches, &r->benches_total, &r->benches_cap, bench, r->bench_len[i]);
+    push_text(&r->ids, &r->ids_total, &r->ids_cap, id, r->id_len[i]);
     push_text(&r->text, &r->text_total, &r->text_cap, text, text_len);
 }
 
@@ -290,7 +298,10 @@ static int decode_answers(run_ctx *g, int64_t first, int64_t n, const gen_output
         char *text = NULL;
         size_t len = 0;
         rc = tok_decode(g->s.tok, out[i].tokens, (size_t)out[i].n, true, &text, &len);
-        if (rc == 0) answers_push(rows, first + i, &g->qs->q[first + i], text, (int64_t)len, out[i].n);
+        if (rc == 0) {
+            const question *q = &g->qs->q[first + i];
+            ba_push(rows, first + i, q->bench, q->id, text, (int64_t)len, out[i].n);
+        }
         *tokens += out[i].n;
         free(text);
     }
@@ -418,6 +429,8 @@ int main(int argc, char **argv)
     tool_init(&t, &argc, &argv, "sima-bench");
     if (argc > 1 && strcmp(argv[1], "compare") == 0)
         return tool_finish(&t, bc_main(&t, argc - 1, argv + 1));
+    if (argc > 1 && strcmp(argv[1], "score") == 0)
+        return tool_finish(&t, bsa_main(&t, argc - 1, argv + 1));
     bench_args a;
     parse_args(&t, argc, argv, &a);
     h5u_init();

@@ -1,8 +1,9 @@
 /* sima-bench.h — the parts of the sima-bench runner shared by its files:
  * sima-bench.c (options, generation, main), sima-bench-questions.c
  * (questions from JSONL or the official files, prompts, decoding limits),
- * sima-bench-score.c (scoring, results.json, samples.jsonl, samples.h5) and
- * sima-bench-compare.c (sima-bench compare). */
+ * sima-bench-score.c (scoring, results.json, samples.jsonl, samples.h5),
+ * sima-bench-answers.c (sima-bench score: an answers file scored without a
+ * model) and sima-bench-compare.c (sima-bench compare). */
 #ifndef SIMA_TOOLS_SIMA_BENCH_H
 #define SIMA_TOOLS_SIMA_BENCH_H
 
@@ -26,6 +27,7 @@ typedef struct {
     const char *judge_replies, *judge_model;
     double judge_rate;
     be_open_opts dev;            /* --device, --dtype */
+    const char *answers;         /* sima-bench score: the answers file (no model) */
 } bench_args;
 
 /* One question: borrowed views of its JSON object's fields. */
@@ -75,8 +77,24 @@ int bq_max_new(const bench_args *a, const char *bench);
 char *bq_max_new_table(void);
 /* The per-benchmark limits of the benchmarks present, as a JSON object. */
 json_t *bq_max_new_json(const bench_args *a, const question_set *qs);
+/* Calls take(ctx, object) for each JSON object line of text (the file
+ * path's contents, cut up in place; blank lines skipped); take owns the
+ * object and returns 0 to go on, 1 to stop, -1 on an error (err set; the
+ * file and line are added). A line that is not an object is an error.
+ * Returns 0 or -1. */
+int bq_jsonl_each(const char *path, char *text, int (*take)(void *ctx, json_t *o), void *ctx);
 /* Decodes base64 (RFC 4648, whitespace ignored) into a malloc'd buffer. */
 int bq_base64_decode(const char *text, unsigned char **out, size_t *len);
+
+/* ---- sima-bench.c: options shared with sima-bench score ---- */
+
+/* --judge MODE; a usage error for an unknown mode. */
+bench_judge_mode bench_parse_judge(tool_ctx *t, const char *s);
+/* The judge mode's default (online when SIMA_JUDGE_URL is set) and its
+ * option checks; judge_set: --judge was given. */
+void bench_check_judge(tool_ctx *t, bench_args *a, int judge_set);
+/* --suite: a usage error for a name no reader knows. */
+void bench_check_suites(tool_ctx *t, const char *list);
 
 /* ---- sima-bench.c: answer rows (OUT/answers.h5 and its parts) ---- */
 
@@ -93,6 +111,9 @@ typedef struct {
 /* Reads every row of an answers file (or part) into r. */
 int ba_read(h5io_file *f, answer_rows *r);
 void ba_free(answer_rows *r);
+/* Appends one answer (text_len bytes of text) to question row `row`. */
+void ba_push(answer_rows *r, int64_t row, const char *bench, const char *id, const char *text,
+             int64_t text_len, int64_t tokens);
 
 /* ---- sima-bench-score.c ---- */
 
@@ -107,6 +128,16 @@ void bs_free(bench_scorer *s);
 int bs_score_all(bench_scorer *s, tool_ctx *t, const bench_args *a, const question_set *qs,
                  const char *answers_path, const char *model_hash, const char *adapter_hash,
                  const char *run_key);
+/* The same from answer rows already in memory (sima-bench score). */
+int bs_score_rows(bench_scorer *s, tool_ctx *t, const bench_args *a, const question_set *qs,
+                  const answer_rows *r, const char *model_hash, const char *adapter_hash,
+                  const char *run_key);
+
+/* ---- sima-bench-answers.c ---- */
+
+/* sima-bench score --questions Q.jsonl --answers A.jsonl --out DIR; argv[0]
+ * is "score". */
+int bsa_main(tool_ctx *t, int argc, char **argv);
 
 /* ---- sima-bench-compare.c ---- */
 

@@ -99,10 +99,12 @@ void err_print(void)
 
 void err_die_at(const char *file, int line, const char *fmt, ...)
 {
+    char msg[ERR_MSG_MAX]; /* an argument may be err_msg() itself: format aside */
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(g_msg, sizeof g_msg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(g_msg, msg, sizeof msg);
     set_where(file, line);
     err_print();
     exit(1);

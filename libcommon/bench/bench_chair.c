@@ -1,11 +1,11 @@
 /* bench_chair.c — CHAIR_s / CHAIR_i from captions and ground-truth object
  * sets, after chair.py (Rohrbach et al., "Object Hallucination in Image
- * Captioning", EMNLP 2018). Differences, documented in
- * data/benchmarks/README.md: words are runs of letters and digits (not
- * nltk.word_tokenize), and singular forms come from the small rule set
- * below (not pattern.en's singularize). */
+ * Captioning", EMNLP 2018): captions read into words as chair.py reads
+ * them (bench_chair_words.c: nltk.word_tokenize, pattern.en's singularize),
+ * its word pairs joined, the words looked up in the synonym table. */
 #include "bench_chair.h"
 
+#include "bench_chair_words.h"
 #include "err.h"
 
 #include <ctype.h>
@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WORD_MAX 64
 
 typedef struct {
     char *phrase; /* one word, or two separated by one space */
@@ -213,61 +212,6 @@ static int lookup(const bench_chair_vocab *v, const char *phrase)
     return -1;
 }
 
-/* Irregular plurals common in captions (pattern.en knows these). */
-static const char *const IRREGULAR[][2] = {
-    {"men", "man"},       {"women", "woman"},   {"people", "person"},
-    {"children", "child"}, {"mice", "mouse"},   {"geese", "goose"},
-    {"teeth", "tooth"},   {"feet", "foot"},     {"knives", "knife"},
-    {"leaves", "leaf"},   {"buses", "bus"},     {"skis", "ski"},
-    {"glasses", "glass"}, {"couches", "couch"}, {"benches", "bench"},
-    {"sandwiches", "sandwich"}, {"boxes", "box"}, {"dishes", "dish"},
-};
-
-static bool ends_with(const char *w, size_t n, const char *suf)
-{
-    size_t k = strlen(suf);
-    return n >= k && memcmp(w + n - k, suf, k) == 0;
-}
-
-/* The singular of a lower-case word into out (WORD_MAX); false if the
- * rules give none. Irregular table, then -ies -> -y, -(ch|sh|x|ss)es ->
- * drop -es, -s (not -ss, -us) -> drop -s. */
-static bool singular(const char *w, char *out)
-{
-    size_t n = strlen(w);
-    for (size_t i = 0; i < sizeof IRREGULAR / sizeof IRREGULAR[0]; i++)
-        if (strcmp(w, IRREGULAR[i][0]) == 0) {
-            strcpy(out, IRREGULAR[i][1]);
-            return true;
-        }
-    if (n > 4 && ends_with(w, n, "ies")) {
-        memcpy(out, w, n - 3);
-        strcpy(out + n - 3, "y");
-        return true;
-    }
-    if (ends_with(w, n, "ches") || ends_with(w, n, "shes") || ends_with(w, n, "xes") ||
-        ends_with(w, n, "sses")) {
-        memcpy(out, w, n - 2);
-        out[n - 2] = '\0';
-        return true;
-    }
-    if (n > 2 && w[n - 1] == 's' && !ends_with(w, n, "ss") && !ends_with(w, n, "us")) {
-        memcpy(out, w, n - 1);
-        out[n - 1] = '\0';
-        return true;
-    }
-    return false;
-}
-
-/* chair.py singularises every caption word before any look-up; here a word
- * the table knows as written stays as it is ("bus", "skis"), any other
- * takes its singular from the rules above when they give one. */
-static void normal_form(const bench_chair_vocab *v, const char *w, char *out)
-{
-    if (lookup(v, w) >= 0 || !singular(w, out))
-        snprintf(out, WORD_MAX, "%s", w);
-}
-
 /* Words chair.py's "baby X" / "adult X" rule reduces to X, so that the
  * qualifier does not count as a person ("baby elephant" is an elephant). */
 static const char *const CHAIR_YOUNG_ADULT_OF[] = {
@@ -278,7 +222,8 @@ static const char *const CHAIR_YOUNG_ADULT_OF[] = {
 /* Word pairs chair.py (CHAIR.__init__, double_word_dict) treats as one
  * word, and what they become. The result is then looked up in the table
  * like any word: "home plate" and "train track" are in no table, so their
- * words mention nothing ("train track" is not a train). */
+ * words mention nothing ("train track" is not a train); "motor bike" is
+ * listed as " motor bike" (after a doubled space) and never matches. */
 static const char *const CHAIR_PAIRS[][2] = {
     {"motor bike", "motor bike"},       {"motor cycle", "motor cycle"},
     {"air plane", "air plane"},         {"traffic light", "traffic light"},
@@ -291,134 +236,79 @@ static const char *const CHAIR_PAIRS[][2] = {
     {"hot dog", "hot dog"},             {"cell phone", "cell phone"},
     {"mobile phone", "mobile phone"},   {"teddy bear", "teddy bear"},
     {"hair drier", "hair drier"},       {"potted plant", "potted plant"},
-    {"laptop computer", "laptop computer"}, {"home plate", "home plate"},
-    {"train track", "train track"},     {"passenger jet", "jet"},
-    {"passenger train", "train"},       {"bow tie", "tie"},
-    {"toilet seat", "toilet"},          {"wine glas", "wine glass"},
+    {"laptop computer", "laptop computer"}, {"stove top oven", "stove top oven"},
+    {"home plate", "home plate"},       {"train track", "train track"},
+    {"passenger jet", "jet"},           {"passenger train", "train"},
+    {"bow tie", "tie"},                 {"toilet seat", "toilet"},
+    {"wine glas", "wine glass"},
 };
 
-/* chair.py's fixed rule for the pair (a, b) of normal forms: the word the
- * pair becomes, or NULL when the pair is not one of its special pairs. */
+/* chair.py's rule for the pair (a, b) of singular words: the word the pair
+ * becomes, or NULL when it is not one of its pairs. */
 static const char *chair_pair_rule(const char *a, const char *b)
 {
     if (strcmp(a, "baby") == 0 || strcmp(a, "adult") == 0)
         for (size_t i = 0; i < sizeof CHAIR_YOUNG_ADULT_OF / sizeof *CHAIR_YOUNG_ADULT_OF; i++)
             if (strcmp(b, CHAIR_YOUNG_ADULT_OF[i]) == 0)
                 return CHAIR_YOUNG_ADULT_OF[i];
-    char pair[2 * WORD_MAX + 1];
-    snprintf(pair, sizeof pair, "%s %s", a, b);
-    for (size_t i = 0; i < sizeof CHAIR_PAIRS / sizeof *CHAIR_PAIRS; i++)
-        if (strcmp(pair, CHAIR_PAIRS[i][0]) == 0)
+    size_t na = strlen(a);
+    for (size_t i = 0; i < sizeof CHAIR_PAIRS / sizeof *CHAIR_PAIRS; i++) {
+        const char *p = CHAIR_PAIRS[i][0];
+        if (strncmp(p, a, na) == 0 && p[na] == ' ' && strcmp(p + na + 1, b) == 0)
             return CHAIR_PAIRS[i][1];
+    }
     return NULL;
 }
 
-/* Next lower-cased word (run of letters/digits, cut at WORD_MAX-1) from
- * *p into w; false at the end of the text. */
-static bool next_word(const char **p, char *w)
+/* A caption read as chair.py's caption_to_words reads it: every word of
+ * nltk.word_tokenize(caption.lower()) singularised, then chair.py's pairs
+ * joined, left to right. items[k] are malloc'd. */
+static size_t chair_items(const char *caption, char ***items)
 {
-    const char *s = *p;
-    while (*s && !isalnum((unsigned char)*s))
-        s++;
-    if (!*s)
-        return false;
-    size_t n = 0;
-    for (; isalnum((unsigned char)*s); s++)
-        if (n < WORD_MAX - 1)
-            w[n++] = (char)tolower((unsigned char)*s);
-    w[n] = '\0';
-    *p = s;
-    return true;
-}
-
-/* A caption read as chair.py's caption_to_words reads it: normal forms of
- * the words, with special pairs (and two-word names of the table) joined. */
-typedef struct {
-    const bench_chair_vocab *v;
-    const char *p;
-    char cur[WORD_MAX], nxt[WORD_MAX];
-    bool have_cur, have_nxt;
-} chair_words;
-
-static bool chair_read_word(chair_words *s, char *out)
-{
-    char w[WORD_MAX];
-    if (!next_word(&s->p, w))
-        return false;
-    normal_form(s->v, w, out);
-    return true;
-}
-
-static void chair_words_init(chair_words *s, const bench_chair_vocab *v, const char *caption)
-{
-    s->v = v;
-    s->p = caption;
-    s->have_cur = chair_read_word(s, s->cur);
-    s->have_nxt = s->have_cur && chair_read_word(s, s->nxt);
-}
-
-/* The next item (a word, or a joined pair) into item[2*WORD_MAX]; false at
- * the end. A pair is joined when chair.py's rule names it, or (for tables
- * other than COCO's, whose two-word names are all in the rule) when the
- * table lists the two words as one name. */
-static bool chair_words_next(chair_words *s, char *item)
-{
-    if (!s->have_cur)
-        return false;
-    const char *joined = s->have_nxt ? chair_pair_rule(s->cur, s->nxt) : NULL;
-    if (joined) {
-        snprintf(item, 2 * WORD_MAX, "%s", joined);
-    } else if (s->have_nxt) {
-        snprintf(item, 2 * WORD_MAX, "%s %s", s->cur, s->nxt);
-        if (lookup(s->v, item) >= 0)
-            joined = item;
+    char **words;
+    size_t n;
+    bench_chair_tokenize(caption, &words, &n);
+    for (size_t i = 0; i < n; i++) {
+        char *s = bench_chair_singularize(words[i]);
+        if (!s)
+            DIE("out of memory");
+        free(words[i]);
+        words[i] = s;
     }
-    if (joined) {
-        s->have_cur = chair_read_word(s, s->cur);
-        s->have_nxt = s->have_cur && chair_read_word(s, s->nxt);
-        return true;
+    char **out = xmalloc((n ? n : 1) * sizeof *out);
+    size_t k = 0;
+    for (size_t i = 0; i < n; k++) {
+        const char *joined = i + 1 < n ? chair_pair_rule(words[i], words[i + 1]) : NULL;
+        out[k] = xstrdup(joined ? joined : words[i]);
+        i += joined ? 2 : 1;
     }
-    snprintf(item, 2 * WORD_MAX, "%s", s->cur);
-    memcpy(s->cur, s->nxt, sizeof s->cur);
-    s->have_cur = s->have_nxt;
-    s->have_nxt = s->have_cur && chair_read_word(s, s->nxt);
-    return true;
-}
-
-/* chair.py: when the caption holds both "toilet" and "seat" (after the
- * pairs are joined), every "seat" is dropped ("the seat of the toilet" is
- * no chair). */
-static bool chair_drops_seat(const bench_chair_vocab *v, const char *caption)
-{
-    chair_words s;
-    char item[2 * WORD_MAX];
-    bool toilet = false, seat = false;
-    chair_words_init(&s, v, caption);
-    while (chair_words_next(&s, item)) {
-        toilet |= strcmp(item, "toilet") == 0;
-        seat |= strcmp(item, "seat") == 0;
-    }
-    return toilet && seat;
+    bench_chair_words_free(words, n);
+    *items = out;
+    return k;
 }
 
 size_t bench_chair_mentions(const bench_chair_vocab *v, const char *caption, int *ids,
                             size_t max)
 {
-    bool drop_seat = chair_drops_seat(v, caption);
+    char **items;
+    size_t n = chair_items(caption, &items);
+    /* "the seat of the toilet" is no chair: with "toilet" present (after the
+     * pairs are joined), every "seat" is dropped */
+    bool toilet = false, seat = false;
+    for (size_t i = 0; i < n; i++) {
+        toilet |= strcmp(items[i], "toilet") == 0;
+        seat |= strcmp(items[i], "seat") == 0;
+    }
     size_t count = 0;
-    chair_words s;
-    char item[2 * WORD_MAX];
-    chair_words_init(&s, v, caption);
-    while (chair_words_next(&s, item)) {
-        if (drop_seat && strcmp(item, "seat") == 0)
-            continue;
-        int id = lookup(v, item);
+    for (size_t i = 0; i < n; i++) {
+        int id = toilet && seat && strcmp(items[i], "seat") == 0 ? -1 : lookup(v, items[i]);
         if (id < 0)
             continue;
         if (count < max)
             ids[count] = id;
         count++;
     }
+    bench_chair_words_free(items, n);
     return count;
 }
 

@@ -87,7 +87,9 @@ for name in rgb rgba pal gray16; do
 done
 
 # --- a PNG of a JPEG's decoded pixels preprocesses exactly like the JPEG
-jpg=$golden/images/scene_56x56_444.jpg
+# (a JPEG of the bundled folder, whatever SIMA_GOLDEN_DIR says: its 56x56
+# size is written below)
+jpg=${SIMA_GOLDEN_DEFAULT:?}/images/scene_56x56_444.jpg
 "$bin/sima-model" image --model "$model" "$jpg" --out "$tmp/jpg.h5" 2>"$tmp/err"
 rc=$?
 check '[ $rc -eq 0 ]' "sima-model image of the JPEG failed: $(cat "$tmp/err")"

@@ -44,7 +44,9 @@ check 'grep -q "0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1" "$tmp/ord.txt"' "orders not 
 check 'grep -q "1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0" "$tmp/ord.txt"' "first candidates not 1,0,... (sampled shown first)"
 
 # too long for the context: skipped and counted, never silently truncated
-mpi 1 "$bin/sima-critic" "${copts[@]}" --max-new-tokens 1000 --out "$tmp/long.h5" 2>"$tmp/long.log"
+# (room for as many new tokens as the model has positions leaves none for a prompt)
+context=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["text_config"]["max_position_embeddings"])' "$model/config.json")
+mpi 1 "$bin/sima-critic" "${copts[@]}" --max-new-tokens "$context" --out "$tmp/long.h5" 2>"$tmp/long.log"
 rc=$?
 check '[ $rc -eq 0 ] && [ "$(attr "$tmp/long.h5" n_skipped)" = 12 ]' "too-long prompts not skipped and counted: $(cat "$tmp/long.log")"
 

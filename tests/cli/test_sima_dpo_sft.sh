@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # sima-dpo --mode sft on the golden tiny model and the bundled demo prompts
 # (data/demo through sima-prep): the cross-entropy on the ground-truth answers
-# goes down with a high learning rate; one step line per step and metrics.csv;
-# the adapter is written; --pairs is refused in SFT mode.
+# goes down with a high learning rate (to 3/4 of the first step's or less);
+# one step line per step and metrics.csv; the adapter is written; --pairs is
+# refused in SFT mode.
 set -u
 bin=${SIMA_BIN:?}
 src=${SIMA_SOURCE_DIR:?}
@@ -29,7 +30,8 @@ check '[ "$(grep -c "step [0-9]*/20 epoch .* loss .* lr .* grad_norm .* tokens/s
 check 'grep -q "8 SFT answers" "$tmp/sft.log"' "the 8 demo answers should be the items: $(head -3 "$tmp/sft.log")"
 first=$(col "$tmp/sft/metrics.csv" 3 | head -1)
 last=$(col "$tmp/sft/metrics.csv" 3 | tail -4 | awk '{s += $1} END {print s / NR}')
-check 'le "$last" "$(python3 -c "print($first * 0.5)")"' "SFT loss did not go down: first $first, mean of the last 4 $last"
+# at most 3/4 of the first step's loss: a clear fall on any random tiny model
+check 'le "$last" "$(python3 -c "print($first * 0.75)")"' "SFT loss did not go down: first $first, mean of the last 4 $last"
 check '[ -f "$tmp/sft/adapter/adapter_model.safetensors" ]' "no adapter written"
 
 # --- -np 2 equals -np 1 with the same global batch (token-weighted micro-batches)

@@ -29,13 +29,15 @@ expect_error() {
 }
 
 # --- an image root: a.jpg shared by two prompts, sub/b.jpg, c.jpg, a corrupt
-# (truncated) JPEG, a file that is no JPEG at all; missing.jpg does not exist
+# (truncated) JPEG, a file that is no JPEG at all; missing.jpg does not exist.
+# The JPEGs are the bundled folder's, named here, whatever SIMA_GOLDEN_DIR says.
+bundled=${SIMA_GOLDEN_DEFAULT:?}/images
 root=$tmp/images
 mkdir -p "$root/sub"
-cp "$golden/images/scene_640x480.jpg" "$root/a.jpg"
-cp "$golden/images/gray_120x90.jpg" "$root/sub/b.jpg"
-cp "$golden/images/progressive_57x80.jpg" "$root/c.jpg"
-head -c 700 "$golden/images/scene_333x500.jpg" >"$root/corrupt.jpg"
+cp "$bundled/scene_640x480.jpg" "$root/a.jpg"
+cp "$bundled/gray_120x90.jpg" "$root/sub/b.jpg"
+cp "$bundled/progressive_57x80.jpg" "$root/c.jpg"
+head -c 700 "$bundled/scene_333x500.jpg" >"$root/corrupt.jpg"
 printf 'GIF89a not a jpeg' >"$root/notjpeg.jpg"
 
 # The same eight records as a LLaVA JSON array and as JSON Lines (with a

@@ -59,22 +59,26 @@ static void check_generation(llava_model *m, hid_t f, const char *cas, const int
 {
     char path[256];
     int64_t dims[8];
-    int nd;
+    int nd, n_img = 0;
     snprintf(path, sizeof path, "/forward/%s/pixel_values", cas);
-    float *pixels = gh5_read_f32(f, path, dims, &nd);
+    float *pixels = gh5_read_pixels(f, path, m->cfg.vision.image_size, &n_img);
     int64_t n_img_tok = 0;
     for (int64_t i = 0; i < n; i++) n_img_tok += ids[i] == m->cfg.image_token_index;
     snprintf(path, sizeof path, "/forward/%s/greedy_tokens", cas);
     int64_t *ref = gh5_read_i64(f, path, dims, &nd);
-    int64_t n_ref = numel(dims, nd);
+    int64_t n_ref = ref ? numel(dims, nd) : 0;
     snprintf(path, sizeof path, "/forward/%s/greedy_margins", cas);
-    float *margins = gh5_read_f32(f, path, dims, &nd);
-    if (!ref || !margins) {
-        CHECK_MSG(0, "%s: greedy reference missing", cas);
+    float *margins = n_ref > 0 ? gh5_read_f32_n(f, path, n_ref) : NULL;
+    bool ok = CHECK_MSG(n_ref > 0 && margins, "%s: greedy reference missing or misshapen", cas) &&
+              CHECK_MSG(n_img_tok == (int64_t)n_img * m->image_tokens,
+                        "%s: %lld image tokens for %d image(s)", cas, (long long)n_img_tok, n_img);
+    if (!ok) {
+        free(ref);
+        free(margins);
+        free(pixels);
         return;
     }
-    gen_request q = {ids, n, pixels, pixels && n_img_tok ? (int)(n_img_tok / m->image_tokens) : 0,
-                     {0, 1, 0}, 0, (int)n_ref, -1};
+    gen_request q = {ids, n, pixels, n_img, {0, 1, 0}, 0, (int)n_ref, -1};
     gen_output out;
     CHECK_OK(gen_generate(m, &q, 1, NULL, &out));
     int64_t compared = 0;
@@ -104,20 +108,25 @@ static void check_scoring(llava_model *m, hid_t f, const char *pair)
     snprintf(obj, sizeof obj, "/dpo/%s", pair);
 #define P(name) (snprintf(path, sizeof path, "%s/%s", obj, name), path)
     int64_t *p64 = gh5_read_i64(f, P("prompt_ids"), dims, &nd);
-    int64_t n_prompt = numel(dims, nd);
-    float *pixels = gh5_read_f32(f, P("pixel_values"), dims, &nd);
-    int n_img = pixels ? (int)(numel(dims, nd) / (3LL * m->cfg.vision.image_size * m->cfg.vision.image_size)) : 0;
+    int64_t n_prompt = p64 ? numel(dims, nd) : 0;
+    CHECK_MSG(p64 != NULL, "%s: prompt_ids missing", pair);
+    int n_img = 0;
+    float *pixels = gh5_read_pixels(f, P("pixel_values"), m->cfg.vision.image_size, &n_img);
     const char *sides[2] = {"chosen", "rejected"};
-    for (int s = 0; s < 2; s++) {
+    for (int s = 0; p64 && s < 2; s++) {
         char name[64];
         snprintf(name, sizeof name, "%s_ids", sides[s]);
         int64_t *all64 = gh5_read_i64(f, P(name), dims, &nd);
-        int64_t n_all = numel(dims, nd);
+        int64_t n_all = all64 ? numel(dims, nd) : 0;
         snprintf(name, sizeof name, "ref_%s_token_logp", sides[s]);
-        float *ref = gh5_read_f32(f, P(name), dims, &nd);
-        int64_t n_ref = numel(dims, nd);
-        CHECK_MSG(all64 && ref && n_all - n_prompt == n_ref, "%s/%s: inconsistent arrays", pair, sides[s]);
-        if (!all64 || !ref || n_all - n_prompt != n_ref) continue;
+        float *ref = n_all > n_prompt ? gh5_read_f32_n(f, P(name), n_all - n_prompt) : NULL;
+        int64_t n_ref = n_all - n_prompt;
+        if (!CHECK_MSG(all64 && ref, "%s/%s: ids or reference log-probs missing or inconsistent",
+                       pair, sides[s])) {
+            free(all64);
+            free(ref);
+            continue;
+        }
         int32_t *ids = to_i32(all64, n_all);
         gen_score_request q = {ids, n_all, n_prompt, pixels, n_img};
         float *logp = NULL;
@@ -166,6 +175,7 @@ int main(void)
         int nd;
         snprintf(path, sizeof path, "/forward/%s/input_ids", cases[i]);
         int64_t *ids64 = gh5_read_i64(f, path, dims, &nd);
+        if (!CHECK_MSG(ids64 != NULL, "%s missing", path)) continue;
         int64_t n = numel(dims, nd);
         int32_t *ids = to_i32(ids64, n);
         check_prompt_ids(m, tok, &tpl, f, cases[i], ids64, n);

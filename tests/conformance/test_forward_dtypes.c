@@ -54,17 +54,20 @@ static int write_copy(const char *src_dir, const char *dir, st_dtype dt)
     return rc;
 }
 
-/* Logits [n, V] of a golden case's prompt. */
+/* Logits [n, V] of a golden case's prompt; NULL after a failed check. */
 static float *case_logits(llava_model *m, hid_t f, const char *cas, int64_t *n_out)
 {
     be_backend *be = m->be;
     char path[256];
     int64_t dims[8];
-    int nd;
+    int nd, n_img = 0;
     snprintf(path, sizeof path, "/forward/%s/input_ids", cas);
     int64_t *ids64 = gh5_read_i64(f, path, dims, &nd);
+    if (!CHECK_MSG(ids64 != NULL && nd == 1 && dims[0] > 0, "%s missing or empty", path)) {
+        free(ids64);
+        return NULL;
+    }
     int64_t n = dims[0];
-    for (int i = 1; i < nd; i++) n *= dims[i];
     int32_t *ids = xmalloc(sizeof(int32_t) * (size_t)n);
     int64_t n_img_tok = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -72,12 +75,11 @@ static float *case_logits(llava_model *m, hid_t f, const char *cas, int64_t *n_o
         n_img_tok += ids[i] == m->cfg.image_token_index;
     }
     snprintf(path, sizeof path, "/forward/%s/pixel_values", cas);
-    float *px = gh5_read_f32(f, path, dims, &nd);
+    float *px = gh5_read_pixels(f, path, m->cfg.vision.image_size, &n_img);
     be_mat feats = {0};
-    if (px && n_img_tok) {
-        int n_img = (int)(n_img_tok / m->image_tokens);
+    if (n_img > 0 && n_img_tok == (int64_t)n_img * m->image_tokens) {
         feats = be->mat_new(be, (int64_t)n_img * m->image_tokens, m->cfg.text.hidden_size);
-        llava_image_features(m, px, n_img, feats);
+        CHECK_OK(llava_image_features(m, px, n_img, feats));
     }
     int64_t V = m->cfg.text.vocab_size;
     llama_seq seq = {0, n, NULL, feats.rows > 0};
@@ -119,6 +121,11 @@ static void compare_dtype(llava_model *ref, be_backend *be, const char *dir, con
     for (size_t c = 0; c < n_cases; c++) {
         int64_t n, n2;
         float *a = case_logits(ref, f, cases[c], &n), *b = case_logits(m, f, cases[c], &n2);
+        if (!a || !b || !CHECK_EQ(n, n2)) {
+            free(a);
+            free(b);
+            continue;
+        }
         for (int64_t i = 0; i < n * V; i++) {
             worst = fmax(worst, fabs((double)a[i] - b[i]));
             scale = fmax(scale, fabs(a[i]));

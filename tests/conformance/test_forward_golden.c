@@ -86,6 +86,20 @@ static void check_greedy(llava_model *m, const char *cas, const int32_t *ids, in
     llama_kv_free(m, &kv);
 }
 
+/* Compare an n-value reference at `path` (if present) with backend matrix x. */
+static void check_mat(llava_model *m, hid_t f, const char *path, const char *what, const char *cas,
+                      be_mat x, bool required)
+{
+    int64_t n = x.rows * x.cols;
+    float *ref = gh5_read_f32_n(f, path, n);
+    if (required) CHECK_MSG(ref != NULL, "%s: %s missing or of another size", cas, what);
+    if (!ref) return;
+    float *got = download(m, x);
+    check_close(what, cas, got, ref, n);
+    free(got);
+    free(ref);
+}
+
 static void run_case(llava_model *m, hid_t f, const char *cas)
 {
     be_backend *be = m->be;
@@ -94,8 +108,9 @@ static void run_case(llava_model *m, hid_t f, const char *cas)
     int nd;
 #define P(name) (snprintf(path, sizeof path, "/forward/%s/%s", cas, name), path)
     int64_t *ids64 = gh5_read_i64(f, P("input_ids"), dims, &nd);
+    if (!CHECK_MSG(ids64 != NULL, "%s: input_ids missing", cas)) return;
     int64_t n = numel(dims, nd);
-    int32_t *ids = xmalloc(sizeof(int32_t) * (size_t)n);
+    int32_t *ids = xmalloc(sizeof(int32_t) * (size_t)(n ? n : 1));
     int64_t n_img_tok = 0;
     for (int64_t i = 0; i < n; i++) {
         ids[i] = (int32_t)ids64[i];
@@ -103,42 +118,29 @@ static void run_case(llava_model *m, hid_t f, const char *cas)
     }
     int64_t D = m->cfg.text.hidden_size, C = m->cfg.vision.hidden_size;
     be_mat feats = {0};
-    float *pixels = gh5_read_f32(f, P("pixel_values"), dims, &nd);
-    if (pixels && n_img_tok > 0) {
-        int n_img = (int)(n_img_tok / m->image_tokens);
+    int n_img = 0;
+    float *pixels = gh5_read_pixels(f, P("pixel_values"), m->cfg.vision.image_size, &n_img);
+    /* the prompt's image tokens must be those of the images given */
+    if (!CHECK_MSG(n_img_tok == (int64_t)n_img * m->image_tokens,
+                   "%s: %lld image tokens for %d image(s) of %d tokens", cas,
+                   (long long)n_img_tok, n_img, m->image_tokens)) {
+        free(pixels);
+        free(ids);
+        free(ids64);
+        return;
+    }
+    if (n_img > 0) {
         int64_t T = m->n_patches + 1;
         be_mat hs = be->mat_new(be, n_img * T, C), emb = be->mat_new(be, n_img * T, C);
         CHECK_OK(clip_forward(m, pixels, n_img, hs, &emb));
-        float *ref = gh5_read_f32(f, P("vision_embeddings"), dims, &nd);
-        if (ref) {
-            CHECK_EQ(numel(dims, nd), emb.rows * emb.cols);
-            float *got = download(m, emb);
-            check_close("vision_embeddings", cas, got, ref, emb.rows * emb.cols);
-            free(got);
-            free(ref);
-        }
-        ref = gh5_read_f32(f, P("vision_layer_m2"), dims, &nd);
-        if (ref) {
-            CHECK_EQ(numel(dims, nd), hs.rows * hs.cols);
-            float *got = download(m, hs);
-            check_close("vision_layer_m2", cas, got, ref, hs.rows * hs.cols);
-            free(got);
-            free(ref);
-        }
+        check_mat(m, f, P("vision_embeddings"), "vision_embeddings", cas, emb, false);
+        check_mat(m, f, P("vision_layer_m2"), "vision_layer_m2", cas, hs, false);
         be->mat_free(be, &hs);
         be->mat_free(be, &emb);
         feats = be->mat_new(be, (int64_t)n_img * m->image_tokens, D);
         CHECK_OK(llava_image_features(m, pixels, n_img, feats));
-        ref = gh5_read_f32(f, P("image_features"), dims, &nd);
-        if (ref) {
-            CHECK_EQ(numel(dims, nd), feats.rows * feats.cols);
-            float *got = download(m, feats);
-            check_close("image_features", cas, got, ref, feats.rows * feats.cols);
-            free(got);
-            free(ref);
-        }
+        check_mat(m, f, P("image_features"), "image_features", cas, feats, false);
     }
-    free(pixels);
 
     /* whole prompt, no cache */
     int64_t V = m->cfg.text.vocab_size;
@@ -147,34 +149,19 @@ static void run_case(llava_model *m, hid_t f, const char *cas)
     be_mat hid = be->mat_new(be, n, D), logits = be->mat_new(be, n, V);
     CHECK_OK(llama_forward(m, &b, hid));
     llama_logits(m, hid, logits);
-    float *ref = gh5_read_f32(f, P("final_hidden"), dims, &nd);
-    CHECK_MSG(ref != NULL, "%s: final_hidden missing", cas);
-    if (ref) {
-        CHECK_EQ(numel(dims, nd), n * D);
-        float *got = download(m, hid);
-        check_close("final_hidden", cas, got, ref, n * D);
-        free(got);
-        free(ref);
-    }
-    ref = gh5_read_f32(f, P("logits"), dims, &nd);
-    CHECK_MSG(ref != NULL, "%s: logits missing", cas);
-    if (ref) {
-        CHECK_EQ(numel(dims, nd), n * V);
-        float *got = download(m, logits);
-        check_close("logits", cas, got, ref, n * V);
-        free(got);
-        free(ref);
-    }
+    check_mat(m, f, P("final_hidden"), "final_hidden", cas, hid, true);
+    check_mat(m, f, P("logits"), "logits", cas, logits, true);
     be->mat_free(be, &hid);
     be->mat_free(be, &logits);
 
     int64_t *gref = gh5_read_i64(f, P("greedy_tokens"), dims, &nd);
     int64_t n_ref = gref ? numel(dims, nd) : 0;
-    float *margins = gh5_read_f32(f, P("greedy_margins"), dims, &nd);
+    float *margins = gref ? gh5_read_f32_n(f, P("greedy_margins"), n_ref) : NULL;
     if (gref && margins && n_ref > 0) check_greedy(m, cas, ids, n, feats, gref, margins, n_ref);
     free(gref);
     free(margins);
     if (feats.data) be->mat_free(be, &feats);
+    free(pixels);
     free(ids);
     free(ids64);
 #undef P

@@ -49,7 +49,7 @@ static int load_pair(hid_t f, const llava_model *m, golden_pair *gp, pairs_rows 
 {
     char path[256], obj[128];
     int64_t dims[8];
-    int nd;
+    int nd = 0;
     snprintf(obj, sizeof obj, "/dpo/%s", gp->name);
 #define P(leaf) (snprintf(path, sizeof path, "%s/%s", obj, leaf), path)
     int64_t *p64 = gh5_read_i64(f, P("prompt_ids"), dims, &nd);
@@ -58,9 +58,7 @@ static int load_pair(hid_t f, const llava_model *m, golden_pair *gp, pairs_rows 
     int64_t nc = numel(dims, nd);
     int64_t *r64 = gh5_read_i64(f, P("rejected_ids"), dims, &nd);
     int64_t nr = numel(dims, nd);
-    gp->pixels = gh5_read_f32(f, P("pixel_values"), dims, &nd);
-    int64_t per_image = 3LL * m->cfg.vision.image_size * m->cfg.vision.image_size;
-    gp->n_images = gp->pixels ? (int)(numel(dims, nd) / per_image) : 0;
+    gp->pixels = gh5_read_pixels(f, P("pixel_values"), m->cfg.vision.image_size, &gp->n_images);
 #undef P
     int ok = p64 && c64 && r64 && nc > np && nr > np &&
              gh5_attr_double(f, obj, "ref_chosen_logp", &gp->ref_chosen) == 0 &&

@@ -18,11 +18,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-static float *find_pixels(hid_t f, const int64_t *ids, int64_t n)
+/* The SFT sequence's one image [3, S, S]; NULL when none is found. */
+static float *find_pixels(hid_t f, const int64_t *ids, int64_t n, int S)
 {
     int64_t dims[8];
-    int nd;
-    if (gh5_exists(f, "/sft/pixel_values")) return gh5_read_f32(f, "/sft/pixel_values", dims, &nd);
+    int nd, n_img = 0;
+    if (gh5_exists(f, "/sft/pixel_values")) {
+        float *px = gh5_read_pixels(f, "/sft/pixel_values", S, &n_img);
+        if (n_img == 1) return px;
+        free(px);
+        return NULL;
+    }
     size_t np;
     char **groups = gh5_list(f, "/dpo", &np);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL); /* members that are datasets have no chosen_ids */
@@ -32,9 +38,13 @@ static float *find_pixels(hid_t f, const int64_t *ids, int64_t n)
         snprintf(path, sizeof path, "/dpo/%s/chosen_ids", groups[i]);
         if (!gh5_exists(f, path)) continue;
         int64_t *c = gh5_read_i64(f, path, dims, &nd);
-        if (dims[0] == n && !memcmp(c, ids, sizeof(int64_t) * n)) {
+        if (c && nd == 1 && dims[0] == n && !memcmp(c, ids, sizeof(int64_t) * n)) {
             snprintf(path, sizeof path, "/dpo/%s/pixel_values", groups[i]);
-            px = gh5_read_f32(f, path, dims, &nd);
+            px = gh5_read_pixels(f, path, S, &n_img);
+            if (n_img != 1) {
+                free(px);
+                px = NULL;
+            }
         }
         free(c);
     }
@@ -72,8 +82,11 @@ static void check_grads(hid_t f, llava_model *m, llama_grads *lg, vision_grads *
             free(ref);
             continue;
         }
-        CHECK_MSG(g->rows * g->cols == cnt, "%s: %lld values, reference %lld", names[i],
-                  (long long)(g->rows * g->cols), (long long)cnt);
+        if (!CHECK_MSG(g->rows * g->cols == cnt, "%s: %lld values, reference %lld", names[i],
+                       (long long)(g->rows * g->cols), (long long)cnt)) {
+            free(ref);
+            continue;
+        }
         float *got = xmalloc(sizeof(float) * (size_t)cnt);
         m->be->download(m->be, *g, got);
         double mx = max_abs(ref, cnt), d = 0;
@@ -108,6 +121,8 @@ int main(void)
     int nd;
     double ref_loss = 0, n_prompt_d = 0;
     int64_t *ids64 = gh5_read_i64(f, "/sft/input_ids", dims, &nd);
+    if (!CHECK_MSG(ids64 && nd == 1 && dims[0] > 0, "/sft/input_ids missing or empty"))
+        return check_finish();
     CHECK_OK(gh5_attr_double(f, "/sft", "loss", &ref_loss));
     CHECK_OK(gh5_attr_double(f, "/sft", "n_prompt", &n_prompt_d));
     n_prompt = (int64_t)n_prompt_d;
@@ -118,7 +133,7 @@ int main(void)
         ids[i] = (int32_t)ids64[i];
         has_image |= ids[i] == m->cfg.image_token_index;
     }
-    float *pixels = has_image ? find_pixels(f, ids64, n) : NULL;
+    float *pixels = has_image ? find_pixels(f, ids64, n, m->cfg.vision.image_size) : NULL;
     CHECK_MSG(!has_image || pixels, "no pixel values found for the SFT sequence");
     train_seq seq = {ids, n, n_prompt, pixels ? 0 : -1, false, 0, 0};
     llama_grads lg;

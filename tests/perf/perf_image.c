@@ -14,6 +14,7 @@
 #include "golden.h"
 #include "image.h"
 #include "strbuf.h"
+#include "test_jpeg.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -59,28 +60,8 @@ static uint8_t *make_scene(int w, int h)
 
 static uint8_t *encode_rgb(const uint8_t *pix, int w, int h, int quality, size_t *len)
 {
-    struct jpeg_compress_struct c;
-    struct jpeg_error_mgr jerr;
-    c.err = jpeg_std_error(&jerr);
-    jpeg_create_compress(&c);
-    unsigned char *mem = NULL;
-    unsigned long size = 0;
-    jpeg_mem_dest(&c, &mem, &size);
-    c.image_width = (JDIMENSION)w;
-    c.image_height = (JDIMENSION)h;
-    c.input_components = 3;
-    c.in_color_space = JCS_RGB;
-    jpeg_set_defaults(&c);
-    jpeg_set_quality(&c, quality, TRUE);
-    jpeg_start_compress(&c, TRUE);
-    while (c.next_scanline < c.image_height) {
-        JSAMPROW row = (JSAMPROW)(pix + (size_t)c.next_scanline * w * 3);
-        jpeg_write_scanlines(&c, &row, 1);
-    }
-    jpeg_finish_compress(&c);
-    jpeg_destroy_compress(&c);
-    *len = size;
-    return mem;
+    test_jpeg_opts o = {JCS_RGB, JCS_YCbCr, quality, false, false, NULL, 0};
+    return test_jpeg_encode(pix, w, h, 3, &o, len);
 }
 
 /* libpng's write callback: append to the strbuf given as io pointer. */

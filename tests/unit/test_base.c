@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void test_err_record(void)
@@ -21,6 +22,31 @@ static void test_err_record(void)
     CHECK(strcmp(err_msg(), "model/config.json: file x.bin is 12 bytes short") == 0);
     err_clear();
     CHECK(err_where()[0] == '\0');
+}
+
+/* DIE("...%s", err_msg()) prints the recorded reason (formatted aside, not
+ * over itself); run in a child, whose stderr comes back through a pipe. */
+static void test_die_with_recorded_error(void)
+{
+    int fd[2];
+    if (!CHECK(pipe(fd) == 0)) return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fd[1], 2);
+        ERR("%s: cannot open", "images/x.jpg");
+        DIE("loading: %s", err_msg());
+    }
+    close(fd[1]);
+    char out[512] = "";
+    size_t n = 0;
+    ssize_t got;
+    while (n + 1 < sizeof out && (got = read(fd[0], out + n, sizeof out - 1 - n)) > 0) n += (size_t)got;
+    out[n] = '\0';
+    close(fd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+    CHECK_MSG(strstr(out, "loading: images/x.jpg: cannot open") != NULL, "printed \"%s\"", out);
 }
 
 static void test_json_errors(void)
@@ -120,6 +146,7 @@ int main(void)
 {
     test_strbuf();
     test_err_record();
+    test_die_with_recorded_error();
     test_json_errors();
     test_fs_atomic();
     return check_finish();

@@ -355,10 +355,10 @@ static void test_proc_defaults_and_load(void)
     CHECK_FAILS_WITH(img_proc_load(p, &cfg), "absent.json");
     free(p);
 
-    /* a model folder */
-    char *model = golden_path("tiny-llava");
+    /* a model folder: the bundled one, whose preprocessor is 56 px */
+    char *model = bundled_golden_path("tiny-llava");
     CHECK_OK(img_proc_load(model, &cfg));
-    CHECK(cfg.shortest_edge == 56 && cfg.crop_w == 56);
+    CHECK(cfg.shortest_edge == 56 && cfg.crop_w == 56 && cfg.crop_h == 56);
     free(model);
 
     img_mode mode;

@@ -556,7 +556,7 @@ static void test_dispatch(void)
     CHECK(im.w == 48 && im.h == 40);
     img_free(&im);
     free(path);
-    char *jpg_path = golden_path("images/scene_56x56_444.jpg");
+    char *jpg_path = bundled_golden_path("images/scene_56x56_444.jpg");
     char *jpg;
     size_t jlen;
     if (fs_read_all(jpg_path, &jpg, &jlen) == 0) {

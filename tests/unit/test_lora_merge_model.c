@@ -10,6 +10,7 @@
 #include "lora.h"
 #include "lora_merge.h"
 #include "sampling.h"
+#include "tiny_llava.h"
 #include "train_pass.h"
 
 #include <math.h>
@@ -83,18 +84,20 @@ int main(void)
     if (!merged) return check_finish();
 
     int32_t ids[24];
-    for (int i = 0; i < 24; i++) ids[i] = (int32_t)(1 + (i * 37) % 200);
+    ids[0] = m->cfg.text.bos_token_id;
+    for (int i = 1; i < 24; i++) ids[i] = test_text_token(m, (uint64_t)(i * 37));
     int64_t n1, n2, n3;
     float *base = score(m, ids, 24, &n1);
     lora_attach(m, ad);
     float *with = score(m, ids, 24, &n2);
     float *mer = score(merged, ids, 24, &n3);
-    CHECK_EQ(n1, n2);
-    CHECK_EQ(n2, n3);
-    double d_merge = max_diff(with, mer, n2), d_base = max_diff(base, with, n1);
-    printf("merged vs base+adapter: max |dlogp| %.3g; base vs base+adapter: %.3g\n", d_merge, d_base);
-    CHECK_MSG(d_merge <= 1e-4, "merged model scores differ from base + adapter by %.3g", d_merge);
-    CHECK_MSG(d_base >= 1e-2, "the adapter changes nothing (%.3g): the test proves nothing", d_base);
+    if (CHECK_EQ(n1, n2) && CHECK_EQ(n2, n3)) {
+        double d_merge = max_diff(with, mer, n2), d_base = max_diff(base, with, n1);
+        printf("merged vs base+adapter: max |dlogp| %.3g; base vs base+adapter: %.3g\n", d_merge,
+               d_base);
+        CHECK_MSG(d_merge <= 1e-4, "merged model scores differ from base + adapter by %.3g", d_merge);
+        CHECK_MSG(d_base >= 1e-2, "the adapter changes nothing (%.3g): the test proves nothing", d_base);
+    }
     free(base);
     free(with);
     free(mer);

@@ -19,6 +19,7 @@
 #include "lora_merge.h"
 #include "peft_modules.h"
 #include "safetensors.h"
+#include "tiny_llava.h"
 #include "train_pass.h"
 
 #include <jansson.h>
@@ -61,9 +62,9 @@ static float *score_image(llava_model *m, const float *pixels, int64_t *n_tok)
     int N = m->image_tokens;
     int64_t n = N + 6;
     int32_t *ids = xmalloc(sizeof(int32_t) * (size_t)n);
-    ids[0] = 1;
+    ids[0] = m->cfg.text.bos_token_id;
     for (int k = 1; k <= N; k++) ids[k] = m->cfg.image_token_index;
-    for (int64_t k = N + 1; k < n; k++) ids[k] = (int32_t)(5 + 3 * k);
+    for (int64_t k = N + 1; k < n; k++) ids[k] = test_text_token(m, (uint64_t)(2 + 3 * k));
     train_seq s = {ids, n, N + 1, 0, false, 0, 0};
     train_pass p;
     CHECK_OK(train_pass_run(m, &s, 1, pixels, 1, TRAIN_SCORE_ONLY, &p));
@@ -109,8 +110,9 @@ static void test_model_overrides(const char *model_dir, be_backend *be)
         for (int i = 0; i < 4; i++) be->weight_set(be, proj_w(m, i), proj[i]);
         float *s1 = score_image(m, px, &n1), *s2 = score_image(w, px, &n2);
         CHECK_EQ(n1, n2);
+        CHECK_EQ(n0, n1);
         double d = 0, moved = 0;
-        for (int64_t t = 0; t < n1 && t < n2; t++) {
+        for (int64_t t = 0; t < n0 && t < n1 && t < n2; t++) {
             d = fmax(d, fabs((double)s1[t] - s2[t]));
             moved = fmax(moved, fabs((double)s1[t] - before[t]));
         }

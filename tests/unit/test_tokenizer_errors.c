@@ -134,7 +134,7 @@ static void expect_spm_fail(const unsigned char *buf, size_t len, const char *ne
 
 static void test_spm_truncated(void)
 {
-    char *path = golden_path("tiny-llava/tokenizer.model");
+    char *path = bundled_golden_path("tiny-llava/tokenizer.model");
     char *buf = NULL;
     size_t len = 0;
     CHECK_OK(fs_read_all(path, &buf, &len));
@@ -152,7 +152,9 @@ static void test_spm_truncated(void)
         tok_free(tok);
     }
     CHECK_EQ(failures, tried);
-    expect_spm_fail((const unsigned char *)buf, 1000, "not a valid sentencepiece model");
+    /* the bundled model cut at 1000 bytes: inside a piece */
+    if (CHECK(len > 1000))
+        expect_spm_fail((const unsigned char *)buf, 1000, "not a valid sentencepiece model");
     free(buf);
 }
 

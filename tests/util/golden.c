@@ -1,7 +1,10 @@
 /* golden.c — HDF5 readers for the reference vectors. */
 #include "golden.h"
+#include "check.h"
 #include "err.h"
+#include "fs.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,14 +16,9 @@ const char *golden_dir(void)
     return (d && d[0]) ? d : SIMA_GOLDEN_DEFAULT;
 }
 
-char *golden_path(const char *rel)
-{
-    const char *d = golden_dir();
-    size_t n = strlen(d) + strlen(rel) + 2;
-    char *p = xmalloc(n);
-    snprintf(p, n, "%s/%s", d, rel);
-    return p;
-}
+char *golden_path(const char *rel) { return fs_join(golden_dir(), rel); }
+
+char *bundled_golden_path(const char *rel) { return fs_join(SIMA_GOLDEN_DEFAULT, rel); }
 
 hid_t gh5_open(void)
 {
@@ -118,6 +116,45 @@ int64_t *gh5_read_i64(hid_t file, const char *path, int64_t *dims, int *ndim)
 uint8_t *gh5_read_u8(hid_t file, const char *path, int64_t *dims, int *ndim)
 {
     return read_as(file, path, H5T_NATIVE_UINT8, 1, dims, ndim);
+}
+
+static int64_t numel(const int64_t *dims, int nd)
+{
+    int64_t n = 1;
+    for (int i = 0; i < nd; i++) n *= dims[i];
+    return n;
+}
+
+float *gh5_read_f32_n(hid_t file, const char *path, int64_t n)
+{
+    int64_t dims[8];
+    int nd = 0;
+    float *v = gh5_read_f32(file, path, dims, &nd);
+    if (v && !CHECK_MSG(numel(dims, nd) == n, "%s: %lld values, expected %lld", path,
+                        (long long)numel(dims, nd), (long long)n)) {
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+
+float *gh5_read_pixels(hid_t file, const char *path, int image_size, int *n_img)
+{
+    int64_t dims[8];
+    int nd = 0;
+    *n_img = 0;
+    float *v = gh5_read_f32(file, path, dims, &nd);
+    if (!v) return NULL;
+    int64_t S = image_size;
+    bool ok = (nd == 3 || nd == 4) && dims[nd - 3] == 3 && dims[nd - 2] == S && dims[nd - 1] == S;
+    if (!CHECK_MSG(ok, "%s: not [n, 3, %lld, %lld] pixel values (rank %d, last dims %lld x %lld)",
+                   path, (long long)S, (long long)S, nd, nd >= 2 ? (long long)dims[nd - 2] : -1LL,
+                   nd >= 1 ? (long long)dims[nd - 1] : -1LL)) {
+        free(v);
+        return NULL;
+    }
+    *n_img = nd == 4 ? (int)dims[0] : 1;
+    return v;
 }
 
 static hid_t open_attr(hid_t file, const char *obj, const char *name)

@@ -5,6 +5,17 @@
 
 #include <jansson.h>
 
+int32_t test_text_token(const llava_model *m, uint64_t k)
+{
+    const cfg_model *c = &m->cfg;
+    uint64_t span = c->text.vocab_size > 5 ? (uint64_t)c->text.vocab_size - 3 : 1;
+    int32_t id;
+    do id = (int32_t)(3 + k++ % span);
+    while (span > 2 && (id == c->image_token_index || id == c->pad_token_id ||
+                        id == c->text.pad_token_id));
+    return id;
+}
+
 llava_model *tiny_llava_small(be_backend *be, uint64_t seed)
 {
     json_t *root = json_pack(

@@ -10,6 +10,11 @@
 /* Image token id of tiny_llava_small (the last of its 40 ids). */
 enum { TINY_LLAVA_IMAGE_TOKEN = 39 };
 
+/* A plain text token of m's vocabulary for any index k: ids spread over
+ * [3, vocab_size) (past <unk> <s> </s>), never the image or pad token, so
+ * that test prompts fit any model. */
+int32_t test_text_token(const llava_model *m, uint64_t k);
+
 /* A random model from `seed`: text hidden 32, 2 layers, 4 heads (2 KV),
  * FFN 48, vocab 40, 64 positions; vision hidden 16, 1 layer, 2 heads, FFN 32,
  * 28x28 images of 14x14 patches. Checks and records failures; NULL then. */

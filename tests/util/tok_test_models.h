@@ -1,7 +1,7 @@
 /* tok_test_models.h — small tokenizer files built in memory for the
- * tokenizer unit tests: a protobuf writer for sentencepiece ModelProtos and
- * a minimal tokenizer.json. Header-only, static functions: include it from
- * one test program at a time. */
+ * tokenizer unit tests and tests/golden_alt: a protobuf writer for
+ * sentencepiece ModelProtos and a minimal tokenizer.json. Header-only,
+ * static functions: include it from one source file of a program. */
 #ifndef SIMA_TEST_TOK_MODELS_H
 #define SIMA_TEST_TOK_MODELS_H
 
@@ -156,7 +156,7 @@ static const char MINI_JSON_FMT[] =
     "   \"merges\": [%s]}}\n";
 
 /* malloc'd tokenizer.json text */
-static char *mini_json(const char *model_extra, const char *vocab_extra, const char *merges,
+static inline char *mini_json(const char *model_extra, const char *vocab_extra, const char *merges,
                        const char *added_extra)
 {
     size_t n = sizeof MINI_JSON_FMT + strlen(model_extra) + strlen(vocab_extra) +
