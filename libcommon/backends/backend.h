@@ -32,9 +32,24 @@ typedef struct be_weight {
     int64_t rows, cols;
 } be_weight;
 
+/* Paged key/value caches of every layer: `page` positions per page, a
+ * position a row of `width` values (keys and values apart), in the
+ * backend's cache type (float32 on the CPU; on CUDA the weight type, bf16 by
+ * default). Pages are numbered 0 .. n_pages; a sequence's cache is a list
+ * of page ids in position order (its position p is page ids[p / page], row
+ * p % page), the same ids in every layer. kv_pages_grow adds pages without
+ * moving the ones in use. Owned by the backend (kv_pages_new/free). */
+typedef struct {
+    int64_t page, width, n_layers;
+    int64_t n_pages;
+    void *impl;
+} be_kv_pages;
+
 /* One sequence of a ragged batch as attention sees it: its new rows in the
- * batch (q_row0 .. q_row0 + n_new) and its key/value cache, which already
- * holds n_past positions and receives the new ones at n_past .. n_past+n_new.
+ * batch (q_row0 .. q_row0 + n_new) and its key/value cache (pages of layer
+ * `layer`, page_ids in host memory), which already holds n_past positions
+ * and receives the new ones at n_past .. n_past + n_new (its pages cover
+ * them all).
  *
  * Shared prefix (sequences without a cache only; n_past 0): a sequence may
  * continue n_pre rows of the batch that another sequence owns (rows
@@ -46,7 +61,9 @@ typedef struct be_weight {
  * zero default): no prefix. */
 typedef struct {
     int64_t q_row0, n_new, n_past;
-    be_mat k_cache, v_cache;   /* [max_positions, n_kv_heads * head_dim] */
+    const be_kv_pages *pages;  /* NULL: no cache */
+    const int32_t *page_ids;   /* [ceil((n_past + n_new) / page)] */
+    int layer;
     int64_t pre_row0, n_pre;   /* shared prefix rows of k/v; n_pre 0: none */
 } be_attn_seq;
 
@@ -103,7 +120,7 @@ struct be_backend {
      * new rows of all sequences; each sequence's k/v rows are appended to its
      * cache first, then out [R, n_heads*hd] attends over cache 0..n_past+n_new
      * (causal: row i sees up to n_past + i). Sequences without a cache (CLIP,
-     * training) pass k_cache.data == NULL and attend over their prefix rows
+     * training) pass pages == NULL and attend over their prefix rows
      * (n_pre, usually 0) and their own new rows. */
     void (*attention)(be_backend *be, be_mat out, be_mat q, be_mat k, be_mat v,
                       const be_attn_seq *seqs, int n_seqs, be_attn_shape shape);
@@ -144,7 +161,7 @@ struct be_backend {
      * (the transpose rotation) */
     void (*rope_backward)(be_backend *be, be_mat dx, int n_heads, int head_dim,
                           const int32_t *positions, double theta);
-    /* Attention without cache (every sequence's k_cache.data NULL), q/k/v the
+    /* Attention without cache (every sequence's pages NULL), q/k/v the
      * forward's inputs (after rope); dq += .., dk += .., dv += .. (a shared
      * prefix's rows receive every sharing sequence's part). The
      * probabilities are recomputed, nothing is saved by the forward. */
@@ -155,6 +172,16 @@ struct be_backend {
      * dlogp[r] * (onehot(target[r]) - softmax(logits[r])); host dlogp/target */
     void (*token_logprobs_backward)(be_backend *be, be_mat dlogits, be_mat logits,
                                     const int32_t *target, const float *dlogp);
+    /* ---- paged KV caches (see be_kv_pages) ---- */
+    /* Caches of n_layers layers, `width` values a position, with room for
+     * n_pages pages (at least one); the backend picks the page size. */
+    be_kv_pages *(*kv_pages_new)(be_backend *be, int n_layers, int64_t width, int64_t n_pages);
+    /* Room for at least n_pages pages in all (the ones in use keep their place). */
+    void (*kv_pages_grow)(be_backend *be, be_kv_pages *p, int64_t n_pages);
+    /* Every layer's page dst, positions 0 .. n = page src's (copy on write). */
+    void (*kv_pages_copy)(be_backend *be, be_kv_pages *p, int32_t dst, int32_t src, int64_t n);
+    void (*kv_pages_free)(be_backend *be, be_kv_pages *p);
+
     /* For each row: the most likely token other than exclude[r] (host ids) */
     void (*best_other_token)(be_backend *be, be_mat logits, const int32_t *exclude,
                              int32_t *out);

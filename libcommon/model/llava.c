@@ -224,6 +224,7 @@ void llava_free(llava_model *m)
     if (lm->lm_head.data && lm->lm_head.data != lm->embed.data) be->weight_free(be, &lm->lm_head);
     if (lm->embed.data) be->weight_free(be, &lm->embed);
     if (lm->norm.data) be->weight_free(be, &lm->norm);
+    llama_kv_pool_free(m);
     free(m);
 }
 

@@ -22,7 +22,16 @@ for t in sima-gen sima-critic sima-pairs sima-dpo; do ln -s "$emu/$t" "$mix/$t";
 ln -s "$bin/sima-prep" "$mix/sima-prep"
 ln -s "$bin/../tests/test_pairs_logic" "$mix/test_pairs_logic"
 
-SIMA_GOLDEN_DIR=$golden OMP_NUM_THREADS=1 SIMA_TOOLS_DTYPE=bf16 \
+# a short critic prompt keeps the emulated run to a few minutes
+cat > "$tmp/critic.txt" <<'TPL'
+Which answer fits the image and the truth better, by objects, relations and attributes?
+Question: {question}
+Truth: {ground_truth}
+[1] {response_1}
+[2] {response_2}
+End with [[1]] or [[2]].
+TPL
+SIMA_GOLDEN_DIR=$golden OMP_NUM_THREADS=1 SIMA_TOOLS_DTYPE=bf16 SIMA_TOOLS_CRITIC_TEMPLATE=$tmp/critic.txt \
   bash "$src/tests/device/tools-gpu.sh" "$mix" "$tmp/round" >"$tmp/round.log" 2>&1
 rc=$?
 check '[ $rc -eq 0 ]' "tools-gpu.sh on the emulation failed: $(tail -n 20 "$tmp/round.log")"

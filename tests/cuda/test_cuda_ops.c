@@ -325,39 +325,95 @@ static be_attn_shape ashape(bool causal)
     return s;
 }
 
-/* Three sequences with caches: earlier positions, a prefill longer than a
- * key tile, and a one-token decode step. */
+/* Page ids for NS sequences of need[s] pages each, handed out in a
+ * scrambled order (no kernel may assume a sequence's pages are adjacent). */
+static int32_t **scrambled_pages(const int64_t *need, int ns, int64_t *total)
+{
+    int64_t n = 0;
+    for (int s = 0; s < ns; s++) n += need[s];
+    int32_t **ids = xcalloc((size_t)ns, sizeof *ids);
+    int64_t next = 0;
+    for (int s = 0; s < ns; s++) {
+        ids[s] = xmalloc(sizeof(int32_t) * (size_t)(need[s] ? need[s] : 1));
+        for (int64_t j = 0; j < need[s]; j++, next++) ids[s][j] = (int32_t)((next * 7 + 3) % n);
+    }
+    *total = n;
+    return ids;
+}
+
+/* Sequences with paged caches, in two calls as the engine makes them: the
+ * first fills earlier positions (a prompt), the second appends new rows (a
+ * prefill longer than a key tile, a one-token decode step) and attends over
+ * all. Then a copy of a partly filled page (copy on write) continued by
+ * another sequence. */
 static void test_attention_cache(void)
 {
     enum { NS = 3 };
-    int64_t n_past[NS] = {5, 0, 133}, n_new[NS] = {20, 150, 1}, R = 0;
-    int64_t kw = AKV * AHD;
-    for (int s = 0; s < NS; s++) R += n_new[s];
-    pair q = pair_rand(R, AH * AHD, 1.0), k = pair_rand(R, kw, 1.0), v = pair_rand(R, kw, 1.0);
-    pair out = pair_rand(R, AH * AHD, 1.0);
-    pair kc[NS], vc[NS];
-    be_attn_seq sc[NS], sg[NS];
-    int64_t row = 0;
+    int64_t n_past[NS] = {5, 0, 133}, n_new[NS] = {20, 150, 1}, kw = AKV * AHD;
+    be_kv_pages *pc = cpu->kv_pages_new(cpu, 2, kw, 4), *pg = gpu->kv_pages_new(gpu, 2, kw, 4);
+    int64_t need_c[NS], need_g[NS], tot_c, tot_g;
     for (int s = 0; s < NS; s++) {
-        kc[s] = pair_rand(n_past[s] + n_new[s] + 3, kw, 1.0);
-        vc[s] = pair_rand(n_past[s] + n_new[s] + 3, kw, 1.0);
-        sc[s] = (be_attn_seq){row, n_new[s], n_past[s], kc[s].c, vc[s].c, 0, 0};
-        sg[s] = (be_attn_seq){row, n_new[s], n_past[s], kc[s].g, vc[s].g, 0, 0};
-        row += n_new[s];
+        need_c[s] = (n_past[s] + n_new[s] + pc->page - 1) / pc->page;
+        need_g[s] = (n_past[s] + n_new[s] + pg->page - 1) / pg->page;
     }
-    cpu->attention(cpu, out.c, q.c, k.c, v.c, sc, NS, ashape(true));
-    gpu->attention(gpu, out.g, q.g, k.g, v.g, sg, NS, ashape(true));
-    expect_close("attention with caches", out, tol_sum());
+    int32_t **ic = scrambled_pages(need_c, NS, &tot_c), **ig = scrambled_pages(need_g, NS, &tot_g);
+    cpu->kv_pages_grow(cpu, pc, tot_c + 1);
+    gpu->kv_pages_grow(gpu, pg, tot_g + 1);
+    for (int call = 0; call < 2; call++) {
+        int64_t R = 0;
+        be_attn_seq sc[NS], sg[NS];
+        int n = 0;
+        for (int s = 0; s < NS; s++) {
+            int64_t past = call == 0 ? 0 : n_past[s], fresh = call == 0 ? n_past[s] : n_new[s];
+            if (fresh == 0) continue;
+            sc[n] = (be_attn_seq){.q_row0 = R, .n_new = fresh, .n_past = past, .pages = pc,
+                                  .page_ids = ic[s], .layer = 1};
+            sg[n] = sc[n];
+            sg[n].pages = pg;
+            sg[n].page_ids = ig[s];
+            R += fresh;
+            n++;
+        }
+        pair q = pair_rand(R, AH * AHD, 1.0), k = pair_rand(R, kw, 1.0), v = pair_rand(R, kw, 1.0);
+        pair out = pair_rand(R, AH * AHD, 1.0);
+        cpu->attention(cpu, out.c, q.c, k.c, v.c, sc, n, ashape(true));
+        gpu->attention(gpu, out.g, q.g, k.g, v.g, sg, n, ashape(true));
+        expect_close(call == 0 ? "attention filling paged caches" : "attention over paged caches",
+                     out, tol_sum());
+        pair *all[] = {&q, &k, &v, &out};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) pair_free(all[i]);
+    }
+    /* a fourth sequence continues the third's first 130 positions: its pages
+     * are the third's, the last one a copy (positions of that page < 130; 134 were filled) */
+    int64_t keep = 130;
+    int32_t last_c = (int32_t)tot_c, last_g = (int32_t)tot_g;
+    cpu->kv_pages_copy(cpu, pc, last_c, ic[2][keep / pc->page], keep % pc->page);
+    gpu->kv_pages_copy(gpu, pg, last_g, ig[2][keep / pg->page], keep % pg->page);
+    int32_t *jc = xmalloc(sizeof(int32_t) * (size_t)(keep / pc->page + 1));
+    int32_t *jg = xmalloc(sizeof(int32_t) * (size_t)(keep / pg->page + 1));
+    memcpy(jc, ic[2], sizeof(int32_t) * (size_t)(keep / pc->page));
+    memcpy(jg, ig[2], sizeof(int32_t) * (size_t)(keep / pg->page));
+    jc[keep / pc->page] = last_c;
+    jg[keep / pg->page] = last_g;
+    pair q = pair_rand(1, AH * AHD, 1.0), k = pair_rand(1, kw, 1.0), v = pair_rand(1, kw, 1.0);
+    pair out = pair_rand(1, AH * AHD, 1.0);
+    be_attn_seq c1 = {.q_row0 = 0, .n_new = 1, .n_past = keep, .pages = pc, .page_ids = jc, .layer = 1};
+    be_attn_seq g1 = {.q_row0 = 0, .n_new = 1, .n_past = keep, .pages = pg, .page_ids = jg, .layer = 1};
+    cpu->attention(cpu, out.c, q.c, k.c, v.c, &c1, 1, ashape(true));
+    gpu->attention(gpu, out.g, q.g, k.g, v.g, &g1, 1, ashape(true));
+    expect_close("attention after a copied page", out, tol_sum());
+    pair *all[] = {&q, &k, &v, &out};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) pair_free(all[i]);
     for (int s = 0; s < NS; s++) {
-        expect_close("k cache after append", kc[s], 0);
-        expect_close("v cache after append", vc[s], 0);
-        pair_free(&kc[s]);
-        pair_free(&vc[s]);
+        free(ic[s]);
+        free(ig[s]);
     }
-    pair_free(&q);
-    pair_free(&k);
-    pair_free(&v);
-    pair_free(&out);
+    free(ic);
+    free(ig);
+    free(jc);
+    free(jg);
+    cpu->kv_pages_free(cpu, pc);
+    gpu->kv_pages_free(gpu, pg);
 }
 
 /* Sequences without caches: A owns 90 rows, B continues A's first 70 rows
@@ -369,8 +425,7 @@ static void test_attention_prefix(bool causal)
     be_attn_seq sc[NS], sg[NS];
     int64_t row = 0;
     for (int s = 0; s < NS; s++) {
-        be_mat none = {0};
-        sc[s] = (be_attn_seq){row, n_new[s], 0, none, none, 0, 0};
+        sc[s] = (be_attn_seq){.q_row0 = row, .n_new = n_new[s]};
         row += n_new[s];
     }
     sc[1].n_pre = 70;   /* pre_row0 0: A's first rows */

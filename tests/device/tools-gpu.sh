@@ -26,9 +26,12 @@ cmp -s "$out/responses-np1.jsonl" "$out/responses-np2.jsonl" ||
   fail "sima-gen: -np 1 and -np 2 differ on the GPU"
 echo "sima-gen: -np 1 == -np 2"
 
+# SIMA_TOOLS_CRITIC_TEMPLATE: a shorter critic prompt (the emulation's test)
+critic_tpl=()
+[ -n "${SIMA_TOOLS_CRITIC_TEMPLATE:-}" ] && critic_tpl=(--critic-template "$SIMA_TOOLS_CRITIC_TEMPLATE")
 "${mpi[@]}" -np 2 "$bin/sima-critic" --model "$model" --prompts "$out/prompts.h5" \
   --responses "$out/responses-np1.h5" --out "$out/verdicts-critic.h5" --max-new-tokens 16 \
-  "${dev[@]}" || fail "sima-critic"
+  "${critic_tpl[@]}" "${dev[@]}" || fail "sima-critic"
 echo "sima-critic: done"
 
 # The random tiny model writes no [[1]]/[[2]]: the verdicts come from the

@@ -25,43 +25,61 @@
 #define AT_K 64    /* keys per tile, forward (two per lane in the softmax) */
 #define AB_K 32    /* keys per tile, backward */
 
-/* Where one sequence's keys and values are, for one kv head. */
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+/* Where one sequence's keys and values are, for one kv head (column col):
+ * a shared prefix's rows, then its cache pages or its own new rows. */
 struct kv_view {
-    const float *pre_k, *pre_v, *main_k, *main_v;
-    int64_t ld_pre, ld_main, n_pre, n_main, n_new;
+    const float *pre_k, *pre_v, *own_k, *own_v;
+    int64_t ldkv, n_pre, n_main, n_new, col;
+    const int32_t *page_ids;
+    cuk_pages pg;
 };
 
 __device__ __forceinline__ kv_view make_view(const cuk_attn_seq *sq, const float *k,
-                                             const float *v, int64_t ldkv, int64_t col)
+                                             const float *v, int64_t ldkv, int64_t col,
+                                             const cuk_pages &pg)
 {
     kv_view w;
     w.pre_k = k + sq->pre_row0 * ldkv + col;
     w.pre_v = v + sq->pre_row0 * ldkv + col;
-    w.ld_pre = ldkv;
+    w.own_k = k + sq->q_row0 * ldkv + col;
+    w.own_v = v + sq->q_row0 * ldkv + col;
+    w.ldkv = ldkv;
     w.n_pre = sq->n_pre;
     w.n_new = sq->n_new;
-    if (sq->kc) {
-        w.main_k = sq->kc + col;
-        w.main_v = sq->vc + col;
-        w.ld_main = sq->ldc;
-        w.n_main = sq->n_past + sq->n_new;
-    } else {
-        w.main_k = k + sq->q_row0 * ldkv + col;
-        w.main_v = v + sq->q_row0 * ldkv + col;
-        w.ld_main = ldkv;
-        w.n_main = sq->n_new;
-    }
+    w.col = col;
+    w.page_ids = sq->page_ids;
+    w.pg = pg;
+    w.n_main = sq->page_ids ? sq->n_past + sq->n_new : sq->n_new;
     return w;
 }
 
-__device__ __forceinline__ const float *key_row(const kv_view &w, int64_t j)
+__device__ __forceinline__ float page_load(const void *base, cuk_dtype dt, int64_t i)
 {
-    return j < w.n_pre ? w.pre_k + j * w.ld_pre : w.main_k + (j - w.n_pre) * w.ld_main;
+    if (dt == CUK_BF16) return __bfloat162float(((const __nv_bfloat16 *)base)[i]);
+    if (dt == CUK_F16) return __half2float(((const __half *)base)[i]);
+    return ((const float *)base)[i];
 }
 
-__device__ __forceinline__ const float *val_row(const kv_view &w, int64_t j)
+/* Element (position, col + c) of a layer's cache: its slab and index. */
+__device__ __forceinline__ int64_t page_index(const cuk_pages &pg, int32_t id, int64_t pos_in_page,
+                                              int64_t col)
 {
-    return j < w.n_pre ? w.pre_v + j * w.ld_pre : w.main_v + (j - w.n_pre) * w.ld_main;
+    int64_t i = id % pg.slab_pages;
+    return (((int64_t)pg.layer * pg.slab_pages + i) * pg.page + pos_in_page) * pg.width + col;
+}
+
+/* Value c of key (value: vals) j of the view. */
+__device__ __forceinline__ float kv_at(const kv_view &w, bool vals, int64_t j, int c)
+{
+    if (j < w.n_pre) return (vals ? w.pre_v : w.pre_k)[j * w.ldkv + c];
+    j -= w.n_pre;
+    if (!w.page_ids) return (vals ? w.own_v : w.own_k)[j * w.ldkv + c];
+    int32_t id = w.page_ids[j / w.pg.page];
+    const void *slab = (vals ? w.pg.v_slabs : w.pg.k_slabs)[id / w.pg.slab_pages];
+    return page_load(slab, w.pg.dt, page_index(w.pg, id, j % w.pg.page, w.col + c));
 }
 
 /* The last key query row i may see, plus one. */
@@ -81,8 +99,8 @@ __device__ void load_kv_tile(float *Ks, float *Vs, const kv_view &w, int64_t t0,
     for (int e = threadIdx.x; e < tile * hd; e += blockDim.x) {
         int j = e / hd, c = e % hd;
         bool in = j < nk;
-        Ks[j * (hd + 1) + c] = in ? key_row(w, t0 + j)[c] : 0.0f;
-        Vs[j * (hd + 1) + c] = in ? val_row(w, t0 + j)[c] : 0.0f;
+        Ks[j * (hd + 1) + c] = in ? kv_at(w, false, t0 + j, c) : 0.0f;
+        Vs[j * (hd + 1) + c] = in ? kv_at(w, true, t0 + j, c) : 0.0f;
     }
 }
 
@@ -105,16 +123,26 @@ __device__ __forceinline__ float dot_rows(const float *a, const float *b, int hd
 
 /* ------------------------------------------------------------ forward -- */
 
-__global__ void k_cache_append(const float *k, const float *v, int64_t ldkv, int64_t width,
-                               const cuk_attn_seq *seqs)
+__device__ __forceinline__ void page_store(void *base, cuk_dtype dt, int64_t i, float x)
+{
+    if (dt == CUK_BF16) ((__nv_bfloat16 *)base)[i] = __float2bfloat16(x);
+    else if (dt == CUK_F16) ((__half *)base)[i] = __float2half(x);
+    else ((float *)base)[i] = x;
+}
+
+/* grid (.., sequences): the new rows of each cached sequence into its pages. */
+__global__ void k_cache_append(const float *k, const float *v, int64_t ldkv,
+                               const cuk_attn_seq *seqs, cuk_pages pg)
 {
     const cuk_attn_seq *sq = &seqs[blockIdx.y];
-    if (!sq->kc) return;
-    for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < sq->n_new * width;
+    if (!sq->page_ids) return;
+    for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < sq->n_new * pg.width;
          e += (int64_t)gridDim.x * blockDim.x) {
-        int64_t r = e / width, c = e % width;
-        sq->kc[(sq->n_past + r) * sq->ldc + c] = k[(sq->q_row0 + r) * ldkv + c];
-        sq->vc[(sq->n_past + r) * sq->ldc + c] = v[(sq->q_row0 + r) * ldkv + c];
+        int64_t r = e / pg.width, c = e % pg.width, pos = sq->n_past + r;
+        int32_t id = sq->page_ids[pos / pg.page];
+        int64_t at = page_index(pg, id, pos % pg.page, c);
+        page_store(pg.k_slabs[id / pg.slab_pages], pg.dt, at, k[(sq->q_row0 + r) * ldkv + c]);
+        page_store(pg.v_slabs[id / pg.slab_pages], pg.dt, at, v[(sq->q_row0 + r) * ldkv + c]);
     }
 }
 
@@ -127,15 +155,15 @@ static size_t fwd_smem(int hd)
 /* grid (query tiles, heads, sequences): AT_Q query rows of one head. */
 __global__ void __launch_bounds__(AT_THREADS)
     k_attn_fwd(float *out, int64_t ldo, const float *q, int64_t ldq, const float *k,
-               const float *v, int64_t ldkv, const cuk_attn_seq *seqs, cuk_attn_shape sh,
-               float *lse)
+               const float *v, int64_t ldkv, const cuk_attn_seq *seqs, cuk_pages pg,
+               cuk_attn_shape sh, float *lse)
 {
     const cuk_attn_seq *sq = &seqs[blockIdx.z];
     int h = blockIdx.y, hd = sh.head_dim, kvh = h / (sh.n_heads / sh.n_kv_heads);
     int64_t i0 = (int64_t)blockIdx.x * AT_Q;
     if (i0 >= sq->n_new) return;
     int nq = (int)(sq->n_new - i0 < AT_Q ? sq->n_new - i0 : AT_Q);
-    kv_view w = make_view(sq, k, v, ldkv, (int64_t)kvh * hd);
+    kv_view w = make_view(sq, k, v, ldkv, (int64_t)kvh * hd, pg);
     int64_t kend = key_limit(w, sh.causal, i0 + nq - 1);
 
     CU_DYN_SMEM(float, sm);
@@ -265,7 +293,8 @@ __global__ void __launch_bounds__(AT_THREADS)
     const cuk_attn_seq *sq = &seqs[blockIdx.z];
     int kvh = blockIdx.y, hd = sh.head_dim, group = sh.n_heads / sh.n_kv_heads;
     int64_t kc = (int64_t)kvh * hd;
-    kv_view w = make_view(sq, k, v, ldkv, kc);
+    cuk_pages none = {};
+    kv_view w = make_view(sq, k, v, ldkv, kc, none);
     int64_t t0 = (int64_t)blockIdx.x * AB_K, n_keys = w.n_pre + w.n_main;
     if (t0 >= n_keys) return;
     int nk = (int)(n_keys - t0 < AB_K ? n_keys - t0 : AB_K);
@@ -336,7 +365,8 @@ __global__ void __launch_bounds__(AT_THREADS)
     int64_t i0 = (int64_t)blockIdx.x * AT_Q;
     if (i0 >= sq->n_new) return;
     int nq = (int)(sq->n_new - i0 < AT_Q ? sq->n_new - i0 : AT_Q);
-    kv_view w = make_view(sq, k, v, ldkv, (int64_t)kvh * hd);
+    cuk_pages none = {};
+    kv_view w = make_view(sq, k, v, ldkv, (int64_t)kvh * hd, none);
     int64_t kend = key_limit(w, sh.causal, i0 + nq - 1);
 
     CU_DYN_SMEM(float, sm);
@@ -406,7 +436,7 @@ static int64_t max_keys(const cuk_attn_seq *seqs, int n)
 {
     int64_t m = 0;
     for (int i = 0; i < n; i++) {
-        int64_t nk = seqs[i].n_pre + (seqs[i].kc ? seqs[i].n_past : 0) + seqs[i].n_new;
+        int64_t nk = seqs[i].n_pre + (seqs[i].page_ids ? seqs[i].n_past : 0) + seqs[i].n_new;
         m = nk > m ? nk : m;
     }
     return m;
@@ -423,21 +453,21 @@ size_t cuk_attention_smem(int head_dim)
 
 void cuk_attention(float *out, int64_t ldo, const float *q, int64_t ldq, const float *k,
                    const float *v, int64_t ldkv, const cuk_attn_seq *seqs_dev,
-                   const cuk_attn_seq *seqs_host, int n_seqs, cuk_attn_shape sh, float *lse,
-                   cudaStream_t s)
+                   const cuk_attn_seq *seqs_host, int n_seqs, cuk_pages pg, cuk_attn_shape sh,
+                   float *lse, cudaStream_t s)
 {
     if (n_seqs == 0) return;
     int64_t mn = max_new(seqs_host, n_seqs), width = (int64_t)sh.n_kv_heads * sh.head_dim;
     bool any_cache = false;
-    for (int i = 0; i < n_seqs; i++) any_cache |= seqs_host[i].kc != nullptr;
+    for (int i = 0; i < n_seqs; i++) any_cache |= seqs_host[i].page_ids != nullptr;
     if (any_cache)
-        CU_LAUNCH_NOSYNC(k_cache_append, dim3(cu_blocks(mn * width, 256), (unsigned)n_seqs), 256, 0, s,
-                  k, v, ldkv, width, seqs_dev);
+        CU_LAUNCH_NOSYNC(k_cache_append, dim3(cu_blocks(mn * width, 256), (unsigned)n_seqs), 256,
+                         0, s, k, v, ldkv, seqs_dev, pg);
     size_t smem = fwd_smem(sh.head_dim);
     RAISE_SMEM(k_attn_fwd, smem);
     dim3 grid(cu_blocks(mn, AT_Q), (unsigned)sh.n_heads, (unsigned)n_seqs);
-    CU_LAUNCH(k_attn_fwd, grid, AT_THREADS, smem, s, out, ldo, q, ldq, k, v, ldkv, seqs_dev, sh,
-              lse);
+    CU_LAUNCH(k_attn_fwd, grid, AT_THREADS, smem, s, out, ldo, q, ldq, k, v, ldkv, seqs_dev, pg,
+              sh, lse);
 }
 
 void cuk_attention_backward(float *dq, int64_t lddq, float *dk, float *dv, int64_t lddkv,
@@ -475,3 +505,25 @@ void cuk_attention_backward(float *dq, int64_t lddq, float *dk, float *dv, int64
 }
 
 } /* extern "C" */
+
+/* grid (positions x width, layers): page dst's first n positions = src's */
+__global__ void k_pages_copy(cuk_pages pg, int32_t dst, int32_t src, int64_t n)
+{
+    pg.layer = blockIdx.y;
+    void *kd = pg.k_slabs[dst / pg.slab_pages], *vd = pg.v_slabs[dst / pg.slab_pages];
+    const void *ks = pg.k_slabs[src / pg.slab_pages], *vs = pg.v_slabs[src / pg.slab_pages];
+    for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < n * pg.width;
+         e += (int64_t)gridDim.x * blockDim.x) {
+        int64_t pos = e / pg.width, c = e % pg.width;
+        page_store(kd, pg.dt, page_index(pg, dst, pos, c), page_load(ks, pg.dt, page_index(pg, src, pos, c)));
+        page_store(vd, pg.dt, page_index(pg, dst, pos, c), page_load(vs, pg.dt, page_index(pg, src, pos, c)));
+    }
+}
+
+extern "C" void cuk_pages_copy(cuk_pages pg, int n_layers, int32_t dst, int32_t src, int64_t n,
+                               cudaStream_t s)
+{
+    if (n <= 0) return;
+    CU_LAUNCH_NOSYNC(k_pages_copy, dim3(cu_blocks(n * pg.width, 256), (unsigned)n_layers), 256, 0,
+                     s, pg, dst, src, n);
+}

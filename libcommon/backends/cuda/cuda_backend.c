@@ -417,15 +417,37 @@ cuk_attn_shape cu_attn_shape(be_attn_shape sh)
     return s;
 }
 
-cuk_attn_seq *cu_attn_host(const be_attn_seq *seqs, int n_seqs)
+static int64_t seq_pages(const be_attn_seq *s)
+{
+    return s->pages ? (s->n_past + s->n_new + s->pages->page - 1) / s->pages->page : 0;
+}
+
+size_t cu_attn_bytes(const be_attn_seq *seqs, int n_seqs)
+{
+    size_t b = sizeof(cuk_attn_seq) * (size_t)n_seqs;
+    for (int i = 0; i < n_seqs; i++) b += sizeof(int32_t) * (size_t)seq_pages(&seqs[i]) + 16;
+    return b;
+}
+
+cuk_attn_seq *cu_attn_host(cu_state *st, const be_attn_seq *seqs, int n_seqs)
 {
     cuk_attn_seq *h = xcalloc((size_t)(n_seqs ? n_seqs : 1), sizeof *h);
     for (int i = 0; i < n_seqs; i++) {
         const be_attn_seq *s = &seqs[i];
-        h[i] = (cuk_attn_seq){s->q_row0, s->n_new, s->n_past, s->pre_row0, s->n_pre,
-                              s->k_cache.data, s->v_cache.data, s->k_cache.ld, NULL, NULL};
+        const int32_t *ids = NULL;
+        if (s->pages) ids = cu_arena_put(st, s->page_ids, sizeof(int32_t) * (size_t)seq_pages(s));
+        h[i] = (cuk_attn_seq){s->q_row0, s->n_new, s->n_past, s->pre_row0, s->n_pre, ids, NULL,
+                              NULL};
     }
     return h;
+}
+
+cuk_pages cu_attn_pages(const be_attn_seq *seqs, int n_seqs)
+{
+    for (int i = 0; i < n_seqs; i++)
+        if (seqs[i].pages) return cu_pages_view(seqs[i].pages, seqs[i].layer);
+    cuk_pages none = {0};
+    return none;
 }
 
 static void check_attention_smem(cu_state *st, int head_dim)
@@ -447,11 +469,11 @@ static void cu_attention(be_backend *be, be_mat out, be_mat q, be_mat k, be_mat 
 {
     cu_state *st = cu_st(be);
     check_attention_smem(st, sh.head_dim);
-    cuk_attn_seq *host = cu_attn_host(seqs, n_seqs);
-    cu_arena_begin(st, sizeof *host * (size_t)n_seqs);
+    cu_arena_begin(st, cu_attn_bytes(seqs, n_seqs));
+    cuk_attn_seq *host = cu_attn_host(st, seqs, n_seqs);
     cuk_attn_seq *dev = cu_arena_put(st, host, sizeof *host * (size_t)n_seqs);
     cuk_attention(out.data, out.ld, q.data, q.ld, k.data, v.data, k.ld, dev, host, n_seqs,
-                  cu_attn_shape(sh), NULL, st->stream);
+                  cu_attn_pages(seqs, n_seqs), cu_attn_shape(sh), NULL, st->stream);
     CU_CHECK_LAUNCH();
     free(host);
 }
@@ -565,6 +587,7 @@ static be_backend *cu_create(int device, be_dtype weights)
     be->destroy = cu_destroy;
     cu_train_install(be);
     cu_comm_install(be);
+    cu_kv_install(be);
     return be;
 }
 

@@ -110,8 +110,14 @@ static inline cu_operand cu_wop(const be_weight *w)
     return o;
 }
 
-/* The kernels' table of attention sequences (malloc'd host copy). */
-cuk_attn_seq *cu_attn_host(const be_attn_seq *seqs, int n_seqs);
+/* The kernels' table of attention sequences (malloc'd host copy; the page
+ * ids uploaded into the arena: reserve cu_attn_bytes for it) and the paged
+ * caches they use (cu_kv.c). */
+cuk_attn_seq *cu_attn_host(cu_state *st, const be_attn_seq *seqs, int n_seqs);
+size_t cu_attn_bytes(const be_attn_seq *seqs, int n_seqs);
+cuk_pages cu_attn_pages(const be_attn_seq *seqs, int n_seqs);
+cuk_pages cu_pages_view(const be_kv_pages *p, int layer);
+void cu_kv_install(be_backend *be);
 cuk_attn_shape cu_attn_shape(be_attn_shape sh);
 /* RoPE frequencies on the device for (head_dim, theta), as the CPU computes them */
 const float *cu_rope_freq(cu_state *st, int head_dim, double theta);

@@ -20,16 +20,30 @@ extern "C" {
 
 typedef enum { CUK_F32 = 0, CUK_BF16 = 1, CUK_F16 = 2 } cuk_dtype;
 
-/* One sequence of a ragged attention batch (see be_attn_seq). kc/vc: its
- * cache [capacity, n_kv_heads * hd] at row stride ldc, or NULL. For the
- * backward of a sequence with a shared prefix, pre_dk/pre_dv: zeroed
- * scratch [n_pre, n_kv_heads * hd] for its part of the prefix rows' dk/dv. */
+/* Paged KV caches (be_kv_pages) as the kernels see them: slab s's base in
+ * k_slabs[s] / v_slabs[s] (device arrays of device pointers), slab_pages
+ * pages a slab, each [n_layers][slab_pages][page][width] in dtype dt. */
+typedef struct {
+    void *const *k_slabs;
+    void *const *v_slabs;
+    int64_t slab_pages, page, width;
+    int layer;
+    cuk_dtype dt;
+} cuk_pages;
+
+/* One sequence of a ragged attention batch (see be_attn_seq): page_ids
+ * (device) of its cache, or NULL. For the backward of a sequence with a
+ * shared prefix, pre_dk/pre_dv: zeroed scratch [n_pre, n_kv_heads * hd]
+ * for its part of the prefix rows' dk/dv. */
 typedef struct {
     int64_t q_row0, n_new, n_past, pre_row0, n_pre;
-    float *kc, *vc;
-    int64_t ldc;
+    const int32_t *page_ids;
     float *pre_dk, *pre_dv;
 } cuk_attn_seq;
+
+/* Every layer's page dst, positions 0 .. n = page src's. */
+void cuk_pages_copy(cuk_pages pg, int n_layers, int32_t dst, int32_t src, int64_t n,
+                    cudaStream_t s);
 
 typedef struct {
     int n_heads, n_kv_heads, head_dim, causal;
@@ -83,8 +97,8 @@ void cuk_best_other(const float *logits, int64_t ld, int64_t rows, int64_t V,
  * row's log-sum-exp of its scores (the backward's statistics). */
 void cuk_attention(float *out, int64_t ldo, const float *q, int64_t ldq, const float *k,
                    const float *v, int64_t ldkv, const cuk_attn_seq *seqs_dev,
-                   const cuk_attn_seq *seqs_host, int n_seqs, cuk_attn_shape sh, float *lse,
-                   cudaStream_t s);
+                   const cuk_attn_seq *seqs_host, int n_seqs, cuk_pages pg, cuk_attn_shape sh,
+                   float *lse, cudaStream_t s);
 /* size of the dynamic shared memory the attention kernels need, to check
  * against the device's limit */
 size_t cuk_attention_smem(int head_dim);

@@ -109,7 +109,7 @@ static void cu_attention_backward(be_backend *be, be_mat dq, be_mat dk, be_mat d
     if (n_seqs == 0) return;
     int64_t R = q.rows, kw = (int64_t)sh.n_kv_heads * sh.head_dim;
     for (int i = 0; i < n_seqs; i++)
-        if (seqs[i].k_cache.data) DIE("attention_backward: sequence %d has a KV cache", i);
+        if (seqs[i].pages) DIE("attention_backward: sequence %d has a KV cache", i);
     if (dk.ld != dv.ld) DIE("attention_backward: dk and dv must have the same row stride");
     be_mat o = be->mat_new(be, R, (int64_t)sh.n_heads * sh.head_dim);
     float *stats = cu_scratch_get(st, &st->bw[BW_ATTN], 2 * sizeof(float) * (size_t)(R * sh.n_heads));
@@ -117,8 +117,8 @@ static void cu_attention_backward(be_backend *be, be_mat dq, be_mat dk, be_mat d
     /* scratch for each sequence's share of its shared prefix's dk/dv */
     float **pre = xcalloc((size_t)n_seqs, sizeof(float *));
     size_t *pre_bytes = xcalloc((size_t)n_seqs, sizeof(size_t));
-    cuk_attn_seq *host = cu_attn_host(seqs, n_seqs);
-    cu_arena_begin(st, sizeof *host * (size_t)n_seqs);
+    cu_arena_begin(st, cu_attn_bytes(seqs, n_seqs));
+    cuk_attn_seq *host = cu_attn_host(st, seqs, n_seqs);
     for (int i = 0; i < n_seqs; i++) {
         if (seqs[i].n_pre <= 0) continue;
         pre_bytes[i] = 2 * sizeof(float) * (size_t)(seqs[i].n_pre * kw);
@@ -129,7 +129,8 @@ static void cu_attention_backward(be_backend *be, be_mat dq, be_mat dk, be_mat d
     }
     cuk_attn_seq *dev = cu_arena_put(st, host, sizeof *host * (size_t)n_seqs);
     cuk_attn_shape ks = cu_attn_shape(sh);
-    cuk_attention(o.data, o.ld, q.data, q.ld, k.data, v.data, k.ld, dev, host, n_seqs, ks, lse,
+    cuk_pages none = {0};
+    cuk_attention(o.data, o.ld, q.data, q.ld, k.data, v.data, k.ld, dev, host, n_seqs, none, ks, lse,
                   st->stream);
     cuk_attention_backward(dq.data, dq.ld, dk.data, dv.data, dk.ld, dout.data, dout.ld, q.data,
                            q.ld, k.data, v.data, k.ld, o.data, o.ld, lse, drow, dev, host, n_seqs,
