@@ -195,7 +195,7 @@ __global__ void __launch_bounds__(AT_THREADS)
         }
         __syncthreads();
         /* online softmax: each warp owns rows warp, warp + AT_WARPS, ... */
-        for (int i = warp; i < AT_Q; i += AT_WARPS) {
+        for (int i = warp; i < nq; i += AT_WARPS) {
             float a = S[i * AT_K + lane], b = S[i * AT_K + lane + 32];
             float mx = warp_max(fmaxf(a, b));
             float mo = m[i], mn = fmaxf(mo, mx);
@@ -215,7 +215,8 @@ __global__ void __launch_bounds__(AT_THREADS)
             }
         }
         __syncthreads();
-        for (int e = threadIdx.x; e < AT_Q * hd; e += blockDim.x) {
+        /* only the block's nq rows (a decode step has one) */
+        for (int e = threadIdx.x; e < nq * hd; e += blockDim.x) {
             int i = e / hd, c = e % hd;
             float acc = Os[e] * al[i];
             for (int j = 0; j < nk; j++) acc += S[i * AT_K + j] * Vs[j * (hd + 1) + c];

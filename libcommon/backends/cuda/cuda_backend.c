@@ -148,6 +148,23 @@ void *cu_arena_put(cu_state *st, const void *host, size_t bytes)
     return d;
 }
 
+const void *cu_upload_cached(cu_state *st, cu_cached *c, const void *host, size_t bytes)
+{
+    if (c->dev && bytes == c->bytes && memcmp(c->host, host, bytes) == 0) return c->dev;
+    if (bytes > c->cap) {
+        cu_free(st, c->dev, c->cap);
+        free(c->host);
+        c->cap = bytes + bytes / 2 + 64;
+        c->dev = cu_alloc(st, c->cap);
+        c->host = xmalloc(c->cap);
+    }
+    memcpy(c->host, host, bytes);
+    c->bytes = bytes;
+    /* ordered after the kernels that read the previous contents */
+    if (bytes) CU_CHECK(cudaMemcpyAsync(c->dev, host, bytes, cudaMemcpyHostToDevice, st->stream));
+    return c->dev;
+}
+
 void cu_download_bytes(cu_state *st, void *host, const void *dev, size_t bytes)
 {
     if (bytes) CU_CHECK(cudaMemcpyAsync(host, dev, bytes, cudaMemcpyDeviceToHost, st->stream));
@@ -403,8 +420,7 @@ static void cu_rope(be_backend *be, be_mat x, int n_heads, int head_dim, const i
 {
     cu_state *st = cu_st(be);
     const float *freq = cu_rope_freq(st, head_dim, theta);
-    cu_arena_begin(st, sizeof(int32_t) * (size_t)x.rows);
-    const int32_t *d_pos = cu_arena_put(st, positions, sizeof(int32_t) * (size_t)x.rows);
+    const int32_t *d_pos = cu_upload_cached(st, &st->pos_up, positions, sizeof(int32_t) * (size_t)x.rows);
     cuk_rope(x.data, x.ld, x.rows, n_heads, head_dim, d_pos, freq, 1.0f, st->stream);
     CU_CHECK_LAUNCH();
 }
@@ -422,22 +438,25 @@ static int64_t seq_pages(const be_attn_seq *s)
     return s->pages ? (s->n_past + s->n_new + s->pages->page - 1) / s->pages->page : 0;
 }
 
-size_t cu_attn_bytes(const be_attn_seq *seqs, int n_seqs)
-{
-    size_t b = sizeof(cuk_attn_seq) * (size_t)n_seqs;
-    for (int i = 0; i < n_seqs; i++) b += sizeof(int32_t) * (size_t)seq_pages(&seqs[i]) + 16;
-    return b;
-}
-
 cuk_attn_seq *cu_attn_host(cu_state *st, const be_attn_seq *seqs, int n_seqs)
 {
+    int64_t n_ids = 0;
+    for (int i = 0; i < n_seqs; i++) n_ids += seq_pages(&seqs[i]);
+    int32_t *ids = xmalloc(sizeof(int32_t) * (size_t)(n_ids ? n_ids : 1));
+    n_ids = 0;
+    for (int i = 0; i < n_seqs; i++) {
+        memcpy(ids + n_ids, seqs[i].page_ids, sizeof(int32_t) * (size_t)seq_pages(&seqs[i]));
+        n_ids += seq_pages(&seqs[i]);
+    }
+    const int32_t *dev = cu_upload_cached(st, &st->pages_up, ids, sizeof(int32_t) * (size_t)n_ids);
+    free(ids);
     cuk_attn_seq *h = xcalloc((size_t)(n_seqs ? n_seqs : 1), sizeof *h);
+    n_ids = 0;
     for (int i = 0; i < n_seqs; i++) {
         const be_attn_seq *s = &seqs[i];
-        const int32_t *ids = NULL;
-        if (s->pages) ids = cu_arena_put(st, s->page_ids, sizeof(int32_t) * (size_t)seq_pages(s));
-        h[i] = (cuk_attn_seq){s->q_row0, s->n_new, s->n_past, s->pre_row0, s->n_pre, ids, NULL,
-                              NULL};
+        h[i] = (cuk_attn_seq){s->q_row0, s->n_new, s->n_past, s->pre_row0, s->n_pre,
+                              s->pages ? dev + n_ids : NULL, NULL, NULL};
+        n_ids += seq_pages(s);
     }
     return h;
 }
@@ -469,9 +488,8 @@ static void cu_attention(be_backend *be, be_mat out, be_mat q, be_mat k, be_mat 
 {
     cu_state *st = cu_st(be);
     check_attention_smem(st, sh.head_dim);
-    cu_arena_begin(st, cu_attn_bytes(seqs, n_seqs));
     cuk_attn_seq *host = cu_attn_host(st, seqs, n_seqs);
-    cuk_attn_seq *dev = cu_arena_put(st, host, sizeof *host * (size_t)n_seqs);
+    const cuk_attn_seq *dev = cu_upload_cached(st, &st->seq_up, host, sizeof *host * (size_t)n_seqs);
     cuk_attention(out.data, out.ld, q.data, q.ld, k.data, v.data, k.ld, dev, host, n_seqs,
                   cu_attn_pages(seqs, n_seqs), cu_attn_shape(sh), NULL, st->stream);
     CU_CHECK_LAUNCH();
@@ -519,6 +537,11 @@ static void cu_destroy(be_backend *be)
     for (int i = 0; i < 4; i++) cudaFree(st->bw[i].p);
     cudaFree(st->arena.p);
     cudaFree(st->rope_freq);
+    cu_cached *cached[] = {&st->pos_up, &st->seq_up, &st->pages_up};
+    for (int i = 0; i < 3; i++) {
+        cudaFree(cached[i]->dev);
+        free(cached[i]->host);
+    }
     cublasDestroy(st->blas);
     cudaStreamDestroy(st->stream);
     free(st);

@@ -38,6 +38,13 @@ typedef struct {
 
 enum { CU_CONV_A, CU_CONV_B, CU_CONV_N };
 
+/* A device copy of small host data that is often the same from one call
+ * to the next (positions, sequence tables): uploaded only when it changed. */
+typedef struct {
+    void *dev, *host;
+    size_t bytes, cap;
+} cu_cached;
+
 typedef struct {
     int device;
     char gpu_name[256];
@@ -57,6 +64,8 @@ typedef struct {
     size_t arena_used;
     /* float scratch of the backward passes */
     cu_scratch bw[4];
+    /* every layer rotates and attends at the same positions and sequences */
+    cu_cached pos_up, seq_up, pages_up;
     void *nccl;                   /* ncclComm_t of the data-parallel ranks, or NULL */
     /* RoPE frequencies for (head_dim, theta) */
     float *rope_freq;
@@ -82,6 +91,8 @@ void *cu_scratch_get(cu_state *st, cu_scratch *s, size_t bytes);
 void cu_arena_begin(cu_state *st, size_t bytes);
 void *cu_arena_put(cu_state *st, const void *host, size_t bytes);
 void *cu_arena_alloc(cu_state *st, size_t bytes);
+/* The device copy of host[bytes] kept in c, uploaded when it differs. */
+const void *cu_upload_cached(cu_state *st, cu_cached *c, const void *host, size_t bytes);
 /* Host <- device copy that waits for the stream. */
 void cu_download_bytes(cu_state *st, void *host, const void *dev, size_t bytes);
 
@@ -110,11 +121,9 @@ static inline cu_operand cu_wop(const be_weight *w)
     return o;
 }
 
-/* The kernels' table of attention sequences (malloc'd host copy; the page
- * ids uploaded into the arena: reserve cu_attn_bytes for it) and the paged
- * caches they use (cu_kv.c). */
+/* The kernels' table of attention sequences (malloc'd host copy; their
+ * page ids uploaded, all in one copy) and the paged caches they use. */
 cuk_attn_seq *cu_attn_host(cu_state *st, const be_attn_seq *seqs, int n_seqs);
-size_t cu_attn_bytes(const be_attn_seq *seqs, int n_seqs);
 cuk_pages cu_attn_pages(const be_attn_seq *seqs, int n_seqs);
 cuk_pages cu_pages_view(const be_kv_pages *p, int layer);
 void cu_kv_install(be_backend *be);

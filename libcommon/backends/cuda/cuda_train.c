@@ -93,8 +93,7 @@ static void cu_rope_backward(be_backend *be, be_mat dx, int n_heads, int head_di
 {
     cu_state *st = cu_st(be);
     const float *freq = cu_rope_freq(st, head_dim, theta);
-    cu_arena_begin(st, sizeof(int32_t) * (size_t)dx.rows);
-    const int32_t *d_pos = cu_arena_put(st, positions, sizeof(int32_t) * (size_t)dx.rows);
+    const int32_t *d_pos = cu_upload_cached(st, &st->pos_up, positions, sizeof(int32_t) * (size_t)dx.rows);
     cuk_rope(dx.data, dx.ld, dx.rows, n_heads, head_dim, d_pos, freq, -1.0f, st->stream);
     CU_CHECK_LAUNCH();
 }
@@ -117,7 +116,6 @@ static void cu_attention_backward(be_backend *be, be_mat dq, be_mat dk, be_mat d
     /* scratch for each sequence's share of its shared prefix's dk/dv */
     float **pre = xcalloc((size_t)n_seqs, sizeof(float *));
     size_t *pre_bytes = xcalloc((size_t)n_seqs, sizeof(size_t));
-    cu_arena_begin(st, cu_attn_bytes(seqs, n_seqs));
     cuk_attn_seq *host = cu_attn_host(st, seqs, n_seqs);
     for (int i = 0; i < n_seqs; i++) {
         if (seqs[i].n_pre <= 0) continue;
@@ -127,7 +125,7 @@ static void cu_attention_backward(be_backend *be, be_mat dq, be_mat dk, be_mat d
         host[i].pre_dk = pre[i];
         host[i].pre_dv = pre[i] + seqs[i].n_pre * kw;
     }
-    cuk_attn_seq *dev = cu_arena_put(st, host, sizeof *host * (size_t)n_seqs);
+    const cuk_attn_seq *dev = cu_upload_cached(st, &st->seq_up, host, sizeof *host * (size_t)n_seqs);
     cuk_attn_shape ks = cu_attn_shape(sh);
     cuk_pages none = {0};
     cuk_attention(o.data, o.ld, q.data, q.ld, k.data, v.data, k.ld, dev, host, n_seqs, none, ks, lse,
