@@ -80,6 +80,19 @@ static void pair_free(pair *p)
     gpu->mat_free(gpu, &p->g);
 }
 
+/* Both copies set to the CPU's values rounded to the weight type: an input
+ * the GPU converts exactly (a product of the GPU's bf16 operands differs
+ * from the CPU's float32 ones otherwise). */
+static void round_pair(pair p)
+{
+    float *h = xmalloc(sizeof(float) * (size_t)(p.rows * p.cols ? p.rows * p.cols : 1));
+    cpu->download(cpu, p.c, h);
+    for (int64_t i = 0; i < p.rows * p.cols; i++) h[i] = round_dtype(h[i]);
+    cpu->upload(cpu, p.c, h);
+    gpu->upload(gpu, p.g, h);
+    free(h);
+}
+
 /* Columns [c0, c0 + n) of a pair: strided views. */
 static pair pair_cols(pair p, int64_t c0, int64_t n)
 {
@@ -193,6 +206,16 @@ static void test_linear(int64_t M, int64_t N, int64_t K)
     cpu->linear(cpu, yv.c, xv.c, &w.c, NULL, true);
     gpu->linear(gpu, yv.g, xv.g, &w.g, NULL, true);
     expect_close("linear accumulate", y, tol_sum());
+    /* the same x again after it changed: by an operation, then by a product
+     * writing into it (a converted copy of the old x must not be reused) */
+    pair d = pair_rand(M, K, 0.25);
+    cpu->add(cpu, xv.c, d.c);
+    gpu->add(gpu, xv.g, d.g);
+    round_pair(x);
+    cpu->linear(cpu, yv.c, xv.c, &w.c, NULL, false);
+    gpu->linear(gpu, yv.g, xv.g, &w.g, NULL, false);
+    expect_close("linear after its input changed", y, tol_sum());
+    pair_free(&d);
     pair_free(&x);
     pair_free(&y);
     wpair_free(&w);
@@ -416,6 +439,41 @@ static void test_attention_cache(void)
     gpu->kv_pages_free(gpu, pg);
 }
 
+/* One decode step over a long cache: few blocks for the GPU, so the
+ * attention splits the keys between blocks and combines them. */
+static void test_attention_split(void)
+{
+    int64_t past = 700, kw = AKV * AHD;
+    be_kv_pages *pc = cpu->kv_pages_new(cpu, 1, kw, 8), *pg = gpu->kv_pages_new(gpu, 1, kw, 32);
+    int64_t need_c[1] = {(past + 1 + pc->page - 1) / pc->page};
+    int64_t need_g[1] = {(past + 1 + pg->page - 1) / pg->page}, tc, tg;
+    int32_t **ic = scrambled_pages(need_c, 1, &tc), **ig = scrambled_pages(need_g, 1, &tg);
+    cpu->kv_pages_grow(cpu, pc, tc);
+    gpu->kv_pages_grow(gpu, pg, tg);
+    for (int call = 0; call < 2; call++) {
+        int64_t R = call == 0 ? past : 1;
+        be_attn_seq c = {.q_row0 = 0, .n_new = R, .n_past = call == 0 ? 0 : past, .pages = pc,
+                         .page_ids = ic[0]};
+        be_attn_seq g = c;
+        g.pages = pg;
+        g.page_ids = ig[0];
+        pair q = pair_rand(R, AH * AHD, 1.0), k = pair_rand(R, kw, 1.0), v = pair_rand(R, kw, 1.0);
+        pair out = pair_rand(R, AH * AHD, 1.0);
+        cpu->attention(cpu, out.c, q.c, k.c, v.c, &c, 1, ashape(true));
+        gpu->attention(gpu, out.g, q.g, k.g, v.g, &g, 1, ashape(true));
+        expect_close(call == 0 ? "attention, long prompt" : "attention, decode over 700 keys (split)",
+                     out, tol_sum());
+        pair *all[] = {&q, &k, &v, &out};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) pair_free(all[i]);
+    }
+    free(ic[0]);
+    free(ig[0]);
+    free(ic);
+    free(ig);
+    cpu->kv_pages_free(cpu, pc);
+    gpu->kv_pages_free(gpu, pg);
+}
+
 /* Sequences without caches: A owns 90 rows, B continues A's first 70 rows
  * with 30 of its own, C (17 rows) stands alone; forward and backward. */
 static void test_attention_prefix(bool causal)
@@ -466,6 +524,24 @@ static void test_linear_backward(int64_t M, int64_t N, int64_t K)
     cpu->linear_dw(cpu, dw.c, no_db, pair_rows(dy, 3, M - 3).c, pair_rows(x, 3, M - 3).c);
     gpu->linear_dw(gpu, dw.g, no_db, pair_rows(dy, 3, M - 3).g, pair_rows(x, 3, M - 3).g);
     expect_close("linear_dw without bias, row views", dw, tol_sum());
+    /* x changed by a product between two gradients that read it: written by
+     * a permutation (exact, so no other operation runs in between) */
+    float *perm = xcalloc((size_t)(K * K), sizeof(float));
+    for (int64_t i = 0; i < K; i++) perm[i * K + (i * 7 + 1) % K] = 1.0f; /* K coprime to 7 */
+    wpair pw;
+    CHECK_OK(cpu->weight_new(cpu, perm, K, K, &pw.c));
+    CHECK_OK(gpu->weight_new(gpu, perm, K, K, &pw.g));
+    free(perm);
+    pair x2 = pair_rand(M, K, 1.0);
+    cpu->linear_dw(cpu, dw.c, no_db, dy.c, x.c);
+    gpu->linear_dw(gpu, dw.g, no_db, dy.g, x.g);
+    cpu->linear(cpu, x.c, x2.c, &pw.c, NULL, false);
+    gpu->linear(gpu, x.g, x2.g, &pw.g, NULL, false);
+    cpu->linear_dw(cpu, dw.c, no_db, dy.c, x.c);
+    gpu->linear_dw(gpu, dw.g, no_db, dy.g, x.g);
+    expect_close("linear_dw after a product wrote its x", dw, tol_sum());
+    wpair_free(&pw);
+    pair_free(&x2);
     wpair_free(&w);
     pair *all[] = {&dy, &x, &dx, &dw, &db};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) pair_free(all[i]);
@@ -550,6 +626,7 @@ int main(void)
     test_embed_rope();
     test_logprobs();
     test_attention_cache();
+    test_attention_split();
     test_attention_prefix(true);
     test_attention_prefix(false);
     test_linear_backward(29, 45, 38);

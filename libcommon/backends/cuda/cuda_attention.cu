@@ -156,11 +156,12 @@ static size_t fwd_smem(int hd)
 __global__ void __launch_bounds__(AT_THREADS)
     k_attn_fwd(float *out, int64_t ldo, const float *q, int64_t ldq, const float *k,
                const float *v, int64_t ldkv, const cuk_attn_seq *seqs, cuk_pages pg,
-               cuk_attn_shape sh, float *lse)
+               cuk_attn_shape sh, float *lse, int n_splits, float *part)
 {
     const cuk_attn_seq *sq = &seqs[blockIdx.z];
     int h = blockIdx.y, hd = sh.head_dim, kvh = h / (sh.n_heads / sh.n_kv_heads);
-    int64_t i0 = (int64_t)blockIdx.x * AT_Q;
+    int split = (int)(blockIdx.x % (unsigned)n_splits);
+    int64_t i0 = (int64_t)(blockIdx.x / (unsigned)n_splits) * AT_Q;
     if (i0 >= sq->n_new) return;
     int nq = (int)(sq->n_new - i0 < AT_Q ? sq->n_new - i0 : AT_Q);
     kv_view w = make_view(sq, k, v, ldkv, (int64_t)kvh * hd, pg);
@@ -181,8 +182,12 @@ __global__ void __launch_bounds__(AT_THREADS)
         l[i] = 0.0f;
     }
     int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    for (int64_t t0 = 0; t0 < kend; t0 += AT_K) {
-        int nk = (int)(kend - t0 < AT_K ? kend - t0 : AT_K);
+    /* this split's share of the key tiles (all of them without a split) */
+    int64_t n_tiles = (kend + AT_K - 1) / AT_K;
+    int64_t t_lo = n_tiles * split / n_splits * AT_K, t_hi = n_tiles * (split + 1) / n_splits * AT_K;
+    if (t_hi > kend) t_hi = kend;
+    for (int64_t t0 = t_lo; t0 < t_hi; t0 += AT_K) {
+        int nk = (int)(t_hi - t0 < AT_K ? t_hi - t0 : AT_K);
         __syncthreads();
         load_kv_tile(Ks, Vs, w, t0, nk, AT_K, hd);
         __syncthreads();
@@ -224,6 +229,17 @@ __global__ void __launch_bounds__(AT_THREADS)
         }
     }
     __syncthreads();
+    if (n_splits > 1) {
+        /* partial results [split][row][head]: hd unnormalised outputs, m, l */
+        for (int e = threadIdx.x; e < nq * (hd + 2); e += blockDim.x) {
+            int i = e / (hd + 2), c = e % (hd + 2);
+            int64_t r = sq->q_row0 + i0 + i;
+            float *dst = part + ((int64_t)split * sh.rows + r) * sh.n_heads * (hd + 2) +
+                         (int64_t)h * (hd + 2);
+            dst[c] = c < hd ? Os[i * hd + c] : c == hd ? m[i] : l[i];
+        }
+        return;
+    }
     for (int e = threadIdx.x; e < nq * hd; e += blockDim.x) {
         int i = e / hd, c = e % hd;
         out[(sq->q_row0 + i0 + i) * ldo + (int64_t)h * hd + c] = Os[e] / l[i];
@@ -231,6 +247,36 @@ __global__ void __launch_bounds__(AT_THREADS)
     if (lse && (int)threadIdx.x < nq)
         lse[(sq->q_row0 + i0 + threadIdx.x) * sh.n_heads + h] =
             m[threadIdx.x] + logf(l[threadIdx.x]);
+}
+
+/* One (row, head) per thread: the splits' partial results combined in
+ * split order into the output (and log-sum-exp). */
+__global__ void k_attn_combine(float *out, int64_t ldo, float *lse, const float *part,
+                               int n_splits, int64_t rows, int n_heads, int hd)
+{
+    for (int64_t e = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; e < rows * n_heads;
+         e += (int64_t)gridDim.x * blockDim.x) {
+        int64_t r = e / n_heads;
+        int h = (int)(e % n_heads);
+        const float *p0 = part + (r * n_heads + h) * (hd + 2);
+        int64_t stride = rows * n_heads * (hd + 2);
+        float mx = -INFINITY;
+        for (int s = 0; s < n_splits; s++) mx = fmaxf(mx, p0[s * stride + hd]);
+        float L = 0.0f;
+        for (int s = 0; s < n_splits; s++) {
+            float ms = p0[s * stride + hd];
+            L += ms == -INFINITY ? 0.0f : p0[s * stride + hd + 1] * expf(ms - mx);
+        }
+        for (int c = 0; c < hd; c++) {
+            float acc = 0.0f;
+            for (int s = 0; s < n_splits; s++) {
+                float ms = p0[s * stride + hd];
+                if (ms != -INFINITY) acc += p0[s * stride + c] * expf(ms - mx);
+            }
+            out[r * ldo + (int64_t)h * hd + c] = acc / L;
+        }
+        if (lse) lse[r * n_heads + h] = mx + logf(L);
+    }
 }
 
 /* ----------------------------------------------------------- backward -- */
@@ -452,10 +498,20 @@ size_t cuk_attention_smem(int head_dim)
     return m > c ? m : c;
 }
 
+int cuk_attention_splits(const cuk_attn_seq *seqs_host, int n_seqs, cuk_attn_shape sh, int n_sms)
+{
+    int64_t blocks = cu_blocks(max_new(seqs_host, n_seqs), AT_Q) * (int64_t)sh.n_heads * n_seqs;
+    int64_t keys = max_keys(seqs_host, n_seqs);
+    if (blocks >= 2 * (int64_t)n_sms || keys <= 4 * AT_K) return 1;
+    int64_t by_blocks = (2 * (int64_t)n_sms + blocks - 1) / blocks, by_keys = keys / (4 * AT_K);
+    int64_t n = by_blocks < by_keys ? by_blocks : by_keys;
+    return (int)(n < 1 ? 1 : n > 16 ? 16 : n);
+}
+
 void cuk_attention(float *out, int64_t ldo, const float *q, int64_t ldq, const float *k,
                    const float *v, int64_t ldkv, const cuk_attn_seq *seqs_dev,
                    const cuk_attn_seq *seqs_host, int n_seqs, cuk_pages pg, cuk_attn_shape sh,
-                   float *lse, cudaStream_t s)
+                   float *lse, int n_splits, float *part, cudaStream_t s)
 {
     if (n_seqs == 0) return;
     int64_t mn = max_new(seqs_host, n_seqs), width = (int64_t)sh.n_kv_heads * sh.head_dim;
@@ -466,9 +522,13 @@ void cuk_attention(float *out, int64_t ldo, const float *q, int64_t ldq, const f
                          0, s, k, v, ldkv, seqs_dev, pg);
     size_t smem = fwd_smem(sh.head_dim);
     RAISE_SMEM(k_attn_fwd, smem);
-    dim3 grid(cu_blocks(mn, AT_Q), (unsigned)sh.n_heads, (unsigned)n_seqs);
+    if (n_splits < 1) n_splits = 1;
+    dim3 grid(cu_blocks(mn, AT_Q) * (unsigned)n_splits, (unsigned)sh.n_heads, (unsigned)n_seqs);
     CU_LAUNCH(k_attn_fwd, grid, AT_THREADS, smem, s, out, ldo, q, ldq, k, v, ldkv, seqs_dev, pg,
-              sh, lse);
+              sh, lse, n_splits, part);
+    if (n_splits > 1)
+        CU_LAUNCH_NOSYNC(k_attn_combine, cu_blocks(sh.rows * sh.n_heads, 128), 128, 0, s, out, ldo,
+                         lse, part, n_splits, sh.rows, sh.n_heads, sh.head_dim);
 }
 
 void cuk_attention_backward(float *dq, int64_t lddq, float *dk, float *dv, int64_t lddkv,

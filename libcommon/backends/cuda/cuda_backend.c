@@ -305,11 +305,27 @@ static const void *gemm_operand(cu_state *st, cu_operand o, int64_t rows, int64_
         *ld = o.ld;
         return o.p;
     }
+    cu_conv_key *key = &st->conv_key[slot];
+    *ld = cols;
+    if (key->valid && key->src == o.p && key->rows == rows && key->cols == cols &&
+        key->ld == o.ld && key->dt == want && key->gen == st->gen)
+        return st->conv[slot].p;
     void *dst = cu_scratch_get(st, &st->conv[slot], dtype_size(want) * (size_t)(rows * cols));
     cuk_convert_from_f32(dst, want, o.p, o.ld, rows, cols, st->stream);
     CU_CHECK_LAUNCH();
-    *ld = cols;
+    *key = (cu_conv_key){o.p, rows, cols, o.ld, want, st->gen, true};
     return dst;
+}
+
+/* A product wrote c [rows, ldc]: a converted copy of memory it overlaps is stale. */
+static void conv_written(cu_state *st, const float *c, int64_t rows, int64_t ldc)
+{
+    for (int i = 0; i < CU_CONV_N; i++) {
+        cu_conv_key *k = &st->conv_key[i];
+        if (!k->valid) continue;
+        const float *lo = k->src, *hi = k->src + (k->rows - 1) * k->ld + k->cols;
+        if (lo < c + rows * ldc && c < hi) k->valid = false;
+    }
 }
 
 void cu_gemm(cu_state *st, bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
@@ -327,13 +343,14 @@ void cu_gemm(cu_state *st, bool ta, bool tb, int64_t m, int64_t n, int64_t k, fl
                               ta ? CUBLAS_OP_T : CUBLAS_OP_N, (int)n, (int)m, (int)k, &alpha, pb,
                               blas_type(dt), (int)ldb, pa, blas_type(dt), (int)lda, &beta, c,
                               CUDA_R_32F, (int)ldc, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    conv_written(st, c, m, ldc);
 }
 
 /* y [M, N] (+)= x [M, K] W [N, K]^T (+ bias) */
 static void cu_linear(be_backend *be, be_mat y, be_mat x, const be_weight *w,
                       const be_weight *bias, bool accumulate)
 {
-    cu_state *st = cu_st(be);
+    cu_state *st = cu_st_product(be);
     cu_gemm(st, false, true, x.rows, w->rows, w->cols, 1.0f, cu_act(&x), cu_wop(w),
             accumulate ? 1.0f : 0.0f, y.data, y.ld);
     if (bias) cuk_add_bias(y.data, y.ld, y.rows, y.cols, cu_w(bias)->dev, st->stream);
@@ -427,9 +444,9 @@ static void cu_rope(be_backend *be, be_mat x, int n_heads, int head_dim, const i
 
 /* ---------------------------------------------------------- attention -- */
 
-cuk_attn_shape cu_attn_shape(be_attn_shape sh)
+cuk_attn_shape cu_attn_shape(be_attn_shape sh, int64_t rows)
 {
-    cuk_attn_shape s = {sh.n_heads, sh.n_kv_heads, sh.head_dim, sh.causal ? 1 : 0, sh.scale};
+    cuk_attn_shape s = {sh.n_heads, sh.n_kv_heads, sh.head_dim, sh.causal ? 1 : 0, sh.scale, rows};
     return s;
 }
 
@@ -490,8 +507,14 @@ static void cu_attention(be_backend *be, be_mat out, be_mat q, be_mat k, be_mat 
     check_attention_smem(st, sh.head_dim);
     cuk_attn_seq *host = cu_attn_host(st, seqs, n_seqs);
     const cuk_attn_seq *dev = cu_upload_cached(st, &st->seq_up, host, sizeof *host * (size_t)n_seqs);
+    cuk_attn_shape ks = cu_attn_shape(sh, q.rows);
+    int splits = cuk_attention_splits(host, n_seqs, ks, st->n_sms);
+    float *part = NULL;
+    if (splits > 1)
+        part = cu_scratch_get(st, &st->attn_part, sizeof(float) * (size_t)splits *
+                                                      (size_t)(q.rows * sh.n_heads * (sh.head_dim + 2)));
     cuk_attention(out.data, out.ld, q.data, q.ld, k.data, v.data, k.ld, dev, host, n_seqs,
-                  cu_attn_pages(seqs, n_seqs), cu_attn_shape(sh), NULL, st->stream);
+                  cu_attn_pages(seqs, n_seqs), ks, NULL, splits, part, st->stream);
     CU_CHECK_LAUNCH();
     free(host);
 }
@@ -535,6 +558,7 @@ static void cu_destroy(be_backend *be)
     free(st->cache);
     for (int i = 0; i < CU_CONV_N; i++) cudaFree(st->conv[i].p);
     for (int i = 0; i < 4; i++) cudaFree(st->bw[i].p);
+    cudaFree(st->attn_part.p);
     cudaFree(st->arena.p);
     cudaFree(st->rope_freq);
     cu_cached *cached[] = {&st->pos_up, &st->seq_up, &st->pages_up};
@@ -561,6 +585,7 @@ static int cu_init_state(cu_state *st, int device, be_dtype weights)
     CU_TRY(cudaSetDevice(device));
     CU_TRY(cudaGetDeviceProperties(&p, device));
     snprintf(st->gpu_name, sizeof st->gpu_name, "%s", p.name);
+    st->n_sms = p.multiProcessorCount;
     CU_TRY(cudaStreamCreateWithFlags(&st->stream, cudaStreamNonBlocking));
     cublasStatus_t bs = cublasCreate(&st->blas);
     if (bs != CUBLAS_STATUS_SUCCESS)

@@ -38,6 +38,18 @@ typedef struct {
 
 enum { CU_CONV_A, CU_CONV_B, CU_CONV_N };
 
+/* What a conversion scratch holds: float32 rows of src converted, valid
+ * while no operation other than a product has run (gen unchanged) and no
+ * product wrote over src. Products of the same activation in a row (q, k,
+ * v; gate, up; a linear's dx then dw) convert it once. */
+typedef struct {
+    const float *src;
+    int64_t rows, cols, ld;
+    cuk_dtype dt;
+    uint64_t gen;
+    bool valid;
+} cu_conv_key;
+
 /* A device copy of small host data that is often the same from one call
  * to the next (positions, sequence tables): uploaded only when it changed. */
 typedef struct {
@@ -48,6 +60,7 @@ typedef struct {
 typedef struct {
     int device;
     char gpu_name[256];
+    int n_sms;                    /* multiprocessors: how far to split attention */
     cudaStream_t stream;
     cublasHandle_t blas;
     cuk_dtype wdt;                /* storage of weight matrices */
@@ -58,12 +71,14 @@ typedef struct {
     size_t held, held_peak;       /* bytes from cudaMalloc, now and at most */
     /* GEMM operands converted to the weight type: [CU_CONV_N] */
     cu_scratch conv[CU_CONV_N];
+    cu_conv_key conv_key[CU_CONV_N];
+    uint64_t gen;                 /* operations other than products run so far */
     /* per-operation uploads (ids, positions, sequence tables): an arena
      * reset by each operation; reused in stream order */
     cu_scratch arena;
     size_t arena_used;
-    /* float scratch of the backward passes */
-    cu_scratch bw[4];
+    /* float scratch of the backward passes; attention's split partials */
+    cu_scratch bw[4], attn_part;
     /* every layer rotates and attends at the same positions and sequences */
     cu_cached pos_up, seq_up, pages_up;
     void *nccl;                   /* ncclComm_t of the data-parallel ranks, or NULL */
@@ -73,7 +88,15 @@ typedef struct {
     double rope_theta;
 } cu_state;
 
-static inline cu_state *cu_st(be_backend *be) { return (cu_state *)be->impl; }
+/* The backend's state, for an operation that may write device memory: it
+ * ends the validity of converted operands (products use cu_st_product). */
+static inline cu_state *cu_st(be_backend *be)
+{
+    cu_state *st = (cu_state *)be->impl;
+    st->gen++;
+    return st;
+}
+static inline cu_state *cu_st_product(be_backend *be) { return (cu_state *)be->impl; }
 static inline const cu_weight *cu_w(const be_weight *w) { return (const cu_weight *)w->data; }
 
 /* Device memory that kills the process with advice when the GPU is full;
@@ -127,7 +150,7 @@ cuk_attn_seq *cu_attn_host(cu_state *st, const be_attn_seq *seqs, int n_seqs);
 cuk_pages cu_attn_pages(const be_attn_seq *seqs, int n_seqs);
 cuk_pages cu_pages_view(const be_kv_pages *p, int layer);
 void cu_kv_install(be_backend *be);
-cuk_attn_shape cu_attn_shape(be_attn_shape sh);
+cuk_attn_shape cu_attn_shape(be_attn_shape sh, int64_t rows);
 /* RoPE frequencies on the device for (head_dim, theta), as the CPU computes them */
 const float *cu_rope_freq(cu_state *st, int head_dim, double theta);
 

@@ -48,6 +48,7 @@ void cuk_pages_copy(cuk_pages pg, int n_layers, int32_t dst, int32_t src, int64_
 typedef struct {
     int n_heads, n_kv_heads, head_dim, causal;
     float scale;
+    int64_t rows;             /* R: rows of the batch */
 } cuk_attn_shape;
 
 /* ---- conversions and elementwise (cuda_elementwise.cu) ---- */
@@ -94,11 +95,16 @@ void cuk_best_other(const float *logits, int64_t ld, int64_t rows, int64_t V,
 /* ---- attention (cuda_attention.cu) ---- */
 /* Appends each cached sequence's new k/v rows to its cache, then
  * out [R, H*hd] = attention; lse [R, H] (optional) receives each query
- * row's log-sum-exp of its scores (the backward's statistics). */
+ * row's log-sum-exp of its scores (the backward's statistics). With
+ * n_splits > 1 each block takes a share of the keys (few long sequences,
+ * as in small-batch decoding, fill the GPU) and a second kernel combines
+ * them: part is scratch of cuk_attention_part_floats() floats. */
 void cuk_attention(float *out, int64_t ldo, const float *q, int64_t ldq, const float *k,
                    const float *v, int64_t ldkv, const cuk_attn_seq *seqs_dev,
                    const cuk_attn_seq *seqs_host, int n_seqs, cuk_pages pg, cuk_attn_shape sh,
-                   float *lse, cudaStream_t s);
+                   float *lse, int n_splits, float *part, cudaStream_t s);
+/* The splits that fill a GPU of n_sms multiprocessors (1: none). */
+int cuk_attention_splits(const cuk_attn_seq *seqs_host, int n_seqs, cuk_attn_shape sh, int n_sms);
 /* size of the dynamic shared memory the attention kernels need, to check
  * against the device's limit */
 size_t cuk_attention_smem(int head_dim);

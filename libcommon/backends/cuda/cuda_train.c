@@ -21,14 +21,14 @@ static void cu_scale(be_backend *be, be_mat x, float s)
 /* dx [M, K] += dy [M, N] . W [N, K] */
 static void cu_linear_dx(be_backend *be, be_mat dx, be_mat dy, const be_weight *w)
 {
-    cu_gemm(cu_st(be), false, false, dy.rows, w->cols, w->rows, 1.0f, cu_act(&dy), cu_wop(w), 1.0f,
+    cu_gemm(cu_st_product(be), false, false, dy.rows, w->cols, w->rows, 1.0f, cu_act(&dy), cu_wop(w), 1.0f,
             dx.data, dx.ld);
 }
 
 /* dW [N, K] += dy^T [N, M] . x [M, K]; db [N] += column sums of dy */
 static void cu_linear_dw(be_backend *be, be_mat dw, be_mat db, be_mat dy, be_mat x)
 {
-    cu_state *st = cu_st(be);
+    cu_state *st = cu_st_product(be);
     if (dy.rows == 0) return;
     cu_gemm(st, true, false, dy.cols, x.cols, dy.rows, 1.0f, cu_act(&dy), cu_act(&x), 1.0f,
             dw.data, dw.ld);
@@ -126,10 +126,10 @@ static void cu_attention_backward(be_backend *be, be_mat dq, be_mat dk, be_mat d
         host[i].pre_dv = pre[i] + seqs[i].n_pre * kw;
     }
     const cuk_attn_seq *dev = cu_upload_cached(st, &st->seq_up, host, sizeof *host * (size_t)n_seqs);
-    cuk_attn_shape ks = cu_attn_shape(sh);
+    cuk_attn_shape ks = cu_attn_shape(sh, R);
     cuk_pages none = {0};
     cuk_attention(o.data, o.ld, q.data, q.ld, k.data, v.data, k.ld, dev, host, n_seqs, none, ks, lse,
-                  st->stream);
+                  1, NULL, st->stream);
     cuk_attention_backward(dq.data, dq.ld, dk.data, dv.data, dk.ld, dout.data, dout.ld, q.data,
                            q.ld, k.data, v.data, k.ld, o.data, o.ld, lse, drow, dev, host, n_seqs,
                            ks, st->stream);
