@@ -2,7 +2,9 @@
 # The test command: install dependencies, build from nothing, run every test.
 #   1. the normal build (with the CUDA backend when nvcc is present) and all
 #      CTest tests: unit, conformance (golden folder from SIMA_GOLDEN_DIR),
-#      MPI (mpirun -np 2 and 3), command-line tests;
+#      MPI (mpirun -np 2 and 3), command-line tests, the CUDA backend on its
+#      CPU emulation (label cudaemu; the GPU tests, label gpu, skip without
+#      a GPU: tests/device/run-gpu.sh runs them on one);
 #   2. an AddressSanitizer + UndefinedBehaviorSanitizer build of the unit and
 #      conformance tests;
 #   3. the libFuzzer targets (clang), each run briefly on its seed corpus.
@@ -30,12 +32,12 @@ echo "== normal build and all tests"
 ctest --test-dir "$out/main" --output-on-failure -j "$jobs"
 
 echo "== sanitizer build (ASan + UBSan): unit and conformance tests"
-"$root/scripts/build.sh" "$out/asan" -DSIMA_SANITIZE=ON -DSIMA_CUDA=OFF
+"$root/scripts/build.sh" "$out/asan" -DSIMA_SANITIZE=ON -DSIMA_CUDA=OFF -DSIMA_CUDA_EMU=OFF
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir "$out/asan" --output-on-failure -j "$jobs" -L 'unit|conformance'
 
 echo "== fuzz targets (${fuzz_seconds}s each)"
-CC=clang "$root/scripts/build.sh" "$out/fuzz" -DSIMA_FUZZ=ON -DSIMA_CUDA=OFF
+CC=clang CXX=clang++ "$root/scripts/build.sh" "$out/fuzz" -DSIMA_FUZZ=ON -DSIMA_CUDA=OFF -DSIMA_CUDA_EMU=OFF
 for fuzzer in "$out"/fuzz/fuzz/fuzz_*; do
   name=$(basename "$fuzzer"); name=${name#fuzz_}
   corpus="$out/fuzz/corpus-$name"

@@ -80,6 +80,7 @@ static const char USAGE[] =
     "  --chunk N              questions per committed chunk (default 16)\n"
     "  --template NAME|FILE   prompt template (default vicuna_v1)\n"
     "  --preprocess pad|crop  image preprocessing (default pad)\n"
+    SESS_DEVICE_USAGE
     "  --no-resume            discard chunks committed by an earlier run\n"
     "  --overwrite            replace answers that belong to a different run\n"
     "  --progress-seconds S   progress line interval (default 5)\n"
@@ -140,6 +141,7 @@ static void parse_args(tool_ctx *t, int argc, char **argv, bench_args *a)
 {
     *a = (bench_args){.template_name = "vicuna_v1", .preprocess = "pad", .limit = INT64_MAX,
                       .batch = 8, .chunk = 16, .resume = 1, .progress_s = 5.0};
+    sess_device_default(t, &a->dev);
     enum { O_LIMIT = 256, O_MAXNEW, O_BATCH, O_CHUNK, O_TEMPLATE, O_PRE, O_NORESUME,
            O_OVERWRITE, O_PROGRESS, O_ADAPTER, O_SUITE, O_ROOT, O_SYN, O_JUDGE, O_REPLIES,
            O_JMODEL, O_JRATE };
@@ -159,11 +161,12 @@ static void parse_args(tool_ctx *t, int argc, char **argv, bench_args *a)
         {"judge", required_argument, 0, O_JUDGE},
         {"judge-replies", required_argument, 0, O_REPLIES},
         {"judge-model", required_argument, 0, O_JMODEL},
-        {"judge-rate", required_argument, 0, O_JRATE}, {0, 0, 0, 0}};
+        {"judge-rate", required_argument, 0, O_JRATE}, SESS_DEVICE_OPTIONS, {0, 0, 0, 0}};
     int c, judge_set = 0;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "vqhVm:o:", opts, NULL)) != -1) {
         if (tool_common_option(t, c, USAGE)) continue;
+        if (sess_device_option(t, &a->dev, c, optarg)) continue;
         switch (c) {
         case 'm': a->model = optarg; break;
         case 'Q': a->questions = optarg; break;
@@ -355,7 +358,7 @@ static int bench_load(void *ctx, stage *st)
 {
     run_ctx *g = ctx;
     (void)st;
-    int rc = sess_load(g->a->model, g->a->preprocess, &g->s);
+    int rc = sess_load(g->a->model, g->a->preprocess, &g->a->dev, &g->s);
     if (rc == 0 && g->a->adapter) rc = sess_attach_adapter(&g->s, g->a->adapter);
     return rc;
 }
@@ -447,6 +450,7 @@ int main(int argc, char **argv)
 
     /* the run's identity; the template's text too (a user may edit it) */
     char *settings = settings_string(&a, model_hash, adapter_hash, &qs);
+    tool_agree(&t, sess_key_device(&a.dev, &settings));
     const char *key_texts[] = {settings, g.tpl.text};
     const char *inputs[] = {a.questions ? a.questions : a.data_root};
     char *answers_path = fs_join(a.out, "answers.h5");

@@ -7,6 +7,7 @@
 #ifndef SIMA_TOOLS_SIMA_BENCH_H
 #define SIMA_TOOLS_SIMA_BENCH_H
 
+#include "backend.h"
 #include "bench_judge.h"
 #include "h5io.h"
 #include "tool.h"
@@ -25,6 +26,7 @@ typedef struct {
     bench_judge_mode judge;
     const char *judge_replies, *judge_model;
     double judge_rate;
+    be_open_opts dev;            /* --device, --dtype */
     const char *answers;         /* sima-bench score: the answers file (no model) */
 } bench_args;
 

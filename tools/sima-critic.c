@@ -56,6 +56,7 @@ static const char USAGE[] =
     "  --batch N                  sequences decoded together per rank (default 8)\n"
     "  --chunk N                  prompts per chunk (default 16)\n"
     "  --preprocess pad|crop      image preprocessing (default pad)\n"
+    SESS_DEVICE_USAGE
     "  --no-resume, --overwrite, --progress-seconds S, --quiet, --verbose, --help, --version\n"
     "\n"
     "Exit status: 0 complete, 1 error, 2 bad usage, 3 interrupted after committing.\n";
@@ -64,6 +65,7 @@ typedef struct {
     stage_opts s;           /* model, prompts, out, preprocess, chunk, resume, ... */
     const char *responses, *template_name, *critic_name;
     int both_orders, all_pairs, strip_newlines, truncate_answers, max_new, batch;
+    be_open_opts dev;       /* --device, --dtype */
 } crit_args;
 
 enum { O_CT = 256, O_T, O_BOTH, O_ALL, O_STRIP, O_TRUNC, O_MAXNEW, O_BATCH, O_RESP };
@@ -72,6 +74,7 @@ enum { O_CT = 256, O_T, O_BOTH, O_ALL, O_STRIP, O_TRUNC, O_MAXNEW, O_BATCH, O_RE
 static int crit_option(void *arg, tool_ctx *t, int c, const char *v)
 {
     crit_args *a = arg;
+    if (sess_device_option(t, &a->dev, c, v)) return 1;
     switch (c) {
     case O_RESP: a->responses = v; break;
     case O_CT: a->critic_name = v; break;
@@ -91,6 +94,7 @@ static void parse_args(tool_ctx *t, int argc, char **argv, crit_args *a)
 {
     *a = (crit_args){.template_name = "vicuna_v1", .critic_name = "critic", .max_new = 512,
                      .batch = 8};
+    sess_device_default(t, &a->dev);
     static const struct option opts[] = {
         {"responses", required_argument, 0, O_RESP},
         {"critic-template", required_argument, 0, O_CT}, {"template", required_argument, 0, O_T},
@@ -98,7 +102,7 @@ static void parse_args(tool_ctx *t, int argc, char **argv, crit_args *a)
         {"strip-newlines", no_argument, 0, O_STRIP},
         {"truncate-answers", required_argument, 0, O_TRUNC},
         {"max-new-tokens", required_argument, 0, O_MAXNEW},
-        {"batch", required_argument, 0, O_BATCH}, {0, 0, 0, 0}};
+        {"batch", required_argument, 0, O_BATCH}, SESS_DEVICE_OPTIONS, {0, 0, 0, 0}};
     stage_parse_args(t, argc, argv, USAGE, 16, &a->s, opts, crit_option, a);
     if (!a->s.model || !a->s.prompts || !a->responses || !a->s.out)
         tool_usage_error(t, "--model, --prompts, --responses and --out are required");
@@ -393,7 +397,7 @@ static int crit_load(void *ctx, stage *s)
 {
     crit_ctx *g = ctx;
     (void)s;
-    return sess_load(g->a->s.model, g->a->s.preprocess, &g->s);
+    return sess_load(g->a->s.model, g->a->s.preprocess, &g->a->dev, &g->s);
 }
 
 static void crit_announce(void *ctx, const stage *s)
@@ -471,6 +475,7 @@ int main(int argc, char **argv)
                  model_hash, inputs_id, a.template_name, a.both_orders, a.all_pairs,
                  a.strip_newlines, a.truncate_answers, a.max_new, a.s.preprocess, a.s.chunk) < 0)
         DIE("out of memory");
+    tool_agree(&t, sess_key_device(&a.dev, &settings));
     const char *key_texts[] = {settings, g.critic, g.tpl.text};
     const char *inputs[] = {a.s.prompts, a.responses};
     stage_spec spec = {&a.s, &verd_table, VERD_SCHEMA, VERD_SCHEMA_VERSION, inputs, 2, model_hash,

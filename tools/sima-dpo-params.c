@@ -1,7 +1,10 @@
 /* sima-dpo-params.c — what sima-dpo trains, as one flat float32 vector of
  * master copies (LoRA terms, the projector, or every weight): building it,
- * accumulating and all-reducing its gradient, the AdamW step, uploading
- * the model weights; the projector of an --adapter put in place. */
+ * accumulating and all-reducing its gradient, clipping, the AdamW step,
+ * refreshing the model weights; the projector of an --adapter put in
+ * place. On the CPU backend the vectors are host arrays and the ranks sum
+ * with MPI; on a GPU they stay on the device and the ranks sum with NCCL
+ * (the same arithmetic: see dpo_params). */
 #include "sima-dpo.h"
 
 #include "err.h"
@@ -9,17 +12,19 @@
 #include "peft_modules.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void params_add(dpo_params *p, float *param, be_mat *grad, be_mat *grad2, be_weight *w)
+static void params_add(dpo_params *p, float *param, be_mat *grad, be_mat *grad2, be_weight *w,
+                       bool owned)
 {
     if (p->n == p->cap) {
         p->cap = p->cap ? 2 * p->cap : 64;
         p->t = xrealloc(p->t, sizeof *p->t * (size_t)p->cap);
     }
     int64_t n = grad->rows * grad->cols;
-    p->t[p->n++] = (dpo_tensor){param, grad, grad2, w, n, p->total};
+    p->t[p->n++] = (dpo_tensor){param, grad, grad2, w, owned, n, p->total};
     p->total += n;
     if (n > p->largest) p->largest = n;
 }
@@ -29,7 +34,7 @@ static void params_add_weight(dpo_params *p, be_backend *be, be_weight *w, be_ma
 {
     float *host = xmalloc(sizeof(float) * (size_t)(w->rows * w->cols));
     be->weight_get(be, w, host);
-    params_add(p, host, grad, grad2, w);
+    params_add(p, host, grad, grad2, w, true);
 }
 
 static void params_add_lora(dpo_params *p, lora_adapter *ad, llama_grads *g)
@@ -37,8 +42,9 @@ static void params_add_lora(dpo_params *p, lora_adapter *ad, llama_grads *g)
     for (int l = 0; l < ad->n_layers; l++)
         for (int i = 0; i < LL_N_LINEAR; i++) {
             if (!lora_host_A(ad, l, i)) continue;
-            params_add(p, lora_host_A(ad, l, i), &g->layers[l].lora_A[i], NULL, NULL);
-            params_add(p, lora_host_B(ad, l, i), &g->layers[l].lora_B[i], NULL, NULL);
+            lora_term *t = &ad->terms[l].t[i];
+            params_add(p, lora_host_A(ad, l, i), &g->layers[l].lora_A[i], NULL, &t->A, false);
+            params_add(p, lora_host_B(ad, l, i), &g->layers[l].lora_B[i], NULL, &t->B, false);
         }
 }
 
@@ -72,12 +78,30 @@ static void params_add_vision(dpo_params *p, llava_model *m, vision_grads *vg)
     free(ws);
 }
 
-static void params_alloc(dpo_params *p)
+/* Tensor t's part of a flat [1, total] backend vector, as a [rows, cols] view. */
+static be_mat flat_view(be_mat v, const dpo_tensor *t)
 {
+    be_mat m = {v.data + t->off, t->grad->rows, t->grad->cols, t->grad->cols};
+    return m;
+}
+
+static bool backend_steps(const be_backend *be)
+{
+    return be->axpy && be->sum_squares && be->adamw && be->weight_from && be->allreduce_sum;
+}
+
+static void params_alloc(dpo_params *p, be_backend *be)
+{
+    p->be = be;
     p->grad = xcalloc((size_t)p->total + 1, sizeof(float));
     p->m = xcalloc((size_t)p->total + 1, sizeof(float));
     p->v = xcalloc((size_t)p->total + 1, sizeof(float));
     p->scratch = xcalloc((size_t)p->largest + 1, sizeof(float));
+    p->on_device = backend_steps(be);
+    if (!p->on_device) return;
+    be_mat *dev[] = {&p->dev_grad, &p->dev_param, &p->dev_m, &p->dev_v};
+    for (int i = 0; i < 4; i++) *dev[i] = be->mat_new(be, 1, p->total);
+    params_upload(p);
 }
 
 /* The trained tensor whose gradient is g, or NULL. */
@@ -91,15 +115,24 @@ dpo_tensor *params_by_grad(dpo_params *p, const be_mat *g)
 void params_free(dpo_params *p)
 {
     for (int k = 0; k < p->n; k++)
-        if (p->t[k].w) free(p->t[k].param);
+        if (p->t[k].owned) free(p->t[k].param);
     free(p->t);
     free(p->grad);
     free(p->m);
     free(p->v);
     free(p->scratch);
+    be_mat *dev[] = {&p->dev_grad, &p->dev_param, &p->dev_m, &p->dev_v};
+    for (int i = 0; p->on_device && i < 4; i++) p->be->mat_free(p->be, dev[i]);
 }
 
-/* grad += weight * (the backend gradients) */
+void params_zero_grad(dpo_params *p)
+{
+    if (p->on_device) p->be->scale(p->be, p->dev_grad, 0.0f); /* a NaN step stops the run */
+    else memset(p->grad, 0, sizeof(float) * (size_t)p->total);
+}
+
+/* grad += weight * (the backend gradients), each product rounded to float
+ * then added, on the host or the device alike */
 void params_accumulate(dpo_params *p, be_backend *be, double weight)
 {
     for (int k = 0; k < p->n; k++) {
@@ -107,17 +140,84 @@ void params_accumulate(dpo_params *p, be_backend *be, double weight)
         float *g = p->grad + t->off;
         be_mat *src[2] = {t->grad, t->grad2};
         for (int j = 0; j < 2 && src[j]; j++) {
+            if (p->on_device) {
+                be->axpy(be, flat_view(p->dev_grad, t), *src[j], weight);
+                continue;
+            }
             be->download(be, *src[j], p->scratch);
             for (int64_t i = 0; i < t->n; i++) g[i] += (float)(weight * p->scratch[i]);
         }
     }
 }
 
-/* Upload the master copies of the model weights (LoRA: lora_sync). */
-void params_upload(dpo_params *p, be_backend *be)
+int params_allreduce(dpo_params *p)
 {
-    for (int k = 0; k < p->n; k++)
-        if (p->t[k].w) be->weight_set(be, p->t[k].w, p->t[k].param);
+    if (!p->on_device) return allreduce_floats(p->grad, p->total);
+    p->be->allreduce_sum(p->be, p->dev_grad);
+    return 0;
+}
+
+double params_clip(dpo_params *p, double max_norm, double *scale)
+{
+    *scale = 1.0;
+    if (!p->on_device) {
+        float *grads[1] = {p->grad};
+        int64_t sizes[1] = {p->total};
+        return optim_clip(grads, sizes, 1, max_norm);
+    }
+    /* optim_clip's rule; the factor is applied inside the AdamW step */
+    double norm = sqrt(p->be->sum_squares(p->be, p->dev_grad));
+    double c = max_norm / (norm + 1e-6);
+    if (max_norm > 0 && c < 1.0) *scale = c;
+    return norm;
+}
+
+/* The backend weights from the masters (host or device). */
+static void params_push(dpo_params *p)
+{
+    for (int k = 0; k < p->n; k++) {
+        const dpo_tensor *t = &p->t[k];
+        if (!t->w) continue;
+        if (p->on_device) p->be->weight_from(p->be, t->w, flat_view(p->dev_param, t));
+        else p->be->weight_set(p->be, t->w, t->param);
+    }
+}
+
+void params_adamw(dpo_params *p, const optim_adamw *o, int64_t t, double scale)
+{
+    if (p->on_device) {
+        be_adamw_step s = {o->lr, o->beta1, o->beta2, o->eps, o->weight_decay, t, scale};
+        p->be->adamw(p->be, p->dev_param, p->dev_m, p->dev_v, p->dev_grad, &s);
+        p->host_stale = true;
+    } else {
+        for (int k = 0; k < p->n; k++) {
+            const dpo_tensor *x = &p->t[k];
+            optim_adamw_step(o, t, x->param, p->grad + x->off, p->m + x->off, p->v + x->off, x->n);
+        }
+    }
+    params_push(p);
+}
+
+void params_upload(dpo_params *p)
+{
+    if (p->on_device) {
+        be_backend *be = p->be;
+        for (int k = 0; k < p->n; k++) be->upload(be, flat_view(p->dev_param, &p->t[k]), p->t[k].param);
+        be->upload(be, p->dev_m, p->m);
+        be->upload(be, p->dev_v, p->v);
+        p->host_stale = false;
+    }
+    params_push(p);
+}
+
+void params_to_host(dpo_params *p)
+{
+    if (!p->on_device || !p->host_stale) return;
+    be_backend *be = p->be;
+    for (int k = 0; k < p->n; k++) be->download(be, flat_view(p->dev_param, &p->t[k]), p->t[k].param);
+    be->download(be, p->dev_m, p->m);
+    be->download(be, p->dev_v, p->v);
+    p->host_stale = false;
 }
 
 /* Sum a float vector over the ranks, in pieces MPI's int count can hold. */
@@ -130,14 +230,6 @@ int allreduce_floats(float *v, int64_t n)
             return ERR("MPI_Allreduce of the gradients failed");
     }
     return 0;
-}
-
-void params_adamw(dpo_params *p, const optim_adamw *o, int64_t t)
-{
-    for (int k = 0; k < p->n; k++) {
-        const dpo_tensor *x = &p->t[k];
-        optim_adamw_step(o, t, x->param, p->grad + x->off, p->m + x->off, p->v + x->off, x->n);
-    }
 }
 
 /* --------------------------------------------------------- projector -- */
@@ -204,7 +296,11 @@ int setup_params(trainer *tr)
             for (int i = 0; i < 4; i++) tr->proj[i] = tr->p.t[k0 + i].param;
         }
     }
-    params_alloc(&tr->p);
+    params_alloc(&tr->p, tr->s.be);
+    if (tr->p.on_device && tr->t->size > 1) {
+        MPI_Comm world = MPI_COMM_WORLD;
+        if (tr->s.be->comm_init(tr->s.be, &world) != 0) return -1;
+    }
     for (int i = 0; found && i < 4; i++) {
         be_weight *w = proj_weight(m, i);
         if (tr->proj[i]) {
@@ -216,6 +312,7 @@ int setup_params(trainer *tr)
         }
         tr->s.be->weight_set(tr->s.be, w, tr->proj[i]);
     }
+    if (found && tr->p.on_device) params_upload(&tr->p); /* the masters changed on the host */
     if (found) log_info("%s: the adapter's projector %s", a->adapter,
                         a->train == TRAIN_LORA_PROJECTOR ? "(trained further)" : "(kept frozen)");
     return 0;

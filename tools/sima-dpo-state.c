@@ -235,6 +235,7 @@ int save_adapter(const trainer *tr, const char *dir)
 void checkpoint_save(trainer *tr)
 {
     int rc = 0;
+    params_to_host(&tr->p);
     if (tr->t->rank == 0) {
         char *dir = fs_join(tr->a->out, "checkpoint"), *tmp = fs_join(tr->a->out, "checkpoint.tmp");
         char *adapter = fs_join(tmp, "adapter"), *state = fs_join(tmp, "state.bin");
@@ -284,8 +285,7 @@ int maybe_resume(trainer *tr, bool *resumed)
         else
             rc = state_read(tr, path);
         if (rc == 0) {
-            if (tr->ad) lora_sync(tr->ad);
-            params_upload(&tr->p, tr->s.be);
+            params_upload(&tr->p);
             *resumed = true;
         }
     } else if (rc == 0 && !found && tr->a->resume == 1) {
@@ -329,6 +329,7 @@ static int model_overrides(trainer *tr, lora_override **out, int *n_out)
 void write_model(trainer *tr, const char *name)
 {
     int rc = 0;
+    params_to_host(&tr->p);
     if (tr->t->rank == 0) {
         char *dir = fs_join(tr->a->out, name), *tmp = NULL;
         if (asprintf(&tmp, "%s.tmp", dir) < 0) DIE("out of memory");

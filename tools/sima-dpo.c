@@ -17,7 +17,7 @@
  * share of the batch, so the sum over micro-batches and ranks
  * (MPI_Allreduce) is the gradient of the batch's mean loss, whatever the
  * number of ranks. Then clipping by global norm, AdamW with warm-up + cosine
- * schedule, and the new adapter is uploaded (lora_sync). Ranks stay
+ * schedule, and the trained weights are refreshed from the masters. Ranks stay
  * identical: they apply the same update to the same parameters.
  *
  * What is trained: LoRA terms (default); with --train-projector also the
@@ -61,7 +61,7 @@ static const char USAGE[] =
     "usage: mpirun -np N sima-dpo --model DIR --pairs pairs.h5 --prompts prompts.h5 --out OUTDIR\n"
     "                             [options]\n"
     "\n"
-    "LoRA DPO training (sigmoid loss) on CPU, data-parallel over MPI ranks.\n"
+    "LoRA DPO training (sigmoid loss), data-parallel over MPI ranks (one GPU per rank).\n"
     "\n"
     "  --model DIR              LLaVA model folder (the base and the reference model)\n"
     "  --pairs FILE             preference pairs (schema sima.pairs)\n"
@@ -86,6 +86,7 @@ static const char USAGE[] =
     "  --seed N                 adapter init and data order (default 0)\n"
     "  --rejected-logp-rule R   standard | sima (default standard)\n"
     "  --preprocess pad|crop    image preprocessing (default pad)\n"
+    SESS_DEVICE_USAGE
     "  --save-every N           checkpoint every N steps, 0: only at the end (default 50)\n"
     "  --resume / --no-resume   continue from OUTDIR's checkpoint of the same run\n"
     "                           (default: resume when there is one)\n"
@@ -147,6 +148,7 @@ static void parse_args(tool_ctx *t, int argc, char **argv, dpo_args *a)
                     .lora_dropout = -1 /* not given */,
                     .beta = 0.1, .lr = 5e-5, .warmup_ratio = 0.03, .max_grad_norm = 1.0,
                     .save_every = 50};
+    sess_device_default(t, &a->dev);
     enum { O_R = 256, O_ALPHA, O_TARGETS, O_ADAPTER, O_BETA, O_LR, O_WARM, O_EPOCHS, O_MICRO,
            O_ACCUM, O_WD, O_MGN, O_SEED, O_RULE, O_PRE, O_SAVE, O_RESUME, O_NORESUME, O_STOP,
            O_MERGE, O_MODE, O_TEMPLATE, O_DROPOUT, O_TRAIN_PROJ, O_TRAIN };
@@ -167,12 +169,13 @@ static void parse_args(tool_ctx *t, int argc, char **argv, dpo_args *a)
         {"mode", required_argument, 0, O_MODE}, {"template", required_argument, 0, O_TEMPLATE},
         {"lora-dropout", required_argument, 0, O_DROPOUT},
         {"train-projector", no_argument, 0, O_TRAIN_PROJ}, {"train", required_argument, 0, O_TRAIN},
-        {0, 0, 0, 0}};
+        SESS_DEVICE_OPTIONS, {0, 0, 0, 0}};
     int proj = 0, all = 0;
     int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "vqhVm:p:o:", opts, NULL)) != -1) {
         if (tool_common_option(t, c, USAGE)) continue;
+        if (sess_device_option(t, &a->dev, c, optarg)) continue;
         switch (c) {
         case 'm': a->model = optarg; break;
         case 'P': a->pairs = optarg; break;
@@ -362,19 +365,18 @@ static int train_step(trainer *tr, step_metrics *m)
     const dpo_args *a = tr->a;
     double t0 = MPI_Wtime();
     memset(m, 0, sizeof *m);
-    memset(tr->p.grad, 0, sizeof(float) * (size_t)tr->p.total);
+    params_zero_grad(&tr->p);
     double batch_w;
     int rc = run_my_share(tr, tr->step, m, &batch_w);
     tool_agree(tr->t, rc);
-    rc = allreduce_floats(tr->p.grad, tr->p.total);
+    rc = params_allreduce(&tr->p);
     if (rc == 0 && MPI_Allreduce(MPI_IN_PLACE, m->sum, M_N, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) !=
                        MPI_SUCCESS)
         rc = ERR("MPI_Allreduce of the step's metrics failed");
     tool_agree(tr->t, rc);
     for (int i = 0; i < M_TOKENS; i++) m->sum[i] /= batch_w;
-    float *grads[1] = {tr->p.grad};
-    int64_t sizes[1] = {tr->p.total};
-    m->grad_norm = optim_clip(grads, sizes, 1, a->max_grad_norm);
+    double clip_scale;
+    m->grad_norm = params_clip(&tr->p, a->max_grad_norm, &clip_scale);
     if (!isfinite(m->sum[M_LOSS]) || !isfinite(m->grad_norm)) {
         /* every rank sees the same reduced values; rank 0 says it */
         if (tr->t->rank == 0)
@@ -388,9 +390,7 @@ static int train_step(trainer *tr, step_metrics *m)
     optim_adamw o = optim_adamw_default();
     o.lr = m->lr = optim_lr(a->lr, tr->step, tr->total_steps, a->warmup_ratio);
     o.weight_decay = a->weight_decay;
-    params_adamw(&tr->p, &o, tr->step + 1);
-    if (tr->ad) lora_sync(tr->ad);
-    params_upload(&tr->p, tr->s.be);
+    params_adamw(&tr->p, &o, tr->step + 1, clip_scale);
     tr->step++;
     m->seconds = MPI_Wtime() - t0;
     return 0;
@@ -526,7 +526,7 @@ static int load_inputs(trainer *tr)
     const dpo_args *a = tr->a;
     int64_t n_prompts;
     int rc = make_dir(a->out);
-    if (rc == 0) rc = sess_load(a->model, a->preprocess, &tr->s);
+    if (rc == 0) rc = sess_load(a->model, a->preprocess, &a->dev, &tr->s);
     if (rc == 0) rc = prm_open(&tr->prompts, a->prompts, &n_prompts);
     if (rc == 0 && a->mode == MODE_DPO) rc = data_load(a->pairs, &tr->data);
     if (rc == 0 && a->mode == MODE_SFT)
@@ -613,6 +613,7 @@ static void write_outputs(trainer *tr, char **written)
         return;
     }
     *written = fs_join(a->out, "adapter");
+    params_to_host(&tr->p);
     tool_agree(tr->t, tr->t->rank == 0 ? save_adapter(tr, *written) : 0);
     if (a->merge) write_model(tr, "merged");
 }

@@ -12,6 +12,7 @@
 #include "lora.h"
 #include "optim.h"
 #include "session.h"
+#include "backend.h"
 #include "tool.h"
 
 #include <stdbool.h>
@@ -29,6 +30,7 @@ typedef struct {
     int lora_r, epochs, micro, accum, sima_rule, merge, resume; /* resume -1: auto */
     double lora_alpha, lora_dropout, beta, lr, warmup_ratio, weight_decay, max_grad_norm;
     int64_t seed, save_every, stop_after;
+    be_open_opts dev;           /* --device, --dtype */
 } dpo_args;
 
 /* The items trained on: DPO, every pair as a dpo_pair over whole sequences
@@ -43,23 +45,34 @@ typedef struct {
 } dpo_data;
 
 /* The trained tensors as one flat vector: gradients, AdamW moments and
- * checkpoints use it. param is the float32 master copy: the adapter's host
- * copy for a LoRA term (w NULL: lora_sync uploads it), else our own copy of
- * a model weight w (uploaded with weight_set after each update). grad is the
- * backend gradient of the tensor; grad2 a second one of the same tensor
- * (lm_head tied to the embeddings), or NULL. */
+ * checkpoints use it. param is the float32 master copy of a tensor: the
+ * adapter's host copy for a LoRA term, else our own copy of a model weight
+ * (owned); w is the backend weight it feeds, refreshed after each update.
+ * grad is the backend gradient of the tensor; grad2 a second one of the
+ * same tensor (lm_head tied to the embeddings), or NULL. */
 typedef struct {
     float *param;
     be_mat *grad, *grad2;
     be_weight *w;
+    bool owned;
     int64_t n, off;
 } dpo_tensor;
 
+/* On a GPU backend (one with the optimizer operations, be->adamw) the
+ * whole step stays on the device: gradient, master copies and moments as
+ * flat device vectors dev_* [1, total], the all-reduce through NCCL. The
+ * host arrays (param, m, v) are then refreshed only for checkpoints and
+ * outputs (params_to_host), and a checkpoint's are loaded back with
+ * params_upload. On the CPU backend they are the optimizer's own. */
 typedef struct {
     dpo_tensor *t;
     int n, cap;
     int64_t total, largest;
     float *grad, *m, *v, *scratch;
+    be_backend *be;
+    bool on_device;
+    bool host_stale;            /* the device holds newer masters/moments */
+    be_mat dev_grad, dev_param, dev_m, dev_v;
 } dpo_params;
 
 typedef struct {
@@ -118,14 +131,24 @@ be_weight *proj_weight(llava_model *m, int i);
 int setup_params(trainer *tr);
 /* The trained tensor whose gradient is g, or NULL. */
 dpo_tensor *params_by_grad(dpo_params *p, const be_mat *g);
-/* p->grad += weight * (the backend gradients) */
+/* The step's gradient: zeroed, then += weight * (the backend gradients)
+ * after each micro-batch, then summed over the ranks. */
+void params_zero_grad(dpo_params *p);
 void params_accumulate(dpo_params *p, be_backend *be, double weight);
-/* Upload the master copies of the model weights (LoRA: lora_sync). */
-void params_upload(dpo_params *p, be_backend *be);
+int params_allreduce(dpo_params *p);
+/* Global-norm clipping to max_norm (<= 0: none): returns the norm before
+ * clipping; *scale gets the factor the AdamW step applies. */
+double params_clip(dpo_params *p, double max_norm, double *scale);
+/* AdamW step t (1-based) of every trained tensor, then the backend weights
+ * refreshed from the masters. */
+void params_adamw(dpo_params *p, const optim_adamw *o, int64_t t, double scale);
+/* The backend weights from the host masters (and moments, on a GPU): after
+ * loading a checkpoint or changing the masters on the host. */
+void params_upload(dpo_params *p);
+/* The host masters and moments brought up to date (before writing them). */
+void params_to_host(dpo_params *p);
 /* Sum v[n] over the ranks. */
 int allreduce_floats(float *v, int64_t n);
-/* AdamW step t (1-based) of every trained tensor. */
-void params_adamw(dpo_params *p, const optim_adamw *o, int64_t t);
 void params_free(dpo_params *p);
 
 /* ----------------------------------------------- sima-dpo-state.c -- */

@@ -62,6 +62,7 @@ static const char USAGE[] =
     "  --seed S               run seed (default 0)\n"
     "  --template NAME|FILE   prompt template (default vicuna_v1; see data/templates)\n"
     "  --preprocess pad|crop  image preprocessing (default pad, as LLaVA-1.5)\n"
+    SESS_DEVICE_USAGE
     "  --range A:B            only prompt rows A <= row < B (either side may be empty)\n"
     "  --every K              only every K-th prompt row of the range\n"
     "  --chunk N              prompts per chunk (default 16): the unit of commit and of\n"
@@ -82,6 +83,7 @@ typedef struct {
     int candidates, first_greedy, top_k, max_new, batch;
     float temperature, top_p;
     int64_t seed, range_lo, range_hi, every;
+    be_open_opts dev;       /* --device, --dtype */
 } gen_args;
 
 /* ----------------------------------------------------------- options -- */
@@ -104,6 +106,7 @@ enum { O_CAND = 256, O_NOGREEDY, O_TEMP, O_TOPP, O_TOPK, O_MAXNEW, O_BATCH, O_SE
 static int gen_option(void *arg, tool_ctx *t, int c, const char *v)
 {
     gen_args *a = arg;
+    if (sess_device_option(t, &a->dev, c, v)) return 1;
     switch (c) {
     case O_CAND: a->candidates = (int)tool_parse_int(t, "--candidates", v, 1, 64); break;
     case O_NOGREEDY: a->first_greedy = 0; break;
@@ -127,6 +130,7 @@ static void parse_args(tool_ctx *t, int argc, char **argv, gen_args *a)
     *a = (gen_args){.template_name = "vicuna_v1", .candidates = 2, .first_greedy = 1,
                     .max_new = 1024, .batch = 8, .temperature = 0.8f, .top_p = 0.9f,
                     .range_hi = INT64_MAX, .every = 1};
+    sess_device_default(t, &a->dev);
     static const struct option opts[] = {
         {"candidates", required_argument, 0, O_CAND},
         {"no-greedy-first", no_argument, 0, O_NOGREEDY},
@@ -136,7 +140,7 @@ static void parse_args(tool_ctx *t, int argc, char **argv, gen_args *a)
         {"batch", required_argument, 0, O_BATCH}, {"seed", required_argument, 0, O_SEED},
         {"template", required_argument, 0, O_TEMPLATE}, {"range", required_argument, 0, O_RANGE},
         {"every", required_argument, 0, O_EVERY}, {"adapter", required_argument, 0, O_ADAPTER},
-        {0, 0, 0, 0}};
+        SESS_DEVICE_OPTIONS, {0, 0, 0, 0}};
     stage_parse_args(t, argc, argv, USAGE, 16, &a->s, opts, gen_option, a);
     if (!a->s.model || !a->s.prompts || !a->s.out)
         tool_usage_error(t, "--model, --prompts and --out are required");
@@ -351,7 +355,7 @@ static int gen_load(void *ctx, stage *s)
 {
     gen_ctx *g = ctx;
     (void)s;
-    int rc = sess_load(g->a->s.model, g->a->s.preprocess, &g->s);
+    int rc = sess_load(g->a->s.model, g->a->s.preprocess, &g->a->dev, &g->s);
     if (rc == 0 && g->a->adapter) rc = sess_attach_adapter(&g->s, g->a->adapter);
     return rc;
 }
@@ -438,6 +442,7 @@ int main(int argc, char **argv)
     /* the run's identity: everything that determines the output, and the
      * template's text (a user may edit the file between runs) */
     g.settings = settings_string(&a, model_hash, adapter_hash, prompts_id);
+    tool_agree(&t, sess_key_device(&a.dev, &g.settings));
     const char *key_texts[] = {g.settings, g.tpl.text};
     const char *inputs[] = {a.s.prompts};
     stage_spec spec = {&a.s, &resp_table, RESP_SCHEMA, RESP_SCHEMA_VERSION, inputs, 1, model_hash,

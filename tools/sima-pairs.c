@@ -66,6 +66,7 @@ static const char USAGE[] =
     "  --ref-logps            store the reference model's summed log-probs of chosen\n"
     "                         and rejected (the model without adapter)\n"
     "  --preprocess pad|crop  image preprocessing for --ref-logps (default pad)\n"
+    SESS_DEVICE_USAGE
     "  --batch N              pairs scored together (default 8)\n"
     "  --chunk N              pairs per chunk (default 64): the unit of commit\n"
     "  --no-resume            discard chunks committed by an earlier run\n"
@@ -86,6 +87,7 @@ typedef struct {
     const char *responses, *verdicts, *template_name;
     int64_t max_length;
     int ref_logps, batch;
+    be_open_opts dev;       /* --device, --dtype (for --ref-logps) */
 } pairs_args;
 
 /* ----------------------------------------------------------- options -- */
@@ -96,6 +98,7 @@ enum { O_RESP = 256, O_VERD, O_TEMPLATE, O_MAXLEN, O_REF, O_BATCH };
 static int pairs_option(void *arg, tool_ctx *t, int c, const char *v)
 {
     pairs_args *a = arg;
+    if (sess_device_option(t, &a->dev, c, v)) return 1;
     switch (c) {
     case O_RESP: a->responses = v; break;
     case O_VERD: a->verdicts = v; break;
@@ -111,11 +114,12 @@ static int pairs_option(void *arg, tool_ctx *t, int c, const char *v)
 static void parse_args(tool_ctx *t, int argc, char **argv, pairs_args *a)
 {
     *a = (pairs_args){.template_name = "vicuna_v1", .max_length = 2048, .batch = 8};
+    sess_device_default(t, &a->dev);
     static const struct option opts[] = {
         {"responses", required_argument, 0, O_RESP}, {"verdicts", required_argument, 0, O_VERD},
         {"template", required_argument, 0, O_TEMPLATE},
         {"max-length", required_argument, 0, O_MAXLEN}, {"ref-logps", no_argument, 0, O_REF},
-        {"batch", required_argument, 0, O_BATCH}, {0, 0, 0, 0}};
+        {"batch", required_argument, 0, O_BATCH}, SESS_DEVICE_OPTIONS, {0, 0, 0, 0}};
     stage_parse_args(t, argc, argv, USAGE, 64, &a->s, opts, pairs_option, a);
     if (!a->s.model || !a->s.prompts || !a->responses || !a->verdicts || !a->s.out)
         tool_usage_error(t, "--model, --prompts, --responses, --verdicts and --out are required");
@@ -418,7 +422,8 @@ static int pairs_write_attrs(void *ctx, stage *s, h5io_file *f, const void *rows
 static int load_model(pairs_ctx *g)
 {
     const pairs_args *a = g->a;
-    be_backend *be = be_cpu_new(0);
+    be_backend *be = be_open(&a->dev);
+    if (!be) return -1;
     int rc = llava_load(a->s.model, be, &g->m);
     if (rc == 0)
         rc = sess_image_config(a->s.model, a->s.preprocess, g->m->cfg.vision.image_size, &g->pc,
@@ -517,6 +522,7 @@ static int cmd_build(tool_ctx *t, int argc, char **argv)
     /* the run's identity: everything that determines the output, and the
      * template's text (a user may edit the file between runs) */
     g.settings = settings_string(&g, model_hash);
+    if (a.ref_logps) tool_agree(t, sess_key_device(&a.dev, &g.settings));
     const char *key_texts[] = {g.settings, g.tpl.text};
     const char *inputs[] = {a.s.prompts, a.responses, a.verdicts};
     stage_spec spec = {&a.s, &pairs_table, PAIRS_SCHEMA, PAIRS_SCHEMA_VERSION, inputs, 3,

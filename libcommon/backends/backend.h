@@ -32,9 +32,24 @@ typedef struct be_weight {
     int64_t rows, cols;
 } be_weight;
 
+/* Paged key/value caches of every layer: `page` positions per page, a
+ * position a row of `width` values (keys and values apart), in the
+ * backend's cache type (float32 on the CPU; on CUDA the weight type, bf16 by
+ * default). Pages are numbered 0 .. n_pages; a sequence's cache is a list
+ * of page ids in position order (its position p is page ids[p / page], row
+ * p % page), the same ids in every layer. kv_pages_grow adds pages without
+ * moving the ones in use. Owned by the backend (kv_pages_new/free). */
+typedef struct {
+    int64_t page, width, n_layers;
+    int64_t n_pages;
+    void *impl;
+} be_kv_pages;
+
 /* One sequence of a ragged batch as attention sees it: its new rows in the
- * batch (q_row0 .. q_row0 + n_new) and its key/value cache, which already
- * holds n_past positions and receives the new ones at n_past .. n_past+n_new.
+ * batch (q_row0 .. q_row0 + n_new) and its key/value cache (pages of layer
+ * `layer`, page_ids in host memory), which already holds n_past positions
+ * and receives the new ones at n_past .. n_past + n_new (its pages cover
+ * them all).
  *
  * Shared prefix (sequences without a cache only; n_past 0): a sequence may
  * continue n_pre rows of the batch that another sequence owns (rows
@@ -46,7 +61,9 @@ typedef struct be_weight {
  * zero default): no prefix. */
 typedef struct {
     int64_t q_row0, n_new, n_past;
-    be_mat k_cache, v_cache;   /* [max_positions, n_kv_heads * head_dim] */
+    const be_kv_pages *pages;  /* NULL: no cache */
+    const int32_t *page_ids;   /* [ceil((n_past + n_new) / page)] */
+    int layer;
     int64_t pre_row0, n_pre;   /* shared prefix rows of k/v; n_pre 0: none */
 } be_attn_seq;
 
@@ -55,6 +72,14 @@ typedef struct {
     bool causal;               /* LLaMA: causal; CLIP: bidirectional */
     float scale;               /* usually 1/sqrt(head_dim) */
 } be_attn_shape;
+
+/* One AdamW update (train/optim.h's optim_adamw_step, the same arithmetic)
+ * with the gradient first scaled by grad_scale (global-norm clipping). */
+typedef struct {
+    double lr, beta1, beta2, eps, weight_decay;
+    int64_t t;                 /* 1-based step */
+    double grad_scale;         /* 1: no clipping */
+} be_adamw_step;
 
 struct be_backend {
     const char *name;          /* "cpu", "cuda" */
@@ -95,7 +120,7 @@ struct be_backend {
      * new rows of all sequences; each sequence's k/v rows are appended to its
      * cache first, then out [R, n_heads*hd] attends over cache 0..n_past+n_new
      * (causal: row i sees up to n_past + i). Sequences without a cache (CLIP,
-     * training) pass k_cache.data == NULL and attend over their prefix rows
+     * training) pass pages == NULL and attend over their prefix rows
      * (n_pre, usually 0) and their own new rows. */
     void (*attention)(be_backend *be, be_mat out, be_mat q, be_mat k, be_mat v,
                       const be_attn_seq *seqs, int n_seqs, be_attn_shape shape);
@@ -136,7 +161,7 @@ struct be_backend {
      * (the transpose rotation) */
     void (*rope_backward)(be_backend *be, be_mat dx, int n_heads, int head_dim,
                           const int32_t *positions, double theta);
-    /* Attention without cache (every sequence's k_cache.data NULL), q/k/v the
+    /* Attention without cache (every sequence's pages NULL), q/k/v the
      * forward's inputs (after rope); dq += .., dk += .., dv += .. (a shared
      * prefix's rows receive every sharing sequence's part). The
      * probabilities are recomputed, nothing is saved by the forward. */
@@ -147,9 +172,41 @@ struct be_backend {
      * dlogp[r] * (onehot(target[r]) - softmax(logits[r])); host dlogp/target */
     void (*token_logprobs_backward)(be_backend *be, be_mat dlogits, be_mat logits,
                                     const int32_t *target, const float *dlogp);
+    /* ---- paged KV caches (see be_kv_pages) ---- */
+    /* Caches of n_layers layers, `width` values a position, with room for
+     * n_pages pages (at least one); the backend picks the page size. */
+    be_kv_pages *(*kv_pages_new)(be_backend *be, int n_layers, int64_t width, int64_t n_pages);
+    /* Room for at least n_pages pages in all (the ones in use keep their place). */
+    void (*kv_pages_grow)(be_backend *be, be_kv_pages *p, int64_t n_pages);
+    /* Every layer's page dst, positions 0 .. n = page src's (copy on write). */
+    void (*kv_pages_copy)(be_backend *be, be_kv_pages *p, int32_t dst, int32_t src, int64_t n);
+    void (*kv_pages_free)(be_backend *be, be_kv_pages *p);
+
     /* For each row: the most likely token other than exclude[r] (host ids) */
     void (*best_other_token)(be_backend *be, be_mat logits, const int32_t *exclude,
                              int32_t *out);
+
+    /* ---- training state on the device (GPU backends; NULL on the CPU,
+     * where the tools keep the optimizer on the host) ----------------------
+     * Flat vectors are be_mats [1, n]. */
+    /* y [rows, cols] += (float)(a * x), the product in double */
+    void (*axpy)(be_backend *be, be_mat y, be_mat x, double a);
+    /* the sum of x's squares, in double, in a fixed order */
+    double (*sum_squares)(be_backend *be, be_mat x);
+    /* AdamW on param, m, v [1, n] with gradient g [1, n] */
+    void (*adamw)(be_backend *be, be_mat param, be_mat m, be_mat v, be_mat g,
+                  const be_adamw_step *s);
+    /* a weight's values from float32 backend data [rows, cols] (its master copy) */
+    void (*weight_from)(be_backend *be, be_weight *w, be_mat src);
+    /* The data-parallel ranks' collective: set up once over the MPI
+     * communicator *mpi_comm (an MPI_Comm), then allreduce_sum sums a packed
+     * x in place across the ranks. -1 with an error when it cannot start. */
+    int (*comm_init)(be_backend *be, void *mpi_comm);
+    void (*allreduce_sum)(be_backend *be, be_mat x);
+
+    /* Device memory held by the backend now and at most so far, in bytes
+     * (NULL on the CPU backend: see the process's RSS instead). */
+    void (*mem_stats)(be_backend *be, size_t *in_use, size_t *peak);
 
     void (*destroy)(be_backend *be);
     void *impl;
@@ -170,5 +227,41 @@ static inline be_mat be_cols(be_mat m, int64_t col0, int64_t n)
 
 /* The CPU backend (always available). n_threads <= 0: OpenMP's default. */
 be_backend *be_cpu_new(int n_threads);
+
+/* ---- choosing a backend ---------------------------------------------- */
+
+/* How a GPU backend stores weight matrices (activations are float32). */
+typedef enum { BE_BF16 = 0, BE_F16 = 1, BE_F32 = 2 } be_dtype;
+
+const char *be_dtype_name(be_dtype d);           /* "bf16", "f16", "f32" */
+int be_dtype_parse(const char *s, be_dtype *out);  /* -1 + ERR on an unknown name */
+
+/* A GPU backend, provided by a library that registers itself when a
+ * program links it (the CUDA backend: libcommon/backends/cuda). */
+typedef struct {
+    const char *name;                                   /* "cuda" */
+    /* GPUs this process can see; 0 (with an error recorded) when none */
+    int (*device_count)(void);
+    /* the backend on GPU `device`; NULL with an error recorded */
+    be_backend *(*create)(int device, be_dtype weights);
+} be_gpu_impl;
+
+void be_register_gpu(const be_gpu_impl *impl);
+const be_gpu_impl *be_gpu(void);   /* NULL: this program has no GPU backend */
+
+typedef struct {
+    const char *device;   /* "auto" (a GPU when one is visible, else the CPU), "cpu", "cuda" */
+    be_dtype weights;     /* GPU weight storage (default bf16) */
+    int local_rank;       /* this rank's index among the ranks on its node: picks the GPU */
+    int local_size;       /* ranks on the node */
+    int cpu_threads;      /* CPU backend threads; 0: OpenMP's default */
+} be_open_opts;
+
+void be_open_opts_default(be_open_opts *o);
+/* The backend the options ask for; NULL with an error that says what to
+ * change (no GPU visible, no CUDA in this build, ...). Rank r of a node
+ * takes GPU r modulo the GPUs it sees (one GPU per rank under Slurm's
+ * --gpus-per-task, whose CUDA_VISIBLE_DEVICES leaves each rank one). */
+be_backend *be_open(const be_open_opts *o);
 
 #endif

@@ -20,6 +20,21 @@
 
 static volatile sig_atomic_t g_signalled;
 
+/* This rank's index among the ranks on its node (they share its GPUs and
+ * CPUs). */
+static void find_node_ranks(tool_ctx *t)
+{
+    MPI_Comm node;
+    t->local_rank = 0;
+    t->local_size = 1;
+    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) ==
+        MPI_SUCCESS) {
+        MPI_Comm_rank(node, &t->local_rank);
+        MPI_Comm_size(node, &t->local_size);
+        MPI_Comm_free(&node);
+    }
+}
+
 /* Without OMP_NUM_THREADS, share this process's CPUs among the ranks on the
  * node: OpenMP would otherwise start one thread per CPU in every rank, and
  * oversubscribed spinning threads run many times slower. */
@@ -28,13 +43,7 @@ static void pick_threads(tool_ctx *t)
 #ifdef _OPENMP
     const char *env = getenv("OMP_NUM_THREADS");
     if (env && env[0]) return;
-    MPI_Comm node;
-    int local = 1;
-    if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node) ==
-        MPI_SUCCESS) {
-        MPI_Comm_size(node, &local);
-        MPI_Comm_free(&node);
-    }
+    int local = t->local_size;
     cpu_set_t set;
     int cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : 1;
     long online = sysconf(_SC_NPROCESSORS_ONLN);
@@ -62,6 +71,7 @@ void tool_init(tool_ctx *t, int *argc, char ***argv, const char *name)
     t->argc = *argc;
     t->argv = *argv;
     t->t0 = MPI_Wtime();
+    find_node_ranks(t);
     pick_threads(t);
 }
 

@@ -25,6 +25,7 @@ typedef struct {
     int argc;
     char **argv;        /* the full command line, for provenance */
     double t0;          /* MPI_Wtime at start */
+    int local_rank, local_size; /* this rank among the ranks on its node */
 } tool_ctx;
 
 void tool_init(tool_ctx *t, int *argc, char ***argv, const char *name);

@@ -207,51 +207,77 @@ static int advance_slots(gen_state *st, const float *logits, int first, int n)
     return rc;
 }
 
-/* Admit requests next.. into free slots and prefill them together. */
+/* Same prompt, same images: a candidate of the same question. */
+static bool same_prompt(const gen_request *a, const gen_request *b)
+{
+    return a->n_prompt == b->n_prompt && a->n_images == b->n_images && a->pixels == b->pixels &&
+           memcmp(a->prompt, b->prompt, sizeof(int32_t) * (size_t)a->n_prompt) == 0;
+}
+
+/* Admit requests next.. into free slots and prefill them together. A
+ * request whose prompt and images equal an earlier one's in the same batch
+ * (the candidates of a prompt) is not computed again: it shares that one's
+ * cache pages and takes the logits of its last prompt row. */
 static int prefill(gen_state *st, int *next, int n_req)
 {
     llava_model *m = st->m;
     be_backend *be = m->be;
     int cap = st->opt->max_batch - st->n_active;
-    int idx[cap > 0 ? cap : 1], k = 0;
+    int idx[cap > 0 ? cap : 1], twin[cap > 0 ? cap : 1], lead[cap > 0 ? cap : 1], k = 0, n_lead = 0;
     int64_t rows = 0;
     while (k < cap && *next < n_req) {
         const gen_request *q = &st->req[*next];
-        if (k > 0 && rows + q->n_prompt > st->opt->max_prefill_rows) break;
+        int tw = -1;
+        for (int j = 0; j < k && tw < 0; j++)
+            if (twin[j] < 0 && same_prompt(&st->req[idx[j]], q)) tw = j;
+        if (k > 0 && tw < 0 && rows + q->n_prompt > st->opt->max_prefill_rows) break;
         if (q->n_prompt < 1) return ERR("request %d has an empty prompt", *next);
         if (q->n_prompt >= m->cfg.text.max_position_embeddings)
             return ERR("request %d: prompt of %lld tokens does not fit the model's %d positions",
                        *next, (long long)q->n_prompt, m->cfg.text.max_position_embeddings);
-        rows += q->n_prompt;
+        if (tw < 0) {
+            rows += q->n_prompt;
+            lead[n_lead++] = *next;
+        }
+        twin[k] = tw;
         idx[k++] = (*next)++;
     }
     if (k == 0) return 0;
     int32_t *ids = xmalloc(sizeof(int32_t) * (size_t)rows);
-    llama_seq *seqs = xcalloc((size_t)k, sizeof *seqs);
+    llama_seq *seqs = xcalloc((size_t)n_lead, sizeof *seqs);
     int64_t *last = xmalloc(sizeof(int64_t) * (size_t)k);
     int64_t r = 0;
-    for (int i = 0; i < k; i++) {
+    for (int i = 0, s = 0; i < k; i++) {
         const gen_request *q = &st->req[idx[i]];
-        gen_slot *s = &st->slots[st->n_active + i];
-        memset(s, 0, sizeof *s);
-        s->req = idx[i];
+        gen_slot *sl = &st->slots[st->n_active + i];
+        memset(sl, 0, sizeof *sl);
+        sl->req = idx[i];
         int64_t capacity = q->n_prompt + q->max_new_tokens;
         if (capacity > m->cfg.text.max_position_embeddings)
             capacity = m->cfg.text.max_position_embeddings;
-        llama_kv_new(m, capacity, &s->kv);
-        smp_rng_seed(&s->rng, q->seed);
+        llama_kv_new(m, capacity, &sl->kv);
+        smp_rng_seed(&sl->rng, q->seed);
+        memset(&st->out[idx[i]], 0, sizeof(gen_output));
+        if (twin[i] >= 0) {
+            last[i] = last[twin[i]];
+            continue;
+        }
         memcpy(ids + r, q->prompt, sizeof(int32_t) * (size_t)q->n_prompt);
-        seqs[i] = (llama_seq){r, q->n_prompt, &s->kv, q->n_images > 0};
+        seqs[s++] = (llama_seq){r, q->n_prompt, &sl->kv, q->n_images > 0};
         r += q->n_prompt;
         last[i] = r - 1;
-        memset(&st->out[idx[i]], 0, sizeof(gen_output));
     }
     st->n_active += k;
     be_mat feats;
-    int rc = batch_image_features(m, &st->feats, st->req, idx, k, &feats);
+    int rc = batch_image_features(m, &st->feats, st->req, lead, n_lead, &feats);
     be_mat hidden = be->mat_new(be, rows, m->cfg.text.hidden_size);
-    llama_batch b = {rows, ids, k, seqs, feats};
+    llama_batch b = {rows, ids, n_lead, seqs, feats};
     if (rc == 0) rc = llama_forward(m, &b, hidden);
+    /* the twins continue their leader's cache */
+    gen_slot *first = &st->slots[st->n_active - k];
+    for (int i = 0; rc == 0 && i < k; i++)
+        if (twin[i] >= 0)
+            rc = llama_kv_share(m, &first[twin[i]].kv, st->req[idx[i]].n_prompt, &first[i].kv);
     if (rc == 0) host_logits(m, hidden, last, k, st->logits);
     be->mat_free(be, &hidden);
     if (feats.data) be->mat_free(be, &feats);

@@ -5,13 +5,74 @@
 #include "fs.h"
 #include "h5io.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int sess_load(const char *model_dir, const char *preprocess, sess_model *s)
+void sess_device_default(tool_ctx *t, be_open_opts *o)
+{
+    be_open_opts_default(o);
+    o->local_rank = t->local_rank;
+    o->local_size = t->local_size;
+}
+
+int sess_device_option(tool_ctx *t, be_open_opts *o, int code, const char *arg)
+{
+    switch (code) {
+    case SESS_O_DEVICE:
+        if (strcmp(arg, "auto") != 0 && strcmp(arg, "cpu") != 0 && strcmp(arg, "cuda") != 0)
+            tool_usage_error(t, "--device: expected auto, cpu or cuda, got '%s'", arg);
+        o->device = arg;
+        return 1;
+    case SESS_O_DTYPE:
+        if (be_dtype_parse(arg, &o->weights) != 0) tool_usage_error(t, "--dtype: %s", err_msg());
+        return 1;
+    default: return 0;
+    }
+}
+
+const char *sess_device_key(const be_open_opts *o)
+{
+    static char key[32];
+    const char *dev = o->device ? o->device : "auto";
+    if (strcmp(dev, "cpu") == 0) return "cpu";
+    const be_gpu_impl *g = be_gpu();
+    bool visible = g && g->device_count() > 0;
+    if (!visible && strcmp(dev, "auto") == 0) {
+        err_clear();
+        return "cpu";
+    }
+    if (!visible) {
+        be_backend *none = be_open(o); /* records why */
+        if (none) none->destroy(none);
+        return NULL;
+    }
+    snprintf(key, sizeof key, "%s:%s", g->name, be_dtype_name(o->weights));
+    return key;
+}
+
+int sess_key_device(const be_open_opts *o, char **settings)
+{
+    const char *key = sess_device_key(o);
+    if (!key) return -1;
+    if (strcmp(key, "cpu") == 0) return 0;
+    size_t n = strlen(*settings) + strlen(key) + 16;
+    *settings = xrealloc(*settings, n);
+    strcat(*settings, " device=");
+    strcat(*settings, key);
+    return 0;
+}
+
+int sess_load(const char *model_dir, const char *preprocess, const be_open_opts *dev,
+              sess_model *s)
 {
     memset(s, 0, sizeof *s);
-    s->be = be_cpu_new(0);
+    if (dev) {
+        s->be = be_open(dev);
+        if (!s->be) return -1;
+    } else {
+        s->be = be_cpu_new(0);
+    }
     int rc = llava_load(model_dir, s->be, &s->m);
     if (rc == 0) rc = tok_load(model_dir, &s->tok);
     if (rc == 0)

@@ -7,31 +7,133 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ------------------------------------------------------------ KV pages -- */
+
+/* The pages of every sequence's cache, with a reference count each and a
+ * stack of free ones; grown (by the backend, pages in use stay put) when
+ * none is free. */
+struct llama_kv_pool {
+    be_kv_pages *pages;
+    int32_t *refs;          /* [pages->n_pages] */
+    int32_t *free_ids;      /* [n_free] */
+    int64_t n_free;
+};
+
+static void pool_push_range(struct llama_kv_pool *p, int64_t from, int64_t to)
+{
+    p->refs = xrealloc(p->refs, sizeof(int32_t) * (size_t)to);
+    p->free_ids = xrealloc(p->free_ids, sizeof(int32_t) * (size_t)to);
+    for (int64_t id = to - 1; id >= from; id--) { /* lowest ids on top */
+        p->refs[id] = 0;
+        p->free_ids[p->n_free++] = (int32_t)id;
+    }
+}
+
+static struct llama_kv_pool *kv_pool(llava_model *m, int64_t capacity)
+{
+    if (m->kv_pool) return m->kv_pool;
+    const cfg_text *t = &m->cfg.text;
+    be_backend *be = m->be;
+    struct llama_kv_pool *p = xcalloc(1, sizeof *p);
+    /* first guess: pages for a few sequences of this length; grows later */
+    p->pages = be->kv_pages_new(be, m->lm.n_layers, (int64_t)t->num_key_value_heads * t->head_dim, 8);
+    int64_t want = 8 * ((capacity + p->pages->page - 1) / p->pages->page);
+    if (want > p->pages->n_pages) be->kv_pages_grow(be, p->pages, want);
+    pool_push_range(p, 0, p->pages->n_pages);
+    m->kv_pool = p;
+    return p;
+}
+
+void llama_kv_pool_free(llava_model *m)
+{
+    struct llama_kv_pool *p = m->kv_pool;
+    if (!p) return;
+    m->be->kv_pages_free(m->be, p->pages);
+    free(p->refs);
+    free(p->free_ids);
+    free(p);
+    m->kv_pool = NULL;
+}
+
+static int32_t page_take(llava_model *m)
+{
+    struct llama_kv_pool *p = m->kv_pool;
+    if (p->n_free == 0) {
+        int64_t old = p->pages->n_pages;
+        m->be->kv_pages_grow(m->be, p->pages, old + (old > 64 ? old / 2 : 64));
+        pool_push_range(p, old, p->pages->n_pages);
+    }
+    int32_t id = p->free_ids[--p->n_free];
+    p->refs[id] = 1;
+    return id;
+}
+
+static void page_drop(llava_model *m, int32_t id)
+{
+    struct llama_kv_pool *p = m->kv_pool;
+    if (--p->refs[id] == 0) p->free_ids[p->n_free++] = id;
+}
+
+static void kv_append_page(llama_kv *kv, int32_t id)
+{
+    if (kv->n_pages == kv->cap_pages) {
+        kv->cap_pages = kv->cap_pages ? 2 * kv->cap_pages : 8;
+        kv->pages = xrealloc(kv->pages, sizeof(int32_t) * (size_t)kv->cap_pages);
+    }
+    kv->pages[kv->n_pages++] = id;
+}
+
 int llama_kv_new(llava_model *m, int64_t capacity, llama_kv *kv)
 {
-    const cfg_text *t = &m->cfg.text;
-    int64_t w = (int64_t)t->num_key_value_heads * t->head_dim;
-    kv->k = xcalloc((size_t)m->lm.n_layers, sizeof *kv->k);
-    kv->v = xcalloc((size_t)m->lm.n_layers, sizeof *kv->v);
-    for (int l = 0; l < m->lm.n_layers; l++) {
-        kv->k[l] = m->be->mat_new(m->be, capacity, w);
-        kv->v[l] = m->be->mat_new(m->be, capacity, w);
-    }
+    memset(kv, 0, sizeof *kv);
+    kv_pool(m, capacity);
     kv->capacity = capacity;
-    kv->n_past = 0;
     return 0;
 }
 
 void llama_kv_free(llava_model *m, llama_kv *kv)
 {
-    if (!kv->k) return;
-    for (int l = 0; l < m->lm.n_layers; l++) {
-        m->be->mat_free(m->be, &kv->k[l]);
-        m->be->mat_free(m->be, &kv->v[l]);
+    for (int64_t i = 0; i < kv->n_pages; i++) page_drop(m, kv->pages[i]);
+    free(kv->pages);
+    memset(kv, 0, sizeof *kv);
+}
+
+int llama_kv_share(llava_model *m, const llama_kv *src, int64_t n, llama_kv *dst)
+{
+    if (dst->n_past != 0 || dst->n_pages != 0 || n > src->n_past || n > dst->capacity)
+        return ERR("llama_kv_share: %lld positions of a cache of %lld into one of %lld (%lld filled)",
+                   (long long)n, (long long)src->n_past, (long long)dst->capacity,
+                   (long long)dst->n_past);
+    int64_t page = m->kv_pool->pages->page, full = n / page, rest = n % page;
+    for (int64_t i = 0; i < full; i++) {
+        m->kv_pool->refs[src->pages[i]]++;
+        kv_append_page(dst, src->pages[i]);
     }
-    free(kv->k);
-    free(kv->v);
-    kv->k = kv->v = NULL;
+    if (rest > 0) {
+        int32_t id = page_take(m);
+        m->be->kv_pages_copy(m->be, m->kv_pool->pages, id, src->pages[full], rest);
+        kv_append_page(dst, id);
+    }
+    dst->n_past = n;
+    return 0;
+}
+
+/* Pages for positions up to n_past + n_new; a shared page about to be
+ * written is copied first. */
+static void kv_reserve(llava_model *m, llama_kv *kv, int64_t n_new)
+{
+    int64_t page = m->kv_pool->pages->page, used = kv->n_past % page;
+    if (used > 0) {
+        int32_t *last = &kv->pages[kv->n_pages - 1];
+        if (m->kv_pool->refs[*last] > 1) {
+            int32_t id = page_take(m);
+            m->be->kv_pages_copy(m->be, m->kv_pool->pages, id, *last, used);
+            page_drop(m, *last);
+            *last = id;
+        }
+    }
+    int64_t need = (kv->n_past + n_new + page - 1) / page;
+    while (kv->n_pages < need) kv_append_page(kv, page_take(m));
 }
 
 /* Rows must be covered by the sequences in order, and caches must fit. */
@@ -138,12 +240,7 @@ static void llama_layer_forward(llava_model *m, const llama_layer *L, int layer,
     layer_linear(m, layer, LL_V, s->v, s->xn, false);
     be->rope(be, s->q, t->num_attention_heads, t->head_dim, pos, t->rope_theta);
     be->rope(be, s->k, t->num_key_value_heads, t->head_dim, pos, t->rope_theta);
-    for (int i = 0; i < b->n_seqs; i++) {
-        llama_kv *kv = b->seqs[i].kv;
-        be_mat none = {0};
-        aseq[i].k_cache = kv ? kv->k[layer] : none;
-        aseq[i].v_cache = kv ? kv->v[layer] : none;
-    }
+    for (int i = 0; i < b->n_seqs; i++) aseq[i].layer = layer;
     be_attn_shape sh = {t->num_attention_heads, t->num_key_value_heads, t->head_dim, true,
                         1.0f / sqrtf((float)t->head_dim)};
     be->attention(be, s->att, s->q, s->k, s->v, aseq, b->n_seqs, sh);
@@ -180,6 +277,11 @@ int llama_forward(llava_model *m, const llama_batch *b, be_mat hidden)
         aseq[i].q_row0 = sq->row0;
         aseq[i].n_new = sq->n_new;
         aseq[i].n_past = past;
+        if (sq->kv) {
+            kv_reserve(m, sq->kv, sq->n_new);
+            aseq[i].pages = m->kv_pool->pages;
+            aseq[i].page_ids = sq->kv->pages;
+        }
     }
     llama_scratch s = {be->mat_new(be, R, D),  be->mat_new(be, R, qw),
                        be->mat_new(be, R, kvw), be->mat_new(be, R, kvw),

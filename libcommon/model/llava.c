@@ -224,6 +224,7 @@ void llava_free(llava_model *m)
     if (lm->lm_head.data && lm->lm_head.data != lm->embed.data) be->weight_free(be, &lm->lm_head);
     if (lm->embed.data) be->weight_free(be, &lm->embed);
     if (lm->norm.data) be->weight_free(be, &lm->norm);
+    llama_kv_pool_free(m);
     free(m);
 }
 
@@ -237,9 +238,12 @@ typedef struct {
     float std;
 } rand_init;
 
-static double rand_uniform(rand_init *r)
+/* Draw k (0-based) after the generator's state s: splitmix64 of
+ * s + (k + 1) * golden, as a uniform in (0, 1). Counter-based, so a tensor's
+ * draws can be made in parallel and still give the same values. */
+static double rand_uniform_at(uint64_t s, uint64_t k)
 {
-    uint64_t z = (r->state += 0x9E3779B97F4A7C15ULL);
+    uint64_t z = s + (k + 1) * 0x9E3779B97F4A7C15ULL;
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
     z ^= z >> 31;
@@ -250,12 +254,16 @@ static void rand_weight(rand_init *r, int64_t rows, int64_t cols, be_weight *w)
 {
     size_t n = (size_t)(rows * cols);
     float *h = xmalloc(sizeof(float) * n);
-    for (size_t i = 0; i + 1 < n; i += 2) { /* Box-Muller, two at a time */
-        double u = rand_uniform(r), v = rand_uniform(r);
+    uint64_t s = r->state;
+    int64_t pairs = (int64_t)(n / 2);
+#pragma omp parallel for schedule(static) if (pairs > 65536)
+    for (int64_t p = 0; p < pairs; p++) { /* Box-Muller, two at a time */
+        double u = rand_uniform_at(s, 2 * (uint64_t)p), v = rand_uniform_at(s, 2 * (uint64_t)p + 1);
         double rad = sqrt(-2.0 * log(u)) * r->std;
-        h[i] = (float)(rad * cos(6.283185307179586 * v));
-        h[i + 1] = (float)(rad * sin(6.283185307179586 * v));
+        h[2 * p] = (float)(rad * cos(6.283185307179586 * v));
+        h[2 * p + 1] = (float)(rad * sin(6.283185307179586 * v));
     }
+    r->state = s + 2 * (uint64_t)pairs * 0x9E3779B97F4A7C15ULL;
     if (n % 2) h[n - 1] = 0.0f;
     r->be->weight_new(r->be, h, rows, cols, w);
     free(h);

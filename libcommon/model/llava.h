@@ -78,6 +78,7 @@ typedef struct {
     llama_decoder lm;
     int n_patches;          /* P = (image/patch)^2 */
     int image_tokens;       /* tokens per image in the prompt: P, or P+1 for "full" */
+    struct llama_kv_pool *kv_pool; /* pages of the sequences' caches (llama.c), or NULL */
 } llava_model;
 
 /* Load config.json and the safetensors weights of DIR onto backend be.
@@ -99,15 +100,26 @@ int clip_forward(llava_model *m, const float *pixels, int n_img, be_mat out, be_
  * out [n_img * image_tokens, D] (CLS dropped for "default"). */
 int llava_image_features(llava_model *m, const float *pixels, int n_img, be_mat out);
 
-/* Per-sequence key/value cache: k[l], v[l] are [capacity, KVH*hd]. */
+/* A sequence's key/value cache: pages of the model's page pool (the
+ * backend's be_kv_pages, made on the first llama_kv_new), taken as the
+ * sequence grows and shared, with reference counts, between sequences that
+ * start the same (llama_kv_share): the candidates of one prompt keep one
+ * copy of the prompt's keys and values. */
 typedef struct {
-    be_mat *k, *v;          /* [n_layers] */
+    int32_t *pages;         /* [n_pages] page ids in position order */
+    int64_t n_pages, cap_pages;
     int64_t capacity;       /* positions */
     int64_t n_past;         /* positions filled */
 } llama_kv;
 
 int llama_kv_new(llava_model *m, int64_t capacity, llama_kv *kv);
 void llama_kv_free(llava_model *m, llama_kv *kv);
+/* dst, new and empty, continues src's first n positions (n <= src->n_past):
+ * the pages src filled within them are shared, a page holding fewer than
+ * its size of them is copied (dst's next positions go there). */
+int llama_kv_share(llava_model *m, const llama_kv *src, int64_t n, llama_kv *dst);
+/* The model's page pool, freed with the model (llava_free). */
+void llama_kv_pool_free(llava_model *m);
 
 /* One sequence's share of a ragged batch: its rows [row0, row0 + n_new),
  * appended after kv->n_past cached positions (kv NULL: no cache, the rows

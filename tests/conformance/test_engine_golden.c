@@ -7,6 +7,7 @@
  * within 1e-4 relative, and their sums equal the summed attributes. */
 #include "chat.h"
 #include "check.h"
+#include "test_backend.h"
 #include "err.h"
 #include "generate.h"
 #include "golden.h"
@@ -154,7 +155,7 @@ static void check_scoring(llava_model *m, hid_t f, const char *pair)
 
 int main(void)
 {
-    be_backend *be = be_cpu_new(0);
+    be_backend *be = test_backend_new();
     llava_model *m = NULL;
     tok_tokenizer *tok = NULL;
     char *dir = golden_path("tiny-llava");

@@ -4,6 +4,7 @@
  * greedy decoding with the KV cache equal to the reference tokens wherever
  * the reference margin between the top two logits is above 1e-3. */
 #include "check.h"
+#include "test_backend.h"
 #include "err.h"
 #include "golden.h"
 #include "llava.h"
@@ -168,7 +169,7 @@ static void run_case(llava_model *m, hid_t f, const char *cas)
 
 int main(void)
 {
-    be_backend *be = be_cpu_new(0);
+    be_backend *be = test_backend_new();
     llava_model *m = NULL;
     char *dir = golden_path("tiny-llava");
     if (llava_load(dir, be, &m) != 0) {

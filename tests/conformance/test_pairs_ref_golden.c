@@ -8,6 +8,7 @@
  * ref_rejected_logp within 1e-4 relative, scored all together and one pair
  * at a time. */
 #include "check.h"
+#include "test_backend.h"
 #include "err.h"
 #include "golden.h"
 #include "h5io.h"
@@ -130,7 +131,7 @@ int main(int argc, char **argv)
 {
     test_mpi_init(&argc, &argv);
     h5u_init();
-    be_backend *be = be_cpu_new(0);
+    be_backend *be = test_backend_new();
     llava_model *m = NULL;
     char *dir = golden_path("tiny-llava");
     if (llava_load(dir, be, &m) != 0) {

@@ -5,6 +5,7 @@
  * the tensor's largest magnitude); the merged layer-0 q_proj. Also: a saved
  * adapter loads back identical, and the engine's forward applies it. */
 #include "check.h"
+#include "test_backend.h"
 #include "dpo.h"
 #include "err.h"
 #include "golden.h"
@@ -176,7 +177,7 @@ int main(void)
         return 77;
     }
     char *model_dir = golden_path("tiny-llava"), *lora_dir = golden_path("tiny-llava-lora");
-    be_backend *be = be_cpu_new(0);
+    be_backend *be = test_backend_new();
     llava_model *m = NULL;
     lora_adapter *ad = NULL;
     CHECK_OK(llava_load(model_dir, be, &m));

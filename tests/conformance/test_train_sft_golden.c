@@ -8,6 +8,7 @@
  * /sft/pixel_values when present, else that of the DPO pair whose chosen
  * sequence is the SFT sequence (how the golden file was made). */
 #include "check.h"
+#include "test_backend.h"
 #include "dpo.h"
 #include "err.h"
 #include "golden.h"
@@ -112,7 +113,7 @@ int main(void)
         return 77;
     }
     char *model_dir = golden_path("tiny-llava");
-    be_backend *be = be_cpu_new(0);
+    be_backend *be = test_backend_new();
     llava_model *m = NULL;
     CHECK_OK(llava_load(model_dir, be, &m));
     if (!m) return check_finish();

@@ -16,6 +16,11 @@
  *                  [--vocab N] [--prompt N] [--image-tokens N] [--response N]
  *                  [--micro N] [--r N] [--steps N] [--threads N] [--ref-given]
  *                  [--sharing both|on|off] [--projector]
+ *                  [--device cpu|cuda] [--dtype bf16|f16|f32] [--peak-tflops X]
+ * On a GPU (--device cuda) it also prints the matrix products' FLOP rate and
+ * its share of the card's bf16 dense peak (--peak-tflops, default 989: an
+ * H100 SXM), the model FLOP utilisation counted from the products alone
+ * (attention not counted), and the backend's peak device memory.
  * --prompt counts the prompt's text tokens; --image-tokens 0: text only
  * (otherwise a square number: (image_size / 14)^2). --projector: the
  * projector trained too (sima-dpo --train-projector: CLIP forward only,
@@ -43,6 +48,8 @@ typedef struct {
     int image_tokens;       /* per prompt; 0: text only */
     int sharing;            /* 0 off, 1 on, 2 both */
     int projector;          /* train the projector too */
+    be_open_opts dev;       /* --device, --dtype */
+    double peak_tflops;     /* the GPU's bf16 dense peak, for the utilisation */
 } shape_args;
 
 static double now(void)
@@ -249,16 +256,29 @@ static void print_figures(const char *what, const step_figures *f, const shape_a
     printf("%s: CPU time per step, best %.1f ms (all threads)\n", what, 1e3 * f->cpu_best);
     printf("%s: training tokens/s %.0f (chosen + rejected tokens per step / mean step time)\n",
            what, tokens / f->mean);
-    printf("%s: GEMM (linear, linear_dx, linear_dw) %.1f ms/step, %.1f%% of the step, "
-           "%.1f GFLOP/s\n", what, 1e3 * f->gemm_seconds / a->steps,
-           100.0 * f->gemm_seconds / (f->mean * a->steps), f->gemm_flops / f->gemm_seconds * 1e-9);
+    double flops_step = f->gemm_flops / a->steps;
+    if (strcmp(a->dev.device, "cpu") == 0) {
+        printf("%s: GEMM (linear, linear_dx, linear_dw) %.1f ms/step, %.1f%% of the step, "
+               "%.1f GFLOP/s\n", what, 1e3 * f->gemm_seconds / a->steps,
+               100.0 * f->gemm_seconds / (f->mean * a->steps), f->gemm_flops / f->gemm_seconds * 1e-9);
+        return;
+    }
+    /* on a GPU the wrappers see only the launches: count the work, time the step */
+    printf("%s: matrix products %.2f TFLOP per step -> %.0f TFLOP/s over the mean step, "
+           "%.1f%% of %.0f TFLOP/s bf16 peak (MFU, attention not counted); best step %.1f%%\n",
+           what, flops_step * 1e-12, flops_step / f->mean * 1e-12,
+           100.0 * flops_step / f->mean * 1e-12 / a->peak_tflops, a->peak_tflops,
+           100.0 * flops_step / f->best * 1e-12 / a->peak_tflops);
 }
 
 static int run(const shape_args *a)
 {
     cfg_model cfg;
     if (shape_config(a, &cfg) != 0) return -1;
-    be_backend *be = be_cpu_new(a->threads);
+    be_open_opts dev = a->dev;
+    dev.cpu_threads = a->threads;
+    be_backend *be = be_open(&dev);
+    if (!be) return -1;
     llava_model *m = NULL;
     lora_adapter *ad = NULL;
     if (llava_random(&cfg, be, 1, &m) != 0) return -1;
@@ -303,6 +323,12 @@ static int run(const shape_args *a)
                    (long long)fo.rows, fs.mean / fo.mean, fs.best / fo.best,
                    fs.cpu_best / fo.cpu_best, fo.mean / fs.mean);
         printf("peak RSS: %.1f MiB\n", (double)ru.ru_maxrss / 1024.0);
+        if (be->mem_stats) {
+            size_t in_use, peak;
+            be->mem_stats(be, &in_use, &peak);
+            printf("GPU memory: %.2f GiB peak held by the backend (%s, weights %s)\n",
+                   (double)peak / 1073741824.0, be->name, be_dtype_name(a->dev.weights));
+        }
     }
     free(pixels);
     for (int i = 0; i < a->micro; i++) {
@@ -321,14 +347,17 @@ static int run(const shape_args *a)
 
 int main(int argc, char **argv)
 {
-    shape_args a = {512, 8, 8, 8, 1376, 32000, 64, 128, 1, 16, 3, 0, 0, 576, 2, 0};
+    shape_args a = {512, 8, 8, 8, 1376, 32000, 64, 128, 1, 16, 3, 0, 0, 576, 2, 0, {0}, 989.0};
+    be_open_opts_default(&a.dev);
+    a.dev.device = "cpu";
     static struct option opts[] = {
         {"hidden", 1, 0, 'H'}, {"layers", 1, 0, 'L'}, {"heads", 1, 0, 'h'},
         {"kv-heads", 1, 0, 'k'}, {"ffn", 1, 0, 'F'}, {"vocab", 1, 0, 'V'},
         {"prompt", 1, 0, 'p'}, {"response", 1, 0, 'R'}, {"micro", 1, 0, 'm'},
         {"r", 1, 0, 'r'}, {"steps", 1, 0, 's'}, {"threads", 1, 0, 't'},
         {"ref-given", 0, 0, 'g'}, {"image-tokens", 1, 0, 'I'}, {"sharing", 1, 0, 'S'},
-        {"projector", 0, 0, 'P'}, {0, 0, 0, 0}};
+        {"projector", 0, 0, 'P'}, {"device", 1, 0, 'D'}, {"dtype", 1, 0, 'W'},
+        {"peak-tflops", 1, 0, 'T'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         int v = optarg ? atoi(optarg) : 1;
@@ -351,6 +380,18 @@ int main(int argc, char **argv)
         }
         if (c == 'P') {
             a.projector = a.ref_given = 1;
+            continue;
+        }
+        if (c == 'D') {
+            a.dev.device = optarg;
+            continue;
+        }
+        if (c == 'W') {
+            if (be_dtype_parse(optarg, &a.dev.weights) != 0) err_exit();
+            continue;
+        }
+        if (c == 'T') {
+            a.peak_tflops = atof(optarg);
             continue;
         }
         if (c != 'g' && v < 1) {

@@ -1,15 +1,20 @@
-/* perf_model.c — CPU speed of the LLaVA model and generation engine on a
- * randomly initialised model of any shape. Prints:
- *   vision encode (images/s), prefill (tokens/s) next to OpenBLAS sgemm alone
- *   on the same matrix shapes, decode (new tokens/s) at batch 1, 8 and 32,
- *   the weight bandwidth of batch-1 decode next to sgemv's, peak memory.
+/* perf_model.c — speed of the LLaVA model and generation engine on a
+ * randomly initialised model of any shape, on the CPU (default) or a GPU
+ * (--device cuda [--dtype bf16|f16|f32]). Prints:
+ *   vision encode (images/s), prefill (tokens/s; on the CPU next to OpenBLAS
+ *   sgemm alone on the same matrix shapes, on a GPU its matrix TFLOP/s),
+ *   decode (new tokens/s) at batch 1, 8 and 32 (--batches) after prompts of
+ *   --prompt tokens (default 16), the weight bandwidth of batch-1 decode
+ *   (on the CPU next to sgemv's), peak memory (GPU: the backend's device
+ *   memory).
  * Default shape: LLaMA 512 wide, 8 layers, vocab 32000; CLIP 384 wide,
  * 6 layers, 224 px, patch 14.
  *   perf_model [--config config.json] [--hidden N] [--layers N] [--heads N]
  *              [--kv-heads N] [--ffn N] [--vocab N] [--vision-hidden N]
  *              [--vision-layers N] [--vision-heads N] [--vision-ffn N]
  *              [--image-size N] [--patch N] [--new-tokens N] [--batches 1,8,32]
- *              [--no-vision] [--no-prefill] [--profile]
+ *              [--prompt N] [--no-vision] [--no-prefill] [--profile]
+ *              [--device cpu|cuda] [--dtype bf16|f16|f32]
  * Also prints the cost of a greedy decode step's per-row host work (argmax
  * and log-prob over the vocabulary) next to a plain one-pass scan.
  * --profile: also times every backend operation during one generation per
@@ -41,11 +46,16 @@ static double now(void)
 typedef struct {
     int hidden, layers, heads, kv_heads, ffn, vocab;
     int v_hidden, v_layers, v_heads, v_ffn, image_size, patch;
-    int new_tokens;
+    int new_tokens, prompt;
     int skip_vision, skip_prefill, profile;
     const char *config;
     char batches[64];
+    be_open_opts dev;
 } bench_args;
+
+static int on_cpu(const llava_model *m) { return strcmp(m->be->name, "cpu") == 0; }
+static double decode_weight_count(const llava_model *m);
+static int prompt_len = 16;
 
 static int build_config(const bench_args *a, cfg_model *cfg)
 {
@@ -140,11 +150,16 @@ static void bench_prefill(llava_model *m)
         llama_forward(m, &b, hidden);
         dt = fmin(dt, now() - t0);
     }
-    for (int r = 0; r < 3; r++) ds = fmin(ds, sgemm_only_seconds(m, R));
     printf("prefill           : %8.0f tokens/s  (%d prompts of %lld tokens, best of 3)\n", R / dt,
            n_seq, (long long)per);
-    printf("  sgemm alone     : %8.0f tokens/s  on the same shapes -> prefill at %.0f%% of sgemm\n",
-           R / ds, 100.0 * ds / dt);
+    if (on_cpu(m)) {
+        for (int r = 0; r < 3; r++) ds = fmin(ds, sgemm_only_seconds(m, R));
+        printf("  sgemm alone     : %8.0f tokens/s  on the same shapes -> prefill at %.0f%% of sgemm\n",
+               R / ds, 100.0 * ds / dt);
+    } else {
+        printf("  matrix products : %8.1f TFLOP/s (2 x layer weights x tokens / time)\n",
+               decode_weight_count(m) * 2.0 * R / dt * 1e-12);
+    }
     be->mat_free(be, &hidden);
     be->mat_free(be, &feats);
     free(px);
@@ -154,7 +169,7 @@ static void bench_prefill(llava_model *m)
 /* Seconds for `batch` greedy sequences to generate n tokens each. */
 static double time_generate(llava_model *m, int batch, int n)
 {
-    int prompt = 16;
+    int prompt = prompt_len;
     gen_request *req = xcalloc((size_t)batch, sizeof *req);
     int32_t *ids = xmalloc(sizeof(int32_t) * (size_t)(prompt * batch));
     for (int b = 0; b < batch; b++) {
@@ -228,14 +243,21 @@ static void bench_sampling(int V)
     free(x);
 }
 
-/* Bytes of weights a decode step reads: every layer, final norm, lm_head. */
-static double decode_weight_bytes(const llava_model *m)
+/* Weights a decode step reads: every layer, final norm, lm_head. */
+static double decode_weight_count(const llava_model *m)
 {
     const cfg_text *t = &m->cfg.text;
     double D = t->hidden_size, F = t->intermediate_size;
     double Q = (double)t->num_attention_heads * t->head_dim, KV = (double)t->num_key_value_heads * t->head_dim;
     double layer = Q * D + 2 * KV * D + D * Q + 3 * F * D + 2 * D;
-    return 4.0 * (t->num_hidden_layers * layer + D + (double)t->vocab_size * D);
+    return t->num_hidden_layers * layer + D + (double)t->vocab_size * D;
+}
+
+static double weight_bytes_each = 4.0; /* float32 on the CPU; the GPU's --dtype */
+
+static double decode_weight_bytes(const llava_model *m)
+{
+    return weight_bytes_each * decode_weight_count(m);
 }
 
 static double sgemv_gbs(int rows, int cols)
@@ -360,11 +382,14 @@ static void bench_decode(llava_model *m, const char *batches, int n, int profile
         printf("decode batch %-4d : %8.1f new tokens/s (best of 3)", b, tps);
         if (tps1 > 0 && b > 1) printf("  (%.1fx batch 1)", tps / tps1);
         putchar('\n');
-        if (b == 1) {
+        if (b == 1 && on_cpu(m)) {
             double gbs = decode_weight_bytes(m) * tps / 1e9;
             double ref = sgemv_gbs(m->cfg.text.vocab_size, m->cfg.text.hidden_size);
             printf("  weight stream   : %8.1f GB/s vs sgemv %.1f GB/s -> %.0f%% of sgemv\n", gbs, ref,
                    100.0 * gbs / ref);
+        } else if (b == 1) {
+            printf("  weight stream   : %8.1f GB/s (weights read per token x tokens/s)\n",
+                   decode_weight_bytes(m) * tps / 1e9);
         }
         if (profile) profile_decode(m, b, n);
     }
@@ -373,7 +398,10 @@ static void bench_decode(llava_model *m, const char *batches, int n, int profile
 int main(int argc, char **argv)
 {
     err_set_program("perf_model");
-    bench_args a = {512, 8, 8, 8, 1376, 32000, 384, 6, 6, 1536, 224, 14, 32, 0, 0, 0, NULL, "1,8,32"};
+    bench_args a = {512, 8, 8, 8, 1376, 32000, 384, 6, 6, 1536, 224, 14, 32, 16, 0, 0, 0, NULL,
+                    "1,8,32", {0}};
+    be_open_opts_default(&a.dev);
+    a.dev.device = "cpu";
     static struct option opts[] = {
         {"config", required_argument, 0, 'c'}, {"hidden", required_argument, 0, 'H'},
         {"layers", required_argument, 0, 'L'}, {"heads", required_argument, 0, 'A'},
@@ -383,7 +411,9 @@ int main(int argc, char **argv)
         {"vision-ffn", required_argument, 0, 'f'}, {"image-size", required_argument, 0, 'i'},
         {"patch", required_argument, 0, 'p'}, {"new-tokens", required_argument, 0, 'n'},
         {"batches", required_argument, 0, 'b'}, {"no-vision", no_argument, 0, 'x'},
-        {"no-prefill", no_argument, 0, 'y'}, {"profile", no_argument, 0, 'P'}, {0, 0, 0, 0}};
+        {"no-prefill", no_argument, 0, 'y'}, {"profile", no_argument, 0, 'P'},
+        {"prompt", required_argument, 0, 'T'}, {"device", required_argument, 0, 'D'},
+        {"dtype", required_argument, 0, 'W'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         int v = optarg ? atoi(optarg) : 0;
@@ -406,14 +436,24 @@ int main(int argc, char **argv)
         case 'x': a.skip_vision = 1; break;
         case 'y': a.skip_prefill = 1; break;
         case 'P': a.profile = 1; break;
+        case 'T': a.prompt = v; break;
+        case 'D': a.dev.device = optarg; break;
+        case 'W':
+            if (be_dtype_parse(optarg, &a.dev.weights) != 0) err_exit();
+            break;
         default: fprintf(stderr, "usage: see the comment at the top of perf_model.c\n"); return 2;
         }
     }
     cfg_model cfg;
     if (build_config(&a, &cfg) != 0) err_exit();
-    be_backend *be = be_cpu_new(0);
+    be_backend *be = be_open(&a.dev);
+    if (!be) err_exit();
+    prompt_len = a.prompt;
+    if (strcmp(be->name, "cpu") != 0) weight_bytes_each = a.dev.weights == BE_F32 ? 4.0 : 2.0;
     llava_model *m = NULL;
     if (llava_random(&cfg, be, 1, &m) != 0) err_exit();
+    printf("backend: %s%s%s\n", be->name, strcmp(be->name, "cpu") ? ", weights " : "",
+           strcmp(be->name, "cpu") ? be_dtype_name(a.dev.weights) : "");
     const cfg_text *t = &cfg.text;
     printf("model: LLaMA %d wide, %d layers, %d/%d heads, FFN %d, vocab %d; CLIP %d wide, %d of %d "
            "layers run, %d px / patch %d (%d image tokens)\n",
@@ -422,12 +462,17 @@ int main(int argc, char **argv)
            cfg.vision.num_hidden_layers, cfg.vision.image_size, cfg.vision.patch_size, m->image_tokens);
     if (!a.skip_vision) bench_vision(m);
     if (!a.skip_prefill) bench_prefill(m);
-    bench_sampling(t->vocab_size);
+    if (on_cpu(m)) bench_sampling(t->vocab_size);
     if (a.profile) profile_install(be);
     bench_decode(m, a.batches, a.new_tokens, a.profile);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("peak memory       : %8.1f MiB\n", ru.ru_maxrss / 1024.0);
+    printf("peak memory       : %8.1f MiB (process RSS)\n", ru.ru_maxrss / 1024.0);
+    if (be->mem_stats) {
+        size_t now_b, peak_b;
+        be->mem_stats(be, &now_b, &peak_b);
+        printf("GPU memory        : %8.1f MiB peak held by the backend\n", peak_b / 1048576.0);
+    }
     llava_free(m);
     be->destroy(be);
     return 0;

@@ -226,7 +226,7 @@ int main(int argc, char **argv)
 {
     test_mpi_init(&argc, &argv);
     err_set_program("test_stage");
-    tool_ctx t = {"test_stage", 0, 1, argc, argv, MPI_Wtime()};
+    tool_ctx t = {"test_stage", 0, 1, argc, argv, MPI_Wtime(), 0, 1};
     test_options(&t);
     char *dir = test_tmpdir("stage");
     test_run(&t, dir);

@@ -277,7 +277,7 @@ static void test_attention(be_backend *be, bool causal)
     float *q = xmalloc(sizeof(float) * R * qw), *k = xmalloc(sizeof(float) * R * kw),
           *v = xmalloc(sizeof(float) * R * kw), *c = xmalloc(sizeof(float) * R * qw);
     fill(q, R * qw, 1), fill(k, R * kw, 1), fill(v, R * kw, 1), fill(c, R * qw, 1);
-    be_attn_seq seqs[2] = {{0, T, 0, {0}, {0}, 0, 0}, {T, T, 0, {0}, {0}, 0, 0}};
+    be_attn_seq seqs[2] = {{.q_row0 = 0, .n_new = T}, {.q_row0 = T, .n_new = T}};
     be_attn_shape sh = {H, KVH, hd, causal, 1.0f / sqrtf((float)hd)};
     be_mat dq = be->mat_new(be, R, qw), dk = be->mat_new(be, R, kw), dv = be->mat_new(be, R, kw),
            dout = up(be, c, R, qw), qm = up(be, q, R, qw), km = up(be, k, R, kw), vm = up(be, v, R, kw);

@@ -8,7 +8,12 @@
 #include <float.h>
 #include <math.h>
 
-int64_t cpu_attn_n_keys(const cpu_kv_block *kv) { return kv[CPU_KV_PRE].n + kv[CPU_KV_MAIN].n; }
+int64_t cpu_attn_n_keys(const cpu_kv_block *kv, int n_kv)
+{
+    int64_t n = 0;
+    for (int b = 0; b < n_kv; b++) n += kv[b].n;
+    return n;
+}
 
 /* Softmax of row[0..n) in place; entries >= n_valid are masked to 0. */
 static void softmax_masked(float *row, int64_t n_valid, int64_t n)
@@ -25,11 +30,11 @@ static void softmax_masked(float *row, int64_t n_valid, int64_t n)
     for (int64_t j = n_valid; j < n; j++) row[j] = 0.0f;
 }
 
-void cpu_attn_probs(float *P, const float *q, int64_t ldq, const cpu_kv_block *kv, int64_t n,
-                    int hd, bool causal, float scale)
+void cpu_attn_probs(float *P, const float *q, int64_t ldq, const cpu_kv_block *kv, int n_kv,
+                    int64_t n, int hd, bool causal, float scale)
 {
-    int64_t nk = cpu_attn_n_keys(kv), col = 0;
-    for (int b = 0; b < CPU_KV_N; b++) {
+    int64_t nk = cpu_attn_n_keys(kv, n_kv), col = 0;
+    for (int b = 0; b < n_kv; b++) {
         if (kv[b].n == 0) continue;
         /* P[:, col .. col + n_b) = scale q K_b^T */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)kv[b].n, hd, scale, q,
@@ -39,12 +44,12 @@ void cpu_attn_probs(float *P, const float *q, int64_t ldq, const cpu_kv_block *k
     for (int64_t i = 0; i < n; i++) softmax_masked(P + i * nk, causal ? nk - n + i + 1 : nk, nk);
 }
 
-void cpu_attn_apply(float *out, int64_t ldo, const float *P, const cpu_kv_block *kv, int64_t n,
-                    int hd)
+void cpu_attn_apply(float *out, int64_t ldo, const float *P, const cpu_kv_block *kv, int n_kv,
+                    int64_t n, int hd)
 {
-    int64_t nk = cpu_attn_n_keys(kv), col = 0;
+    int64_t nk = cpu_attn_n_keys(kv, n_kv), col = 0;
     float beta = 0.0f;
-    for (int b = 0; b < CPU_KV_N; b++) {
+    for (int b = 0; b < n_kv; b++) {
         if (kv[b].n == 0) continue;
         /* out (+)= P[:, col .. col + n_b) V_b */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, hd, (int)kv[b].n, 1.0f,
@@ -58,12 +63,12 @@ void cpu_attn_apply(float *out, int64_t ldo, const float *P, const cpu_kv_block 
  * dV_b += P_b^T dO; dP_b = dO V_b^T; dS = P . (dP - rowsum(dP . P));
  * dq += scale dS_b K_b; dK_b += scale dS_b^T q. */
 void cpu_attn_head_backward(float *P, float *dP, const float *q, float *dq, int64_t ldq,
-                            const cpu_kv_block *kv, const float *dout, int64_t ldo, int64_t n,
-                            int hd, bool causal, float scale)
+                            const cpu_kv_block *kv, int n_kv, const float *dout, int64_t ldo,
+                            int64_t n, int hd, bool causal, float scale)
 {
-    int64_t nk = cpu_attn_n_keys(kv), col = 0;
-    cpu_attn_probs(P, q, ldq, kv, n, hd, causal, scale);
-    for (int b = 0; b < CPU_KV_N; b++) {
+    int64_t nk = cpu_attn_n_keys(kv, n_kv), col = 0;
+    cpu_attn_probs(P, q, ldq, kv, n_kv, n, hd, causal, scale);
+    for (int b = 0; b < n_kv; b++) {
         if (kv[b].n == 0) continue;
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)kv[b].n, hd, (int)n, 1.0f,
                     P + col, (int)nk, dout, (int)ldo, 1.0f, kv[b].dv, (int)kv[b].ld_grad);
@@ -78,7 +83,7 @@ void cpu_attn_head_backward(float *P, float *dP, const float *q, float *dq, int6
         for (int64_t j = 0; j < nk; j++) d[j] = p[j] * (d[j] - (float)dot);
     }
     col = 0;
-    for (int b = 0; b < CPU_KV_N; b++) {
+    for (int b = 0; b < n_kv; b++) {
         if (kv[b].n == 0) continue;
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)n, hd, (int)kv[b].n, scale,
                     dP + col, (int)nk, kv[b].k, (int)kv[b].ld, 1.0f, dq, (int)ldq);

@@ -2,11 +2,11 @@
  * attention over its key blocks, shared by the forward (cpu_backend.c) and
  * the backward (cpu_train.c).
  *
- * A sequence's keys are at most two blocks in order: a shared prefix (rows
- * of another sequence, be_attn_seq.n_pre) and its main block (its cache, or
- * its own rows). Scores and products run block by block, so the blocks need
- * not be adjacent in memory; with an empty prefix every operation is the
- * single-block one. */
+ * A sequence's keys are blocks in order: without a cache, a shared prefix
+ * (rows of another sequence, be_attn_seq.n_pre) and its own rows
+ * (CPU_KV_PRE, CPU_KV_MAIN); with a cache, its pages. Scores and products
+ * run block by block, so the blocks need not be adjacent in memory; empty
+ * blocks are skipped. */
 #ifndef SIMA_BACKENDS_CPU_ATTN_H
 #define SIMA_BACKENDS_CPU_ATTN_H
 
@@ -22,23 +22,23 @@ typedef struct {
     int64_t n, ld, ld_grad;
 } cpu_kv_block;
 
-/* The number of keys of all blocks. */
-int64_t cpu_attn_n_keys(const cpu_kv_block *kv);
+/* The number of keys of blocks kv[0 .. n_kv). */
+int64_t cpu_attn_n_keys(const cpu_kv_block *kv, int n_kv);
 
 /* P [n, n_keys] = softmax(scale q [n, hd] K^T) over the blocks' keys in
  * order; causal: query row i sees keys 0 .. n_keys - n + i (its own rows
  * are the last n keys), the rest of its row is 0. */
-void cpu_attn_probs(float *P, const float *q, int64_t ldq, const cpu_kv_block *kv, int64_t n,
-                    int hd, bool causal, float scale);
+void cpu_attn_probs(float *P, const float *q, int64_t ldq, const cpu_kv_block *kv, int n_kv,
+                    int64_t n, int hd, bool causal, float scale);
 
 /* out [n, hd] = P V over the blocks (overwrites out). */
-void cpu_attn_apply(float *out, int64_t ldo, const float *P, const cpu_kv_block *kv, int64_t n,
-                    int hd);
+void cpu_attn_apply(float *out, int64_t ldo, const float *P, const cpu_kv_block *kv, int n_kv,
+                    int64_t n, int hd);
 
 /* Backward of out = P V with P = softmax(scale q K^T): dq [n, hd] += ..,
  * each block's dk/dv += ... P and dP are [n, n_keys] scratch. */
 void cpu_attn_head_backward(float *P, float *dP, const float *q, float *dq, int64_t ldq,
-                            const cpu_kv_block *kv, const float *dout, int64_t ldo, int64_t n,
-                            int hd, bool causal, float scale);
+                            const cpu_kv_block *kv, int n_kv, const float *dout, int64_t ldo,
+                            int64_t n, int hd, bool causal, float scale);
 
 #endif

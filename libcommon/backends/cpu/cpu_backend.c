@@ -6,6 +6,7 @@
 #include "backend.h"
 #include "cpu_attn.h"
 #include "cpu_gemm_small.h"
+#include "cpu_kv.h"
 #include "cpu_train.h"
 #include "err.h"
 #include "log.h"
@@ -311,50 +312,68 @@ static void cpu_rope(be_backend *be, be_mat x, int n_heads, int head_dim,
     }
 }
 
-/* Where one sequence's keys and values are: its cache (after appending the
- * new rows) or, without a cache, its shared prefix rows (if any) and its own
- * new rows. Pointers are to column 0; a head adds its column offset. */
-typedef struct {
-    const float *pre_k, *pre_v, *keys, *vals;
-    int64_t ldkv, n_pre, n_keys;
-} kv_view;
-
-static kv_view attn_kv_view(be_backend *be, be_mat k, be_mat v, const be_attn_seq *sq)
+/* Appends a cached sequence's new k/v rows to its pages. */
+static void cache_append(be_mat k, be_mat v, const be_attn_seq *sq)
 {
-    kv_view w = {0};
-    if (sq->k_cache.data) {
-        cpu_copy(be, be_rows(sq->k_cache, sq->n_past, sq->n_new), be_rows(k, sq->q_row0, sq->n_new));
-        cpu_copy(be, be_rows(sq->v_cache, sq->n_past, sq->n_new), be_rows(v, sq->q_row0, sq->n_new));
-        w.keys = sq->k_cache.data;
-        w.vals = sq->v_cache.data;
-        w.ldkv = sq->k_cache.ld;
-        w.n_keys = sq->n_past + sq->n_new;
-        return w;
+    const be_kv_pages *p = sq->pages;
+    size_t bytes = sizeof(float) * (size_t)p->width;
+    for (int64_t j = 0; j < sq->n_new; j++) {
+        int64_t pos = sq->n_past + j, row = pos % p->page;
+        int32_t id = sq->page_ids[pos / p->page];
+        memcpy(cpu_kv_keys(p, sq->layer, id) + row * p->width, k.data + (sq->q_row0 + j) * k.ld,
+               bytes);
+        memcpy(cpu_kv_values(p, sq->layer, id) + row * p->width, v.data + (sq->q_row0 + j) * v.ld,
+               bytes);
     }
-    w.keys = k.data + sq->q_row0 * k.ld;
-    w.vals = v.data + sq->q_row0 * v.ld;
-    w.ldkv = k.ld;
-    w.n_keys = sq->n_new;
-    if (sq->n_pre > 0) {
-        w.pre_k = k.data + sq->pre_row0 * k.ld;
-        w.pre_v = v.data + sq->pre_row0 * v.ld;
-        w.n_pre = sq->n_pre;
+}
+
+/* One sequence's key blocks at column kvc (a kv head): its pages (after
+ * the append), or without a cache its shared prefix rows and its own new
+ * rows. kv has room for ceil(n_keys / page) + 1 blocks; returns the count. */
+static int seq_blocks(cpu_kv_block *kv, const be_attn_seq *sq, be_mat k, be_mat v, int64_t kvc)
+{
+    if (!sq->pages) {
+        kv[CPU_KV_PRE] = (cpu_kv_block){0};
+        if (sq->n_pre > 0)
+            kv[CPU_KV_PRE] = (cpu_kv_block){k.data + sq->pre_row0 * k.ld + kvc,
+                                            v.data + sq->pre_row0 * v.ld + kvc, NULL, NULL,
+                                            sq->n_pre, k.ld, 0};
+        kv[CPU_KV_MAIN] = (cpu_kv_block){k.data + sq->q_row0 * k.ld + kvc,
+                                         v.data + sq->q_row0 * v.ld + kvc, NULL, NULL, sq->n_new,
+                                         k.ld, 0};
+        return CPU_KV_N;
     }
-    return w;
+    const be_kv_pages *p = sq->pages;
+    int64_t n_keys = sq->n_past + sq->n_new;
+    int n = 0;
+    for (int64_t pos = 0; pos < n_keys; pos += p->page, n++) {
+        int32_t id = sq->page_ids[pos / p->page];
+        int64_t len = n_keys - pos < p->page ? n_keys - pos : p->page;
+        kv[n] = (cpu_kv_block){cpu_kv_keys(p, sq->layer, id) + kvc,
+                               cpu_kv_values(p, sq->layer, id) + kvc, NULL, NULL, len, p->width, 0};
+    }
+    return n;
+}
+
+static int max_blocks(const be_attn_seq *seqs, int n_seqs)
+{
+    int64_t m = CPU_KV_N;
+    for (int s = 0; s < n_seqs; s++)
+        if (seqs[s].pages) {
+            int64_t b = (seqs[s].n_past + seqs[s].n_new + seqs[s].pages->page - 1) / seqs[s].pages->page;
+            m = b > m ? b : m;
+        }
+    return (int)m;
 }
 
 /* One sequence, one head: out_h [n, hd] = softmax(scale q_h K_h^T) V_h over
- * its key blocks (cpu_attn.h); kvc: the kv head's first column. */
-static void attend_head(const kv_view *w, int64_t kvc, const float *q, int64_t ldq, float *out,
+ * its key blocks (cpu_attn.h). */
+static void attend_head(const cpu_kv_block *kv, int n_kv, const float *q, int64_t ldq, float *out,
                         int64_t ldo, int64_t n, int hd, bool causal, float scale)
 {
-    cpu_kv_block kv[CPU_KV_N] = {
-        {w->n_pre ? w->pre_k + kvc : NULL, w->n_pre ? w->pre_v + kvc : NULL, NULL, NULL, w->n_pre,
-         w->ldkv, 0},
-        {w->keys + kvc, w->vals + kvc, NULL, NULL, w->n_keys, w->ldkv, 0}};
-    float *scores = xmalloc(sizeof(float) * (size_t)(n * (w->n_pre + w->n_keys))); /* [n, n_keys] */
-    cpu_attn_probs(scores, q, ldq, kv, n, hd, causal, scale);
-    cpu_attn_apply(out, ldo, scores, kv, n, hd);
+    float *scores = xmalloc(sizeof(float) * (size_t)(n * cpu_attn_n_keys(kv, n_kv))); /* [n, n_keys] */
+    cpu_attn_probs(scores, q, ldq, kv, n_kv, n, hd, causal, scale);
+    cpu_attn_apply(out, ldo, scores, kv, n_kv, n, hd);
     free(scores);
 }
 
@@ -363,19 +382,22 @@ static void attend_head(const kv_view *w, int64_t kvc, const float *q, int64_t l
 static void cpu_attention(be_backend *be, be_mat out, be_mat q, be_mat k, be_mat v,
                           const be_attn_seq *seqs, int n_seqs, be_attn_shape sh)
 {
-    int hd = sh.head_dim, group = sh.n_heads / sh.n_kv_heads;
-    kv_view *views = xmalloc(sizeof(kv_view) * (size_t)(n_seqs ? n_seqs : 1));
-    for (int s = 0; s < n_seqs; s++) views[s] = attn_kv_view(be, k, v, &seqs[s]);
+    (void)be;
+    int hd = sh.head_dim, group = sh.n_heads / sh.n_kv_heads, cap = max_blocks(seqs, n_seqs);
+    for (int s = 0; s < n_seqs; s++)
+        if (seqs[s].pages) cache_append(k, v, &seqs[s]);
     int64_t n_tasks = (int64_t)n_seqs * sh.n_heads;
 #pragma omp parallel for schedule(dynamic)
     for (int64_t task = 0; task < n_tasks; task++) {
         int s = (int)(task / sh.n_heads), h = (int)(task % sh.n_heads), kvh = h / group;
         const be_attn_seq *sq = &seqs[s];
-        attend_head(&views[s], (int64_t)kvh * hd, q.data + sq->q_row0 * q.ld + (int64_t)h * hd,
-                    q.ld, out.data + sq->q_row0 * out.ld + (int64_t)h * hd, out.ld, sq->n_new, hd,
+        cpu_kv_block *kv = xmalloc(sizeof(cpu_kv_block) * (size_t)cap);
+        int n_kv = seq_blocks(kv, sq, k, v, (int64_t)kvh * hd);
+        attend_head(kv, n_kv, q.data + sq->q_row0 * q.ld + (int64_t)h * hd, q.ld,
+                    out.data + sq->q_row0 * out.ld + (int64_t)h * hd, out.ld, sq->n_new, hd,
                     sh.causal, sh.scale);
+        free(kv);
     }
-    free(views);
 }
 
 static void cpu_token_logprobs(be_backend *be, be_mat logits, const int32_t *target,
@@ -459,5 +481,6 @@ be_backend *be_cpu_new(int n_threads)
     be->token_logprobs = cpu_token_logprobs;
     be->destroy = cpu_destroy;
     cpu_train_install(be);
+    cpu_kv_install(be);
     return be;
 }

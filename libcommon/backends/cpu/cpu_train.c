@@ -326,14 +326,14 @@ static void cpu_attention_backward(be_backend *be, be_mat dq, be_mat dk, be_mat 
         int64_t r0 = seqs[s].q_row0, n = seqs[s].n_new, kc = (int64_t)kvh * hd;
         cpu_kv_block kv[CPU_KV_N];
         seq_kv_blocks(kv, &seqs[s], &pg, s, kc, k, v, dk, dv, kw);
-        int64_t nk = cpu_attn_n_keys(kv);
+        int64_t nk = cpu_attn_n_keys(kv, CPU_KV_N);
         float *P = xmalloc(sizeof(float) * (size_t)(n * nk));   /* [n, n_keys] */
         float *dP = xmalloc(sizeof(float) * (size_t)(n * nk));
         for (int h = kvh * group; h < (kvh + 1) * group; h++) {
             int64_t qc = (int64_t)h * hd;
             cpu_attn_head_backward(P, dP, q.data + r0 * q.ld + qc, dq.data + r0 * dq.ld + qc, q.ld,
-                                   kv, dout.data + r0 * dout.ld + qc, dout.ld, n, hd, sh.causal,
-                                   sh.scale);
+                                   kv, CPU_KV_N, dout.data + r0 * dout.ld + qc, dout.ld, n, hd,
+                                   sh.causal, sh.scale);
         }
         free(P);
         free(dP);

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The tools' GPU code paths end to end, on the CPU emulation of CUDA
+# (build/emu-bin: the same tools linked with the emulated CUDA backend),
+# with --device cuda: what tests/device/tools-gpu.sh checks on a real GPU
+# (sima-gen -np 1 == -np 2, sima-critic, sima-pairs --ref-logps, sima-dpo
+# -np 2 == -np 1 --grad-accum 2 bit for bit), and that a CPU build without
+# a GPU refuses --device cuda with a one-line error.
+set -u
+bin=${SIMA_BIN:?}
+src=${SIMA_SOURCE_DIR:?}
+golden=${SIMA_GOLDEN_DIR:-$SIMA_GOLDEN_DEFAULT}
+. "$(dirname "$0")/lib.sh"
+
+emu=$bin/../emu-bin
+if [ ! -x "$emu/sima-gen" ]; then
+  echo "SKIP: no emulated tools in $emu (built with -DSIMA_CUDA_EMU=OFF)"
+  exit 77
+fi
+mix=$tmp/bin
+mkdir -p "$mix"
+for t in sima-gen sima-critic sima-pairs sima-dpo; do ln -s "$emu/$t" "$mix/$t"; done
+ln -s "$bin/sima-prep" "$mix/sima-prep"
+ln -s "$bin/../tests/test_pairs_logic" "$mix/test_pairs_logic"
+
+# a short critic prompt keeps the emulated run to a few minutes
+cat > "$tmp/critic.txt" <<'TPL'
+Which answer fits the image and the truth better, by objects, relations and attributes?
+Question: {question}
+Truth: {ground_truth}
+[1] {response_1}
+[2] {response_2}
+End with [[1]] or [[2]].
+TPL
+SIMA_GOLDEN_DIR=$golden OMP_NUM_THREADS=1 SIMA_TOOLS_DTYPE=bf16 SIMA_TOOLS_CRITIC_TEMPLATE=$tmp/critic.txt \
+  bash "$src/tests/device/tools-gpu.sh" "$mix" "$tmp/round" >"$tmp/round.log" 2>&1
+rc=$?
+check '[ $rc -eq 0 ]' "tools-gpu.sh on the emulation failed: $(tail -n 20 "$tmp/round.log")"
+check 'grep -q "^sima-gen: -np 1 == -np 2" "$tmp/round.log"' "sima-gen np1 vs np2 not checked"
+check 'grep -q "^sima-dpo: -np 2 == -np 1 --grad-accum 2" "$tmp/round.log"' "sima-dpo np2 vs np1 not checked"
+# the run key names the device: a CPU run cannot resume the GPU run's file
+"$bin/sima-gen" --model "$golden/tiny-llava" --prompts "$tmp/round/prompts.h5" \
+  --out "$tmp/round/responses-np1.h5" --max-new-tokens 24 --chunk 2 --device cpu >"$tmp/cpu.log" 2>&1
+rc=$?
+check '[ $rc -ne 0 ] && grep -q "different run" "$tmp/cpu.log"' \
+  "a CPU rerun over the GPU run's output should be refused as a different run: $(cat "$tmp/cpu.log")"
+
+# --device cuda where this build or machine has no GPU: one line, exit 1
+SIMA_CUEMU_DEVICES=0 "$emu/sima-gen" --model "$golden/tiny-llava" --prompts "$tmp/round/prompts.h5" \
+  --out "$tmp/none.h5" --device cuda >"$tmp/none.log" 2>&1
+rc=$?
+check '[ $rc -eq 1 ] && [ "$(wc -l <"$tmp/none.log")" -eq 1 ] && grep -q "device cpu" "$tmp/none.log"' \
+  "--device cuda without a GPU: expected one error line naming --device cpu, got rc $rc: $(cat "$tmp/none.log")"
+check '[ ! -e "$tmp/none.h5" ]' "--device cuda without a GPU left an output file"
+finish
