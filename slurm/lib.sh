@@ -135,7 +135,7 @@ sima_run() {
     rc=$?
   done
   trap - USR1 TERM
-  if [ "$terminated" = 1 ]; then
+  if [ "$terminated" = 1 ] && [ "$rc" -ne 0 ]; then
     echo "$tool: stopped by SIGTERM (scancel, time limit or preemption) with status $rc; not requeued: resubmit to continue"
   elif [ "$rc" -eq 3 ]; then
     sima_requeue "$tool"

@@ -247,8 +247,10 @@ stage_command() {
       read -r -a extra <<<"$bench_args"
       cmd=("$slurm_dir/sima-bench.sbatch" "$model" "$round/bench-base" "${extra[@]}") ;;
     summary)
-      cmd=("$slurm_dir/sima-summary.sbatch" "$round" --title "Round $k of $rounds: $round"
-           --model "$model" --next "$next_model" --before "$(bench_before)")
+      local title="Round: $round"
+      [ "$rounds" -gt 1 ] && title="Round $k of $rounds: $round"
+      cmd=("$slurm_dir/sima-summary.sbatch" "$round" --title "$title" --model "$model"
+           --next "$next_model" --before "$(bench_before)")
       [ "$rounds" -gt 1 ] && cmd+=(--collect "$top") ;;
   esac
 }
