@@ -69,11 +69,12 @@ sima_launcher() {
   fi
   probe=$(mktemp "${TMPDIR:-/tmp}/sima-probe.XXXXXX") || exit 1
   for m in "${mpi[@]}"; do
-    # shellcheck disable=SC2086  # $m is one option or nothing
-    if timeout 120 srun --nodes=1 --ntasks=1 --kill-on-bad-exit=1 "${opts[@]}" $m "$exe" --version \
+    local flag=()
+    [ -n "$m" ] && flag=("$m")
+    if timeout 120 srun --nodes=1 --ntasks=1 --kill-on-bad-exit=1 "${opts[@]}" "${flag[@]}" "$exe" --version \
       >"$probe" 2>&1; then
       rm -f "$probe"
-      launch=(srun --kill-on-bad-exit=1 "${opts[@]}" $m)
+      launch=(srun --kill-on-bad-exit=1 "${opts[@]}" "${flag[@]}")
       launch_why="auto: an MPI rank starts under srun ${m:-${SIMA_SRUN_OPTS:-}}"
       return
     fi

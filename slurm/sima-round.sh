@@ -258,7 +258,7 @@ stage_command() {
 # stage_sbatch STAGE: fills opts (sbatch options: every job's, the GPUs',
 # then the stage's). The summary is one small task.
 stage_sbatch() {
-  local name=$1 own= gpu=()
+  local name=$1 own='' gpu=()
   case $1 in
     gen) own=$gen_sbatch ;;
     critic) own=$critic_sbatch ;;

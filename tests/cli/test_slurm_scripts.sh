@@ -129,25 +129,23 @@ calls() { wc -l <"$state/sbatch.log"; }
 # the id of the job whose script is $2 in lines $1 (since ...)
 id_of() { grep "|$2 " <<<"$1" | cut -d'|' -f1; }
 deps_of() { grep "|$2 " <<<"$1" | cut -d'|' -f2; }
+# drive OUT ARGS...: sima-round.sh ARGS, its output in $tmp/OUT; sets rc, n
+# (the count of sbatch calls before it) and sub (the sbatch.log lines it added)
+drive() {
+  local out=$1
+  shift
+  n=$(calls)
+  bash "$round" "$@" >"$tmp/$out" 2>&1
+  rc=$?
+  sub=$(since "$n")
+}
 
 # --- inputs: the demo prompts, 4 POPE questions about the golden images
 "$bin/sima-prep" import --format sima "$src/data/demo/prompts.jsonl" \
   --image-root "$src/data/demo/images" --out "$tmp/prompts.h5" >"$tmp/prep.log" 2>&1
 rc=$?
 check '[ $rc -eq 0 ]' "sima-prep import failed: $(cat "$tmp/prep.log")"
-mkdir -p "$tmp/q/images"
-cp "$golden"/images/*.jpg "$tmp/q/images/"
-python3 - "$tmp/q" <<'PY'
-import json, os, sys
-d = sys.argv[1]
-imgs = sorted(os.listdir(d + "/images"))
-with open(d + "/questions.jsonl", "w") as f:
-    for i in range(4):
-        f.write(json.dumps({"question_id": "pope-%d" % i, "benchmark": "pope", "split": "random",
-                            "image": "images/" + imgs[i % len(imgs)],
-                            "question": "Is there a circle in the image?",
-                            "label": "yes" if i % 2 else "no"}) + "\n")
-PY
+make_pope_questions "$tmp/q" 4
 
 # --- bad arguments: usage and exit 2
 usage_case() {  # usage_case WHAT CMD...: exit 2 with a usage line
@@ -291,10 +289,8 @@ ropts=(--gen-args "--max-new-tokens 12 --chunk 3 --quiet" --critic-args "--max-n
        --bench-base --sbatch "--account=acct")
 dpo1=(--dpo-args "--lora-r 4 --lora-alpha 8 --epochs 2 --lr 1e-3 --stop-after 2")
 dpo2=(--dpo-args "--lora-r 4 --lora-alpha 8 --epochs 2 --lr 1e-3")
-bash "$round" "${ropts[@]}" "${dpo1[@]}" "$model" "$tmp/prompts.h5" "$R" >"$tmp/round1.out" 2>&1
-rc=$?
+drive round1.out "${ropts[@]}" "${dpo1[@]}" "$model" "$tmp/prompts.h5" "$R"
 check '[ $rc -eq 0 ]' "round failed: $(cat "$tmp/round1.out")"
-sub=$(since 0)
 check '[ "$(wc -l <<<"$sub")" = 7 ]' "7 jobs expected: $sub"
 g=$(id_of "$sub" sima-gen.sbatch) c=$(id_of "$sub" sima-critic.sbatch)
 p=$(id_of "$sub" sima-pairs.sbatch) d=$(id_of "$sub" sima-dpo.sbatch)
@@ -334,10 +330,7 @@ check '[ "$(grep -c "^sbatch " "$tmp/dry2.out")" = 3 ] && grep -q "^sbatch .*/si
   "dry run after a partial round: dpo, bench and summary expected: $(cat "$tmp/dry2.out")"
 
 # --- rerun: only dpo (continues from its checkpoint) and the bench of its model
-n=$(calls)
-bash "$round" "${ropts[@]}" "${dpo2[@]}" "$model" "$tmp/prompts.h5" "$R" >"$tmp/round2.out" 2>&1
-rc=$?
-sub=$(since "$n")
+drive round2.out "${ropts[@]}" "${dpo2[@]}" "$model" "$tmp/prompts.h5" "$R"
 d2=$(id_of "$sub" sima-dpo.sbatch) b2=$(id_of "$sub" sima-bench.sbatch)
 check '[ $rc -eq 0 ] && [ "$(wc -l <<<"$sub")" = 3 ] && [ -n "$d2" ] && [ -z "$(deps_of "$sub" sima-dpo.sbatch)" ] && [ "$(deps_of "$sub" sima-bench.sbatch)" = "$d2" ] && [ "$(deps_of "$sub" sima-summary.sbatch)" = "any:$d2:$b2" ]' \
   "rerun should submit dpo, then bench after it, then the summary: $sub $(cat "$tmp/round2.out")"
@@ -351,9 +344,7 @@ check 'grep -q "^gen  *done" "$tmp/round2.out" && grep -qx "JOB_gen=$g" "$R/roun
   "finished stages should be reported done: $(cat "$tmp/round2.out")"
 
 # --- rerun of a finished round: nothing to submit
-n=$(calls)
-bash "$round" "${ropts[@]}" "${dpo2[@]}" "$model" "$tmp/prompts.h5" "$R" >"$tmp/round3.out" 2>&1
-rc=$?
+drive round3.out "${ropts[@]}" "${dpo2[@]}" "$model" "$tmp/prompts.h5" "$R"
 check '[ $rc -eq 0 ] && [ "$(calls)" = "$n" ] && [ "$(grep -c " done: " "$tmp/round3.out")" = 6 ]' \
   "a finished round was resubmitted: $(since "$n") $(cat "$tmp/round3.out")"
 check 'grep -q "^summary  *wrote $R/summary.md" "$tmp/round3.out" && grep -qx "STATUS_summary=written" "$R/round.env"' \
@@ -363,16 +354,11 @@ check 'grep -q "^summary  *wrote $R/summary.md" "$tmp/round3.out" && grep -qx "S
 #     waiting on a failed job is cancelled and replaced
 rm -rf "$R/bench"
 echo "$b2 PENDING Priority" >"$state/queued"
-bash "$round" "${ropts[@]}" "${dpo2[@]}" "$model" "$tmp/prompts.h5" "$R" >"$tmp/round4.out" 2>&1
-rc=$?
-sub=$(since "$n")
+drive round4.out "${ropts[@]}" "${dpo2[@]}" "$model" "$tmp/prompts.h5" "$R"
 check '[ $rc -eq 0 ] && [ "$(wc -l <<<"$sub")" = 1 ] && [ "$(deps_of "$sub" sima-summary.sbatch)" = "any:$b2" ] && grep -q "^bench  *job $b2  *still queued" "$tmp/round4.out" && grep -qx "JOB_bench=$b2" "$R/round.env" && grep -qx "STATUS_bench=queued" "$R/round.env"' \
   "a queued job was resubmitted (only a summary after it expected): $sub $(cat "$tmp/round4.out")"
 echo "$b2 PENDING DependencyNeverSatisfied" >"$state/queued"
-n=$(calls)
-bash "$round" "${ropts[@]}" "${dpo2[@]}" "$model" "$tmp/prompts.h5" "$R" >"$tmp/round5.out" 2>&1
-rc=$?
-sub=$(since "$n")
+drive round5.out "${ropts[@]}" "${dpo2[@]}" "$model" "$tmp/prompts.h5" "$R"
 check '[ $rc -eq 0 ] && [ "$(cat "$state/scancel.log")" = "$b2" ] && [ "$(wc -l <<<"$sub")" = 2 ] && [ -n "$(id_of "$sub" sima-bench.sbatch)" ] && [ -f "$R/bench/results.json" ]' \
   "a job that can never start should be cancelled and replaced: $sub $(cat "$tmp/round5.out")"
 : >"$state/queued"
@@ -380,10 +366,7 @@ check '[ $rc -eq 0 ] && [ "$(cat "$state/scancel.log")" = "$b2" ] && [ "$(wc -l 
 # --- an incomplete output (parts folder left) is redone, without waiting on done stages
 mkdir "$R/pairs.h5.parts"
 rm "$R/pairs.h5"
-n=$(calls)
-bash "$round" "${ropts[@]}" "${dpo2[@]}" "$model" "$tmp/prompts.h5" "$R" >"$tmp/round6.out" 2>&1
-rc=$?
-sub=$(since "$n")
+drive round6.out "${ropts[@]}" "${dpo2[@]}" "$model" "$tmp/prompts.h5" "$R"
 check '[ $rc -eq 0 ] && [ "$(wc -l <<<"$sub")" = 2 ] && [ -n "$(id_of "$sub" sima-pairs.sbatch)" ] && [ -z "$(deps_of "$sub" sima-pairs.sbatch)" ]' \
   "only the pairs stage should be resubmitted: $sub $(cat "$tmp/round6.out")"
 check '[ -f "$R/pairs.h5" ] && [ ! -e "$R/pairs.h5.parts" ]' "the resubmitted pairs stage did not finish"
@@ -394,10 +377,7 @@ pj=$(sed -n 's/^JOB_pairs=//p' "$R/round.env")
 rm "$R/verdicts.h5" "$R/pairs.h5"
 echo "$pj PENDING Dependency" >"$state/queued"
 : >"$state/scancel.log"
-n=$(calls)
-bash "$round" "${ropts[@]}" "${dpo2[@]}" "$model" "$tmp/prompts.h5" "$R" >"$tmp/round7.out" 2>&1
-rc=$?
-sub=$(since "$n")
+drive round7.out "${ropts[@]}" "${dpo2[@]}" "$model" "$tmp/prompts.h5" "$R"
 c7=$(id_of "$sub" sima-critic.sbatch)
 check '[ $rc -eq 0 ] && [ "$(cat "$state/scancel.log")" = "$pj" ] && [ "$(wc -l <<<"$sub")" = 3 ] && [ -n "$c7" ] && [ -z "$(deps_of "$sub" sima-critic.sbatch)" ] && [ "$(deps_of "$sub" sima-pairs.sbatch)" = "$c7" ]' \
   "the old pairs job ($pj) should be cancelled and pairs resubmitted after the new critic: $sub $(cat "$tmp/round7.out")"
@@ -412,17 +392,12 @@ check '[ -f "$R/verdicts.h5" ] && [ -f "$R/pairs.h5" ]' "critic and pairs did no
 N=$tmp/nopairs
 nopts=(--gen-args "--max-new-tokens 12 --chunk 3 --quiet" --critic-args "--max-new-tokens 8 --quiet"
        --bench-args "--questions $tmp/q/questions.jsonl --max-new-tokens 4 --quiet" "${dpo2[@]}")
-n=$(calls)
-SHIM_HAND=0 bash "$round" "${nopts[@]}" "$model" "$tmp/prompts.h5" "$N" >"$tmp/nopairs.out" 2>&1
-rc=$?
-sub=$(since "$n")
+SHIM_HAND=0 drive nopairs.out "${nopts[@]}" "$model" "$tmp/prompts.h5" "$N"
 check '[ $rc -eq 0 ] && [ "$(attr "$N/pairs.h5" n_pairs)" = 0 ] && [ "$(wc -l <<<"$sub")" = 4 ] && [ -z "$(id_of "$sub" sima-dpo.sbatch)" ] && grep -q "^dpo  *skipped: $N/pairs.h5 kept no pairs" "$tmp/nopairs.out"' \
   "round without pairs: no dpo job expected: $sub $(cat "$tmp/nopairs.out")"
 check 'grep -q "^0 pairs kept of [0-9]* judged" "$N/summary.md" && grep -q "No pairs kept: DPO has nothing to train on" "$N/summary.md"' \
   "the summary should say that no pairs were kept: $(cat "$N/summary.md")"
-n=$(calls)
-SHIM_HAND=0 bash "$round" "${nopts[@]}" "$model" "$tmp/prompts.h5" "$N" >"$tmp/nopairs2.out" 2>&1
-rc=$?
+SHIM_HAND=0 drive nopairs2.out "${nopts[@]}" "$model" "$tmp/prompts.h5" "$N"
 check '[ $rc -eq 0 ] && [ "$(calls)" = "$n" ] && grep -q "^dpo  *skipped: $N/pairs.h5 kept no pairs" "$tmp/nopairs2.out" && grep -q "^bench  *skipped: " "$tmp/nopairs2.out" && grep -q "^round 1 kept no pairs: no next model" "$tmp/nopairs2.out" && grep -qx "STATUS_dpo=skipped" "$N/round.env"' \
   "run again after a round without pairs: nothing should be submitted: $(since "$n") $(cat "$tmp/nopairs2.out")"
 bash "$round" --rounds 2 "${nopts[@]}" "$model" "$tmp/prompts.h5" "$tmp/nopairs-2" --dry-run >/dev/null 2>&1
@@ -431,10 +406,7 @@ check '[ $? -eq 0 ]' "dry run of two rounds failed"
 # --- two rounds: round 2 starts from round 1's merged model; the summary of
 #     each round, and of both
 T=$tmp/two
-n=$(calls)
-bash "$round" --rounds 2 "${nopts[@]}" --pairs-args "--quiet" "$model" "$tmp/prompts.h5" "$T" >"$tmp/two.out" 2>&1
-rc=$?
-sub=$(since "$n")
+drive two.out --rounds 2 "${nopts[@]}" --pairs-args "--quiet" "$model" "$tmp/prompts.h5" "$T"
 check '[ $rc -eq 0 ] && [ "$(wc -l <<<"$sub")" = 12 ] && [ -f "$T/round-2/dpo/merged/config.json" ] && [ -f "$T/round-2/bench/results.json" ]' \
   "two rounds: 12 jobs and round 2's model and results expected: $sub $(cat "$tmp/two.out")"
 g2=$(grep "|sima-gen.sbatch $T/round-1/dpo/merged $tmp/prompts.h5 $T/round-2/responses.h5 " <<<"$sub" | cut -d'|' -f2)
@@ -447,10 +419,7 @@ check 'grep -q "^Before (A): $T/round-1/bench; after (B): $T/round-2/bench.$" "$
 R2=$tmp/round2
 mkdir -p "$R2"
 cp "$R/responses.h5" "$R/verdicts.h5" "$R2/"
-n=$(calls)
-SHIM_SBATCH_FAIL=sima-pairs.sbatch bash "$round" "${ropts[@]}" "${dpo2[@]}" "$model" "$tmp/prompts.h5" "$R2" >"$tmp/fail.out" 2>&1
-rc=$?
-sub=$(since "$n")
+SHIM_SBATCH_FAIL=sima-pairs.sbatch drive fail.out "${ropts[@]}" "${dpo2[@]}" "$model" "$tmp/prompts.h5" "$R2"
 check '[ $rc -eq 1 ] && grep -q "sbatch of the pairs stage failed" "$tmp/fail.out" && [ "$(wc -l <<<"$sub")" = 1 ]' \
   "a failed sbatch should stop the driver with exit 1: $rc $sub $(cat "$tmp/fail.out")"
 check 'grep -qx "STATUS_critic=done" "$R2/round.env" && ! grep -q "_pairs=" "$R2/round.env" && grep -q "^COMMAND=.*sima-round.sh" "$R2/round.env"' \

@@ -110,11 +110,11 @@ slurm_cluster_start() {
   fi
   _slurm_conf "$d" || return 1
   export SLURM_CONF=$d/slurm.conf
-  slurmctld -f "$SLURM_CONF" && slurmd -f "$SLURM_CONF" || {
+  if ! slurmctld -f "$SLURM_CONF" || ! slurmd -f "$SLURM_CONF"; then
     echo "slurm_cluster_start: slurmctld or slurmd did not start" >&2
     tail -n 20 "$d"/log/slurm*.log >&2
     return 1
-  }
+  fi
   for ((i = 0; i < 300; i++)); do
     [ "$(sinfo -h -o %t 2>/dev/null)" = idle ] && return 0
     sleep 0.1
