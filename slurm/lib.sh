@@ -3,11 +3,13 @@
 #
 #   sima_args N USAGE "$@"   exit 2 with USAGE unless N positional arguments
 #                            are there (and none is -h/--help)
-#   sima_run TOOL ARGS...    run $SIMA_BIN/TOOL on every task of the job
+#   sima_run [--expect PATH]... TOOL ARGS...
+#                            run $SIMA_BIN/TOOL on every task of the job
 #                            (srun or mpirun: SIMA_LAUNCHER, see
 #                            sima_launcher), forward Slurm's warning signal,
 #                            requeue the job on exit 3, and exit with the
-#                            tool's status
+#                            tool's status (1 if it says 0 but none of the
+#                            PATHs exists)
 #
 # The tools are found in $SIMA_BIN, default $SIMA_HOME/build/bin; SIMA_HOME
 # is the source tree this file is in (the batch scripts locate it, see
@@ -97,19 +99,28 @@ sima_mpirun() {
   launch+=(--bind-to none "${opts[@]}")
 }
 
-# sima_run TOOL ARGS...: run the tool on every task of the job and exit with
-# its status. Slurm sends the warning signal (--signal=B:USR1@...) to this
-# shell only; it is passed on to the launcher (srun or mpirun), which
-# delivers it to the ranks. On exit status 3 the tool has committed its
-# work and stopped early: the job is requeued, and the requeued job
-# continues where it stopped. SIGTERM (scancel, the time limit, preemption)
-# goes to every process of the job: the shell waits for the launcher, which
-# waits for the ranks to commit and end, so that the job ends with them
-# (with proctrack/linuxproc, ranks that mpirun started would otherwise
-# outlive it and hold the output's lock), and does not requeue. GPUs: the ranks see the GPUs that Slurm gives them
-# (CUDA_VISIBLE_DEVICES, left as Slurm set it; see README.md).
+# sima_run [--expect PATH]... TOOL ARGS...: run the tool on every task of
+# the job and exit with its status. Slurm sends the warning signal
+# (--signal=B:USR1@...) to this shell only; it is passed on to the launcher
+# (srun or mpirun), which delivers it to the ranks. On exit status 3 the
+# tool has committed its work and stopped early: the job is requeued, and
+# the requeued job continues where it stopped. SIGTERM (scancel, the time
+# limit, preemption) goes to every process of the job: the shell waits for
+# the launcher, which waits for the ranks to commit and end, so that the job
+# ends with them (with proctrack/linuxproc, ranks that mpirun started would
+# otherwise outlive it and hold the output's lock), and does not requeue.
+# --expect PATH: what the tool leaves when it ends with 0. A launcher's 0 is
+# no proof that the ranks ran: srun of Slurm 22.05 ends with 0 when its step
+# is aborted before launch, and the jobs waiting on this one (afterok) would
+# start without their input. GPUs: the ranks see the GPUs that Slurm gives
+# them (CUDA_VISIBLE_DEVICES, left as Slurm set it; see README.md).
 sima_run() {
-  local tool=$1 exe=$SIMA_BIN/$1 pid rc launch=() launch_why terminated=0
+  local expect=() pid rc launch=() launch_why terminated=0 p
+  while [ "$1" = --expect ]; do
+    expect+=("$2")
+    shift 2
+  done
+  local tool=$1 exe=$SIMA_BIN/$1
   shift
   if [ ! -x "$exe" ]; then
     echo "$tool: $exe: no such program (build the tree, or set SIMA_HOME or SIMA_BIN)" >&2
@@ -136,6 +147,12 @@ sima_run() {
     rc=$?
   done
   trap - USR1 TERM
+  echo "$tool: ${launch[0]} ended with status $rc"
+  if [ "$rc" -eq 0 ] && [ "${#expect[@]}" -gt 0 ]; then
+    rc=1
+    for p in "${expect[@]}"; do [ -e "$p" ] && rc=0; done
+    [ "$rc" = 1 ] && echo "$tool: error: ${launch[0]} ended with 0 but there is no ${expect[*]}: the ranks did not run (see the messages above); resubmit" >&2
+  fi
   if [ "$terminated" = 1 ] && [ "$rc" -ne 0 ]; then
     echo "$tool: stopped by SIGTERM (scancel, time limit or preemption) with status $rc; not requeued: resubmit to continue"
   elif [ "$rc" -eq 3 ]; then

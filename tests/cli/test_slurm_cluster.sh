@@ -16,6 +16,9 @@
 #    round and for both; with the golden tiny model, round 2 keeps no pairs:
 #    its sima-dpo fails, Slurm cancels the bench after it, the summary says
 #    why, and the driver run again submits nothing;
+#  - SIGUSR1 to every process of a running sima-gen job under srun
+#    (scancel --signal=USR1 --full): it requeues itself and its next run
+#    gives round 1's responses;
 #  - one round under mpirun, interrupted: SIGUSR1 to the batch shell of the
 #    running sima-gen (scancel --signal=USR1 --batch) makes it commit, exit 3
 #    and requeue itself while the critic waits; then a hard scancel of the
@@ -88,6 +91,14 @@ wait_for() {
 round_jobs() { sed -n 's/^JOB_[a-z_]*=\([0-9][0-9]*\)$/\1/p' "$1/round.env" | paste -sd,; }
 env_job() { sed -n "s/^JOB_$2=//p" "$1/round.env"; }
 chunks() { find "$1" -name 'chunk-*.h5' 2>/dev/null | wc -l; }
+# release ID: start a requeued job now instead of after Slurm's hold of about
+# two minutes, once its earlier run has left the node (the new run's steps
+# get the same ids: one launched while its namesake is still being cleaned
+# up is aborted, and that srun still ends with 0)
+release() {
+  wait_for 60 "! pgrep -f '^slurmstepd: \\[$1\\.' >/dev/null"
+  scontrol update JobId="$1" StartTime=now
+}
 json_benchmarks() {  # json_benchmarks A B: the "benchmarks" of two results.json are equal
   python3 -c 'import json, sys; a, b = (json.load(open(f))["benchmarks"] for f in sys.argv[1:]); sys.exit(a != b)' "$1" "$2"
 }
@@ -170,7 +181,8 @@ t_launch=$(date +%s)
 # --- two rounds, uninterrupted
 step "two rounds"
 # (sima-gen's work is sized so that its job can be caught running twice)
-ropts=(--gen-args "--max-new-tokens 256 --candidates 6 --chunk 1 --batch 1"
+gen_args=(--max-new-tokens 256 --candidates 6 --chunk 1 --batch 1)
+ropts=(--gen-args "${gen_args[*]}"
        --critic-args "--max-new-tokens 8 --quiet" --pairs-args "--ref-logps --quiet"
        --dpo-args "--lora-r 4 --lora-alpha 8 --epochs 2 --lr 1e-3 --quiet"
        --bench-args "--questions $tmp/q/questions.jsonl --max-new-tokens 4 --quiet" --bench-base
@@ -215,6 +227,22 @@ check 'grep -q "^# Rounds in $R" "$R/summary.md" && grep -q "^## Round 1 of 2: $
   "the summary of both rounds is incomplete: $(cat "$R/summary.md")"
 t_ref=$(date +%s)
 
+# --- SIGUSR1 to the whole job (--full) under srun: the tool stops, the job
+#     requeues itself and its next run finishes round 1's responses again
+step "SIGUSR1 under srun"
+j=$(sbatch --parsable "${job[@]}" --output="$tmp/usr1.log" "$src/slurm/sima-gen.sbatch" "$model" \
+  "$tmp/prompts.h5" "$tmp/usr1.h5" "${gen_args[@]}")
+wait_for 300 '[ "$(chunks "$tmp/usr1.h5.parts")" -ge 1 ] || [ -f "$tmp/usr1.h5" ]'
+scancel --signal=USR1 --full "$j"
+wait_for 60 '[ "$(job_field "$j" Restarts)" = 1 ] && [ "$(job_field "$j" JobState)" = PENDING ]'
+check '[ "$(job_field "$j" JobState)" = PENDING ] && grep -q "launcher: srun " "$tmp/usr1.log" && grep -q "requeueing job $j" "$tmp/usr1.log"' \
+  "SIGUSR1 under srun: the job should have requeued itself: $(scontrol show job "$j"; cat "$tmp/usr1.log")"
+release "$j"
+wait_gone "$j" 300
+check '[ "$(job_field "$j" JobState)" = COMPLETED ] && h5diff -q "$R1/responses.h5" "$tmp/usr1.h5" /responses /responses' \
+  "SIGUSR1 under srun: the requeued job should finish round 1's responses: $(scontrol show job "$j"; cat "$tmp/usr1.log")"
+t_usr1=$(date +%s)
+
 # --- one round under mpirun, interrupted twice, then finished by the driver
 step "interrupted round"
 export SIMA_LAUNCHER=mpirun
@@ -236,7 +264,7 @@ check '[ "$(job_field "$c" JobState)" = PENDING ] && [ "$(job_field "$c" Reason)
   "the critic should wait for the requeued sima-gen: $(scontrol show job "$c")"
 # Slurm holds a requeued batch job for about two minutes (BeginTime): release it
 n=$(chunks "$I/responses.h5.parts")
-scontrol update JobId="$g" StartTime=now
+release "$g"
 step "job $g released"
 wait_for 120 '[ "$(chunks "$I/responses.h5.parts")" -gt "$n" ] || [ -f "$I/responses.h5" ]'
 step "scancel $g"
@@ -275,5 +303,5 @@ check 'json_benchmarks "$R1/bench/results.json" "$I/bench/results.json" && json_
 check 'diff <(sed 1,4d "$R1/summary.md" | sed "s|$R1|R|g") <(sed 1,4d "$I/summary.md" | sed "s|$I|R|g") >/dev/null' \
   "the summaries differ: $(diff <(sed 1,4d "$R1/summary.md") <(sed 1,4d "$I/summary.md"))"
 t_end=$(date +%s)
-echo "wall time: $((t_end - t_start)) s (setup $((t_ready - t_start)), launchers $((t_launch - t_ready)), two rounds $((t_ref - t_launch)), interrupted round $((t_end - t_ref)))"
+echo "wall time: $((t_end - t_start)) s (setup $((t_ready - t_start)), launchers $((t_launch - t_ready)), two rounds $((t_ref - t_launch)), SIGUSR1 under srun $((t_usr1 - t_ref)), interrupted round $((t_end - t_usr1)))"
 finish

@@ -50,10 +50,13 @@ mkdir -p "$tmp/shim" "$tmp/bin" "$state"
 cat >"$tmp/shim/srun" <<'EOF'
 #!/bin/bash
 # srun --mpi=list: the plugins in $SHIM_SRUN_MPI; a one-task step (the
-# launcher probe) fails when SHIM_SRUN_BROKEN=1; else 2 ranks under mpirun
+# launcher probe) fails when SHIM_SRUN_BROKEN=1; SHIM_SRUN_NOOP=1: exit 0
+# without running anything (as Slurm 22.05's srun does when its step is
+# aborted before launch); else 2 ranks under mpirun
 if [ "$1" = --mpi=list ]; then printf 'MPI plugin types are...\n'; printf '\t%s\n' ${SHIM_SRUN_MPI:-none}; exit 0; fi
 echo "cpus ${SRUN_CPUS_PER_TASK:-unset} omp ${OMP_NUM_THREADS:-unset}: $*" >>"$SHIM_STATE/srun.log"
 [[ " $* " == *" --ntasks=1 "* ]] && [ "${SHIM_SRUN_BROKEN:-0}" = 1 ] && { echo "PMI: no such plugin" >&2; exit 1; }
+[ "${SHIM_SRUN_NOOP:-0}" = 1 ] && { echo "srun: error: task 0 launch failed: Unspecified error" >&2; exit 0; }
 while [ "$#" -gt 0 ]; do case $1 in -*) shift ;; *) break ;; esac; done
 exec mpirun --oversubscribe --allow-run-as-root -np 2 "$@"
 EOF
@@ -279,6 +282,11 @@ rc=$?
 check '[ $rc -eq 0 ] && grep -q "launcher: mpirun -np 2 --bind-to none --oversubscribe --allow-run-as-root (auto: srun cannot start the ranks (tried: --mpi=pmix --mpi=pmi2))" "$tmp/fallback.log" && grep -q "PMI: no such plugin" "$tmp/fallback.log"' \
   "auto should fall back to mpirun when no srun probe starts: $(cat "$tmp/fallback.log")"
 check 'h5diff -q "$tmp/auto.h5" "$tmp/fallback.h5" /responses /responses' "the responses under mpirun differ from those under srun"
+# a launcher that ends with 0 without running the tool: the job fails
+SHIM_SRUN_NOOP=1 bash "$src/slurm/sima-gen.sbatch" "$model" "$tmp/prompts.h5" "$tmp/noop.h5" "${small[@]}" >"$tmp/noop.log" 2>&1
+rc=$?
+check '[ $rc -eq 1 ] && grep -q "sima-gen: error: srun ended with 0 but there is no $tmp/noop.h5: the ranks did not run" "$tmp/noop.log"' \
+  "a launcher that ran nothing must not pass for success: $rc $(cat "$tmp/noop.log")"
 SIMA_LAUNCHER=bogus bash "$src/slurm/sima-gen.sbatch" "$model" "$tmp/prompts.h5" "$tmp/bogus.h5" >"$tmp/bogus.log" 2>&1
 rc=$?
 check '[ $rc -eq 2 ] && grep -q "SIMA_LAUNCHER must be srun, mpirun or auto" "$tmp/bogus.log"' "a wrong SIMA_LAUNCHER: exit 2 expected, got $rc"
