@@ -16,40 +16,38 @@ PACKAGES=(
   python3
 )
 
-# Optional: a one-node Slurm for tests/cli/test_slurm_cluster.sh, which is
-# skipped where these cannot be installed.
+# Optional, installed only when run as root (as in CI): a one-node Slurm for
+# tests/cli/test_slurm_cluster.sh, which is skipped without it.
 OPTIONAL=(slurm-wlm munge)
+optional_install() {  # apt-get install, updating the package lists if that fails
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q --no-install-recommends "$@" >/dev/null 2>&1 ||
+    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends "$@" >/dev/null 2>&1; }
+}
+if ! dpkg-query -W -f='${Status}\n' "${OPTIONAL[@]}" 2>/dev/null | grep -c "install ok installed" | grep -qx "${#OPTIONAL[@]}"; then
+  if [ "$(id -u)" -eq 0 ] && optional_install "${OPTIONAL[@]}"; then
+    echo "setup-deps: installed ${OPTIONAL[*]} (optional)"
+  else
+    echo "setup-deps: ${OPTIONAL[*]} not installed (optional: as root, apt-get install ${OPTIONAL[*]})"
+  fi
+fi
 
-missing=() optional=()
+missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-for p in "${OPTIONAL[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || optional+=("$p")
-done
 
-if [ ${#missing[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ]; then
+if [ ${#missing[@]} -eq 0 ]; then
   echo "setup-deps: all ${#PACKAGES[@]} packages already installed"
   exit 0
 fi
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
-  if ! command -v sudo >/dev/null; then
-    [ ${#missing[@]} -eq 0 ] && { echo "setup-deps: not installed (optional, needs root): ${optional[*]}"; exit 0; }
-    echo "setup-deps: need root (or sudo) to install: ${missing[*]}" >&2
-    exit 1
-  fi
+  command -v sudo >/dev/null || { echo "setup-deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
   SUDO=sudo
 fi
+echo "setup-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup-deps: installing ${missing[*]}"
-  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
-if [ ${#optional[@]} -gt 0 ]; then
-  echo "setup-deps: installing ${optional[*]} (optional)"
-  $SUDO apt-get install -y -q --no-install-recommends "${optional[@]}" ||
-    echo "setup-deps: could not install ${optional[*]}; the tests that need them will be skipped"
-fi
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -3,7 +3,8 @@
 # here on localhost (tests/slurm/cluster.sh: one node, this machine's CPUs,
 # two fake GPUs, cons_tres, linuxproc, no cgroups), jobs submitted with the
 # real sbatch and run by the real slurmstepd. Skipped (exit 77) only when
-# slurm-wlm or munge is not installed (scripts/setup-deps.sh installs them).
+# slurm-wlm or munge is not installed (scripts/setup-deps.sh installs them
+# when run as root).
 #  - launchers: SIMA_LAUNCHER=auto picks srun --mpi=pmix where srun lists
 #    pmix (Debian's Open MPI starts under it) and falls back to mpirun
 #    inside the allocation where srun cannot start a rank (--mpi=none);
@@ -49,7 +50,7 @@ t_start=$(date +%s)
 
 absent=$(slurm_cluster_missing)
 if [ -n "$absent" ]; then
-  echo "SKIP: Slurm is not installed here (missing: $absent); scripts/setup-deps.sh installs slurm-wlm and munge"
+  echo "SKIP: Slurm is not installed here (missing: $absent); scripts/setup-deps.sh installs slurm-wlm and munge when run as root"
   exit 77
 fi
 
