@@ -73,8 +73,9 @@ sima_launcher() {
   for m in "${mpi[@]}"; do
     local flag=()
     [ -n "$m" ] && flag=("$m")
+    # it must print the version: srun can end with 0 when its step never ran
     if timeout 120 srun --nodes=1 --ntasks=1 --kill-on-bad-exit=1 "${opts[@]}" "${flag[@]}" "$exe" --version \
-      >"$probe" 2>&1; then
+      >"$probe" 2>&1 && grep -q "^$tool " "$probe"; then
       rm -f "$probe"
       launch=(srun --kill-on-bad-exit=1 "${opts[@]}" "${flag[@]}")
       launch_why="auto: an MPI rank starts under srun ${m:-${SIMA_SRUN_OPTS:-}}"

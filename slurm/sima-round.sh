@@ -399,7 +399,13 @@ plan_summary() {
     return 0
   fi
   stage_command summary
-  bash "${cmd[@]}" | sed "s/^sima-summary: /summary    /"
+  local out
+  if out=$(bash "${cmd[@]}" 2>&1); then
+    sed "s/^sima-summary: /summary    /" <<<"$out"
+  else
+    status=failed
+    echo "sima-round.sh: the summary could not be written: $out" >&2
+  fi
 }
 
 # plan_round K: plan every stage of round K, then its summary. Sets
@@ -442,7 +448,7 @@ write_env() {
 # round.env: per stage, its job (the last one known to make its output, "-"
 # if none), STATUS (submitted by this run, still queued from an earlier run,
 # done: the output was already complete; skipped: no pairs to train on;
-# written: the summary, at once) and output.
+# written or failed: the summary, made at once) and output.
 write_round_env() {
   write_env "$round/round.env" \
     "$(printf 'MODEL_DIR=%q\nPROMPTS=%q\nROUND_DIR=%q\nNEXT_MODEL_DIR=%q' "$model" "$prompts" "$round" "$next_model")" \
