@@ -16,6 +16,22 @@ PACKAGES=(
   python3
 )
 
+# Optional, installed only when run as root (as in CI): a one-node Slurm for
+# tests/cli/test_slurm_cluster.sh, which is skipped without it.
+OPTIONAL=(slurm-wlm munge)
+optional_install() {  # apt-get install, updating the package lists if that fails
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q --no-install-recommends "$@" >/dev/null 2>&1 ||
+    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends "$@" >/dev/null 2>&1; }
+}
+if ! dpkg-query -W -f='${Status}\n' "${OPTIONAL[@]}" 2>/dev/null | grep -c "install ok installed" | grep -qx "${#OPTIONAL[@]}"; then
+  if [ "$(id -u)" -eq 0 ] && optional_install "${OPTIONAL[@]}"; then
+    echo "setup-deps: installed ${OPTIONAL[*]} (optional)"
+  else
+    echo "setup-deps: ${OPTIONAL[*]} not installed (optional: as root, apt-get install ${OPTIONAL[*]})"
+  fi
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -38,6 +38,25 @@ PY
   check '[ $rc -eq 0 ]' "sima-prep import failed: $(cat "$tmp/prep.log")"
 }
 
+# make_pope_questions DIR N: DIR/questions.jsonl, N POPE questions ("Is there
+# a circle in the image?", labels no/yes alternating) about the golden
+# images, copied to DIR/images. Needs $golden.
+make_pope_questions() {
+  mkdir -p "$1/images"
+  cp "$golden"/images/*.jpg "$1/images/"
+  python3 - "$1" "$2" <<'PY'
+import json, os, sys
+d, n = sys.argv[1], int(sys.argv[2])
+imgs = sorted(os.listdir(d + "/images"))
+with open(d + "/questions.jsonl", "w") as f:
+    for i in range(n):
+        f.write(json.dumps({"question_id": "pope-%d" % i, "benchmark": "pope", "split": "random",
+                            "image": "images/" + imgs[i % len(imgs)],
+                            "question": "Is there a circle in the image?",
+                            "label": "yes" if i % 2 else "no"}) + "\n")
+PY
+}
+
 # make_test_verdicts NP MAX_NEW_TOKENS: sima-gen on NP ranks turns
 # $tmp/prompts.h5 into $tmp/responses.h5, and the helper mode of
 # test_pairs_logic writes $tmp/verdicts.h5 for them. Needs $bin, $model, $helper.
