@@ -87,10 +87,18 @@ static be_mat flat_view(be_mat v, const dpo_tensor *t)
 
 static bool backend_steps(const be_backend *be)
 {
-    return be->axpy && be->sum_squares && be->adamw && be->weight_from && be->allreduce_sum;
+    return be->axpy && be->sum_squares && be->adamw && be->weight_from && be->allreduce_sum &&
+           be->reduce_scatter_sum && be->all_gather;
 }
 
-static void params_alloc(dpo_params *p, be_backend *be)
+/* [1, n] at offset off of a flat vector */
+static be_mat flat_part(be_mat v, int64_t off, int64_t n)
+{
+    be_mat m = {v.data + off, 1, n, n};
+    return m;
+}
+
+static int params_alloc(dpo_params *p, be_backend *be, bool shard, int rank, int size)
 {
     p->be = be;
     p->grad = xcalloc((size_t)p->total + 1, sizeof(float));
@@ -98,10 +106,23 @@ static void params_alloc(dpo_params *p, be_backend *be)
     p->v = xcalloc((size_t)p->total + 1, sizeof(float));
     p->scratch = xcalloc((size_t)p->largest + 1, sizeof(float));
     p->on_device = backend_steps(be);
-    if (!p->on_device) return;
-    be_mat *dev[] = {&p->dev_grad, &p->dev_param, &p->dev_m, &p->dev_v};
-    for (int i = 0; i < 4; i++) *dev[i] = be->mat_new(be, 1, p->total);
+    if (shard && !p->on_device)
+        return ERR("--shard keeps the optimizer on the GPUs: it needs --device cuda (the %s "
+                   "backend sums gradients on the host)", be->name);
+    if (!p->on_device) return 0;
+    p->shard = shard;
+    p->size = shard ? size : 1;
+    p->rank = shard ? rank : 0;
+    p->part = (p->total + p->size - 1) / p->size;
+    p->padded = p->part * p->size;
+    p->part_off = p->part * p->rank;
+    p->dev_grad = be->mat_new(be, 1, p->padded);
+    p->dev_param = be->mat_new(be, 1, p->padded);
+    p->dev_m = be->mat_new(be, 1, p->part);
+    p->dev_v = be->mat_new(be, 1, p->part);
+    if (shard) p->dev_gpart = be->mat_new(be, 1, p->part);
     params_upload(p);
+    return 0;
 }
 
 /* The trained tensor whose gradient is g, or NULL. */
@@ -121,8 +142,9 @@ void params_free(dpo_params *p)
     free(p->m);
     free(p->v);
     free(p->scratch);
-    be_mat *dev[] = {&p->dev_grad, &p->dev_param, &p->dev_m, &p->dev_v};
-    for (int i = 0; p->on_device && i < 4; i++) p->be->mat_free(p->be, dev[i]);
+    be_mat *dev[] = {&p->dev_grad, &p->dev_param, &p->dev_m, &p->dev_v, &p->dev_gpart};
+    for (int i = 0; p->on_device && i < 5; i++)
+        if (dev[i]->data) p->be->mat_free(p->be, dev[i]);
 }
 
 void params_zero_grad(dpo_params *p)
@@ -153,7 +175,8 @@ void params_accumulate(dpo_params *p, be_backend *be, double weight)
 int params_allreduce(dpo_params *p)
 {
     if (!p->on_device) return allreduce_floats(p->grad, p->total);
-    p->be->allreduce_sum(p->be, p->dev_grad);
+    if (p->shard) p->be->reduce_scatter_sum(p->be, p->dev_grad, p->dev_gpart);
+    else p->be->allreduce_sum(p->be, p->dev_grad);
     return 0;
 }
 
@@ -165,8 +188,15 @@ double params_clip(dpo_params *p, double max_norm, double *scale)
         int64_t sizes[1] = {p->total};
         return optim_clip(grads, sizes, 1, max_norm);
     }
-    /* optim_clip's rule; the factor is applied inside the AdamW step */
-    double norm = sqrt(p->be->sum_squares(p->be, p->dev_grad));
+    /* optim_clip's rule; the factor is applied inside the AdamW step. With
+     * --shard each rank has a slice: the ranks add their sums (in rank
+     * order for two ranks; the factor's last bits may differ from the
+     * unsharded sum) */
+    double ss = p->be->sum_squares(p->be, p->shard ? p->dev_gpart : p->dev_grad);
+    if (p->shard && MPI_Allreduce(MPI_IN_PLACE, &ss, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD) !=
+                        MPI_SUCCESS)
+        DIE("MPI_Allreduce of the gradient's sum of squares failed");
+    double norm = sqrt(ss);
     double c = max_norm / (norm + 1e-6);
     if (max_norm > 0 && c < 1.0) *scale = c;
     return norm;
@@ -187,7 +217,9 @@ void params_adamw(dpo_params *p, const optim_adamw *o, int64_t t, double scale)
 {
     if (p->on_device) {
         be_adamw_step s = {o->lr, o->beta1, o->beta2, o->eps, o->weight_decay, t, scale};
-        p->be->adamw(p->be, p->dev_param, p->dev_m, p->dev_v, p->dev_grad, &s);
+        be_mat mine = flat_part(p->dev_param, p->part_off, p->part);
+        p->be->adamw(p->be, mine, p->dev_m, p->dev_v, p->shard ? p->dev_gpart : p->dev_grad, &s);
+        if (p->shard) p->be->all_gather(p->be, mine, p->dev_param);
         p->host_stale = true;
     } else {
         for (int k = 0; k < p->n; k++) {
@@ -198,13 +230,41 @@ void params_adamw(dpo_params *p, const optim_adamw *o, int64_t t, double scale)
     params_push(p);
 }
 
+/* This rank's moments from the host arrays (its slice with --shard). */
+static void moments_upload(dpo_params *p)
+{
+    int64_t n = p->total - p->part_off < p->part ? p->total - p->part_off : p->part;
+    if (n <= 0) return;
+    p->be->upload(p->be, flat_part(p->dev_m, 0, n), p->m + p->part_off);
+    p->be->upload(p->be, flat_part(p->dev_v, 0, n), p->v + p->part_off);
+}
+
+/* Every rank's moments into the host arrays: the slices gathered first
+ * with --shard (collective then). */
+static void moments_download(dpo_params *p)
+{
+    be_backend *be = p->be;
+    if (!p->shard) {
+        be->download(be, p->dev_m, p->m);
+        be->download(be, p->dev_v, p->v);
+        return;
+    }
+    be_mat all = be->mat_new(be, 1, p->padded);
+    float *dst[2] = {p->m, p->v};
+    be_mat src[2] = {p->dev_m, p->dev_v};
+    for (int i = 0; i < 2; i++) {
+        be->all_gather(be, src[i], all);
+        be->download(be, flat_part(all, 0, p->total), dst[i]);
+    }
+    be->mat_free(be, &all);
+}
+
 void params_upload(dpo_params *p)
 {
     if (p->on_device) {
         be_backend *be = p->be;
         for (int k = 0; k < p->n; k++) be->upload(be, flat_view(p->dev_param, &p->t[k]), p->t[k].param);
-        be->upload(be, p->dev_m, p->m);
-        be->upload(be, p->dev_v, p->v);
+        moments_upload(p);
         p->host_stale = false;
     }
     params_push(p);
@@ -215,8 +275,7 @@ void params_to_host(dpo_params *p)
     if (!p->on_device || !p->host_stale) return;
     be_backend *be = p->be;
     for (int k = 0; k < p->n; k++) be->download(be, flat_view(p->dev_param, &p->t[k]), p->t[k].param);
-    be->download(be, p->dev_m, p->m);
-    be->download(be, p->dev_v, p->v);
+    moments_download(p);
     p->host_stale = false;
 }
 
@@ -296,7 +355,7 @@ int setup_params(trainer *tr)
             for (int i = 0; i < 4; i++) tr->proj[i] = tr->p.t[k0 + i].param;
         }
     }
-    params_alloc(&tr->p, tr->s.be);
+    if (params_alloc(&tr->p, tr->s.be, a->shard != 0, tr->t->rank, tr->t->size) != 0) return -1;
     if (tr->p.on_device && tr->t->size > 1) {
         MPI_Comm world = MPI_COMM_WORLD;
         if (tr->s.be->comm_init(tr->s.be, &world) != 0) return -1;

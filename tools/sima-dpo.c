@@ -96,6 +96,9 @@ static const char USAGE[] =
     "  --train-projector        also train the multimodal projector (linear_1, linear_2 and\n"
     "                           their biases) fully; CLIP stays frozen. The adapter folder\n"
     "                           then holds the projector as PEFT modules_to_save\n"
+    "  --shard                  (GPUs, several ranks) each rank keeps a slice of the AdamW\n"
+    "                           moments and computes its slice of the update; the ranks\n"
+    "                           gather the new weights (ZeRO-style: optimizer memory / ranks)\n"
     "  --train lora|all         lora (default): LoRA adapters; all: every weight of the model\n"
     "                           (language model, projector, CLIP), for small models; writes\n"
     "                           OUTDIR/model, a full model folder; no LoRA options\n"
@@ -151,7 +154,7 @@ static void parse_args(tool_ctx *t, int argc, char **argv, dpo_args *a)
     sess_device_default(t, &a->dev);
     enum { O_R = 256, O_ALPHA, O_TARGETS, O_ADAPTER, O_BETA, O_LR, O_WARM, O_EPOCHS, O_MICRO,
            O_ACCUM, O_WD, O_MGN, O_SEED, O_RULE, O_PRE, O_SAVE, O_RESUME, O_NORESUME, O_STOP,
-           O_MERGE, O_MODE, O_TEMPLATE, O_DROPOUT, O_TRAIN_PROJ, O_TRAIN };
+           O_MERGE, O_MODE, O_TEMPLATE, O_DROPOUT, O_TRAIN_PROJ, O_TRAIN, O_SHARD };
     static struct option opts[] = {
         TOOL_COMMON_OPTIONS,
         {"model", required_argument, 0, 'm'}, {"pairs", required_argument, 0, 'P'},
@@ -169,7 +172,7 @@ static void parse_args(tool_ctx *t, int argc, char **argv, dpo_args *a)
         {"mode", required_argument, 0, O_MODE}, {"template", required_argument, 0, O_TEMPLATE},
         {"lora-dropout", required_argument, 0, O_DROPOUT},
         {"train-projector", no_argument, 0, O_TRAIN_PROJ}, {"train", required_argument, 0, O_TRAIN},
-        SESS_DEVICE_OPTIONS, {0, 0, 0, 0}};
+        {"shard", no_argument, 0, O_SHARD}, SESS_DEVICE_OPTIONS, {0, 0, 0, 0}};
     int proj = 0, all = 0;
     int c;
     opterr = 0;
@@ -205,6 +208,7 @@ static void parse_args(tool_ctx *t, int argc, char **argv, dpo_args *a)
         case O_NORESUME: a->resume = 0; break;
         case O_STOP: a->stop_after = tool_parse_int(t, "--stop-after", optarg, 1, INT64_MAX); break;
         case O_MERGE: a->merge = 1; break;
+        case O_SHARD: a->shard = 1; break;
         case O_MODE:
             if (!strcmp(optarg, "dpo")) a->mode = MODE_DPO;
             else if (!strcmp(optarg, "sft")) a->mode = MODE_SFT;

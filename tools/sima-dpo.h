@@ -30,6 +30,7 @@ typedef struct {
     int lora_r, epochs, micro, accum, sima_rule, merge, resume; /* resume -1: auto */
     double lora_alpha, lora_dropout, beta, lr, warmup_ratio, weight_decay, max_grad_norm;
     int64_t seed, save_every, stop_after;
+    int shard;                  /* --shard */
     be_open_opts dev;           /* --device, --dtype */
 } dpo_args;
 
@@ -72,7 +73,15 @@ typedef struct {
     be_backend *be;
     bool on_device;
     bool host_stale;            /* the device holds newer masters/moments */
-    be_mat dev_grad, dev_param, dev_m, dev_v;
+    be_mat dev_grad, dev_param; /* [1, padded] */
+    be_mat dev_m, dev_v;        /* [1, part]: this rank's slice with --shard, else all */
+    /* --shard (ZeRO): the summed gradient, the moments and the update are cut
+     * in `size` parts of `part` (padded = size x part >= total); rank `rank`
+     * keeps part part_off.. and the ranks gather the updated masters */
+    bool shard;
+    int rank, size;
+    int64_t part, padded, part_off;
+    be_mat dev_gpart;           /* [1, part] this rank's slice of the summed gradient */
 } dpo_params;
 
 typedef struct {

@@ -203,6 +203,11 @@ struct be_backend {
      * x in place across the ranks. -1 with an error when it cannot start. */
     int (*comm_init)(be_backend *be, void *mpi_comm);
     void (*allreduce_sum)(be_backend *be, be_mat x);
+    /* Sharding across the ranks (packed [1, n] vectors, n = ranks x part):
+     * part = this rank's slice of the sum of every rank's full; full = the
+     * ranks' parts in rank order (this rank's part may lie inside full). */
+    void (*reduce_scatter_sum)(be_backend *be, be_mat full, be_mat part);
+    void (*all_gather)(be_backend *be, be_mat part, be_mat full);
 
     /* Device memory held by the backend now and at most so far, in bytes
      * (NULL on the CPU backend: see the process's RSS instead). */

@@ -3,8 +3,9 @@
 # (build/emu-bin: the same tools linked with the emulated CUDA backend),
 # with --device cuda: what tests/device/tools-gpu.sh checks on a real GPU
 # (sima-gen -np 1 == -np 2, sima-critic, sima-pairs --ref-logps, sima-dpo
-# -np 2 == -np 1 --grad-accum 2 bit for bit), and that a CPU build without
-# a GPU refuses --device cuda with a one-line error.
+# -np 2 == -np 1 --grad-accum 2 bit for bit, --shard == unsharded), that a
+# CPU run refuses --shard, and that --device cuda without a GPU is a
+# one-line error.
 set -u
 bin=${SIMA_BIN:?}
 src=${SIMA_SOURCE_DIR:?}
@@ -37,6 +38,14 @@ rc=$?
 check '[ $rc -eq 0 ]' "tools-gpu.sh on the emulation failed: $(tail -n 20 "$tmp/round.log")"
 check 'grep -q "^sima-gen: -np 1 == -np 2" "$tmp/round.log"' "sima-gen np1 vs np2 not checked"
 check 'grep -q "^sima-dpo: -np 2 == -np 1 --grad-accum 2" "$tmp/round.log"' "sima-dpo np2 vs np1 not checked"
+check 'grep -q "^sima-dpo: --shard == unsharded" "$tmp/round.log"' "sima-dpo --shard not checked"
+# --shard without a GPU backend: a one-line usage of what it needs
+mpirun --oversubscribe --allow-run-as-root -np 2 "$bin/sima-dpo" --model "$golden/tiny-llava" \
+  --pairs "$tmp/round/pairs.h5" --prompts "$tmp/round/prompts.h5" --out "$tmp/dpo-cpu-shard" \
+  --lora-r 4 --device cpu --shard >"$tmp/shard.log" 2>&1
+rc=$?
+check '[ $rc -ne 0 ] && grep -q "needs --device cuda" "$tmp/shard.log"' \
+  "--shard on the CPU: expected an error naming --device cuda, got rc $rc: $(cat "$tmp/shard.log")"
 # the run key names the device: a CPU run cannot resume the GPU run's file
 "$bin/sima-gen" --model "$golden/tiny-llava" --prompts "$tmp/round/prompts.h5" \
   --out "$tmp/round/responses-np1.h5" --max-new-tokens 24 --chunk 2 --device cpu >"$tmp/cpu.log" 2>&1

@@ -12,7 +12,9 @@ build=${1:-$root/build-gpu}
 pack=$root/.device
 arch=${SIMA_GPU_ARCH:-90}
 
-grep -qx '/.device/' "$root/.git/info/exclude" 2>/dev/null || echo '/.device/' >> "$root/.git/info/exclude"
+exclude=$(git -C "$root" rev-parse --git-path info/exclude)
+mkdir -p "$(dirname "$exclude")"
+grep -qx '/.device/' "$exclude" 2>/dev/null || echo '/.device/' >> "$exclude"
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSIMA_CUDA=ON \
   -DCMAKE_CUDA_ARCHITECTURES="$arch" >/dev/null
 cmake --build "$build" -j "$(nproc)" >/dev/null

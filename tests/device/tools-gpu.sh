@@ -51,4 +51,15 @@ dpo=(--model "$model" --pairs "$out/pairs.h5" --prompts "$out/prompts.h5" --lora
 cmp -s "$out/dpo-np2/adapter/adapter_model.safetensors" "$out/dpo-np1/adapter/adapter_model.safetensors" ||
   fail "sima-dpo: -np 2 and -np 1 --grad-accum 2 give different adapters on the GPU"
 echo "sima-dpo: -np 2 == -np 1 --grad-accum 2 (adapter bytes)"
-echo "tools on the GPU: all passed (gen np1 == np2, critic, pairs --ref-logps, dpo np2 == np1 accum 2)"
+
+# --shard: each rank updates its slice; without clipping (whose factor's last
+# bits depend on how the norm's sum is cut) the adapter is the same bytes
+"${mpi[@]}" -np 2 "$bin/sima-dpo" "${dpo[@]}" --max-grad-norm 0 --out "$out/dpo-np2-full" ||
+  fail "sima-dpo -np 2 --max-grad-norm 0"
+"${mpi[@]}" -np 2 "$bin/sima-dpo" "${dpo[@]}" --max-grad-norm 0 --shard --out "$out/dpo-np2-shard" ||
+  fail "sima-dpo -np 2 --shard"
+cmp -s "$out/dpo-np2-full/adapter/adapter_model.safetensors" \
+  "$out/dpo-np2-shard/adapter/adapter_model.safetensors" ||
+  fail "sima-dpo: --shard gives a different adapter from the unsharded run"
+echo "sima-dpo: --shard == unsharded (adapter bytes)"
+echo "tools on the GPU: all passed (gen np1 == np2, critic, pairs --ref-logps, dpo np2 == np1 accum 2, --shard)"

@@ -60,10 +60,38 @@ static void cu_allreduce_sum(be_backend *be, be_mat x)
                              (ncclComm_t)st->nccl, st->stream));
 }
 
+static void cu_reduce_scatter_sum(be_backend *be, be_mat full, be_mat part)
+{
+    cu_state *st = cu_st(be);
+    size_t n = (size_t)(part.rows * part.cols);
+    if (!st->nccl) { /* one rank: its slice is the whole */
+        CU_CHECK(cudaMemcpyAsync(part.data, full.data, sizeof(float) * n, cudaMemcpyDeviceToDevice,
+                                 st->stream));
+        return;
+    }
+    NCCL_CHECK(ncclReduceScatter(full.data, part.data, n, ncclFloat, ncclSum, (ncclComm_t)st->nccl,
+                                 st->stream));
+}
+
+static void cu_all_gather(be_backend *be, be_mat part, be_mat full)
+{
+    cu_state *st = cu_st(be);
+    size_t n = (size_t)(part.rows * part.cols);
+    if (!st->nccl) {
+        if (part.data != full.data)
+            CU_CHECK(cudaMemcpyAsync(full.data, part.data, sizeof(float) * n,
+                                     cudaMemcpyDeviceToDevice, st->stream));
+        return;
+    }
+    NCCL_CHECK(ncclAllGather(part.data, full.data, n, ncclFloat, (ncclComm_t)st->nccl, st->stream));
+}
+
 void cu_comm_install(be_backend *be)
 {
     be->comm_init = cu_comm_init;
     be->allreduce_sum = cu_allreduce_sum;
+    be->reduce_scatter_sum = cu_reduce_scatter_sum;
+    be->all_gather = cu_all_gather;
 }
 
 void cu_comm_free(cu_state *st)
