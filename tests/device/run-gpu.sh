@@ -18,9 +18,21 @@ skip=",${SIMA_GPU_SKIP:-},"
 work=/tmp/sima-gpu
 rm -rf "$work" && mkdir -p "$work"
 tar -C "$work" -xJf "$root/.device/sima-gpu.tar.xz" || { echo "no pack: run tests/device/pack.sh first"; exit 1; }
-export LD_LIBRARY_PATH=$work/lib:${LD_LIBRARY_PATH:-}
-export SIMA_GOLDEN_DIR=$root/tests/golden SIMA_DATA_DIR=$root/data OMP_NUM_THREADS=8
 bin=$work/bin
+# the packed libraries for sima's programs (not for python: transformers runs
+# on the machine's own); CUDA's, NCCL's and Open MPI's come from the machine:
+# a library still missing is looked for where CUDA and NVIDIA's wheels live
+orig_ld=${LD_LIBRARY_PATH:-}
+libdirs=$work/lib
+for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
+  [ -d "$d" ] && libdirs=$libdirs:$d
+done
+export LD_LIBRARY_PATH=$libdirs${orig_ld:+:$orig_ld}
+for lib in $(for b in "$bin"/*; do ldd "$b"; done | awk '/not found/{print $1}' | sort -u); do
+  hit=$(find /usr /opt /usr/local -name "$lib" 2>/dev/null | head -n 1)
+  [ -n "$hit" ] && LD_LIBRARY_PATH=$(dirname "$hit"):$LD_LIBRARY_PATH
+done
+export SIMA_GOLDEN_DIR=$root/tests/golden SIMA_DATA_DIR=$root/data OMP_NUM_THREADS=8
 summary=$out/summary.txt
 : > "$summary"
 note() { echo "$*" | tee -a "$summary"; }
@@ -52,10 +64,10 @@ fi
 
 cfg=$root/tests/data/llava-1.5-7b-hf/config.json
 if [[ $skip != *,perf,* ]]; then
-  timeout 300 "$bin/perf_model" --config "$cfg" --device cuda --dtype bf16 --no-vision \
+  timeout 240 "$bin/perf_model" --config "$cfg" --device cuda --dtype bf16 --no-vision \
     --prompt 640 --new-tokens 64 --batches 1,32,128 > "$out/perf_model.txt" 2>&1
   note "$(grep -E 'prefill|decode batch|weight stream|matrix|GPU memory' "$out/perf_model.txt")"
-  timeout 240 "$bin/perf_dpo_shape" --hidden 4096 --layers 32 --heads 32 --kv-heads 32 \
+  timeout 180 "$bin/perf_dpo_shape" --hidden 4096 --layers 32 --heads 32 --kv-heads 32 \
     --ffn 11008 --vocab 32000 --prompt 64 --image-tokens 576 --response 256 --micro 1 \
     --r 128 --ref-given --steps 3 --sharing on --device cuda --dtype bf16 \
     > "$out/perf_dpo_shape.txt" 2>&1
@@ -63,7 +75,7 @@ if [[ $skip != *,perf,* ]]; then
 fi
 
 if [[ $skip != *,hf,* ]]; then
-  PYTHONUNBUFFERED=1 timeout 420 python3 "$root/tests/perf/hf_baseline.py" --config "$cfg" \
+  LD_LIBRARY_PATH=$orig_ld PYTHONUNBUFFERED=1 timeout 300 python3 "$root/tests/perf/hf_baseline.py" --config "$cfg" \
     --json "$out/hf.json" > "$out/hf.txt" 2>&1
   note "$(grep '^hf ' "$out/hf.txt")"
 fi

@@ -263,10 +263,29 @@ unsigned cuemu_ballot(int pred)
     return mask;
 }
 
-void cuemu_launch(dim3 grid, dim3 block, size_t dyn_smem, void *stream,
-                  const std::function<void()> &body)
+/* The threads of one block of a barrier-free kernel, as plain calls. */
+static void run_block_direct(const std::function<void()> &body, unsigned n_threads, dim3 block)
 {
-    (void)stream;
+    cuemu_thread t;
+    cuemu_thread *saved = cuemu_cur_thread;
+    cuemu_cur_thread = &t;
+    direct_mode = true;
+    for (unsigned i = 0; i < n_threads; i++) {
+        t.tid = {i % block.x, (i / block.x) % block.y, i / (block.x * block.y)};
+        t.flat = i;
+        t.lane = i % 32;
+        t.warp = i / 32;
+        body();
+    }
+    direct_mode = false;
+    cuemu_cur_thread = saved;
+}
+
+/* Checks the launch as a GPU would, then runs the blocks in turn, each on
+ * fibers or (direct: a kernel without barriers) as plain calls. */
+static void launch(dim3 grid, dim3 block, size_t dyn_smem, const std::function<void()> &body,
+                   bool direct)
+{
     unsigned n_threads = block.x * block.y * block.z;
     cuemu_grid g;
     g.grid = grid;
@@ -290,10 +309,18 @@ void cuemu_launch(dim3 grid, dim3 block, size_t dyn_smem, void *stream,
                 memset(smem.data(), 0xff, smem.size() * 8);
                 g.dyn_smem = smem.data();
                 g.bid = {x, y, z};
-                run_block(&b, n_threads, block);
+                if (direct) run_block_direct(body, n_threads, block);
+                else run_block(&b, n_threads, block);
             }
     cur_block = saved_block;
     cuemu_cur_grid = saved_grid;
+}
+
+void cuemu_launch(dim3 grid, dim3 block, size_t dyn_smem, void *stream,
+                  const std::function<void()> &body)
+{
+    (void)stream;
+    launch(grid, block, dyn_smem, body, false);
 }
 
 /* A kernel without barriers or warp operations: every thread runs to its
@@ -302,36 +329,5 @@ void cuemu_launch_nosync(dim3 grid, dim3 block, size_t dyn_smem, void *stream,
                          const std::function<void()> &body)
 {
     (void)stream;
-    unsigned n_threads = block.x * block.y * block.z;
-    cuemu_grid g;
-    g.grid = grid;
-    g.block = block;
-    cuemu_grid *saved_grid = cuemu_cur_grid;
-    cuemu_thread *saved_thread = cuemu_cur_thread;
-    cuemu_cur_grid = &g;
-    if (n_threads == 0 || n_threads > MAX_THREADS) fail("launch with 0 or more than 1024 threads");
-    if (dyn_smem > MAX_DYN_SMEM) fail("launch with more dynamic shared memory than a GPU has");
-    if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.y > 65535 || grid.z > 65535)
-        fail("launch with an empty or oversized grid");
-    std::vector<uint64_t> smem((dyn_smem + 7) / 8 + 1);
-    cuemu_thread t;
-    cuemu_cur_thread = &t;
-    direct_mode = true;
-    for (unsigned z = 0; z < grid.z; z++)
-        for (unsigned y = 0; y < grid.y; y++)
-            for (unsigned x = 0; x < grid.x; x++) {
-                memset(smem.data(), 0xff, smem.size() * 8);
-                g.dyn_smem = smem.data();
-                g.bid = {x, y, z};
-                for (unsigned i = 0; i < n_threads; i++) {
-                    t.tid = {i % block.x, (i / block.x) % block.y, i / (block.x * block.y)};
-                    t.flat = i;
-                    t.lane = i % 32;
-                    t.warp = i / 32;
-                    body();
-                }
-            }
-    direct_mode = false;
-    cuemu_cur_thread = saved_thread;
-    cuemu_cur_grid = saved_grid;
+    launch(grid, block, dyn_smem, body, true);
 }
