@@ -60,4 +60,13 @@ rc=$?
 check '[ $rc -eq 1 ] && [ "$(wc -l <"$tmp/none.log")" -eq 1 ] && grep -q "device cpu" "$tmp/none.log"' \
   "--device cuda without a GPU: expected one error line naming --device cpu, got rc $rc: $(cat "$tmp/none.log")"
 check '[ ! -e "$tmp/none.h5" ]' "--device cuda without a GPU left an output file"
+
+# a GPU too small for the model: one line naming the options that lower
+# the memory, exit 1, no output file
+SIMA_CUEMU_MAX_ALLOC=200000 "$emu/sima-gen" --model "$golden/tiny-llava" \
+  --prompts "$tmp/round/prompts.h5" --out "$tmp/oom.h5" --device cuda >"$tmp/oom.log" 2>&1
+rc=$?
+check '[ $rc -eq 1 ] && [ "$(wc -l <"$tmp/oom.log")" -eq 1 ] && grep -q "out of GPU memory" "$tmp/oom.log" && grep -q -- "--batch" "$tmp/oom.log"' \
+  "out of GPU memory: expected one error line naming --batch, got rc $rc: $(cat "$tmp/oom.log")"
+check '[ ! -e "$tmp/oom.h5" ]' "out of GPU memory left an output file"
 finish
