@@ -82,6 +82,9 @@ typedef struct {
     /* every layer rotates and attends at the same positions and sequences */
     cu_cached pos_up, seq_up, pages_up;
     void *nccl;                   /* ncclComm_t of the data-parallel ranks, or NULL */
+    void *host_comm;              /* MPI_Comm * when ranks share GPUs: sums via the host */
+    float *host_stage;            /* its staging buffer */
+    size_t host_stage_n;
     /* RoPE frequencies for (head_dim, theta) */
     float *rope_freq;
     int rope_hd;
