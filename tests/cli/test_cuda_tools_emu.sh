@@ -32,13 +32,26 @@ Truth: {ground_truth}
 [2] {response_2}
 End with [[1]] or [[2]].
 TPL
-SIMA_GOLDEN_DIR=$golden OMP_NUM_THREADS=1 SIMA_TOOLS_DTYPE=bf16 SIMA_TOOLS_CRITIC_TEMPLATE=$tmp/critic.txt \
+# two emulated GPUs: each rank has its own, and the ranks sum with (emulated) NCCL
+SIMA_CUEMU_DEVICES=2 SIMA_GOLDEN_DIR=$golden OMP_NUM_THREADS=1 SIMA_TOOLS_DTYPE=bf16 \
+  SIMA_TOOLS_CRITIC_TEMPLATE=$tmp/critic.txt \
   bash "$src/tests/device/tools-gpu.sh" "$mix" "$tmp/round" >"$tmp/round.log" 2>&1
 rc=$?
 check '[ $rc -eq 0 ]' "tools-gpu.sh on the emulation failed: $(tail -n 20 "$tmp/round.log")"
 check 'grep -q "^sima-gen: -np 1 == -np 2" "$tmp/round.log"' "sima-gen np1 vs np2 not checked"
 check 'grep -q "^sima-dpo: -np 2 == -np 1 --grad-accum 2" "$tmp/round.log"' "sima-dpo np2 vs np1 not checked"
 check 'grep -q "^sima-dpo: --shard == unsharded" "$tmp/round.log"' "sima-dpo --shard not checked"
+# one GPU for both ranks: NCCL cannot, the sums go through the host; the
+# same adapter bytes
+SIMA_CUEMU_DEVICES=1 OMP_NUM_THREADS=1 mpirun --oversubscribe --allow-run-as-root -np 2 \
+  "$emu/sima-dpo" --model "$golden/tiny-llava" --pairs "$tmp/round/pairs.h5" \
+  --prompts "$tmp/round/prompts.h5" --lora-r 8 --lora-alpha 16 --epochs 2 --lr 1e-3 \
+  --save-every 0 --device cuda --dtype bf16 --out "$tmp/dpo-shared" >"$tmp/shared.log" 2>&1
+rc=$?
+check '[ $rc -eq 0 ] && grep -q "share a GPU" "$tmp/shared.log"' \
+  "sima-dpo on ranks sharing a GPU failed or did not say so: $(cat "$tmp/shared.log")"
+check 'cmp -s "$tmp/dpo-shared/adapter/adapter_model.safetensors" "$tmp/round/dpo-np2/adapter/adapter_model.safetensors"' \
+  "ranks sharing a GPU (sums through the host) and ranks with a GPU each (NCCL) give different adapters"
 # --shard without a GPU backend: a one-line usage of what it needs
 mpirun --oversubscribe --allow-run-as-root -np 2 "$bin/sima-dpo" --model "$golden/tiny-llava" \
   --pairs "$tmp/round/pairs.h5" --prompts "$tmp/round/prompts.h5" --out "$tmp/dpo-cpu-shard" \
@@ -60,4 +73,13 @@ rc=$?
 check '[ $rc -eq 1 ] && [ "$(wc -l <"$tmp/none.log")" -eq 1 ] && grep -q "device cpu" "$tmp/none.log"' \
   "--device cuda without a GPU: expected one error line naming --device cpu, got rc $rc: $(cat "$tmp/none.log")"
 check '[ ! -e "$tmp/none.h5" ]' "--device cuda without a GPU left an output file"
+
+# a GPU too small for the model: one line naming the options that lower
+# the memory, exit 1, no output file
+SIMA_CUEMU_MAX_ALLOC=200000 "$emu/sima-gen" --model "$golden/tiny-llava" \
+  --prompts "$tmp/round/prompts.h5" --out "$tmp/oom.h5" --device cuda >"$tmp/oom.log" 2>&1
+rc=$?
+check '[ $rc -eq 1 ] && [ "$(wc -l <"$tmp/oom.log")" -eq 1 ] && grep -q "out of GPU memory" "$tmp/oom.log" && grep -q -- "--batch" "$tmp/oom.log"' \
+  "out of GPU memory: expected one error line naming --batch, got rc $rc: $(cat "$tmp/oom.log")"
+check '[ ! -e "$tmp/oom.h5" ]' "out of GPU memory left an output file"
 finish

@@ -474,6 +474,57 @@ static void test_attention_split(void)
     gpu->kv_pages_free(gpu, pg);
 }
 
+/* Prefill-sized attention at the head sizes of real models (64, 128): with
+ * bf16/f16 weights it runs on the tensor cores (the half type's rounding:
+ * a looser bound), with f32 weights on the float32 kernels. Paged caches
+ * after a first call, and a shared prefix without cache. */
+static void test_attention_heads(int hd)
+{
+    int64_t kw = 2 * hd, qw = 4 * hd;
+    be_attn_shape sh = {4, 2, hd, true, 1.0f / sqrtf((float)hd)};
+    double tol = dtype == BE_F32 ? tol_sum() : 2e-2; /* bf16 probabilities: ~1% */
+    char what[96];
+    be_kv_pages *pc = cpu->kv_pages_new(cpu, 1, kw, 4), *pg = gpu->kv_pages_new(gpu, 1, kw, 16);
+    int64_t n_past = 50, n_new = 100;
+    int64_t need_c[1] = {(n_past + n_new + pc->page - 1) / pc->page};
+    int64_t need_g[1] = {(n_past + n_new + pg->page - 1) / pg->page}, tc, tg;
+    int32_t **ic = scrambled_pages(need_c, 1, &tc), **ig = scrambled_pages(need_g, 1, &tg);
+    cpu->kv_pages_grow(cpu, pc, tc);
+    gpu->kv_pages_grow(gpu, pg, tg);
+    for (int call = 0; call < 2; call++) {
+        int64_t R = call == 0 ? n_past : n_new;
+        be_attn_seq c = {.q_row0 = 0, .n_new = R, .n_past = call == 0 ? 0 : n_past, .pages = pc,
+                         .page_ids = ic[0]};
+        be_attn_seq g = c;
+        g.pages = pg;
+        g.page_ids = ig[0];
+        pair q = pair_rand(R, qw, 1.0), k = pair_rand(R, kw, 1.0), v = pair_rand(R, kw, 1.0);
+        pair out = pair_rand(R, qw, 1.0);
+        cpu->attention(cpu, out.c, q.c, k.c, v.c, &c, 1, sh);
+        gpu->attention(gpu, out.g, q.g, k.g, v.g, &g, 1, sh);
+        snprintf(what, sizeof what, "attention, head_dim %d, paged cache, call %d", hd, call + 1);
+        expect_close(what, out, tol);
+        pair *all[] = {&q, &k, &v, &out};
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) pair_free(all[i]);
+    }
+    /* without cache: A (70 rows), B continues A's first 40 with 45 of its own */
+    be_attn_seq s[2] = {{.q_row0 = 0, .n_new = 70}, {.q_row0 = 70, .n_new = 45, .n_pre = 40}};
+    pair q = pair_rand(115, qw, 1.0), k = pair_rand(115, kw, 1.0), v = pair_rand(115, kw, 1.0);
+    pair out = pair_rand(115, qw, 1.0);
+    cpu->attention(cpu, out.c, q.c, k.c, v.c, s, 2, sh);
+    gpu->attention(gpu, out.g, q.g, k.g, v.g, s, 2, sh);
+    snprintf(what, sizeof what, "attention, head_dim %d, shared prefix", hd);
+    expect_close(what, out, tol);
+    pair *all[] = {&q, &k, &v, &out};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) pair_free(all[i]);
+    free(ic[0]);
+    free(ig[0]);
+    free(ic);
+    free(ig);
+    cpu->kv_pages_free(cpu, pc);
+    gpu->kv_pages_free(gpu, pg);
+}
+
 /* Sequences without caches: A owns 90 rows, B continues A's first 70 rows
  * with 30 of its own, C (17 rows) stands alone; forward and backward. */
 static void test_attention_prefix(bool causal)
@@ -627,6 +678,8 @@ int main(void)
     test_logprobs();
     test_attention_cache();
     test_attention_split();
+    test_attention_heads(64);
+    test_attention_heads(128);
     test_attention_prefix(true);
     test_attention_prefix(false);
     test_linear_backward(29, 45, 38);

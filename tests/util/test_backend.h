@@ -12,6 +12,9 @@
 #include "backend.h"
 
 be_backend *test_backend_new(void);
+/* The same device with weight matrices stored as `weights` (the CPU
+ * backend, float32 always, ignores it). */
+be_backend *test_backend_with(be_dtype weights);
 /* "cpu", or "cuda (f32)" etc., for messages */
 const char *test_backend_label(void);
 

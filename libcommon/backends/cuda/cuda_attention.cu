@@ -19,6 +19,18 @@
 
 #include <math.h>
 
+/* Raises a kernel's dynamic shared memory limit once it needs more than
+ * the default 48 KB. */
+#define RAISE_SMEM(kernel, bytes)                                                          \
+    do {                                                                                   \
+        static size_t raised_ = 48 * 1024;                                                 \
+        if ((bytes) > raised_) {                                                           \
+            cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,      \
+                                 (int)(bytes));                                            \
+            raised_ = (bytes);                                                             \
+        }                                                                                  \
+    } while (0)
+
 #define AT_THREADS 128
 #define AT_WARPS (AT_THREADS / 32)
 #define AT_Q 16    /* query rows per block */
@@ -279,6 +291,176 @@ __global__ void k_attn_combine(float *out, int64_t ldo, float *lse, const float 
     }
 }
 
+/* ------------------------------------------- forward on tensor cores -- */
+
+/* With bf16/f16 weights (not float32: its results must match the CPU's
+ * float32), prefill-sized work runs here: Q, K, V and the probabilities in
+ * the weight type on the tensor cores (16x16x16 warp tiles, float32
+ * accumulation), the online softmax in float32. A block: TQ query rows of
+ * one head, four warps of 16 rows each; keys in tiles of TK. The output
+ * accumulates in shared memory, rescaled row by row as the maximum moves. */
+#include <mma.h>
+
+#define TQ 64
+#define TK 64
+#define TPAD 8      /* bf16/f16 row padding: 16 bytes, keeps rows off one bank */
+#define TFPAD 4     /* float row padding */
+
+/* rows of new work from which the tensor-core forward pays (prefill) */
+#define TC_MIN_ROWS 32
+
+__device__ __forceinline__ float half_value(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float half_value(__half x) { return __half2float(x); }
+
+template <typename T> __device__ __forceinline__ T to_half_t(float x);
+template <> __device__ __forceinline__ __nv_bfloat16 to_half_t<__nv_bfloat16>(float x)
+{
+    return __float2bfloat16(x);
+}
+template <> __device__ __forceinline__ __half to_half_t<__half>(float x) { return __float2half(x); }
+
+template <int HD, typename T> static size_t tc_smem(void)
+{
+    return sizeof(T) * (size_t)((TQ + 2 * TK) * (HD + TPAD) + TQ * (TK + TPAD)) +
+           sizeof(float) * (size_t)(TQ * (TK + TFPAD) + TQ * (HD + TFPAD) + 3 * TQ);
+}
+
+template <int HD, typename T>
+__global__ void __launch_bounds__(128)
+    k_attn_fwd_tc(float *out, int64_t ldo, const float *q, int64_t ldq, const float *k,
+                  const float *v, int64_t ldkv, const cuk_attn_seq *seqs, cuk_pages pg,
+                  cuk_attn_shape sh, float *lse)
+{
+    using namespace nvcuda;
+    const cuk_attn_seq *sq = &seqs[blockIdx.z];
+    int h = blockIdx.y, kvh = h / (sh.n_heads / sh.n_kv_heads);
+    int64_t i0 = (int64_t)blockIdx.x * TQ;
+    if (i0 >= sq->n_new) return;
+    int nq = (int)(sq->n_new - i0 < TQ ? sq->n_new - i0 : TQ);
+    kv_view w = make_view(sq, k, v, ldkv, (int64_t)kvh * HD, pg);
+    int64_t kend = key_limit(w, sh.causal, i0 + nq - 1);
+
+    CU_DYN_SMEM(float, sm);
+    const int LH = HD + TPAD, LK = TK + TPAD, LS = TK + TFPAD, LO = HD + TFPAD;
+    T *Qs = (T *)sm, *Ks = Qs + TQ * LH, *Vs = Ks + TK * LH, *Ps = Vs + TK * LH; /* [.][LH], [TQ][LK] */
+    float *Ss = (float *)(Ps + TQ * LK);      /* [TQ][LS] scores */
+    float *Os = Ss + TQ * LS;                 /* [TQ][LO] running output */
+    float *m = Os + TQ * LO, *l = m + TQ, *al = l + TQ;
+
+    for (int e = threadIdx.x; e < TQ * HD; e += blockDim.x) {
+        int i = e / HD, c = e % HD;
+        Qs[i * LH + c] = to_half_t<T>(i < nq ? q[(sq->q_row0 + i0 + i) * ldq + (int64_t)h * HD + c] : 0.0f);
+        Os[i * LO + c] = 0.0f;
+    }
+    for (int i = threadIdx.x; i < TQ; i += blockDim.x) {
+        m[i] = -INFINITY;
+        l[i] = 0.0f;
+    }
+    int warp = threadIdx.x / 32, lane = threadIdx.x % 32, r0 = warp * 16;
+    for (int64_t t0 = 0; t0 < kend; t0 += TK) {
+        int nk = (int)(kend - t0 < TK ? kend - t0 : TK);
+        __syncthreads();
+        for (int e = threadIdx.x; e < TK * HD; e += blockDim.x) {
+            int j = e / HD, c = e % HD;
+            bool in = j < nk;
+            Ks[j * LH + c] = to_half_t<T>(in ? kv_at(w, false, t0 + j, c) : 0.0f);
+            Vs[j * LH + c] = to_half_t<T>(in ? kv_at(w, true, t0 + j, c) : 0.0f);
+        }
+        __syncthreads();
+        /* S [16 rows of this warp][TK] = Q K^T */
+        for (int n = 0; n < TK / 16; n++) {
+            wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+            wmma::fill_fragment(acc, 0.0f);
+            for (int kk = 0; kk < HD / 16; kk++) {
+                wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
+                wmma::load_matrix_sync(fa, Qs + r0 * LH + kk * 16, LH);
+                wmma::load_matrix_sync(fb, Ks + n * 16 * LH + kk * 16, LH);
+                wmma::mma_sync(acc, fa, fb, acc);
+            }
+            wmma::store_matrix_sync(Ss + r0 * LS + n * 16, acc, LS, wmma::mem_row_major);
+        }
+        __syncwarp();
+        /* online softmax of the warp's rows; P in the half type */
+        for (int i = r0; i < r0 + 16; i++) {
+            float a = -INFINITY, b = -INFINITY;
+            int64_t lim = key_limit(w, sh.causal, i0 + i);
+            if (i < nq && lane < nk && t0 + lane < lim) a = sh.scale * Ss[i * LS + lane];
+            if (i < nq && lane + 32 < nk && t0 + lane + 32 < lim) b = sh.scale * Ss[i * LS + lane + 32];
+            float mx = warp_max(fmaxf(a, b));
+            float mo = m[i], mn = fmaxf(mo, mx);
+            float pa = 0.0f, pb = 0.0f, alpha = 1.0f;
+            if (mn != -INFINITY) {
+                pa = expf(a - mn);
+                pb = expf(b - mn);
+                alpha = expf(mo - mn);
+            }
+            T ha = to_half_t<T>(pa), hb = to_half_t<T>(pb);
+            /* the row sum of what the product will use: the rounded values */
+            float sum = warp_sum(half_value(ha) + half_value(hb));
+            Ps[i * LK + lane] = ha;
+            Ps[i * LK + lane + 32] = hb;
+            if (lane == 0) {
+                l[i] = l[i] * alpha + sum;
+                m[i] = mn;
+                al[i] = alpha;
+            }
+        }
+        __syncwarp();
+        for (int e = lane; e < 16 * HD; e += 32) {
+            int i = r0 + e / HD, c = e % HD;
+            Os[i * LO + c] *= al[i];
+        }
+        __syncwarp();
+        /* O [16][HD] += P [16][TK] V [TK][HD] */
+        for (int n = 0; n < HD / 16; n++) {
+            wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+            wmma::load_matrix_sync(acc, Os + r0 * LO + n * 16, LO, wmma::mem_row_major);
+            for (int kk = 0; kk < TK / 16; kk++) {
+                wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+                wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb;
+                wmma::load_matrix_sync(fa, Ps + r0 * LK + kk * 16, LK);
+                wmma::load_matrix_sync(fb, Vs + kk * 16 * LH + n * 16, LH);
+                wmma::mma_sync(acc, fa, fb, acc);
+            }
+            wmma::store_matrix_sync(Os + r0 * LO + n * 16, acc, LO, wmma::mem_row_major);
+        }
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < nq * HD; e += blockDim.x) {
+        int i = e / HD, c = e % HD;
+        out[(sq->q_row0 + i0 + i) * ldo + (int64_t)h * HD + c] = Os[i * LO + c] / l[i];
+    }
+    if (lse)
+        for (int i = threadIdx.x; i < nq; i += blockDim.x)
+            lse[(sq->q_row0 + i0 + i) * sh.n_heads + h] = m[i] + logf(l[i]);
+}
+
+/* Launches the tensor-core forward when it applies (head_dim 64 or 128,
+ * half-precision storage, rows enough to fill its tiles); false otherwise. */
+template <typename T>
+static bool launch_tc(int64_t mn, float *out, int64_t ldo, const float *q, int64_t ldq,
+                      const float *k, const float *v, int64_t ldkv, const cuk_attn_seq *seqs_dev,
+                      int n_seqs, cuk_pages pg, cuk_attn_shape sh, float *lse, cudaStream_t s)
+{
+    dim3 grid(cu_blocks(mn, TQ), (unsigned)sh.n_heads, (unsigned)n_seqs);
+    if (sh.head_dim == 64) {
+        size_t smem = tc_smem<64, T>();
+        auto kernel = k_attn_fwd_tc<64, T>;
+        RAISE_SMEM(kernel, smem);
+        CU_LAUNCH(kernel, grid, 128, smem, s, out, ldo, q, ldq, k, v, ldkv, seqs_dev, pg, sh, lse);
+        return true;
+    }
+    if (sh.head_dim == 128) {
+        size_t smem = tc_smem<128, T>();
+        auto kernel = k_attn_fwd_tc<128, T>;
+        RAISE_SMEM(kernel, smem);
+        CU_LAUNCH(kernel, grid, 128, smem, s, out, ldo, q, ldq, k, v, ldkv, seqs_dev, pg, sh, lse);
+        return true;
+    }
+    return false;
+}
+
 /* ----------------------------------------------------------- backward -- */
 
 /* drow [R, H] = rowsum(dout . o) per head: the softmax backward's D. */
@@ -460,18 +642,6 @@ __global__ void k_prefix_add(float *dk, float *dv, int64_t ld, const float *pre_
 
 /* ------------------------------------------------------------ launchers -- */
 
-/* Raises a kernel's dynamic shared memory limit once it needs more than
- * the default 48 KB. */
-#define RAISE_SMEM(kernel, bytes)                                                          \
-    do {                                                                                   \
-        static size_t raised_ = 48 * 1024;                                                 \
-        if ((bytes) > raised_) {                                                           \
-            cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,      \
-                                 (int)(bytes));                                            \
-            raised_ = (bytes);                                                             \
-        }                                                                                  \
-    } while (0)
-
 static int64_t max_new(const cuk_attn_seq *seqs, int n)
 {
     int64_t m = 0;
@@ -520,6 +690,12 @@ void cuk_attention(float *out, int64_t ldo, const float *q, int64_t ldq, const f
     if (any_cache)
         CU_LAUNCH_NOSYNC(k_cache_append, dim3(cu_blocks(mn * width, 256), (unsigned)n_seqs), 256,
                          0, s, k, v, ldkv, seqs_dev, pg);
+    /* prefill-sized work with half-precision storage: tensor cores */
+    if (n_splits <= 1 && mn >= TC_MIN_ROWS && sh.half_dt != CUK_F32 &&
+        (sh.half_dt == CUK_BF16
+             ? launch_tc<__nv_bfloat16>(mn, out, ldo, q, ldq, k, v, ldkv, seqs_dev, n_seqs, pg, sh, lse, s)
+             : launch_tc<__half>(mn, out, ldo, q, ldq, k, v, ldkv, seqs_dev, n_seqs, pg, sh, lse, s)))
+        return;
     size_t smem = fwd_smem(sh.head_dim);
     RAISE_SMEM(k_attn_fwd, smem);
     if (n_splits < 1) n_splits = 1;

@@ -444,9 +444,10 @@ static void cu_rope(be_backend *be, be_mat x, int n_heads, int head_dim, const i
 
 /* ---------------------------------------------------------- attention -- */
 
-cuk_attn_shape cu_attn_shape(be_attn_shape sh, int64_t rows)
+cuk_attn_shape cu_attn_shape(be_attn_shape sh, int64_t rows, cuk_dtype half_dt)
 {
-    cuk_attn_shape s = {sh.n_heads, sh.n_kv_heads, sh.head_dim, sh.causal ? 1 : 0, sh.scale, rows};
+    cuk_attn_shape s = {sh.n_heads, sh.n_kv_heads, sh.head_dim, sh.causal ? 1 : 0, sh.scale, rows,
+                        half_dt};
     return s;
 }
 
@@ -507,7 +508,7 @@ static void cu_attention(be_backend *be, be_mat out, be_mat q, be_mat k, be_mat 
     check_attention_smem(st, sh.head_dim);
     cuk_attn_seq *host = cu_attn_host(st, seqs, n_seqs);
     const cuk_attn_seq *dev = cu_upload_cached(st, &st->seq_up, host, sizeof *host * (size_t)n_seqs);
-    cuk_attn_shape ks = cu_attn_shape(sh, q.rows);
+    cuk_attn_shape ks = cu_attn_shape(sh, q.rows, st->wdt);
     int splits = cuk_attention_splits(host, n_seqs, ks, st->n_sms);
     float *part = NULL;
     if (splits > 1)

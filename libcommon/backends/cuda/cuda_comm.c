@@ -1,7 +1,9 @@
 /* cuda_comm.c — backends layer: the data-parallel ranks' NCCL communicator,
  * set up over MPI (rank 0 makes the id, MPI_Bcast gives it to the others),
- * and the gradient all-reduce on the device. A failure ends the job with a
- * message saying what to check; NCCL_DEBUG=INFO tells more. */
+ * and the collectives on the device. NCCL refuses two ranks on one GPU:
+ * ranks that share GPUs (more ranks than GPUs on a node) sum through host
+ * memory with MPI instead, the same arithmetic, slower. A failure ends the
+ * job with a message saying what to check; NCCL_DEBUG=INFO tells more. */
 #include "cuda_check.h"
 #include "cuda_internal.h"
 #include "err.h"
@@ -9,6 +11,9 @@
 
 #include <mpi.h>
 #include <nccl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 _Noreturn static void die_nccl(const char *file, int line, const char *call, ncclResult_t r)
 {
@@ -25,6 +30,28 @@ _Noreturn static void die_nccl(const char *file, int line, const char *call, ncc
         if (r_ != ncclSuccess) die_nccl(__FILE__, __LINE__, #call, r_);        \
     } while (0)
 
+/* Does another rank of comm use this rank's GPU (same host, same PCI bus id)? */
+static int gpu_shared(cu_state *st, MPI_Comm comm, int size, bool *shared)
+{
+    enum { ID_LEN = 96 };
+    char mine[ID_LEN] = {0};
+    if (gethostname(mine, 63) != 0) return ERR("gethostname failed");
+    size_t n = strlen(mine);
+    mine[n++] = '|';
+    CU_TRY(cudaDeviceGetPCIBusId(mine + n, (int)(ID_LEN - n - 1), st->device));
+    char *all = xmalloc((size_t)ID_LEN * (size_t)size);
+    if (MPI_Allgather(mine, ID_LEN, MPI_CHAR, all, ID_LEN, MPI_CHAR, comm) != MPI_SUCCESS) {
+        free(all);
+        return ERR("GPU set-up: MPI_Allgather of the ranks' GPUs failed");
+    }
+    *shared = false;
+    for (int i = 0; i < size && !*shared; i++)
+        for (int j = i + 1; j < size && !*shared; j++)
+            *shared = strncmp(all + (size_t)i * ID_LEN, all + (size_t)j * ID_LEN, ID_LEN) == 0;
+    free(all);
+    return 0;
+}
+
 static int cu_comm_init(be_backend *be, void *mpi_comm)
 {
     cu_state *st = cu_st(be);
@@ -32,7 +59,18 @@ static int cu_comm_init(be_backend *be, void *mpi_comm)
     int rank, size;
     if (MPI_Comm_rank(comm, &rank) != MPI_SUCCESS || MPI_Comm_size(comm, &size) != MPI_SUCCESS)
         return ERR("NCCL set-up: the MPI communicator is not usable");
-    if (size == 1 || st->nccl) return 0;
+    if (size == 1 || st->nccl || st->host_comm) return 0;
+    bool shared = false;
+    if (gpu_shared(st, comm, size, &shared) != 0) return -1;
+    if (shared) {
+        MPI_Comm *c = xmalloc(sizeof *c);
+        if (MPI_Comm_dup(comm, c) != MPI_SUCCESS) return ERR("MPI_Comm_dup failed");
+        st->host_comm = c;
+        if (rank == 0)
+            log_warn("ranks share a GPU: their gradients are summed through host memory (NCCL "
+                     "needs one GPU per rank; Slurm: --gpus-per-task=1)");
+        return 0;
+    }
     ncclUniqueId id;
     if (rank == 0) {
         ncclResult_t r = ncclGetUniqueId(&id);
@@ -51,19 +89,58 @@ static int cu_comm_init(be_backend *be, void *mpi_comm)
     return 0;
 }
 
+/* The ranks share GPUs: a collective through host memory with MPI. */
+static float *host_stage(cu_state *st, size_t n)
+{
+    if (n > st->host_stage_n) {
+        free(st->host_stage);
+        st->host_stage = xmalloc(sizeof(float) * n);
+        st->host_stage_n = n;
+    }
+    return st->host_stage;
+}
+
+#define MPI_MUST(call)                                                         \
+    do {                                                                       \
+        if ((call) != MPI_SUCCESS) DIE("%s failed (ranks sharing a GPU)", #call); \
+    } while (0)
+
+static void host_allreduce(cu_state *st, float *dev, size_t n)
+{
+    float *h = host_stage(st, n);
+    cu_download_bytes(st, h, dev, sizeof(float) * n);
+    MPI_MUST(MPI_Allreduce(MPI_IN_PLACE, h, (int)n, MPI_FLOAT, MPI_SUM, *(MPI_Comm *)st->host_comm));
+    CU_CHECK(cudaMemcpyAsync(dev, h, sizeof(float) * n, cudaMemcpyHostToDevice, st->stream));
+    CU_CHECK(cudaStreamSynchronize(st->stream));
+}
+
 static void cu_allreduce_sum(be_backend *be, be_mat x)
 {
     cu_state *st = cu_st(be);
-    if (!st->nccl) return; /* one rank */
     if (x.rows > 1 && x.ld != x.cols) DIE("allreduce_sum: needs a packed matrix");
-    NCCL_CHECK(ncclAllReduce(x.data, x.data, (size_t)(x.rows * x.cols), ncclFloat, ncclSum,
-                             (ncclComm_t)st->nccl, st->stream));
+    size_t n = (size_t)(x.rows * x.cols);
+    if (st->host_comm) host_allreduce(st, x.data, n);
+    if (!st->nccl) return; /* one rank, or done through the host */
+    NCCL_CHECK(ncclAllReduce(x.data, x.data, n, ncclFloat, ncclSum, (ncclComm_t)st->nccl,
+                             st->stream));
 }
 
 static void cu_reduce_scatter_sum(be_backend *be, be_mat full, be_mat part)
 {
     cu_state *st = cu_st(be);
     size_t n = (size_t)(part.rows * part.cols);
+    if (st->host_comm) {
+        MPI_Comm c = *(MPI_Comm *)st->host_comm;
+        int size;
+        MPI_MUST(MPI_Comm_size(c, &size));
+        float *h = host_stage(st, n * (size_t)(size + 1)), *mine = h + n * (size_t)size;
+        cu_download_bytes(st, h, full.data, sizeof(float) * n * (size_t)size);
+        MPI_MUST(MPI_Reduce_scatter_block(h, mine, (int)n, MPI_FLOAT, MPI_SUM, c));
+        CU_CHECK(cudaMemcpyAsync(part.data, mine, sizeof(float) * n, cudaMemcpyHostToDevice,
+                                 st->stream));
+        CU_CHECK(cudaStreamSynchronize(st->stream));
+        return;
+    }
     if (!st->nccl) { /* one rank: its slice is the whole */
         CU_CHECK(cudaMemcpyAsync(part.data, full.data, sizeof(float) * n, cudaMemcpyDeviceToDevice,
                                  st->stream));
@@ -77,6 +154,18 @@ static void cu_all_gather(be_backend *be, be_mat part, be_mat full)
 {
     cu_state *st = cu_st(be);
     size_t n = (size_t)(part.rows * part.cols);
+    if (st->host_comm) {
+        MPI_Comm c = *(MPI_Comm *)st->host_comm;
+        int size;
+        MPI_MUST(MPI_Comm_size(c, &size));
+        float *h = host_stage(st, n * (size_t)(size + 1)), *mine = h + n * (size_t)size;
+        cu_download_bytes(st, mine, part.data, sizeof(float) * n);
+        MPI_MUST(MPI_Allgather(mine, (int)n, MPI_FLOAT, h, (int)n, MPI_FLOAT, c));
+        CU_CHECK(cudaMemcpyAsync(full.data, h, sizeof(float) * n * (size_t)size,
+                                 cudaMemcpyHostToDevice, st->stream));
+        CU_CHECK(cudaStreamSynchronize(st->stream));
+        return;
+    }
     if (!st->nccl) {
         if (part.data != full.data)
             CU_CHECK(cudaMemcpyAsync(full.data, part.data, sizeof(float) * n,
@@ -98,4 +187,13 @@ void cu_comm_free(cu_state *st)
 {
     if (st->nccl) ncclCommDestroy((ncclComm_t)st->nccl);
     st->nccl = NULL;
+    if (st->host_comm) {
+        int finalized = 0;
+        MPI_Finalized(&finalized);
+        if (!finalized) MPI_Comm_free((MPI_Comm *)st->host_comm);
+        free(st->host_comm);
+        st->host_comm = NULL;
+    }
+    free(st->host_stage);
+    st->host_stage = NULL;
 }

@@ -82,6 +82,9 @@ typedef struct {
     /* every layer rotates and attends at the same positions and sequences */
     cu_cached pos_up, seq_up, pages_up;
     void *nccl;                   /* ncclComm_t of the data-parallel ranks, or NULL */
+    void *host_comm;              /* MPI_Comm * when ranks share GPUs: sums via the host */
+    float *host_stage;            /* its staging buffer */
+    size_t host_stage_n;
     /* RoPE frequencies for (head_dim, theta) */
     float *rope_freq;
     int rope_hd;
@@ -150,7 +153,8 @@ cuk_attn_seq *cu_attn_host(cu_state *st, const be_attn_seq *seqs, int n_seqs);
 cuk_pages cu_attn_pages(const be_attn_seq *seqs, int n_seqs);
 cuk_pages cu_pages_view(const be_kv_pages *p, int layer);
 void cu_kv_install(be_backend *be);
-cuk_attn_shape cu_attn_shape(be_attn_shape sh, int64_t rows);
+/* half_dt: the type of a tensor-core forward (CUK_F32: float32 kernels only) */
+cuk_attn_shape cu_attn_shape(be_attn_shape sh, int64_t rows, cuk_dtype half_dt);
 /* RoPE frequencies on the device for (head_dim, theta), as the CPU computes them */
 const float *cu_rope_freq(cu_state *st, int head_dim, double theta);
 

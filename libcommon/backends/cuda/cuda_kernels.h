@@ -49,6 +49,7 @@ typedef struct {
     int n_heads, n_kv_heads, head_dim, causal;
     float scale;
     int64_t rows;             /* R: rows of the batch */
+    cuk_dtype half_dt;        /* tensor-core forward in this type; CUK_F32: float32 only */
 } cuk_attn_shape;
 
 /* ---- conversions and elementwise (cuda_elementwise.cu) ---- */

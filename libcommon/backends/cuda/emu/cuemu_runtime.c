@@ -103,6 +103,15 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *p, int dev)
     return cudaSuccess;
 }
 
+/* Each emulated device its own bus id, so ranks on different devices count
+ * as having a GPU each. */
+cudaError_t cudaDeviceGetPCIBusId(char *id, int len, int dev)
+{
+    if (dev < 0 || dev >= device_count()) return fail(cudaErrorInvalidDevice);
+    snprintf(id, (size_t)len, "0000:%02x:00.0", dev);
+    return cudaSuccess;
+}
+
 cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes)
 {
     *total_bytes = (size_t)16 << 30;

@@ -23,6 +23,8 @@
 
 #include <functional>
 
+#include "cuda_runtime.h" /* the runtime's types (it includes this file last) */
+
 struct uint3 {
     unsigned x, y, z;
 };
@@ -176,6 +178,9 @@ static inline double rsqrt(double x) { return 1.0 / sqrt(x); }
 static inline float __saturatef(float x) { return x < 0 ? 0 : x > 1 ? 1 : x; }
 template <typename T> static inline T __ldg(const T *p) { return *p; }
 
-#define cudaFuncSetAttribute(func, attr, value) ((void)(func), (void)(attr), (void)(value), cudaSuccess)
+template <typename F> static inline cudaError_t cudaFuncSetAttribute(F, cudaFuncAttribute, int)
+{
+    return cudaSuccess;
+}
 
 #endif
