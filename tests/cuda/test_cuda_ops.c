@@ -515,7 +515,19 @@ static void test_attention_heads(int hd)
     gpu->attention(gpu, out.g, q.g, k.g, v.g, s, 2, sh);
     snprintf(what, sizeof what, "attention, head_dim %d, shared prefix", hd);
     expect_close(what, out, tol);
-    pair *all[] = {&q, &k, &v, &out};
+    /* and its backward (bf16: the probabilities and dS rounded to it) */
+    pair dout = pair_rand(115, qw, 1.0), dq = pair_rand(115, qw, 1.0);
+    pair dk = pair_rand(115, kw, 1.0), dv = pair_rand(115, kw, 1.0);
+    cpu->attention_backward(cpu, dq.c, dk.c, dv.c, dout.c, q.c, k.c, v.c, s, 2, sh);
+    gpu->attention_backward(gpu, dq.g, dk.g, dv.g, dout.g, q.g, k.g, v.g, s, 2, sh);
+    double tolb = dtype == BE_F32 ? 1e-5 : 2e-2; /* bf16 P, dS: under 1% seen */
+    snprintf(what, sizeof what, "attention_backward, head_dim %d: dq", hd);
+    expect_close(what, dq, tolb);
+    snprintf(what, sizeof what, "attention_backward, head_dim %d: dk", hd);
+    expect_close(what, dk, tolb);
+    snprintf(what, sizeof what, "attention_backward, head_dim %d: dv", hd);
+    expect_close(what, dv, tolb);
+    pair *all[] = {&q, &k, &v, &out, &dout, &dq, &dk, &dv};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) pair_free(all[i]);
     free(ic[0]);
     free(ig[0]);

@@ -659,6 +659,257 @@ static int64_t max_keys(const cuk_attn_seq *seqs, int n)
     return m;
 }
 
+/* ------------------------------------------ backward on tensor cores -- */
+
+/* With half-precision weights and the tensor-core forward (the same
+ * products, so the same scores): dk/dv per key tile and dq per query tile
+ * as the float32 kernels do, the products S = QK^T, dP = dO V^T, dV += P^T
+ * dO, dK += dS^T Q and dQ += dS K on the tensor cores with P and dS in the
+ * half type. 64 x 64 tiles, four warps. */
+
+/* A tile of rows r0.. of m (cols col..) as the half type in dst [64][ld]
+ * (zeros past n rows). */
+template <int HD, typename T>
+__device__ void tc_load_rows(T *dst, int ld, const float *m, int64_t ldm, int64_t r0, int64_t col,
+                             int n)
+{
+    for (int e = threadIdx.x; e < 64 * HD; e += blockDim.x) {
+        int i = e / HD, c = e % HD;
+        dst[i * ld + c] = to_half_t<T>(i < n ? m[(r0 + i) * ldm + col + c] : 0.0f);
+    }
+}
+
+/* C [16 rows of warp w][64] (float, ldc) = A [16][HD] B^T, A rows at
+ * a + 16w*lda, B's 64 rows at b (both the half type, row-major). */
+template <int HD, typename T>
+__device__ void tc_abt(float *c, int ldc, const T *a, int lda, const T *b, int ldb)
+{
+    using namespace nvcuda;
+    int r0 = (threadIdx.x / 32) * 16;
+    for (int n = 0; n < 4; n++) {
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+        wmma::fill_fragment(acc, 0.0f);
+        for (int kk = 0; kk < HD / 16; kk++) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
+            wmma::load_matrix_sync(fa, a + r0 * lda + kk * 16, lda);
+            wmma::load_matrix_sync(fb, b + n * 16 * ldb + kk * 16, ldb);
+            wmma::mma_sync(acc, fa, fb, acc);
+        }
+        wmma::store_matrix_sync(c + r0 * ldc + n * 16, acc, ldc, wmma::mem_row_major);
+    }
+}
+
+/* acc [16 rows of warp w][HD] (float, in smem at acc_s) += A [16][64] B
+ * [64][HD]; A = rows of a (row-major) or, a_t, columns of a (a transposed:
+ * element (i, k) at a[k * lda + i]). */
+template <int HD, typename T>
+__device__ void tc_acc_ab(float *acc_s, int ldacc, const T *a, int lda, bool a_t, const T *b,
+                          int ldb)
+{
+    using namespace nvcuda;
+    int r0 = (threadIdx.x / 32) * 16;
+    for (int n = 0; n < HD / 16; n++) {
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+        wmma::load_matrix_sync(acc, acc_s + r0 * ldacc + n * 16, ldacc, wmma::mem_row_major);
+        for (int kk = 0; kk < 4; kk++) {
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb;
+            wmma::load_matrix_sync(fb, b + kk * 16 * ldb + n * 16, ldb);
+            if (a_t) {
+                wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::col_major> fa;
+                wmma::load_matrix_sync(fa, a + kk * 16 * lda + r0, lda);
+                wmma::mma_sync(acc, fa, fb, acc);
+            } else {
+                wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+                wmma::load_matrix_sync(fa, a + r0 * lda + kk * 16, lda);
+                wmma::mma_sync(acc, fa, fb, acc);
+            }
+        }
+        wmma::store_matrix_sync(acc_s + r0 * ldacc + n * 16, acc, ldacc, wmma::mem_row_major);
+    }
+}
+
+/* P = exp(scale S - lse) and dS = P (dP - D) over the 64 x 64 tile (zero
+ * where masked), into the half type; query rows i0.., keys t0... */
+template <typename T>
+__device__ void tc_p_ds(T *Ps, T *dSs, int ld, const float *Ss, const float *dPs, int lds,
+                        const float *lse_s, const float *D_s, const kv_view &w, int64_t i0,
+                        int nq, int64_t t0, int nk, cuk_attn_shape sh)
+{
+    for (int e = threadIdx.x; e < 64 * 64; e += blockDim.x) {
+        int i = e / 64, j = e % 64;
+        float p = 0.0f, ds = 0.0f;
+        if (i < nq && j < nk && t0 + j < key_limit(w, sh.causal, i0 + i)) {
+            p = expf(sh.scale * Ss[i * lds + j] - lse_s[i]);
+            ds = p * (dPs[i * lds + j] - D_s[i]);
+        }
+        Ps[i * ld + j] = to_half_t<T>(p);
+        dSs[i * ld + j] = to_half_t<T>(ds);
+    }
+}
+
+template <int HD, typename T> static size_t tc_dkdv_smem(void)
+{
+    return sizeof(T) * (size_t)(4 * 64 * (HD + TPAD) + 2 * 64 * (64 + TPAD)) +
+           sizeof(float) * (size_t)(2 * 64 * (64 + TFPAD) + 2 * 64 * (HD + TFPAD) + 2 * 64);
+}
+
+template <int HD, typename T>
+__global__ void __launch_bounds__(128)
+    k_attn_dkdv_tc(float *dk, float *dv, int64_t lddkv, const float *dout, int64_t lddo,
+                   const float *q, int64_t ldq, const float *k, const float *v, int64_t ldkv,
+                   const float *lse, const float *drow, const cuk_attn_seq *seqs, cuk_attn_shape sh)
+{
+    const cuk_attn_seq *sq = &seqs[blockIdx.z];
+    int kvh = blockIdx.y, group = sh.n_heads / sh.n_kv_heads;
+    int64_t kc = (int64_t)kvh * HD;
+    cuk_pages none = {};
+    kv_view w = make_view(sq, k, v, ldkv, kc, none);
+    int64_t t0 = (int64_t)blockIdx.x * 64, n_keys = w.n_pre + w.n_main;
+    if (t0 >= n_keys) return;
+    int nk = (int)(n_keys - t0 < 64 ? n_keys - t0 : 64);
+
+    CU_DYN_SMEM(float, sm);
+    const int LH = HD + TPAD, LK = 64 + TPAD, LS = 64 + TFPAD, LA = HD + TFPAD;
+    T *Ks = (T *)sm, *Vs = Ks + 64 * LH, *Qs = Vs + 64 * LH, *dOs = Qs + 64 * LH;
+    T *Ps = dOs + 64 * LH, *dSs = Ps + 64 * LK;
+    float *Ss = (float *)(dSs + 64 * LK), *dPs = Ss + 64 * LS, *dKs = dPs + 64 * LS;
+    float *dVs = dKs + 64 * LA, *lse_s = dVs + 64 * LA, *D_s = lse_s + 64;
+
+    for (int e = threadIdx.x; e < 64 * HD; e += blockDim.x) {
+        int j = e / HD, c = e % HD;
+        bool in = j < nk;
+        Ks[j * LH + c] = to_half_t<T>(in ? kv_at(w, false, t0 + j, c) : 0.0f);
+        Vs[j * LH + c] = to_half_t<T>(in ? kv_at(w, true, t0 + j, c) : 0.0f);
+        dKs[j * LA + c] = dVs[j * LA + c] = 0.0f;
+    }
+    int64_t first = sh.causal ? t0 - (w.n_pre + w.n_main - w.n_new) : 0;
+    first = first < 0 ? 0 : (first / 64) * 64;
+    for (int h = kvh * group; h < (kvh + 1) * group; h++) {
+        for (int64_t i0 = first; i0 < sq->n_new; i0 += 64) {
+            int nq = (int)(sq->n_new - i0 < 64 ? sq->n_new - i0 : 64);
+            __syncthreads();
+            tc_load_rows<HD>(Qs, LH, q, ldq, sq->q_row0 + i0, (int64_t)h * HD, nq);
+            tc_load_rows<HD>(dOs, LH, dout, lddo, sq->q_row0 + i0, (int64_t)h * HD, nq);
+            for (int i = threadIdx.x; i < 64; i += blockDim.x) {
+                lse_s[i] = i < nq ? lse[(sq->q_row0 + i0 + i) * sh.n_heads + h] : 0.0f;
+                D_s[i] = i < nq ? drow[(sq->q_row0 + i0 + i) * sh.n_heads + h] : 0.0f;
+            }
+            __syncthreads();
+            tc_abt<HD>(Ss, LS, Qs, LH, Ks, LH);     /* S = Q K^T */
+            tc_abt<HD>(dPs, LS, dOs, LH, Vs, LH);   /* dP = dO V^T */
+            __syncthreads();
+            tc_p_ds(Ps, dSs, LK, Ss, dPs, LS, lse_s, D_s, w, i0, nq, t0, nk, sh);
+            __syncthreads();
+            tc_acc_ab<HD>(dVs, LA, Ps, LK, true, dOs, LH);  /* dV += P^T dO */
+            tc_acc_ab<HD>(dKs, LA, dSs, LK, true, Qs, LH);  /* dK += dS^T Q (scaled below) */
+        }
+    }
+    __syncthreads();
+    int64_t width = (int64_t)sh.n_kv_heads * HD;
+    for (int e = threadIdx.x; e < nk * HD; e += blockDim.x) {
+        int j = e / HD, c = e % HD;
+        int64_t key = t0 + j;
+        float gk = sh.scale * dKs[j * LA + c], gv = dVs[j * LA + c];
+        if (key < w.n_pre) {
+            sq->pre_dk[key * width + kc + c] = gk;
+            sq->pre_dv[key * width + kc + c] = gv;
+        } else {
+            int64_t r = sq->q_row0 + key - w.n_pre;
+            dk[r * lddkv + kc + c] += gk;
+            dv[r * lddkv + kc + c] += gv;
+        }
+    }
+}
+
+template <int HD, typename T> static size_t tc_dq_smem(void)
+{
+    return sizeof(T) * (size_t)(4 * 64 * (HD + TPAD) + 2 * 64 * (64 + TPAD)) +
+           sizeof(float) * (size_t)(2 * 64 * (64 + TFPAD) + 64 * (HD + TFPAD) + 2 * 64);
+}
+
+template <int HD, typename T>
+__global__ void __launch_bounds__(128)
+    k_attn_dq_tc(float *dq, int64_t lddq, const float *dout, int64_t lddo, const float *q,
+                 int64_t ldq, const float *k, const float *v, int64_t ldkv, const float *lse,
+                 const float *drow, const cuk_attn_seq *seqs, cuk_attn_shape sh)
+{
+    const cuk_attn_seq *sq = &seqs[blockIdx.z];
+    int h = blockIdx.y, kvh = h / (sh.n_heads / sh.n_kv_heads);
+    int64_t i0 = (int64_t)blockIdx.x * 64;
+    if (i0 >= sq->n_new) return;
+    int nq = (int)(sq->n_new - i0 < 64 ? sq->n_new - i0 : 64);
+    cuk_pages none = {};
+    kv_view w = make_view(sq, k, v, ldkv, (int64_t)kvh * HD, none);
+    int64_t kend = key_limit(w, sh.causal, i0 + nq - 1);
+
+    CU_DYN_SMEM(float, sm);
+    const int LH = HD + TPAD, LK = 64 + TPAD, LS = 64 + TFPAD, LA = HD + TFPAD;
+    T *Qs = (T *)sm, *dOs = Qs + 64 * LH, *Ks = dOs + 64 * LH, *Vs = Ks + 64 * LH;
+    T *Ps = Vs + 64 * LH, *dSs = Ps + 64 * LK;
+    float *Ss = (float *)(dSs + 64 * LK), *dPs = Ss + 64 * LS, *dQs = dPs + 64 * LS;
+    float *lse_s = dQs + 64 * LA, *D_s = lse_s + 64;
+
+    tc_load_rows<HD>(Qs, LH, q, ldq, sq->q_row0 + i0, (int64_t)h * HD, nq);
+    tc_load_rows<HD>(dOs, LH, dout, lddo, sq->q_row0 + i0, (int64_t)h * HD, nq);
+    for (int i = threadIdx.x; i < 64; i += blockDim.x) {
+        lse_s[i] = i < nq ? lse[(sq->q_row0 + i0 + i) * sh.n_heads + h] : 0.0f;
+        D_s[i] = i < nq ? drow[(sq->q_row0 + i0 + i) * sh.n_heads + h] : 0.0f;
+    }
+    for (int e = threadIdx.x; e < 64 * HD; e += blockDim.x) dQs[(e / HD) * LA + e % HD] = 0.0f;
+    for (int64_t t0 = 0; t0 < kend; t0 += 64) {
+        int nk = (int)(kend - t0 < 64 ? kend - t0 : 64);
+        __syncthreads();
+        for (int e = threadIdx.x; e < 64 * HD; e += blockDim.x) {
+            int j = e / HD, c = e % HD;
+            bool in = j < nk;
+            Ks[j * LH + c] = to_half_t<T>(in ? kv_at(w, false, t0 + j, c) : 0.0f);
+            Vs[j * LH + c] = to_half_t<T>(in ? kv_at(w, true, t0 + j, c) : 0.0f);
+        }
+        __syncthreads();
+        tc_abt<HD>(Ss, LS, Qs, LH, Ks, LH);
+        tc_abt<HD>(dPs, LS, dOs, LH, Vs, LH);
+        __syncthreads();
+        tc_p_ds(Ps, dSs, LK, Ss, dPs, LS, lse_s, D_s, w, i0, nq, t0, nk, sh);
+        __syncthreads();
+        tc_acc_ab<HD>(dQs, LA, dSs, LK, false, Ks, LH); /* dQ += dS K (scaled below) */
+    }
+    __syncthreads();
+    for (int e = threadIdx.x; e < nq * HD; e += blockDim.x) {
+        int i = e / HD, c = e % HD;
+        dq[(sq->q_row0 + i0 + i) * lddq + (int64_t)h * HD + c] += sh.scale * dQs[i * LA + c];
+    }
+}
+
+/* The tensor-core backward when it applies (the forward's conditions). */
+template <int HD, typename T>
+static void launch_tc_backward(float *dq, int64_t lddq, float *dk, float *dv, int64_t lddkv,
+                               const float *dout, int64_t lddo, const float *q, int64_t ldq,
+                               const float *k, const float *v, int64_t ldkv, const float *lse,
+                               const float *drow, const cuk_attn_seq *seqs_dev,
+                               const cuk_attn_seq *seqs_host, int n_seqs, cuk_attn_shape sh,
+                               cudaStream_t s)
+{
+    size_t smem_kv = tc_dkdv_smem<HD, T>(), smem_q = tc_dq_smem<HD, T>();
+    auto kkv = k_attn_dkdv_tc<HD, T>;
+    auto kq = k_attn_dq_tc<HD, T>;
+    RAISE_SMEM(kkv, smem_kv);
+    RAISE_SMEM(kq, smem_q);
+    dim3 gkv(cu_blocks(max_keys(seqs_host, n_seqs), 64), (unsigned)sh.n_kv_heads, (unsigned)n_seqs);
+    CU_LAUNCH(kkv, gkv, 128, smem_kv, s, dk, dv, lddkv, dout, lddo, q, ldq, k, v, ldkv, lse, drow,
+              seqs_dev, sh);
+    dim3 gq(cu_blocks(max_new(seqs_host, n_seqs), 64), (unsigned)sh.n_heads, (unsigned)n_seqs);
+    CU_LAUNCH(kq, gq, 128, smem_q, s, dq, lddq, dout, lddo, q, ldq, k, v, ldkv, lse, drow, seqs_dev,
+              sh);
+}
+
+/* Whether the tensor-core kernels take this attention (forward and backward alike). */
+static bool tc_applies(int64_t max_new_rows, cuk_attn_shape sh)
+{
+    return max_new_rows >= TC_MIN_ROWS && sh.half_dt != CUK_F32 &&
+           (sh.head_dim == 64 || sh.head_dim == 128);
+}
+
 extern "C" {
 
 size_t cuk_attention_smem(int head_dim)
@@ -691,7 +942,7 @@ void cuk_attention(float *out, int64_t ldo, const float *q, int64_t ldq, const f
         CU_LAUNCH_NOSYNC(k_cache_append, dim3(cu_blocks(mn * width, 256), (unsigned)n_seqs), 256,
                          0, s, k, v, ldkv, seqs_dev, pg);
     /* prefill-sized work with half-precision storage: tensor cores */
-    if (n_splits <= 1 && mn >= TC_MIN_ROWS && sh.half_dt != CUK_F32 &&
+    if (n_splits <= 1 && tc_applies(mn, sh) &&
         (sh.half_dt == CUK_BF16
              ? launch_tc<__nv_bfloat16>(mn, out, ldo, q, ldq, k, v, ldkv, seqs_dev, n_seqs, pg, sh, lse, s)
              : launch_tc<__half>(mn, out, ldo, q, ldq, k, v, ldkv, seqs_dev, n_seqs, pg, sh, lse, s)))
@@ -722,16 +973,34 @@ void cuk_attention_backward(float *dq, int64_t lddq, float *dk, float *dv, int64
     }
     CU_LAUNCH_NOSYNC(k_attn_drow, cu_blocks(rows * sh.n_heads, 256), 256, 0, s, drow, dout, lddo, o,
               ldo, rows, sh.n_heads, sh.head_dim);
-    size_t smem_kv = dkdv_smem(sh.head_dim), smem_q = dq_smem(sh.head_dim);
-    RAISE_SMEM(k_attn_dkdv, smem_kv);
-    RAISE_SMEM(k_attn_dq, smem_q);
-    dim3 gkv(cu_blocks(max_keys(seqs_host, n_seqs), AB_K), (unsigned)sh.n_kv_heads,
-             (unsigned)n_seqs);
-    CU_LAUNCH(k_attn_dkdv, gkv, AT_THREADS, smem_kv, s, dk, dv, lddkv, dout, lddo, q, ldq, k, v,
-              ldkv, lse, drow, seqs_dev, sh);
-    dim3 gq(cu_blocks(max_new(seqs_host, n_seqs), AT_Q), (unsigned)sh.n_heads, (unsigned)n_seqs);
-    CU_LAUNCH(k_attn_dq, gq, AT_THREADS, smem_q, s, dq, lddq, dout, lddo, q, ldq, k, v, ldkv, lse,
-              drow, seqs_dev, sh);
+    int64_t mn = max_new(seqs_host, n_seqs);
+    if (tc_applies(mn, sh)) {
+        bool bf = sh.half_dt == CUK_BF16;
+        if (sh.head_dim == 64 && bf)
+            launch_tc_backward<64, __nv_bfloat16>(dq, lddq, dk, dv, lddkv, dout, lddo, q, ldq, k, v,
+                                                  ldkv, lse, drow, seqs_dev, seqs_host, n_seqs, sh, s);
+        else if (sh.head_dim == 64)
+            launch_tc_backward<64, __half>(dq, lddq, dk, dv, lddkv, dout, lddo, q, ldq, k, v, ldkv,
+                                           lse, drow, seqs_dev, seqs_host, n_seqs, sh, s);
+        else if (bf)
+            launch_tc_backward<128, __nv_bfloat16>(dq, lddq, dk, dv, lddkv, dout, lddo, q, ldq, k,
+                                                   v, ldkv, lse, drow, seqs_dev, seqs_host, n_seqs,
+                                                   sh, s);
+        else
+            launch_tc_backward<128, __half>(dq, lddq, dk, dv, lddkv, dout, lddo, q, ldq, k, v, ldkv,
+                                            lse, drow, seqs_dev, seqs_host, n_seqs, sh, s);
+    } else {
+        size_t smem_kv = dkdv_smem(sh.head_dim), smem_q = dq_smem(sh.head_dim);
+        RAISE_SMEM(k_attn_dkdv, smem_kv);
+        RAISE_SMEM(k_attn_dq, smem_q);
+        dim3 gkv(cu_blocks(max_keys(seqs_host, n_seqs), AB_K), (unsigned)sh.n_kv_heads,
+                 (unsigned)n_seqs);
+        CU_LAUNCH(k_attn_dkdv, gkv, AT_THREADS, smem_kv, s, dk, dv, lddkv, dout, lddo, q, ldq, k, v,
+                  ldkv, lse, drow, seqs_dev, sh);
+        dim3 gq(cu_blocks(mn, AT_Q), (unsigned)sh.n_heads, (unsigned)n_seqs);
+        CU_LAUNCH(k_attn_dq, gq, AT_THREADS, smem_q, s, dq, lddq, dout, lddo, q, ldq, k, v, ldkv,
+                  lse, drow, seqs_dev, sh);
+    }
     int64_t width = (int64_t)sh.n_kv_heads * sh.head_dim;
     for (int i = 0; i < n_seqs; i++) {
         const cuk_attn_seq *sq = &seqs_host[i];

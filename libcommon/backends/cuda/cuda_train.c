@@ -126,9 +126,10 @@ static void cu_attention_backward(be_backend *be, be_mat dq, be_mat dk, be_mat d
         host[i].pre_dv = pre[i] + seqs[i].n_pre * kw;
     }
     const cuk_attn_seq *dev = cu_upload_cached(st, &st->seq_up, host, sizeof *host * (size_t)n_seqs);
-    /* the forward recomputed in float32: the statistics of the same scores
-     * the backward kernels compute */
-    cuk_attn_shape ks = cu_attn_shape(sh, R, CUK_F32);
+    /* the forward recomputed by the kernels the backward pairs with (the
+     * tensor cores' with half-precision weights, else float32): the
+     * statistics of the same scores the backward computes */
+    cuk_attn_shape ks = cu_attn_shape(sh, R, st->wdt);
     cuk_pages none = {0};
     cuk_attention(o.data, o.ld, q.data, q.ld, k.data, v.data, k.ld, dev, host, n_seqs, none, ks, lse,
                   1, NULL, st->stream);
