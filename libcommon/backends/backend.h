@@ -124,8 +124,10 @@ struct be_backend {
      * (n_pre, usually 0) and their own new rows. */
     void (*attention)(be_backend *be, be_mat out, be_mat q, be_mat k, be_mat v,
                       const be_attn_seq *seqs, int n_seqs, be_attn_shape shape);
-    /* For each row r of logits [R, V]: out_logp[r] = log_softmax(logits[r])[target[r]];
-     * also writes the row's argmax when argmax != NULL. Targets/outputs in host memory. */
+    /* For each row r of logits [R, V]: out_logp[r] = log_softmax(logits[r])[target[r]]
+     * (target NULL: of the row's argmax, the greedy choice); also writes the
+     * row's argmax (the first maximum) when argmax != NULL. Targets/outputs
+     * in host memory. */
     void (*token_logprobs)(be_backend *be, be_mat logits, const int32_t *target,
                            float *out_logp, int32_t *argmax);
 

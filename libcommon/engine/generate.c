@@ -127,11 +127,9 @@ static int accept_token(llava_model *m, const gen_request *q, gen_output *o, gen
     return o->finish != 0;
 }
 
-/* Logits of selected hidden rows (rows NULL: all of hidden's n rows),
- * downloaded into host [n, V], which the caller keeps for the next step:
- * at batch 32 it is 4 MB, so allocating it per step costs page faults. */
-static void host_logits(llava_model *m, be_mat hidden, const int64_t *rows, int n,
-                        float *host)
+/* Logits [n, V] on the backend of selected hidden rows (rows NULL: all
+ * of hidden's n rows); the caller frees them. */
+static be_mat step_logits(llava_model *m, be_mat hidden, const int64_t *rows, int n)
 {
     be_backend *be = m->be;
     int64_t D = m->cfg.text.hidden_size, V = m->cfg.text.vocab_size;
@@ -141,9 +139,8 @@ static void host_logits(llava_model *m, be_mat hidden, const int64_t *rows, int 
         for (int i = 0; i < n; i++) be->copy(be, be_rows(sel, i, 1), be_rows(hidden, rows[i], 1));
     }
     llama_logits(m, rows ? sel : hidden, lg);
-    be->download(be, lg, host);
     if (rows) be->mat_free(be, &sel);
-    be->mat_free(be, &lg);
+    return lg;
 }
 
 typedef struct {
@@ -154,15 +151,17 @@ typedef struct {
     gen_slot *slots;        /* [max_batch] */
     int n_active;
     float *scratch;         /* [max_batch, 2 * V] for sampling */
-    float *logits;          /* [max_batch, V] the current step's logits on the host */
+    float *logits;          /* [max_batch, V] logits rows on the host, kept across steps:
+                               at batch 32 it is 4 MB, fresh pages would cost faults */
     int32_t *toks;          /* [max_batch] chosen tokens */
     float *lps;             /* [max_batch] their log-probs */
+    int *sampled;           /* [max_batch] rows that sample (a GPU step) */
     feat_cache feats;       /* image features computed in this call */
 } gen_state;
 
 /* Choose the next token of slots [first, first + n) from their logits rows
- * [n, V], and its log-prob before temperature. Rows are independent (each
- * slot has its own RNG), so they run in parallel. */
+ * [n, V] on the host, and its log-prob before temperature. Rows are
+ * independent (each slot has its own RNG), so they run in parallel. */
 static void choose_tokens_from(gen_state *st, const float *logits, int first, int n,
                                int32_t *toks, float *lps)
 {
@@ -179,6 +178,49 @@ static void choose_tokens_from(gen_state *st, const float *logits, int first, in
     }
 }
 
+/* On a GPU: every row's argmax and its log-prob on the device (the greedy
+ * choice); only the rows that sample come to the host (gathered, one
+ * copy), where they are drawn as on the CPU. */
+static void choose_tokens_device(gen_state *st, be_mat lg, int first, int n, int32_t *toks,
+                                 float *lps)
+{
+    be_backend *be = st->m->be;
+    int V = st->m->cfg.text.vocab_size, n_s = 0;
+    be->token_logprobs(be, lg, NULL, lps, toks);
+    for (int i = 0; i < n; i++)
+        if (st->req[st->slots[first + i].req].sampling.temperature > 0) st->sampled[n_s++] = i;
+    if (n_s == 0) return;
+    be_mat rows = be->mat_new(be, n_s, V);
+    for (int j = 0; j < n_s; j++) be->copy(be, be_rows(rows, j, 1), be_rows(lg, st->sampled[j], 1));
+    be->download(be, rows, st->logits);
+    be->mat_free(be, &rows);
+#pragma omp parallel for schedule(dynamic) if (n_s > 1)
+    for (int j = 0; j < n_s; j++) {
+        int i = st->sampled[j];
+        gen_slot *s = &st->slots[first + i];
+        const float *row = st->logits + (int64_t)j * V;
+        int32_t best = toks[i];
+        toks[i] = smp_choose_from(row, V, best, &st->req[s->req].sampling, &s->rng,
+                                  st->scratch + (size_t)(first + i) * 2 * V);
+        lps[i] = smp_logprob_max(row, V, toks[i], row[best]);
+    }
+}
+
+/* The next tokens of slots [first, first + n) from their logits on the
+ * backend (freed here). The CPU backend chooses on the host from the whole
+ * rows, as it always has; a GPU leaves greedy rows on the device. */
+static void choose_tokens(gen_state *st, be_mat lg, int first, int n)
+{
+    be_backend *be = st->m->be;
+    if (strcmp(be->name, "cpu") == 0) {
+        be->download(be, lg, st->logits);
+        choose_tokens_from(st, st->logits, first, n, st->toks, st->lps);
+    } else {
+        choose_tokens_device(st, lg, first, n, st->toks, st->lps);
+    }
+    be->mat_free(be, &lg);
+}
+
 static int finish_slot(gen_state *st, int i)
 {
     gen_slot *s = &st->slots[i];
@@ -189,14 +231,14 @@ static int finish_slot(gen_state *st, int i)
 }
 
 /* Choose and record the next token of slots [first, first + n) from their
- * logits rows; finished sequences leave their slot. Returns 1 when on_done
- * asked to stop. Walks backwards: finish_slot moves the last slot (already
- * handled) into the freed one. */
-static int advance_slots(gen_state *st, const float *logits, int first, int n)
+ * logits lg on the backend (freed); finished sequences leave their slot.
+ * Returns 1 when on_done asked to stop. Walks backwards: finish_slot moves
+ * the last slot (already handled) into the freed one. */
+static int advance_slots(gen_state *st, be_mat lg, int first, int n)
 {
     int32_t *toks = st->toks;
     float *lps = st->lps;
-    choose_tokens_from(st, logits, first, n, toks, lps);
+    choose_tokens(st, lg, first, n);
     int rc = 0;
     for (int i = n - 1; rc == 0 && i >= 0; i--) {
         gen_slot *s = &st->slots[first + i];
@@ -278,11 +320,12 @@ static int prefill(gen_state *st, int *next, int n_req)
     for (int i = 0; rc == 0 && i < k; i++)
         if (twin[i] >= 0)
             rc = llama_kv_share(m, &first[twin[i]].kv, st->req[idx[i]].n_prompt, &first[i].kv);
-    if (rc == 0) host_logits(m, hidden, last, k, st->logits);
+    be_mat lg = {0};
+    if (rc == 0) lg = step_logits(m, hidden, last, k);
     be->mat_free(be, &hidden);
     if (feats.data) be->mat_free(be, &feats);
     /* first token of each new sequence (they occupy the last k slots) */
-    if (rc == 0) rc = advance_slots(st, st->logits, st->n_active - k, k);
+    if (rc == 0) rc = advance_slots(st, lg, st->n_active - k, k);
     free(ids);
     free(seqs);
     free(last);
@@ -306,9 +349,10 @@ static int decode_step(gen_state *st)
     llama_batch b = {n, ids, n, seqs, none};
     int rc = llama_forward(m, &b, hidden);
     /* one row per sequence, in slot order: the logits of all of hidden */
-    if (rc == 0) host_logits(m, hidden, NULL, n, st->logits);
+    be_mat lg = {0};
+    if (rc == 0) lg = step_logits(m, hidden, NULL, n);
     be->mat_free(be, &hidden);
-    if (rc == 0) rc = advance_slots(st, st->logits, 0, n);
+    if (rc == 0) rc = advance_slots(st, lg, 0, n);
     free(ids);
     free(seqs);
     return rc;
@@ -328,7 +372,7 @@ int gen_generate(llava_model *m, const gen_request *req, int n, const gen_option
     gen_state st = {m, req, out, &opt, xcalloc(B, sizeof(gen_slot)), 0,
                     xmalloc(sizeof(float) * 2 * V * B), xmalloc(sizeof(float) * V * B),
                     xmalloc(sizeof(int32_t) * B), xmalloc(sizeof(float) * B),
-                    {{0}, {0}, {{0}}, 0, 0}};
+                    xmalloc(sizeof(int) * B), {{0}, {0}, {{0}}, 0, 0}};
     int next = 0, rc = 0;
     while (rc == 0 && (next < n || st.n_active > 0)) {
         if (next < n && st.n_active < opt.max_batch) rc = prefill(&st, &next, n);
@@ -342,6 +386,7 @@ int gen_generate(llava_model *m, const gen_request *req, int n, const gen_option
     free(st.logits);
     free(st.toks);
     free(st.lps);
+    free(st.sampled);
     return rc < 0 ? -1 : 0; /* rc 1: stopped early by on_done */
 }
 

@@ -325,6 +325,13 @@ static void test_logprobs(void)
     CHECK_EQ(am_g[2], 17);
     gpu->token_logprobs(gpu, lg.g, NULL, NULL, am_g);   /* argmax only */
     CHECK_EQ(am_g[5], V - 1);
+    /* no target: the log-prob of the argmax (the greedy choice) */
+    cpu->token_logprobs(cpu, lg.c, NULL, lp_c, am_c);
+    gpu->token_logprobs(gpu, lg.g, NULL, lp_g, am_g);
+    for (int i = 0; i < R; i++) {
+        CHECK_EQ(am_g[i], am_c[i]);
+        CHECK_NEAR(lp_g[i], lp_c[i], 1e-5 * (1.0 + fabs(lp_c[i])));
+    }
     cpu->best_other_token(cpu, lg.c, ex, bo_c);
     gpu->best_other_token(gpu, lg.g, ex, bo_g);
     for (int i = 0; i < R; i++) CHECK_EQ(bo_g[i], bo_c[i]);

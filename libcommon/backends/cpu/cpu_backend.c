@@ -415,7 +415,8 @@ static void cpu_token_logprobs(be_backend *be, be_mat logits, const int32_t *tar
             }
         double sum = 0;
         for (int64_t c = 0; c < logits.cols; c++) sum += exp((double)x[c] - mx);
-        if (out_logp) out_logp[r] = (float)((double)x[target[r]] - mx - log(sum));
+        int64_t t = target ? target[r] : best;
+        if (out_logp) out_logp[r] = (float)((double)x[t] - mx - log(sum));
         if (argmax) argmax[r] = (int32_t)best;
     }
 }

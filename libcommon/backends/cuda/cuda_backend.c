@@ -529,7 +529,8 @@ static void cu_token_logprobs(be_backend *be, be_mat logits, const int32_t *targ
     int64_t R = logits.rows;
     if (R == 0) return;
     cu_arena_begin(st, 3 * sizeof(int32_t) * (size_t)R);
-    const int32_t *d_t = out_logp ? cu_arena_put(st, target, sizeof(int32_t) * (size_t)R) : NULL;
+    const int32_t *d_t = out_logp && target ? cu_arena_put(st, target, sizeof(int32_t) * (size_t)R)
+                                            : NULL;
     float *d_lp = out_logp ? cu_arena_alloc(st, sizeof(float) * (size_t)R) : NULL;
     int32_t *d_am = argmax ? cu_arena_alloc(st, sizeof(int32_t) * (size_t)R) : NULL;
     cuk_token_logprobs(logits.data, logits.ld, R, logits.cols, d_t, d_lp, d_am, st->stream);

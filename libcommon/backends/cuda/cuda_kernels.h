@@ -86,7 +86,8 @@ void cuk_rmsnorm(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t row
 void cuk_layernorm(float *y, int64_t ldy, const float *x, int64_t ldx, int64_t rows,
                    int64_t cols, const float *w, const float *b, float eps, cudaStream_t s);
 /* Per row of logits [rows, V]: logp[r] = log_softmax[target[r]] (when logp
- * and target are non-NULL), argmax[r] (when non-NULL; the first maximum). */
+ * is non-NULL; target NULL: of the argmax), argmax[r] (when non-NULL; the
+ * first maximum). */
 void cuk_token_logprobs(const float *logits, int64_t ld, int64_t rows, int64_t V,
                         const int32_t *target, float *logp, int32_t *argmax, cudaStream_t s);
 /* Per row: the first maximum over columns other than exclude[r]. */

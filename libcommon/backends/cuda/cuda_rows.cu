@@ -65,7 +65,8 @@ __global__ void k_token_logprobs(const float *logits, int64_t ld, int64_t V,
     double sum = 0;
     for (int64_t c = threadIdx.x; c < V; c += blockDim.x) sum += exp((double)xr[c] - mx);
     sum = block_sum(sum, red);
-    if (threadIdx.x == 0) logp[r] = (float)((double)xr[target[r]] - mx - log(sum));
+    int64_t t = target ? target[r] : best.idx;
+    if (threadIdx.x == 0) logp[r] = (float)((double)xr[t] - mx - log(sum));
 }
 
 __global__ void k_best_other(const float *logits, int64_t ld, int64_t V, const int32_t *exclude,
