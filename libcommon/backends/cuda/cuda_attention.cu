@@ -325,13 +325,75 @@ template <int HD, typename T> static size_t tc_smem(void)
            sizeof(float) * (size_t)(TQ * (TK + TFPAD) + TQ * (HD + TFPAD) + 3 * TQ);
 }
 
+/* A tile of rows r0.. of m (cols col..) as the half type in dst [64][ld]
+ * (zeros past n rows). */
+template <int HD, typename T>
+__device__ void tc_load_rows(T *dst, int ld, const float *m, int64_t ldm, int64_t r0, int64_t col,
+                             int n)
+{
+    for (int e = threadIdx.x; e < 64 * HD; e += blockDim.x) {
+        int i = e / HD, c = e % HD;
+        dst[i * ld + c] = to_half_t<T>(i < n ? m[(r0 + i) * ldm + col + c] : 0.0f);
+    }
+}
+
+/* C [16 rows of warp w][64] (float, ldc) = A [16][HD] B^T, A rows at
+ * a + 16w*lda, B's 64 rows at b (both the half type, row-major). */
+template <int HD, typename T>
+__device__ void tc_abt(float *c, int ldc, const T *a, int lda, const T *b, int ldb)
+{
+    using namespace nvcuda;
+    int r0 = (threadIdx.x / 32) * 16;
+    for (int n = 0; n < 4; n++) {
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+        wmma::fill_fragment(acc, 0.0f);
+        for (int kk = 0; kk < HD / 16; kk++) {
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
+            wmma::load_matrix_sync(fa, a + r0 * lda + kk * 16, lda);
+            wmma::load_matrix_sync(fb, b + n * 16 * ldb + kk * 16, ldb);
+            wmma::mma_sync(acc, fa, fb, acc);
+        }
+        wmma::store_matrix_sync(c + r0 * ldc + n * 16, acc, ldc, wmma::mem_row_major);
+    }
+}
+
+/* acc [16 rows of warp w][HD] (float, in smem at acc_s) += A [16][64] B
+ * [64][HD]; A = rows of a (row-major) or, a_t, columns of a (a transposed:
+ * element (i, k) at a[k * lda + i]). */
+template <int HD, typename T>
+__device__ void tc_acc_ab(float *acc_s, int ldacc, const T *a, int lda, bool a_t, const T *b,
+                          int ldb)
+{
+    using namespace nvcuda;
+    int r0 = (threadIdx.x / 32) * 16;
+    for (int n = 0; n < HD / 16; n++) {
+        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+        wmma::load_matrix_sync(acc, acc_s + r0 * ldacc + n * 16, ldacc, wmma::mem_row_major);
+        for (int kk = 0; kk < 4; kk++) {
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb;
+            wmma::load_matrix_sync(fb, b + kk * 16 * ldb + n * 16, ldb);
+            if (a_t) {
+                wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::col_major> fa;
+                wmma::load_matrix_sync(fa, a + kk * 16 * lda + r0, lda);
+                wmma::mma_sync(acc, fa, fb, acc);
+            } else {
+                wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
+                wmma::load_matrix_sync(fa, a + r0 * lda + kk * 16, lda);
+                wmma::mma_sync(acc, fa, fb, acc);
+            }
+        }
+        wmma::store_matrix_sync(acc_s + r0 * ldacc + n * 16, acc, ldacc, wmma::mem_row_major);
+    }
+}
+
 template <int HD, typename T>
 __global__ void __launch_bounds__(128)
     k_attn_fwd_tc(float *out, int64_t ldo, const float *q, int64_t ldq, const float *k,
                   const float *v, int64_t ldkv, const cuk_attn_seq *seqs, cuk_pages pg,
                   cuk_attn_shape sh, float *lse)
 {
-    using namespace nvcuda;
+    static_assert(TQ == 64 && TK == 64, "the tile helpers work on 64 x 64 tiles");
     const cuk_attn_seq *sq = &seqs[blockIdx.z];
     int h = blockIdx.y, kvh = h / (sh.n_heads / sh.n_kv_heads);
     int64_t i0 = (int64_t)blockIdx.x * TQ;
@@ -367,19 +429,7 @@ __global__ void __launch_bounds__(128)
             Vs[j * LH + c] = to_half_t<T>(in ? kv_at(w, true, t0 + j, c) : 0.0f);
         }
         __syncthreads();
-        /* S [16 rows of this warp][TK] = Q K^T */
-        for (int n = 0; n < TK / 16; n++) {
-            wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-            wmma::fill_fragment(acc, 0.0f);
-            for (int kk = 0; kk < HD / 16; kk++) {
-                wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
-                wmma::load_matrix_sync(fa, Qs + r0 * LH + kk * 16, LH);
-                wmma::load_matrix_sync(fb, Ks + n * 16 * LH + kk * 16, LH);
-                wmma::mma_sync(acc, fa, fb, acc);
-            }
-            wmma::store_matrix_sync(Ss + r0 * LS + n * 16, acc, LS, wmma::mem_row_major);
-        }
+        tc_abt<HD>(Ss, LS, Qs, LH, Ks, LH); /* S [16 rows of this warp][TK] = Q K^T */
         __syncwarp();
         /* online softmax of the warp's rows; P in the half type */
         for (int i = r0; i < r0 + 16; i++) {
@@ -412,19 +462,7 @@ __global__ void __launch_bounds__(128)
             Os[i * LO + c] *= al[i];
         }
         __syncwarp();
-        /* O [16][HD] += P [16][TK] V [TK][HD] */
-        for (int n = 0; n < HD / 16; n++) {
-            wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-            wmma::load_matrix_sync(acc, Os + r0 * LO + n * 16, LO, wmma::mem_row_major);
-            for (int kk = 0; kk < TK / 16; kk++) {
-                wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
-                wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb;
-                wmma::load_matrix_sync(fa, Ps + r0 * LK + kk * 16, LK);
-                wmma::load_matrix_sync(fb, Vs + kk * 16 * LH + n * 16, LH);
-                wmma::mma_sync(acc, fa, fb, acc);
-            }
-            wmma::store_matrix_sync(Os + r0 * LO + n * 16, acc, LO, wmma::mem_row_major);
-        }
+        tc_acc_ab<HD>(Os, LO, Ps, LK, false, Vs, LH); /* O [16][HD] += P [16][TK] V [TK][HD] */
     }
     __syncthreads();
     for (int e = threadIdx.x; e < nq * HD; e += blockDim.x) {
@@ -666,68 +704,6 @@ static int64_t max_keys(const cuk_attn_seq *seqs, int n)
  * as the float32 kernels do, the products S = QK^T, dP = dO V^T, dV += P^T
  * dO, dK += dS^T Q and dQ += dS K on the tensor cores with P and dS in the
  * half type. 64 x 64 tiles, four warps. */
-
-/* A tile of rows r0.. of m (cols col..) as the half type in dst [64][ld]
- * (zeros past n rows). */
-template <int HD, typename T>
-__device__ void tc_load_rows(T *dst, int ld, const float *m, int64_t ldm, int64_t r0, int64_t col,
-                             int n)
-{
-    for (int e = threadIdx.x; e < 64 * HD; e += blockDim.x) {
-        int i = e / HD, c = e % HD;
-        dst[i * ld + c] = to_half_t<T>(i < n ? m[(r0 + i) * ldm + col + c] : 0.0f);
-    }
-}
-
-/* C [16 rows of warp w][64] (float, ldc) = A [16][HD] B^T, A rows at
- * a + 16w*lda, B's 64 rows at b (both the half type, row-major). */
-template <int HD, typename T>
-__device__ void tc_abt(float *c, int ldc, const T *a, int lda, const T *b, int ldb)
-{
-    using namespace nvcuda;
-    int r0 = (threadIdx.x / 32) * 16;
-    for (int n = 0; n < 4; n++) {
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-        wmma::fill_fragment(acc, 0.0f);
-        for (int kk = 0; kk < HD / 16; kk++) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
-            wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> fb;
-            wmma::load_matrix_sync(fa, a + r0 * lda + kk * 16, lda);
-            wmma::load_matrix_sync(fb, b + n * 16 * ldb + kk * 16, ldb);
-            wmma::mma_sync(acc, fa, fb, acc);
-        }
-        wmma::store_matrix_sync(c + r0 * ldc + n * 16, acc, ldc, wmma::mem_row_major);
-    }
-}
-
-/* acc [16 rows of warp w][HD] (float, in smem at acc_s) += A [16][64] B
- * [64][HD]; A = rows of a (row-major) or, a_t, columns of a (a transposed:
- * element (i, k) at a[k * lda + i]). */
-template <int HD, typename T>
-__device__ void tc_acc_ab(float *acc_s, int ldacc, const T *a, int lda, bool a_t, const T *b,
-                          int ldb)
-{
-    using namespace nvcuda;
-    int r0 = (threadIdx.x / 32) * 16;
-    for (int n = 0; n < HD / 16; n++) {
-        wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-        wmma::load_matrix_sync(acc, acc_s + r0 * ldacc + n * 16, ldacc, wmma::mem_row_major);
-        for (int kk = 0; kk < 4; kk++) {
-            wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> fb;
-            wmma::load_matrix_sync(fb, b + kk * 16 * ldb + n * 16, ldb);
-            if (a_t) {
-                wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::col_major> fa;
-                wmma::load_matrix_sync(fa, a + kk * 16 * lda + r0, lda);
-                wmma::mma_sync(acc, fa, fb, acc);
-            } else {
-                wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> fa;
-                wmma::load_matrix_sync(fa, a + r0 * lda + kk * 16, lda);
-                wmma::mma_sync(acc, fa, fb, acc);
-            }
-        }
-        wmma::store_matrix_sync(acc_s + r0 * ldacc + n * 16, acc, ldacc, wmma::mem_row_major);
-    }
-}
 
 /* P = exp(scale S - lse) and dS = P (dP - D) over the 64 x 64 tile (zero
  * where masked), into the half type; query rows i0.., keys t0... */
