@@ -45,14 +45,18 @@ def build_model(config_path):
     from transformers import LlavaConfig, LlavaForConditionalGeneration
 
     config = LlavaConfig.from_json_file(config_path)
-    config.text_config._attn_implementation = "sdpa"
-    config.vision_config._attn_implementation = "sdpa"
-    config._attn_implementation = "sdpa"
     torch.manual_seed(0)
+    model = None
+    # transformers 5 names the dtype argument `dtype`, 4.x `torch_dtype`
     with torch.device("cuda"):
-        torch.set_default_dtype(torch.bfloat16)
-        model = LlavaForConditionalGeneration(config)
-        torch.set_default_dtype(torch.float32)
+        for kw in ({"dtype": torch.bfloat16}, {"torch_dtype": torch.bfloat16}):
+            try:
+                model = LlavaForConditionalGeneration._from_config(
+                    config, attn_implementation="sdpa", **kw)
+                break
+            except TypeError:
+                continue
+    model = model.to(device="cuda", dtype=torch.bfloat16)
     model.eval()
     return model, config
 
@@ -95,9 +99,10 @@ def bench_decode(model, vocab, batch, n1, n2):
 def bench_dpo(model, vocab, steps):
     from peft import LoraConfig, get_peft_model
 
+    # the language model's linears only (CLIP's attention has q/k/v_proj too)
     lora = LoraConfig(r=128, lora_alpha=256, lora_dropout=0.0,
-                      target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
-                                      "up_proj", "down_proj"])
+                      target_modules=r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj"
+                                     r"|up_proj|down_proj)")
     lm_for_causal = model
     peft_model = get_peft_model(lm_for_causal, lora)
     peft_model.train()
