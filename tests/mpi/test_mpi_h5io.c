@@ -6,7 +6,8 @@
  * whole communicator and through MPI_COMM_SELF, and compared row by row with
  * the rows it should hold. Rank 0 then writes the same global rows alone
  * (MPI_COMM_SELF) and the two files must hold identical datasets. Also:
- * provenance round trip, schema refusals, commit/abandon leave no temporary
+ * the same columns written in rounds through streams (sizes known, and
+ * growing) equal them too; provenance round trip, schema refusals, commit/abandon leave no temporary
  * file, read errors name file and dataset, and a rank with bad rows makes
  * every rank fail instead of hanging. Counts are summed over ranks; rank 0
  * prints the total. */
@@ -133,6 +134,64 @@ static int write_all_columns(const char *path, MPI_Comm comm)
     return h5io_commit(&f);
 }
 
+/* The same columns written in rounds through streams: round k puts the
+ * global rows [G*k/rounds, G*(k+1)/rounds), split over the ranks as above
+ * (so some rounds give a rank nothing); `growing` streams learn their size
+ * as they go. The datasets must equal write_all_columns'. */
+static int stream_all_columns(const char *path, MPI_Comm comm, int rounds, bool growing)
+{
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    h5io_file f;
+    if (h5io_create(&f, path, comm)) return -1;
+    int rc = 0;
+    for (int k = 0; k < N_RAGGED + N_COLUMNS && rc == 0; k++) {
+        bool ragged = k < N_RAGGED;
+        const ragged_spec *rs = ragged ? &RAGGED[k] : NULL;
+        const column_spec *cs = ragged ? NULL : &COLUMNS[k - N_RAGGED];
+        int64_t G = ragged ? rs->rows : cs->rows;
+        h5io_stream st;
+        if (ragged) {
+            int64_t *lengths, elems = 0;
+            void *data;
+            td_build_ragged(rs->fn, rs->type, 0, G, &lengths, &data);
+            for (int64_t i = 0; i < G; i++) elems += lengths[i];
+            free(lengths);
+            free(data);
+            rc = h5io_stream_ragged(&f, rs->path, rs->type, growing ? H5IO_GROWING : G,
+                                    growing ? H5IO_GROWING : elems, &st);
+        } else {
+            rc = h5io_stream_column(&f, cs->path, cs->type, cs->width, growing ? H5IO_GROWING : G,
+                                    &st);
+        }
+        for (int r = 0; r < rounds && rc == 0; r++) {
+            int64_t lo = G * r / rounds, hi = G * (r + 1) / rounds, g0, n;
+            split_rows(hi - lo, size, rank, empty_rank(k + r, size), &g0, &n);
+            g0 += lo;
+            if (ragged) {
+                int64_t *lengths;
+                void *data;
+                td_build_ragged(rs->fn, rs->type, g0, n, &lengths, &data);
+                rc = h5io_stream_put(&st, n, lengths, data);
+                free(lengths);
+                free(data);
+            } else {
+                void *data = td_build_column(cs->fn, cs->type, cs->width, g0, n);
+                rc = h5io_stream_put(&st, n, NULL, data);
+                free(data);
+            }
+        }
+        int end = h5io_stream_end(&st);
+        if (rc == 0) rc = end;
+    }
+    if (rc) {
+        h5io_abandon(&f);
+        return -1;
+    }
+    return h5io_commit(&f);
+}
+
 /* Every row of every column, then a few sub-ranges, as this rank reads them. */
 static void check_all_columns(h5io_file *f)
 {
@@ -209,6 +268,40 @@ static void test_same_as_one_rank(void)
     MPI_Barrier(MPI_COMM_WORLD);
     free(all);
     free(one);
+}
+
+/* Rounds through streams, with known sizes and growing: the same datasets
+ * as one write per column; growing ones are chunked, known ones stored as
+ * before. */
+static void test_streams_in_rounds(void)
+{
+    char *all = in_dir("all.h5"), *known = in_dir("known.h5"), *grown = in_dir("grown.h5");
+    CHECK_OK(stream_all_columns(known, MPI_COMM_WORLD, 7, false));
+    CHECK_OK(stream_all_columns(grown, MPI_COMM_WORLD, 5, true));
+    h5io_file f;
+    CHECK_OK(h5io_open(&f, grown, MPI_COMM_SELF));
+    check_all_columns(&f);
+    h5io_close(&f);
+    if (g_rank == 0) {
+        char why[256] = "";
+        int differ = td_compare_files(all, known, why, sizeof why);
+        CHECK_MSG(differ == 0, "%d datasets differ, rounds with known sizes: %s", differ, why);
+        differ = td_compare_files(all, grown, why, sizeof why);
+        CHECK_MSG(differ == 0, "%d datasets differ, growing rounds: %s", differ, why);
+        int chunked = -1, filters = -1;
+        CHECK_OK(td_storage(known, "/big/bytes/data", &chunked, &filters));
+        CHECK(chunked == 0 && filters == 0);
+        CHECK_OK(td_storage(known, "/big/text/data", &chunked, &filters));
+        CHECK(chunked == 1 && filters >= 1);
+        CHECK_OK(td_storage(grown, "/big/bytes/data", &chunked, &filters));
+        CHECK(chunked == 1 && filters == 0);
+        CHECK_OK(td_storage(grown, "/prompts/question/data", &chunked, &filters));
+        CHECK(chunked == 1 && filters >= 1);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    free(all);
+    free(known);
+    free(grown);
 }
 
 static void test_provenance(void)
@@ -402,8 +495,8 @@ static void test_bad_rows_on_one_rank(void)
 
 static void remove_outputs(void)
 {
-    static const char *names[] = {"all.h5", "one.h5", "prov.h5", "schema.h5", "bare.h5",
-                                  "kept.h5"};
+    static const char *names[] = {"all.h5", "one.h5", "known.h5", "grown.h5", "prov.h5",
+                                  "schema.h5", "bare.h5", "kept.h5"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char *p = in_dir(names[i]);
         unlink(p);
@@ -428,6 +521,7 @@ int main(int argc, char **argv)
 
     test_write_and_read_back();
     test_same_as_one_rank();
+    test_streams_in_rounds();
     test_provenance();
     test_schema_refusals();
     test_commit_and_abandon();
