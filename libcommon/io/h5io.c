@@ -994,7 +994,8 @@ static void close_ragged(const h5io_file *f, ragged_handles *r)
     free(r->off_obj);
 }
 
-static int open_ragged(h5io_file *f, const char *path, h5io_type type, ragged_handles *r)
+static int open_ragged(h5io_file *f, const char *path, h5io_type type, ragged_handles *r,
+                       bool check_data_type)
 {
     size_t n = strlen(path) + 16;
     *r = (ragged_handles){-1, -1, 0, 0, xmalloc(n), xmalloc(n)};
@@ -1016,7 +1017,8 @@ static int open_ragged(h5io_file *f, const char *path, h5io_type type, ragged_ha
     if (ndim != 1 || dims[0] < 1)
         return ERR("%s: %s: expected rows + 1 offsets in a 1-D dataset", f->path, r->off_obj);
     r->rows = (int64_t)dims[0] - 1;
-    if ((r->data = take_dataset(f, r->data_obj)) < 0 || check_type(f, r->data_obj, r->data, type))
+    if ((r->data = take_dataset(f, r->data_obj)) < 0 ||
+        (check_data_type && check_type(f, r->data_obj, r->data, type)))
         return -1;
     if (column_dims(f, r->data_obj, r->data, dims) != 1)
         return ERR("%s: %s is not 1-D", f->path, r->data_obj);
@@ -1071,7 +1073,7 @@ int h5io_read_ragged(h5io_file *f, const char *path, h5io_type type, int64_t row
     *data = NULL;
     if (!type_valid(type)) return ERR("%s: %s: unknown type %d", f->path, path, (int)type);
     ragged_handles r;
-    int rc = open_ragged(f, path, type, &r);
+    int rc = open_ragged(f, path, type, &r, true);
     if (rc == 0) rc = check_offset_ends(f, &r);
     if (rc == 0) rc = check_range(f, path, row0, n, r.rows);
     if (rc == 0)
@@ -1093,6 +1095,15 @@ int h5io_read_ragged(h5io_file *f, const char *path, h5io_type type, int64_t row
     }
     close_ragged(f, &r);
     return rc;
+}
+
+int64_t h5io_ragged_elems(h5io_file *f, const char *path)
+{
+    ragged_handles r;
+    int rc = open_ragged(f, path, H5IO_U8, &r, false);
+    if (rc == 0) rc = check_offset_ends(f, &r);
+    close_ragged(f, &r);
+    return rc == 0 ? r.elems : -1;
 }
 
 int64_t h5io_rows(h5io_file *f, const char *path)

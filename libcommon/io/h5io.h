@@ -131,6 +131,9 @@ int h5io_stream_end(h5io_stream *s);
  * "x.h5: no dataset /prompts/question"). */
 int64_t h5io_rows(h5io_file *f, const char *path);
 bool h5io_exists(h5io_file *f, const char *path);
+/* Elements of a ragged column's data (its offsets checked as for a read);
+ * -1 with the error set. */
+int64_t h5io_ragged_elems(h5io_file *f, const char *path);
 /* Elements per row of a column: 1 for [n], width for [n, width]; -1 if
  * absent or ragged (error set). */
 int h5io_column_width(h5io_file *f, const char *path);

@@ -1,8 +1,10 @@
 /* test_columns.c — the generic column-group writer/reader (io/columns.h):
  * a small struct of rows with every kind of column is grown, appended,
- * written, read back and checked against values written out by hand; ragged
- * columns that share lengths must agree in the file; and the responses
- * group keeps its dataset names and attributes. */
+ * written, read back and checked against values written out by hand; every
+ * row range read alone; a group written in rounds equals one written at
+ * once; ragged columns that share lengths must agree in the file, and every
+ * column must have the group's rows; and the responses group keeps its
+ * dataset names and attributes. */
 #include "check.h"
 #include "columns.h"
 #include "err.h"
@@ -138,6 +140,96 @@ static void test_file(const char *dir)
     unlink(path);
 }
 
+/* A group written in rounds through a cols_writer holds the rows of one
+ * cols_write, and every row range of it reads back alone (first, last,
+ * empty, whole and all between; rows with 0 elements and 0 tags among
+ * them). */
+static void test_ranges_and_rounds(const char *dir)
+{
+    char one[512], rounds[512];
+    snprintf(one, sizeof one, "%s/one.h5", dir);
+    snprintf(rounds, sizeof rounds, "%s/rounds.h5", dir);
+    enum { N = 23 };
+    demo_rows all = {0};
+    for (int64_t id = 0; id < N; id++) demo_push(&all, id, id % 4);
+    h5io_file f;
+    CHECK_OK(h5io_create(&f, one, MPI_COMM_SELF));
+    CHECK_OK(cols_write(&f, &DEMO, &all));
+    CHECK_OK(h5io_commit(&f));
+    /* rounds of 0, 5, 1, 0, 17 rows */
+    int64_t elems[5], sizes[] = {0, 5, 1, 0, 17};
+    cols_local_elems(&DEMO, &all, elems);
+    cols_writer w;
+    CHECK_OK(h5io_create(&f, rounds, MPI_COMM_SELF));
+    CHECK_OK(cols_writer_begin(&f, &DEMO, N, elems, &w));
+    for (int k = 0, id = 0; k < 5; id += (int)sizes[k++]) {
+        demo_rows part = {0};
+        for (int64_t j = 0; j < sizes[k]; j++) demo_push(&part, id + j, (id + j) % 4);
+        CHECK_OK(cols_writer_put(&w, &part));
+        cols_free(&DEMO, &part);
+    }
+    CHECK_OK(cols_writer_end(&w));
+    CHECK_OK(h5io_commit(&f));
+    /* both files hold the rows, with the same sizes */
+    int64_t got[5];
+    demo_rows back;
+    CHECK_OK(h5io_open(&f, one, MPI_COMM_SELF));
+    CHECK_OK(cols_elems(&f, &DEMO, got));
+    CHECK(memcmp(got, elems, sizeof got) == 0);
+    h5io_close(&f);
+    CHECK_OK(h5io_open(&f, rounds, MPI_COMM_SELF));
+    CHECK_EQ(cols_rows(&f, &DEMO), N);
+    CHECK_OK(cols_elems(&f, &DEMO, got));
+    CHECK(memcmp(got, elems, sizeof got) == 0);
+    CHECK_OK(cols_read(&f, &DEMO, &back));
+    check_demo(&back, 0, N);
+    cols_free(&DEMO, &back);
+    int bad = 0;
+    for (int64_t r0 = 0; r0 <= N; r0++)
+        for (int64_t n = 0; r0 + n <= N; n++) {
+            demo_rows back;
+            CHECK_OK(cols_read_range(&f, &DEMO, r0, n, &back));
+            int before = check_failed;
+            check_demo(&back, r0, n);
+            bad += check_failed != before;
+            cols_free(&DEMO, &back);
+        }
+    CHECK_EQ(bad, 0);
+    CHECK_FAILS_WITH(cols_read_range(&f, &DEMO, 20, 4, &back),
+                     "rounds.h5: /demo: rows [20, 24) out of range (23 rows)");
+    h5io_close(&f);
+    cols_free(&DEMO, &all);
+    unlink(one);
+    unlink(rounds);
+}
+
+/* A column with fewer rows than the group (its offsets cut short): refused
+ * by every read, whatever the range, naming both columns. */
+static void test_short_column(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/short.h5", dir);
+    int64_t id[3] = {0, 1, 2}, len[3] = {0, 1, 2}, tags_len[2] = {0, 0};
+    int32_t a[3] = {10, 20, 21};
+    float b[3] = {5, 10, 10.5f};
+    h5io_file f;
+    CHECK_OK(h5io_create(&f, path, MPI_COMM_SELF));
+    CHECK_OK(h5io_write_column(&f, "/demo/id", H5IO_I64, 3, 1, id));
+    CHECK_OK(h5io_write_ragged(&f, "/demo/a", H5IO_I32, 3, len, a));
+    CHECK_OK(h5io_write_ragged(&f, "/demo/note", H5IO_TEXT, 3, len, "abc"));
+    CHECK_OK(h5io_write_ragged(&f, "/demo/b", H5IO_F32, 3, len, b));
+    CHECK_OK(h5io_write_ragged(&f, "/demo/tags", H5IO_I64, 2, tags_len, NULL));
+    CHECK_OK(h5io_commit(&f));
+    demo_rows back;
+    CHECK_OK(h5io_open(&f, path, MPI_COMM_SELF));
+    CHECK_FAILS_WITH(cols_read_range(&f, &DEMO, 0, 1, &back),
+                     "short.h5: /demo/tags has 2 rows, /demo/id 3");
+    CHECK_FAILS_WITH(cols_read(&f, &DEMO, &back), "/demo/tags has 2 rows, /demo/id 3");
+    CHECK(back.id == NULL && back.n == 0);
+    h5io_close(&f);
+    unlink(path);
+}
+
 /* a and b of different lengths in the file: refused, naming both. */
 static void test_mismatch(const char *dir)
 {
@@ -205,6 +297,8 @@ int main(int argc, char **argv)
     test_append();
     test_file(dir);
     test_mismatch(dir);
+    test_ranges_and_rounds(dir);
+    test_short_column(dir);
     test_responses_layout(dir);
     rmdir(dir);
     free(dir);
