@@ -664,7 +664,7 @@ static int check_stream_args(h5io_file *f, const char *path, h5io_type type, int
 static void stream_init(h5io_stream *s, h5io_file *f, const char *path, h5io_type type,
                         int width, int64_t rows, int64_t elems)
 {
-    *s = (h5io_stream){f, xstrdup(path), type, width, -1, -1, 0, 0, rows, elems};
+    *s = (h5io_stream){f, xstrdup(path), type, width, -1, -1, 0, 0, rows, elems, false, 0, 0, 0, 0};
 }
 
 int h5io_stream_column(h5io_file *f, const char *path, h5io_type type, int width,
@@ -729,6 +729,27 @@ done:
     return rc;
 }
 
+int h5io_stream_blocks(h5io_stream *s, int64_t rows, int64_t elems)
+{
+    h5io_file *f = s->f;
+    int bad = s->data < 0 || s->total_rows == H5IO_GROWING || rows < 0 || elems < 0;
+    if (bad) ERR("%s: %s: blocks need an open stream of known size and sizes >= 0", f->path,
+                 s->path ? s->path : "?");
+    h5io_place pl;
+    if (place_rows(f, s->path ? s->path : "?", rows, elems, bad, &pl)) return -1;
+    if (s->rows + pl.total_rows != s->total_rows || s->elems + pl.total_elems != s->total_elems)
+        return ERR("%s: %s: blocks of %" PRId64 " rows and %" PRId64 " elements do not fill "
+                   "the %" PRId64 " rows and %" PRId64 " elements left", f->path, s->path,
+                   pl.total_rows, pl.total_elems, s->total_rows - s->rows,
+                   s->total_elems - s->elems);
+    s->blocks = true;
+    s->at_row = s->rows + pl.row0;
+    s->at_elem = s->elems + pl.elem0;
+    s->left_rows = rows;
+    s->left_elems = elems;
+    return 0;
+}
+
 /* This rank's rows of a put are good: lengths and data are there. */
 static int check_put(const h5io_stream *s, int64_t n_local, const int64_t *lengths,
                      const void *data, int64_t *elems)
@@ -737,6 +758,9 @@ static int check_put(const h5io_stream *s, int64_t n_local, const int64_t *lengt
     if (s->data < 0) return ERR("%s: %s: not open for writing", f->path, s->path);
     if (n_local < 0)
         return ERR("%s: %s: negative row count %" PRId64, f->path, s->path, n_local);
+    if (s->blocks && n_local > s->left_rows)
+        return ERR("%s: %s: %" PRId64 " rows put, %" PRId64 " left in this rank's block",
+                   f->path, s->path, n_local, s->left_rows);
     if (s->width > 0) {
         *elems = n_local * s->width;
         if (n_local > 0 && !data)
@@ -774,6 +798,14 @@ static int64_t *row_ends(int64_t elem0, int64_t n, const int64_t *lengths)
     return off;
 }
 
+/* Where this rank's rows of a put go: after every rank's rows of the
+ * rounds before, or at its cursor in its own block. */
+static void put_position(const h5io_stream *s, const h5io_place *pl, int64_t *row, int64_t *elem)
+{
+    *row = s->blocks ? s->at_row : s->rows + pl->row0;
+    *elem = s->blocks ? s->at_elem : s->elems + pl->elem0;
+}
+
 static int write_ragged_put(h5io_stream *s, const h5io_place *pl, const int64_t *lengths,
                             const void *data)
 {
@@ -781,15 +813,16 @@ static int write_ragged_put(h5io_stream *s, const h5io_place *pl, const int64_t 
     size_t n = strlen(s->path) + 16;
     char *obj = xmalloc(n);
     snprintf(obj, n, "%s/data", s->path);
+    int64_t row, elem;
+    put_position(s, pl, &row, &elem);
     int rc = 0;
     if (pl->total_elems > 0) /* the same on every rank: all skip or all write */
-        rc = write_rows(f, obj, s->data, s->type, (hsize_t)(s->elems + pl->elem0),
-                        (hsize_t)pl->elems, 0, data);
+        rc = write_rows(f, obj, s->data, s->type, (hsize_t)elem, (hsize_t)pl->elems, 0, data);
     snprintf(obj, n, "%s/offsets", s->path);
     if (rc == 0 && pl->total_rows > 0) {
-        int64_t *off = row_ends(s->elems + pl->elem0, pl->rows, lengths);
-        rc = write_rows(f, obj, s->offsets, H5IO_I64, (hsize_t)(s->rows + pl->row0 + 1),
-                        (hsize_t)pl->rows, 0, off);
+        int64_t *off = row_ends(elem, pl->rows, lengths);
+        rc = write_rows(f, obj, s->offsets, H5IO_I64, (hsize_t)(row + 1), (hsize_t)pl->rows, 0,
+                        off);
         free(off);
     }
     free(obj);
@@ -801,6 +834,9 @@ int h5io_stream_put(h5io_stream *s, int64_t n_local, const int64_t *lengths, con
     h5io_file *f = s->f;
     int64_t elems = 0;
     int bad = check_put(s, n_local, lengths, data, &elems);
+    if (!bad && s->blocks && elems > s->left_elems)
+        bad = ERR("%s: %s: %" PRId64 " elements put, %" PRId64 " left in this rank's block",
+                  f->path, s->path, elems, s->left_elems);
     h5io_place pl;
     if (place_rows(f, s->path, n_local, elems, bad != 0, &pl)) return -1;
     int64_t rows_after = s->rows + pl.total_rows;
@@ -812,14 +848,20 @@ int h5io_stream_put(h5io_stream *s, int64_t n_local, const int64_t *lengths, con
                    f->path, s->path, rows_after, elems_after, s->total_rows, s->total_elems);
     if (growing && pl.total_rows > 0 && extend_for_put(s, rows_after, elems_after)) return -1;
     int rc = 0;
+    int64_t row, elem;
+    put_position(s, &pl, &row, &elem);
     if (s->width > 0 && pl.total_rows > 0)
-        rc = write_rows(f, s->path, s->data, s->type, (hsize_t)(s->rows + pl.row0),
-                        (hsize_t)pl.rows, s->width > 1 ? (hsize_t)s->width : 0, data);
+        rc = write_rows(f, s->path, s->data, s->type, (hsize_t)row, (hsize_t)pl.rows,
+                        s->width > 1 ? (hsize_t)s->width : 0, data);
     else if (s->width == 0)
         rc = write_ragged_put(s, &pl, lengths, data);
     if (rc == 0) {
         s->rows = rows_after;
         s->elems = elems_after;
+        s->at_row += n_local;
+        s->at_elem += elems;
+        s->left_rows -= n_local;
+        s->left_elems -= elems;
     }
     return rc;
 }

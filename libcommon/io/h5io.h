@@ -108,6 +108,9 @@ typedef struct {
     hid_t data, offsets;        /* offsets: ragged columns only, else -1 */
     int64_t rows, elems;        /* written so far, all ranks */
     int64_t total_rows, total_elems; /* the final size; H5IO_GROWING */
+    bool blocks;                /* h5io_stream_blocks: puts fill this rank's block */
+    int64_t at_row, at_elem;    /* blocks: where this rank's next row goes */
+    int64_t left_rows, left_elems; /* blocks: what its block still takes */
 } h5io_stream;
 
 /* Create a column of `width` elements per row and total_rows rows (or
@@ -123,6 +126,12 @@ int h5io_stream_ragged(h5io_file *f, const char *path, h5io_type type, int64_t t
  * width elements (lengths NULL). Rows beyond the announced size, bad
  * lengths or missing data on any rank fail on every rank, writing nothing. */
 int h5io_stream_put(h5io_stream *s, int64_t n_local, const int64_t *lengths, const void *data);
+/* Block placement (collective; a stream of known size): from here on each
+ * rank's puts fill a block of its own, `rows` rows and `elems` elements,
+ * the blocks following each other in rank order; puts may then come in any
+ * number of rounds, a rank putting 0 rows in the rounds it has nothing
+ * for. The blocks must fill what is left of the column. */
+int h5io_stream_blocks(h5io_stream *s, int64_t rows, int64_t elems);
 /* Close (collective); an error when fewer rows or elements than announced
  * were put ("x.h5: /a: 3 of 5 rows written"). Safe on a failed stream. */
 int h5io_stream_end(h5io_stream *s);
