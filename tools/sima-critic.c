@@ -404,20 +404,27 @@ static void crit_announce(void *ctx, const stage *s)
              (long long)(s->plan.n_chunks - s->n_pending), s->t->size, s->t->size > 1 ? "s" : "");
 }
 
-/* The critic settings and counts as root attributes (collective). */
-static int crit_write_attrs(void *ctx, stage *s, h5io_file *f, const void *out_rows)
+/* Counts over the rows of the output this rank assembles. */
+static void crit_tally(void *ctx, const void *out_rows)
 {
     crit_ctx *g = ctx;
-    const crit_args *a = g->a;
     const verd_rows *rows = out_rows;
-    (void)s;
-    /* counts over every rank's rows, the same values on every rank */
     int64_t *c = g->counts;
     for (int64_t i = 0; i < rows->n; i++) {
         c[0] += rows->skipped[i] == 0;
         c[1] += rows->verdict[i] == 0;
         c[2] += rows->skipped[i] != 0;
     }
+}
+
+/* The critic settings and counts as root attributes (collective). */
+static int crit_write_attrs(void *ctx, stage *s, h5io_file *f)
+{
+    crit_ctx *g = ctx;
+    const crit_args *a = g->a;
+    (void)s;
+    /* counts over every rank's rows, the same values on every rank */
+    int64_t *c = g->counts;
     MPI_Allreduce(MPI_IN_PLACE, c, 3, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
     int rc = h5io_set_attr_str(f, "/", "template", a->critic_name);
     if (rc == 0) rc = h5io_set_attr_str(f, "/", "template_text", g->critic);
@@ -444,7 +451,7 @@ static void crit_summary(void *ctx, const stage *s)
 }
 
 static const stage_ops CRIT_OPS = {crit_load, crit_announce, crit_run_chunk, crit_write_attrs,
-                                   crit_summary};
+                                   crit_summary, crit_tally};
 
 /* ---------------------------------------------------------------- main -- */
 

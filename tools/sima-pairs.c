@@ -402,11 +402,10 @@ static int write_settings(h5io_file *f, const pairs_args *a, const char *setting
 }
 
 /* Collective: the settings and selection counts as root attributes. */
-static int pairs_write_attrs(void *ctx, stage *s, h5io_file *f, const void *rows)
+static int pairs_write_attrs(void *ctx, stage *s, h5io_file *f)
 {
     pairs_ctx *g = ctx;
     (void)s;
-    (void)rows;
     int rc = write_settings(f, g->a, g->settings);
     if (rc == 0) rc = write_stats(f, &g->st);
     return rc;
@@ -458,7 +457,7 @@ static void pairs_summary(void *ctx, const stage *s)
 }
 
 static const stage_ops PAIRS_OPS = {pairs_load, pairs_announce, pairs_run_chunk,
-                                    pairs_write_attrs, pairs_summary};
+                                    pairs_write_attrs, pairs_summary, NULL};
 
 static void print_summary(const pairs_ctx *g)
 {

@@ -212,6 +212,14 @@ int cols_writer_begin(h5io_file *f, const cols_table *t, int64_t rows, const int
     return rc;
 }
 
+int cols_writer_blocks(cols_writer *w, int64_t rows, const int64_t *elems)
+{
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < w->t->n_cols; i++)
+        rc = h5io_stream_blocks(&w->s[i], rows, elems[i]);
+    return rc;
+}
+
 static int put_one(h5io_stream *s, const cols_col *c, const void *rows, int64_t n)
 {
     if (c->kind == COLS_FIXED) return h5io_stream_put(s, n, NULL, get_ptr(rows, c->field));

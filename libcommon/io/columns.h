@@ -91,6 +91,9 @@ typedef struct {
 } cols_writer;
 int cols_writer_begin(h5io_file *f, const cols_table *t, int64_t rows, const int64_t *elems,
                       cols_writer *w);
+/* Block placement of every column (h5io_stream_blocks, collective): this
+ * rank's rows and elements per column; its puts then fill its block. */
+int cols_writer_blocks(cols_writer *w, int64_t rows, const int64_t *elems);
 int cols_writer_put(cols_writer *w, const void *rows);
 /* Close every column (collective); an error when a size was not reached. */
 int cols_writer_end(cols_writer *w);
