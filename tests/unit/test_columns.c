@@ -3,8 +3,9 @@
  * written, read back and checked against values written out by hand; every
  * row range read alone; a group written in rounds equals one written at
  * once; ragged columns that share lengths must agree in the file, and every
- * column must have the group's rows; and the responses group keeps its
- * dataset names and attributes. */
+ * column must have the group's rows; the responses group keeps its
+ * dataset names and attributes, and its items are found a window at a
+ * time. */
 #include "check.h"
 #include "columns.h"
 #include "err.h"
@@ -290,6 +291,69 @@ static void test_responses_layout(const char *dir)
     unlink(path);
 }
 
+/* Write a responses file of (prompt, candidate) rows. */
+static void write_responses(const char *path, const int64_t *prompt, const int32_t *cand, int n)
+{
+    resp_rows r = {0};
+    int32_t tok[1] = {7};
+    float lp[1] = {-1};
+    for (int i = 0; i < n; i++)
+        resp_push(&r, prompt[i], cand[i], cand[i] ? RESP_SAMPLED : RESP_GREEDY, 1, 1, tok, lp,
+                  i % 2, "ab", i % 3);
+    h5io_file f;
+    CHECK_OK(h5io_create(&f, path, MPI_COMM_SELF));
+    CHECK_OK(resp_write(&f, &r));
+    CHECK_OK(h5io_set_attr_str(&f, "/", "schema", RESP_SCHEMA));
+    CHECK_OK(h5io_set_attr_i64(&f, "/", "schema_version", RESP_SCHEMA_VERSION));
+    CHECK_OK(h5io_commit(&f));
+    resp_free(&r);
+}
+
+/* The items of a responses file (prompts with enough candidates), found a
+ * window at a time; its row ranges; and the files it refuses. */
+static void test_responses_index(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/ix.h5", dir);
+    /* prompts 0 (3 candidates), 1 (1), 3 (2), 4 (1), 6 (2) */
+    int64_t prompt[] = {0, 0, 0, 1, 3, 3, 4, 6, 6};
+    int32_t cand[] = {0, 1, 2, 0, 0, 1, 0, 0, 1};
+    write_responses(path, prompt, cand, 9);
+    h5io_file f;
+    int64_t n = -1;
+    CHECK_OK(resp_open(&f, path, &n));
+    CHECK_EQ(n, 9);
+    resp_index ix;
+    CHECK_OK(resp_index_items(&f, 7, 2, &ix));
+    CHECK(ix.n_items == 3 && ix.item_row0[0] == 0 && ix.item_row0[1] == 4 &&
+          ix.item_row0[2] == 7 && ix.item_row0[3] == 9);
+    free(ix.item_row0);
+    CHECK_OK(resp_index_items(&f, 7, 1, &ix));
+    CHECK(ix.n_items == 5 && ix.item_row0[1] == 3 && ix.item_row0[3] == 6 && ix.item_row0[5] == 9);
+    free(ix.item_row0);
+    CHECK_FAILS_WITH(resp_index_items(&f, 6, 2, &ix), "ix.h5: row 7 names prompt 6, the prompts file has 6");
+    CHECK(ix.item_row0 == NULL);
+    CHECK(resp_lower_bound(&f, 9, 0) == 0 && resp_lower_bound(&f, 9, 2) == 4 &&
+          resp_lower_bound(&f, 9, 4) == 6 && resp_lower_bound(&f, 9, 5) == 7 &&
+          resp_lower_bound(&f, 9, 7) == 9);
+    resp_rows r;
+    CHECK_OK(resp_read_range(&f, 4, 3, &r));
+    CHECK(r.n == 3 && r.prompt[0] == 3 && r.prompt[2] == 4 && r.candidate[1] == 1);
+    CHECK(r.n_tokens[0] == 0 && r.n_tokens[1] == 1 && r.text_len[0] == 1 && r.text_len[2] == 0);
+    resp_free(&r);
+    h5io_close(&f);
+
+    /* a candidate missing */
+    int64_t p2[] = {0, 0, 1, 1, 0};
+    int32_t c2[] = {0, 2, 0, 1, 0};
+    write_responses(path, p2, c2, 5);
+    CHECK_OK(resp_open(&f, path, NULL));
+    CHECK_FAILS_WITH(resp_index_items(&f, 2, 2, &ix),
+                     "ix.h5: rows are not ordered by prompt and candidate (row 1)");
+    h5io_close(&f);
+    unlink(path);
+}
+
 int main(int argc, char **argv)
 {
     test_mpi_init(&argc, &argv);
@@ -300,6 +364,7 @@ int main(int argc, char **argv)
     test_ranges_and_rounds(dir);
     test_short_column(dir);
     test_responses_layout(dir);
+    test_responses_index(dir);
     rmdir(dir);
     free(dir);
     int rc = check_finish();
