@@ -166,7 +166,7 @@ static void test_selection(void)
     pairs_resp_index_build(&x, &r);
     int64_t prompt_len[11];
     for (int i = 0; i < 11; i++) prompt_len[i] = 20;
-    pairs_select_opts o = {EOS, 50, prompt_len, 11, -1};
+    pairs_select_opts o = {EOS, 50, prompt_len, 11, -1, 0, 0};
     pairs_pick *picks;
     int64_t n;
     pairs_stats st;
