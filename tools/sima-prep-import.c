@@ -159,7 +159,7 @@ static void block_range(int64_t n, int rank, int size, int64_t *lo, int64_t *hi)
 
 /* Images each rank reads per round: a rank holds at most this many images'
  * bytes. */
-#define IMAGES_PER_RANK 64
+#define IMAGES_PER_RANK 256
 
 /* This rank's images of a round: the good ones' bytes and names, every
  * one's status and hash, the reasons of the bad ones ("index\treason\n"). */

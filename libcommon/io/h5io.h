@@ -60,7 +60,8 @@ int h5io_commit(h5io_file *f);
 /* Close and delete the temporary file (collective). */
 void h5io_abandon(h5io_file *f);
 /* Open an existing file read-only; comm may be MPI_COMM_SELF (collective
- * over comm). Errors: "x.h5: not an HDF5 file", "x.h5: cannot open: ...".
+ * over comm; a communicator of one process reads through HDF5's POSIX
+ * driver, which opens a file ~20x faster than MPI-IO). Errors: "x.h5: not an HDF5 file", "x.h5: cannot open: ...".
  * Reads are independent: after opening, ranks may read different rows, a
  * different number of times. */
 int h5io_open(h5io_file *f, const char *path, MPI_Comm comm);
