@@ -413,7 +413,7 @@ int add_record(const json_t *rec, const record_pos *pos, void *ctx)
 
 /* ================================================ import: the input file === */
 
-#define INPUT_RELEASE_BYTES ((size_t)64 << 20)
+#define INPUT_RELEASE_BYTES ((size_t)16 << 20)
 
 int input_map_open(input_map *m, const char *path)
 {

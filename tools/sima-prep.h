@@ -66,7 +66,7 @@ typedef struct {
 } input_map;
 
 int input_map_open(input_map *m, const char *path);
-/* Give back whole pages before `upto` (at most every 64 MiB: cheap to call
+/* Give back whole pages before `upto` (at most every 16 MiB: cheap to call
  * per record). */
 void input_map_release(input_map *m, size_t upto);
 /* FNV-1a of the whole file, its pages given back behind the hash. */
