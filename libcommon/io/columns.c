@@ -329,6 +329,18 @@ int64_t cols_rows(h5io_file *f, const cols_table *t)
     return n;
 }
 
+int cols_open(h5io_file *f, const char *path, const char *schema, int version,
+              const cols_table *t, int64_t *n)
+{
+    if (h5io_open(f, path, MPI_COMM_SELF) != 0) return -1;
+    int64_t rows = -1;
+    int rc = h5io_require_schema(f, schema, version);
+    if (rc == 0 && (rows = cols_rows(f, t)) < 0) rc = -1;
+    if (rc != 0) h5io_close(f);
+    else if (n) *n = rows;
+    return rc;
+}
+
 int cols_elems(h5io_file *f, const cols_table *t, int64_t *elems)
 {
     int64_t n = cols_rows(f, t);

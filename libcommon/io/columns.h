@@ -74,6 +74,11 @@ int cols_read(h5io_file *f, const cols_table *t, void *rows);
 /* Read rows [row0, row0 + n) of the group (hyperslabs of each column: a
  * reader holds only those rows), as cols_read. */
 int cols_read_range(h5io_file *f, const cols_table *t, int64_t row0, int64_t n, void *rows);
+/* Open a file of these rows for this rank alone: its schema checked
+ * (h5io_require_schema) and every column found to have the same rows (*n
+ * gets them; n may be NULL). */
+int cols_open(h5io_file *f, const char *path, const char *schema, int version,
+              const cols_table *t, int64_t *n);
 /* The group's rows, once every column is found to have as many ("x.h5:
  * /responses/text has 9 rows, /responses/prompt 10"); -1 (error set). */
 int64_t cols_rows(h5io_file *f, const cols_table *t);

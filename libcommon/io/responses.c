@@ -66,13 +66,7 @@ COLS_ROW_FUNCTIONS(resp, resp_rows, resp_table)
 
 int resp_open(h5io_file *f, const char *path, int64_t *n)
 {
-    if (h5io_open(f, path, MPI_COMM_SELF) != 0) return -1;
-    int64_t rows = -1;
-    int rc = h5io_require_schema(f, RESP_SCHEMA, RESP_SCHEMA_VERSION);
-    if (rc == 0 && (rows = cols_rows(f, &resp_table)) < 0) rc = -1;
-    if (rc != 0) h5io_close(f);
-    else if (n) *n = rows;
-    return rc;
+    return cols_open(f, path, RESP_SCHEMA, RESP_SCHEMA_VERSION, &resp_table, n);
 }
 
 int resp_read_range(h5io_file *f, int64_t row0, int64_t n, resp_rows *r)

@@ -69,13 +69,7 @@ COLS_ROW_FUNCTIONS(verd, verd_rows, verd_table)
 
 int verd_open(h5io_file *f, const char *path, int64_t *n)
 {
-    if (h5io_open(f, path, MPI_COMM_SELF) != 0) return -1;
-    int64_t rows = -1;
-    int rc = h5io_require_schema(f, VERD_SCHEMA, VERD_SCHEMA_VERSION);
-    if (rc == 0 && (rows = cols_rows(f, &verd_table)) < 0) rc = -1;
-    if (rc != 0) h5io_close(f);
-    else if (n) *n = rows;
-    return rc;
+    return cols_open(f, path, VERD_SCHEMA, VERD_SCHEMA_VERSION, &verd_table, n);
 }
 
 int verd_read_judgements(h5io_file *f, int64_t row0, int64_t n, verd_rows *r)

@@ -12,6 +12,7 @@
  * every rank fail instead of hanging. Counts are summed over ranks; rank 0
  * prints the total. */
 #include "check.h"
+#include "mpi_test.h"
 #include "err.h"
 #include "golden.h"
 #include "h5io.h"
@@ -585,11 +586,5 @@ int main(int argc, char **argv)
     /* every file, dataset, group and attribute handle was closed */
     CHECK_EQ(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL), 0);
 
-    int counts[2] = {check_passed, check_failed};
-    MPI_Allreduce(MPI_IN_PLACE, counts, 2, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-    check_passed = counts[0];
-    check_failed = counts[1];
-    int rc = g_rank == 0 ? check_finish() : (check_failed ? 1 : 0);
-    MPI_Finalize();
-    return rc;
+    return test_mpi_finish_ranks();
 }

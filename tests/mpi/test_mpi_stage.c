@@ -6,6 +6,7 @@
  * need different numbers of rounds), and with fewer chunks than ranks (a
  * rank assembling nothing). */
 #include "check.h"
+#include "mpi_test.h"
 #include "err.h"
 #include "fs.h"
 #include "golden.h"
@@ -169,11 +170,5 @@ int main(int argc, char **argv)
         rmdir(g_dir);
     }
 
-    int counts[2] = {check_passed, check_failed};
-    MPI_Allreduce(MPI_IN_PLACE, counts, 2, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-    check_passed = counts[0];
-    check_failed = counts[1];
-    int rc = rank == 0 ? check_finish() : (check_failed ? 1 : 0);
-    MPI_Finalize();
-    return rc;
+    return test_mpi_finish_ranks();
 }

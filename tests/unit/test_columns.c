@@ -204,24 +204,36 @@ static void test_ranges_and_rounds(const char *dir)
     unlink(rounds);
 }
 
+/* The demo group written a column at a time, as another program might:
+ * ids 0 .. n-1, a with lengths la (zeros), empty notes, b with lengths lb,
+ * tag_rows empty rows of tags. */
+static void write_by_hand(const char *path, int64_t n, const int64_t *la, const int64_t *lb,
+                          int64_t tag_rows)
+{
+    int64_t id[8], zero[8] = {0};
+    int32_t a[32] = {0};
+    float b[32] = {0};
+    for (int64_t i = 0; i < n; i++) id[i] = i;
+    h5io_file f;
+    CHECK_OK(h5io_create(&f, path, MPI_COMM_SELF));
+    CHECK_OK(h5io_write_column(&f, "/demo/id", H5IO_I64, n, 1, id));
+    CHECK_OK(h5io_write_ragged(&f, "/demo/a", H5IO_I32, n, la, a));
+    CHECK_OK(h5io_write_ragged(&f, "/demo/note", H5IO_TEXT, n, zero, ""));
+    CHECK_OK(h5io_write_ragged(&f, "/demo/b", H5IO_F32, n, lb, b));
+    CHECK_OK(h5io_write_ragged(&f, "/demo/tags", H5IO_I64, tag_rows, zero, NULL));
+    CHECK_OK(h5io_commit(&f));
+}
+
 /* A column with fewer rows than the group (its offsets cut short): refused
  * by every read, whatever the range, naming both columns. */
 static void test_short_column(const char *dir)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/short.h5", dir);
-    int64_t id[3] = {0, 1, 2}, len[3] = {0, 1, 2}, tags_len[2] = {0, 0};
-    int32_t a[3] = {10, 20, 21};
-    float b[3] = {5, 10, 10.5f};
-    h5io_file f;
-    CHECK_OK(h5io_create(&f, path, MPI_COMM_SELF));
-    CHECK_OK(h5io_write_column(&f, "/demo/id", H5IO_I64, 3, 1, id));
-    CHECK_OK(h5io_write_ragged(&f, "/demo/a", H5IO_I32, 3, len, a));
-    CHECK_OK(h5io_write_ragged(&f, "/demo/note", H5IO_TEXT, 3, len, "abc"));
-    CHECK_OK(h5io_write_ragged(&f, "/demo/b", H5IO_F32, 3, len, b));
-    CHECK_OK(h5io_write_ragged(&f, "/demo/tags", H5IO_I64, 2, tags_len, NULL));
-    CHECK_OK(h5io_commit(&f));
+    int64_t len[3] = {0, 1, 2};
+    write_by_hand(path, 3, len, len, 2);
     demo_rows back;
+    h5io_file f;
     CHECK_OK(h5io_open(&f, path, MPI_COMM_SELF));
     CHECK_FAILS_WITH(cols_read_range(&f, &DEMO, 0, 1, &back),
                      "short.h5: /demo/tags has 2 rows, /demo/id 3");
@@ -236,19 +248,10 @@ static void test_mismatch(const char *dir)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/bad.h5", dir);
-    int64_t id[2] = {0, 1}, la[2] = {1, 2}, lb[2] = {2, 1}, ln[2] = {0, 0};
-    int32_t a[3] = {1, 2, 3};
-    float b[3] = {1, 2, 3};
-    int64_t tags_len[2] = {0, 0};
-    h5io_file f;
-    CHECK_OK(h5io_create(&f, path, MPI_COMM_SELF));
-    CHECK_OK(h5io_write_column(&f, "/demo/id", H5IO_I64, 2, 1, id));
-    CHECK_OK(h5io_write_ragged(&f, "/demo/a", H5IO_I32, 2, la, a));
-    CHECK_OK(h5io_write_ragged(&f, "/demo/note", H5IO_TEXT, 2, ln, ""));
-    CHECK_OK(h5io_write_ragged(&f, "/demo/b", H5IO_F32, 2, lb, b));
-    CHECK_OK(h5io_write_ragged(&f, "/demo/tags", H5IO_I64, 2, tags_len, NULL));
-    CHECK_OK(h5io_commit(&f));
+    int64_t la[2] = {1, 2}, lb[2] = {2, 1};
+    write_by_hand(path, 2, la, lb, 2);
     demo_rows back;
+    h5io_file f;
     CHECK_OK(h5io_open(&f, path, MPI_COMM_SELF));
     CHECK_FAILS_WITH(cols_read(&f, &DEMO, &back), "b and a have different lengths");
     CHECK(back.id == NULL && back.n == 0); /* freed */

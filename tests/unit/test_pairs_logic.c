@@ -134,6 +134,13 @@ static void read_back(const char *rpath, const char *vpath, resp_rows *r, verd_r
     h5io_close(&f);
 }
 
+/* The selection tests' options: max length 50, every prompt 20 tokens. */
+static pairs_select_opts test_opts(int64_t prompt_len[11])
+{
+    for (int i = 0; i < 11; i++) prompt_len[i] = 20;
+    return (pairs_select_opts){EOS, 50, prompt_len, 11, -1, 0, 0};
+}
+
 static void check_pick(const pairs_pick *p, int64_t prompt, int chosen, int consistent)
 {
     CHECK_EQ(p->row.prompt, prompt);
@@ -160,8 +167,7 @@ static void test_selection(void)
     pairs_resp_index x;
     pairs_resp_index_build(&x, &r);
     int64_t prompt_len[11];
-    for (int i = 0; i < 11; i++) prompt_len[i] = 20;
-    pairs_select_opts o = {EOS, 50, prompt_len, 11, -1, 0, 0};
+    pairs_select_opts o = test_opts(prompt_len);
     pairs_pick *picks;
     int64_t n;
     pairs_stats st;
@@ -270,8 +276,7 @@ static void test_selection_in_parts(void)
     pairs_resp_index x;
     pairs_resp_index_build(&x, &r);
     int64_t prompt_len[11];
-    for (int i = 0; i < 11; i++) prompt_len[i] = 20;
-    pairs_select_opts o = {EOS, 50, prompt_len, 11, -1, 0, 0};
+    pairs_select_opts o = test_opts(prompt_len);
     pairs_pick *whole;
     int64_t n_whole;
     pairs_stats st_whole;
