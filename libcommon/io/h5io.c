@@ -30,6 +30,11 @@
  * default 1 MiB per-dataset chunk cache, so reading a compressed column one
  * row at a time inflates each chunk once, not once per row. */
 #define H5IO_CHUNK_BYTES (256 * 1024)
+/* Chunk sizes of uncompressed growing datasets (written in rounds): every
+ * chunk is stored whole, so a small file keeps them small: raw bytes (JPEG)
+ * in 64 KiB, offsets and columns in 16 KiB (2048 int64 rows). */
+#define H5IO_GROWING_BYTES_CHUNK (64 * 1024)
+#define H5IO_GROWING_ROWS_CHUNK (16 * 1024)
 /* Below this a ragged "data" dataset stays contiguous: compression would
  * save little and chunking costs a B-tree. */
 #define H5IO_DEFLATE_MIN_BYTES (64 * 1024)
@@ -542,7 +547,10 @@ static hid_t make_dcpl(h5io_file *f, const char *obj, h5io_type type, int ndim,
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     if (dcpl < 0) return H5_FAIL(f, obj, "dataset properties");
     hsize_t width = ndim == 2 ? dims[1] : 1, n_rows = dims[0];
-    hsize_t chunk[2] = {H5IO_CHUNK_BYTES / (type_size(type) * width), width};
+    hsize_t bytes = compress || !growing ? H5IO_CHUNK_BYTES
+                    : type_size(type) == 1 ? H5IO_GROWING_BYTES_CHUNK
+                                           : H5IO_GROWING_ROWS_CHUNK;
+    hsize_t chunk[2] = {bytes / (type_size(type) * width), width};
     if (chunk[0] < 1) chunk[0] = 1;
     if (!growing && chunk[0] > n_rows) chunk[0] = n_rows;
     if (H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0 ||
