@@ -157,9 +157,31 @@ static void block_range(int64_t n, int rank, int size, int64_t *lo, int64_t *hi)
     *hi = n * (rank + 1) / size;
 }
 
-/* Images each rank reads per round: a rank holds at most this many images'
- * bytes. */
-#define IMAGES_PER_RANK 256
+/* The image bytes a rank holds in a round: each round has as many images
+ * per rank as the last one's fullest rank shows will come to about
+ * ROUND_BYTES (between ROUND_IMAGES_MIN and ROUND_IMAGES_MAX), so a round
+ * costs the same memory whatever the images' size, and small images do not
+ * make many rounds (each is a few collective writes). */
+#define ROUND_BYTES ((int64_t)32 << 20)
+#define ROUND_IMAGES_MIN 64
+#define ROUND_IMAGES_MAX 16384
+
+static int64_t next_round_images(int64_t per_rank, int64_t max_bytes)
+{
+    double n = max_bytes > 0 ? (double)per_rank * (double)ROUND_BYTES / (double)max_bytes
+                             : (double)ROUND_IMAGES_MAX;
+    return n < ROUND_IMAGES_MIN ? ROUND_IMAGES_MIN : n > ROUND_IMAGES_MAX ? ROUND_IMAGES_MAX
+                                                                          : (int64_t)n;
+}
+
+/* Collective: whether rc is 0 on every rank, and the most bytes a rank held. */
+static bool round_ok(int rc, int64_t bytes, int64_t *max_bytes)
+{
+    int64_t v[2] = {rc != 0, bytes};
+    MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
+    *max_bytes = v[1];
+    return v[0] == 0;
+}
 
 /* This rank's images of a round: the good ones' bytes and names, every
  * one's status and hash, the reasons of the bad ones ("index\treason\n"). */
@@ -267,10 +289,10 @@ static void gather_round(const tool_ctx *t, const round_images *b, int64_t lo, i
     free(displs);
 }
 
-/* Every image, a round of IMAGES_PER_RANK per rank at a time: each rank
- * reads and checks its block of the round, the round's good images go to
- * /images at once, rank 0 learns how each went (collective). Returns this
- * rank's result; *failed when any rank failed. */
+/* Every image, a round at a time (ROUND_BYTES): each rank reads and checks
+ * its block of the round, the round's good images go to /images at once,
+ * rank 0 learns how each went (collective). Returns this rank's result;
+ * *failed when any rank failed. */
 static int check_and_write_images(const tool_ctx *t, const import_opts *o, const image_set *set,
                                   h5io_file *f, image_results *res, bool *failed)
 {
@@ -285,9 +307,10 @@ static int check_and_write_images(const tool_ctx *t, const import_opts *o, const
     if (rc == 0)
         rc = h5io_stream_ragged(f, "/images/jpeg", H5IO_U8, H5IO_GROWING, H5IO_GROWING, &jpeg);
     *failed = !all_ok(rc);
-    int64_t per_round = (int64_t)IMAGES_PER_RANK * t->size;
-    for (int64_t lo = 0; !*failed && lo < res->n; lo += per_round) {
-        int64_t hi = lo + per_round < res->n ? lo + per_round : res->n, b0, b1;
+    int64_t per_rank = ROUND_IMAGES_MIN;
+    for (int64_t lo = 0, hi; !*failed && lo < res->n; lo = hi) {
+        int64_t b0, b1, max_bytes;
+        hi = lo + per_rank * t->size < res->n ? lo + per_rank * t->size : res->n;
         char *round_names = share_round_names(t, set, lo, hi), *mine = round_names;
         block_range(hi - lo, t->rank, t->size, &b0, &b1);
         for (int64_t i = 0; i < b0; i++) mine += strlen(mine) + 1;
@@ -296,7 +319,8 @@ static int check_and_write_images(const tool_ctx *t, const import_opts *o, const
         int64_t n_good = (int64_t)b.jpeg_len.n;
         rc = h5io_stream_put(&names, n_good, b.name_len.v, b.names.s);
         if (rc == 0) rc = h5io_stream_put(&jpeg, n_good, b.jpeg_len.v, b.jpeg.s);
-        *failed = !all_ok(rc);
+        *failed = !round_ok(rc, (int64_t)b.jpeg.len, &max_bytes);
+        per_rank = next_round_images(per_rank, max_bytes);
         gather_round(t, &b, lo, hi, res);
         round_images_free(&b);
         free(round_names);
@@ -399,8 +423,9 @@ static int report_close(report_file *r, int rc)
 
 /* ------------------------------------------------------ the prompt rows -- */
 
-/* Prompt rows per round of writing. */
+/* A round of prompt rows: at most this many rows or text bytes. */
 #define PROMPTS_PER_ROUND 65536
+#define PROMPT_ROUND_BYTES ((size_t)8 << 20)
 
 /* Kept prompts waiting for the next round (rank 0; others put none). */
 typedef struct {
@@ -498,7 +523,9 @@ static int emit_prompt_row(const prompt *p, void *ctx)
     strbuf_puts(&r->truth, p->truth);
     i64s_push(&r->truth_len, (int64_t)strlen(p->truth));
     i64s_push(&r->image, p->image >= 0 ? e->res->row[p->image] : -1);
-    return ++r->n == PROMPTS_PER_ROUND ? flush_round(e) : 0;
+    bool full = ++r->n == PROMPTS_PER_ROUND ||
+                r->id.len + r->question.len + r->truth.len >= PROMPT_ROUND_BYTES;
+    return full ? flush_round(e) : 0;
 }
 
 /* Rank 0: read the input again, emitting each prompt; the last round, then
@@ -509,6 +536,7 @@ static int emit_prompts(import_state *st, input_map *map, emit_state *e)
     st->emit = emit_prompt_row;
     st->emit_ctx = e;
     int rc = read_records(map->path, map->buf ? map->buf : "", map->len, add_record, st);
+    input_map_rewind(map);
     if (rc == 0 && !e->failed && e->rows.n > 0) rc = flush_round(e);
     prompt_rows_free(&e->rows);
     if (!e->failed) {
@@ -546,6 +574,7 @@ static int read_input(const import_opts *o, import_state *st, input_map *map, ui
     *hash = input_map_hash(map);
     st->map = map;
     int rc = read_records(o->input, map->buf ? map->buf : "", map->len, add_record, st);
+    input_map_rewind(map);
     if (rc == 0 && st->records == 0) rc = ERR("%s: no records", o->input);
     return rc;
 }

@@ -436,10 +436,11 @@ int input_map_open(input_map *m, const char *path)
     return rc;
 }
 
-/* Give back the whole pages of [released, upto). */
+/* Give back the whole pages of [released, upto); upto = len: every page. */
 static void release_pages(input_map *m, size_t upto)
 {
-    size_t page = (size_t)sysconf(_SC_PAGESIZE), end = upto / page * page;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t end = upto >= m->len ? (m->len + page - 1) / page * page : upto / page * page;
     if (m->buf && end > m->released) {
         madvise(m->buf + m->released, end - m->released, MADV_DONTNEED);
         m->released = end;
@@ -451,6 +452,12 @@ void input_map_release(input_map *m, size_t upto)
     if (upto >= m->released + INPUT_RELEASE_BYTES) release_pages(m, upto);
 }
 
+void input_map_rewind(input_map *m)
+{
+    release_pages(m, m->len);
+    m->released = 0; /* the pages come back when read again */
+}
+
 uint64_t input_map_hash(input_map *m)
 {
     uint64_t h = HASH_FNV_INIT;
@@ -459,7 +466,7 @@ uint64_t input_map_hash(input_map *m)
         h = hash_fnv1a(m->buf + at, n, h);
         release_pages(m, at + n);
     }
-    m->released = 0; /* the pages come back when read again */
+    input_map_rewind(m);
     return h;
 }
 

@@ -69,6 +69,8 @@ int input_map_open(input_map *m, const char *path);
 /* Give back whole pages before `upto` (at most every 16 MiB: cheap to call
  * per record). */
 void input_map_release(input_map *m, size_t upto);
+/* Give back every page, before the file is read again from its start. */
+void input_map_rewind(input_map *m);
 /* FNV-1a of the whole file, its pages given back behind the hash. */
 uint64_t input_map_hash(input_map *m);
 void input_map_close(input_map *m);

@@ -1105,10 +1105,13 @@ static int open_ragged(h5io_file *f, const char *path, h5io_type type, ragged_ha
 }
 
 /* offsets[0..n] as read from the file (entries row0 ..): inside the data
- * and never decreasing. */
+ * and never decreasing, from `prev` (entry row0 - 1; 0 for row 0) on. */
 static int check_offsets(const h5io_file *f, const ragged_handles *r, int64_t row0,
-                         const int64_t *off, int64_t n)
+                         const int64_t *off, int64_t n, int64_t prev)
 {
+    if (off[0] < prev && off[0] >= 0)
+        return ERR("%s: %s: offsets decrease at row %" PRId64 " (%" PRId64 " after %" PRId64 ")",
+                   f->path, r->off_obj, row0, off[0], prev);
     for (int64_t i = 0; i <= n; i++) {
         if (off[i] < 0)
             return ERR("%s: %s: offset %" PRId64 " at row %" PRId64 " is negative", f->path,
@@ -1157,7 +1160,12 @@ int h5io_read_ragged(h5io_file *f, const char *path, h5io_type type, int64_t row
     if (rc == 0)
         rc = read_rows(f, r.off_obj, r.offsets, H5IO_I64, 1, (hsize_t)row0, (hsize_t)n + 1, 0,
                        offsets);
-    if (rc == 0) rc = check_offsets(f, &r, row0, offsets, n);
+    /* the entry before the range too: a decrease at its first entry would
+     * otherwise read other rows' elements */
+    int64_t prev = 0;
+    if (rc == 0 && row0 > 0)
+        rc = read_rows(f, r.off_obj, r.offsets, H5IO_I64, 1, (hsize_t)row0 - 1, 1, 0, &prev);
+    if (rc == 0) rc = check_offsets(f, &r, row0, offsets, n, prev);
     if (rc == 0) {
         int64_t first = offsets[0], count = offsets[n] - first;
         size_t bytes = (size_t)count * type_size(type);

@@ -8,7 +8,8 @@
 #  - a job killed (SIGKILL) at a random point and rerun equals an
 #    uninterrupted run; SIGTERM commits, exits 3, and a rerun finishes; a finished output is left alone by a rerun, another
 #    run's output is refused without --overwrite;
-#  - inputs of the wrong schema, verdicts not ordered by prompt are refused;
+#  - inputs of the wrong schema, verdicts not ordered by prompt, responses
+#    with corrupt offsets are refused, naming file and dataset;
 #  - 20000 made-up prompts: selection in several windows shared by 3 ranks
 #    gives the file of 1 rank;
 #  - --max-length drops everything it must; ref log-probs are NaN without
@@ -175,5 +176,20 @@ check 'grep -q "20000 judged pairs: 13334 kept; dropped 3333 no verdict, 3333 in
   "20000 prompts: counts wrong: $(grep judged "$tmp/big3.log")"
 values "$tmp/big3.h5" /pairs/prompt >"$tmp/bigp.txt"
 check '[ "$(wc -l <"$tmp/bigp.txt")" = 13334 ] && sort -n -c "$tmp/bigp.txt"' "20000 prompts: pairs not in prompt order"
+
+# --- corrupt offsets in the middle of the responses' tokens (decreasing,
+#     then past the data): an error naming the file and the dataset, no output
+cp "$tmp/big-resp.h5" "$tmp/bad-resp.h5"
+"$helper" --damage "$tmp/bad-resp.h5" /responses/tokens/offsets 30001 5
+mpi 2 "$bin/sima-pairs" "${big[@]}" --responses "$tmp/bad-resp.h5" --out "$tmp/bad.h5" 2>"$tmp/bad.log"
+rc=$?
+check '[ $rc -eq 1 ] && grep -q "bad-resp.h5: /responses/tokens/offsets: offsets decrease at row 30001 (5 after " "$tmp/bad.log"' \
+  "decreasing offsets not reported: $(cat "$tmp/bad.log")"
+"$helper" --damage "$tmp/bad-resp.h5" /responses/tokens/offsets 30001 999999999
+mpi 2 "$bin/sima-pairs" "${big[@]}" --responses "$tmp/bad-resp.h5" --out "$tmp/bad.h5" 2>"$tmp/bad.log"
+rc=$?
+check '[ $rc -eq 1 ] && grep -q "bad-resp.h5: /responses/tokens/offsets: offset 999999999 at row 30001 is past the end of /responses/tokens/data" "$tmp/bad.log"' \
+  "offsets past the data not reported: $(cat "$tmp/bad.log")"
+check '[ ! -e "$tmp/bad.h5" ]' "output created from a corrupt input"
 
 finish

@@ -428,6 +428,7 @@ static void test_foreign_layouts(void)
              path);
     CHECK_FAILS_WITH(h5io_read_ragged(&f, "/decrease", H5IO_U8, 0, 3, off, &data), want);
     CHECK_FAILS_WITH(h5io_read_ragged(&f, "/decrease", H5IO_U8, 1, 1, off, &data), want);
+    CHECK_FAILS_WITH(h5io_read_ragged(&f, "/decrease", H5IO_U8, 2, 1, off, &data), want);
     snprintf(want, sizeof want, "%s: /negative/offsets: offset -1 at row 1 is negative", path);
     CHECK_FAILS_WITH(h5io_read_ragged(&f, "/negative", H5IO_U8, 0, 2, off, &data), want);
     /* the ends are checked whatever rows are read: a short or long offsets

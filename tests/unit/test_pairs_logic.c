@@ -16,7 +16,9 @@
  * responses file, prompt p getting pattern p % 6 (synth_verdicts);
  *   test_pairs_logic --make-responses N responses.h5
  * writes made-up responses, 2 per prompt, for prompts 0 .. N-1
- * (synth_responses). */
+ * (synth_responses);
+ *   test_pairs_logic --damage FILE DATASET ROW VALUE
+ * overwrites element ROW of an int64 dataset (a corrupt input). */
 #include "check.h"
 #include "err.h"
 #include "golden.h"
@@ -390,6 +392,24 @@ static void test_round_trip(void)
     free(path);
 }
 
+/* Helper mode: overwrite element `row` of an int64 dataset in place (a
+ * corrupt file for the command-line tests), with plain HDF5. */
+static int damage_int64(const char *path, const char *dataset, int64_t row, int64_t value)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t ds = f < 0 ? -1 : H5Dopen2(f, dataset, H5P_DEFAULT);
+    hid_t space = ds < 0 ? -1 : H5Dget_space(ds), mem = H5Screate(H5S_SCALAR);
+    hsize_t at = (hsize_t)row;
+    int rc = space < 0 || H5Sselect_elements(space, H5S_SELECT_SET, 1, &at) < 0 ||
+             H5Dwrite(ds, H5T_NATIVE_INT64, mem, space, H5P_DEFAULT, &value) < 0;
+    if (rc) fprintf(stderr, "test_pairs_logic: cannot change %s in %s\n", dataset, path);
+    H5Sclose(mem);
+    if (space >= 0) H5Sclose(space);
+    if (ds >= 0) H5Dclose(ds);
+    if (f >= 0) H5Fclose(f);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     test_mpi_init(&argc, &argv);
@@ -398,6 +418,11 @@ int main(int argc, char **argv)
     if (argc >= 4 && !strcmp(argv[1], "--make-verdicts")) {
         int rc = synth_verdicts(argv[2], argv[3], argc == 5 && !strcmp(argv[4], "--reversed"));
         if (rc != 0) err_print();
+        test_mpi_finalize();
+        return rc != 0;
+    }
+    if (argc == 6 && !strcmp(argv[1], "--damage")) {
+        int rc = damage_int64(argv[2], argv[3], strtoll(argv[4], NULL, 10), strtoll(argv[5], NULL, 10));
         test_mpi_finalize();
         return rc != 0;
     }
