@@ -332,7 +332,8 @@ static int select_window(pairs_ctx *g, int64_t v0, int64_t v1, int64_t **rows,
 static int gather_picks(pairs_ctx *g, const int64_t *rows, const int64_t *swapped, int64_t n)
 {
     int size = g->t->size;
-    int *counts = xmalloc(sizeof(int) * (size_t)size), *displs = xmalloc(sizeof(int) * (size_t)size);
+    int *counts = xmalloc(sizeof(int) * (size_t)size);
+    int *displs = xmalloc(sizeof(int) * (size_t)size);
     int rc = n > INT32_MAX ? ERR("more than %d pairs on one rank", INT32_MAX) : 0;
     int mine = (int)n;
     MPI_Allgather(&mine, 1, MPI_INT, counts, 1, MPI_INT, MPI_COMM_WORLD);

@@ -235,7 +235,8 @@ static char *share_round_names(const tool_ctx *t, const image_set *set, int64_t 
 {
     strbuf blob = {0};
     if (t->rank == 0)
-        for (int64_t i = lo; i < hi; i++) strbuf_put(&blob, set->names[i], strlen(set->names[i]) + 1);
+        for (int64_t i = lo; i < hi; i++)
+            strbuf_put(&blob, set->names[i], strlen(set->names[i]) + 1);
     int64_t len = (int64_t)blob.len;
     MPI_Bcast(&len, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
     if (t->rank != 0) {
@@ -456,7 +457,8 @@ static int begin_prompt_columns(h5io_file *f, h5io_stream *s)
     int rc = 0;
     for (int i = 0; rc == 0 && i < COL_IMAGE; i++)
         rc = h5io_stream_ragged(f, text[i], H5IO_TEXT, H5IO_GROWING, H5IO_GROWING, &s[i]);
-    if (rc == 0) rc = h5io_stream_column(f, "/prompts/image", H5IO_I64, 1, H5IO_GROWING, &s[COL_IMAGE]);
+    if (rc == 0)
+        rc = h5io_stream_column(f, "/prompts/image", H5IO_I64, 1, H5IO_GROWING, &s[COL_IMAGE]);
     return rc;
 }
 

@@ -7,9 +7,9 @@
  * killed at any moment loses only the chunks in flight and a rerun of the
  * same command does the rest. When every chunk exists the ranks assemble OUT
  * together, rank r reading the r-th contiguous block of chunks (a window at
- * a time, stage.c), and the parts folder is removed. A run is identified by its run key (a digest of all that
- * determines the output): an output or parts folder of another run is
- * refused unless overwrite. Rank 0 holds OUT.parts/.lock while the job
+ * a time, stage.c), and the parts folder is removed. A run is identified by
+ * its run key (a digest of all that determines the output): an output or
+ * parts folder of another run is refused unless overwrite. Rank 0 holds OUT.parts/.lock while the job
  * runs: a second job on the same output stops with a message.
  *
  * stage.h runs this whole sequence for a tool; the pieces are here.

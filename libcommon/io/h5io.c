@@ -704,7 +704,8 @@ static int check_stream_args(h5io_file *f, const char *path, h5io_type type, int
 static void stream_init(h5io_stream *s, h5io_file *f, const char *path, h5io_type type,
                         int width, int64_t rows, int64_t elems)
 {
-    *s = (h5io_stream){f, xstrdup(path), type, width, -1, -1, 0, 0, rows, elems, false, 0, 0, 0, 0};
+    *s = (h5io_stream){.f = f, .path = xstrdup(path), .type = type, .width = width,
+                       .data = -1, .offsets = -1, .total_rows = rows, .total_elems = elems};
 }
 
 int h5io_stream_column(h5io_file *f, const char *path, h5io_type type, int width,

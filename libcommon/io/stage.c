@@ -214,10 +214,9 @@ static int write_rows_in_windows(stage *s, const stage_ops *ops, void *ctx, h5io
     MPI_Allreduce(MPI_IN_PLACE, &rounds, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
     cols_writer w = {tab, NULL};
     if (!*failed) {
-        /* the same result on every rank: sizes and names agree everywhere */
         rc = cols_writer_begin(f, tab, total[0], total + 1, &w);
         if (rc == 0) rc = cols_writer_blocks(&w, ap.rows, ap.elems);
-        *failed = rc != 0;
+        *failed = failed_anywhere(rc);
     }
     for (int64_t r = 0; !*failed && r < rounds; r++) {
         void *rows = xcalloc(1, tab->size);

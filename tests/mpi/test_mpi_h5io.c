@@ -7,9 +7,10 @@
  * the rows it should hold. Rank 0 then writes the same global rows alone
  * (MPI_COMM_SELF) and the two files must hold identical datasets. Also:
  * the same columns written in rounds through streams (sizes known,
- * growing, each rank filling its own block) equal them too; provenance round trip, schema refusals, commit/abandon leave no temporary
- * file, read errors name file and dataset, and a rank with bad rows makes
- * every rank fail instead of hanging. Counts are summed over ranks; rank 0
+ * growing, each rank filling its own block) equal them too; provenance
+ * round trip, schema refusals, commit/abandon leave no temporary file, read
+ * errors name file and dataset, and a rank with bad rows makes every rank
+ * fail instead of hanging. Counts are summed over ranks; rank 0
  * prints the total. */
 #include "check.h"
 #include "mpi_test.h"

@@ -118,9 +118,10 @@ static void check_output(const char *name, int64_t n)
     int64_t bad = 0;
     for (int64_t i = 0; i < back.n && i < n; i++) {
         const int32_t *tok = (const int32_t *)back.tokens.data + back.tokens.off[i];
+        const char *text = (const char *)back.text.data + back.text.off[i];
         bool ok = back.item[i] == i &&
                   back.text.off[i + 1] - back.text.off[i] == text_len(i) &&
-                  memcmp((char *)back.text.data + back.text.off[i], "abc", (size_t)text_len(i)) == 0 &&
+                  memcmp(text, "abc", (size_t)text_len(i)) == 0 &&
                   back.tokens.off[i + 1] - back.tokens.off[i] == i % 3;
         for (int64_t k = 0; ok && k < i % 3; k++) ok = tok[k] == i;
         bad += !ok;

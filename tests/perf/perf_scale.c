@@ -236,7 +236,8 @@ int main(int argc, char **argv)
 {
     err_set_program("perf_scale");
     const char *cmd = argc > 1 ? argv[1] : "";
-    if (!strcmp(cmd, "rss") && argc > 4 && !strcmp(argv[3], "--")) return cmd_rss(argv[2], argv + 4);
+    if (!strcmp(cmd, "rss") && argc > 4 && !strcmp(argv[3], "--"))
+        return cmd_rss(argv[2], argv + 4); /* before MPI: the command is the MPI process */
     int rc;
     MPI_Init(&argc, &argv);
     h5u_init();

@@ -334,7 +334,8 @@ static void test_responses_index(const char *dir)
     CHECK_OK(resp_index_items(&f, 7, 1, &ix));
     CHECK(ix.n_items == 5 && ix.item_row0[1] == 3 && ix.item_row0[3] == 6 && ix.item_row0[5] == 9);
     free(ix.item_row0);
-    CHECK_FAILS_WITH(resp_index_items(&f, 6, 2, &ix), "ix.h5: row 7 names prompt 6, the prompts file has 6");
+    CHECK_FAILS_WITH(resp_index_items(&f, 6, 2, &ix),
+                     "ix.h5: row 7 names prompt 6, the prompts file has 6");
     CHECK(ix.item_row0 == NULL);
     CHECK(resp_lower_bound(&f, 9, 0) == 0 && resp_lower_bound(&f, 9, 2) == 4 &&
           resp_lower_bound(&f, 9, 4) == 6 && resp_lower_bound(&f, 9, 5) == 7 &&

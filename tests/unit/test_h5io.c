@@ -313,8 +313,8 @@ static void test_stream_errors(void)
     int64_t len[3] = {2, 0, 2}, neg[2] = {1, -2};
     CHECK_OK(h5io_stream_ragged(&f, "/r", H5IO_TEXT, 5, 8, &s));
     CHECK_OK(h5io_stream_put(&s, 3, len, "abcd"));
-    CHECK_FAILS_WITH(h5io_stream_put(&s, 3, len, "abcd"),
-                     "stream.h5: /r: more rows than announced (6 rows, 8 elements; announced 5, 8)");
+    CHECK_FAILS_WITH(h5io_stream_put(&s, 3, len, "abcd"), "stream.h5: /r: more rows than "
+                     "announced (6 rows, 8 elements; announced 5, 8)");
     CHECK_FAILS_WITH(h5io_stream_put(&s, 2, neg, "ab"), "/r: row 1 has negative length -2");
     CHECK_FAILS_WITH(h5io_stream_put(&s, 1, len, NULL), "/r: no data for 2 elements");
     CHECK_EQ(s.rows, 3);
@@ -323,7 +323,8 @@ static void test_stream_errors(void)
     CHECK(h5io_stream_end(&s) == -1); /* after a failed start: harmless */
     CHECK_FAILS_WITH(h5io_stream_ragged(&f, "/g", H5IO_TEXT, H5IO_GROWING, 4, &s), "bad size");
     h5io_stream_end(&s);
-    CHECK_FAILS_WITH(h5io_stream_column(&f, "/t", H5IO_TEXT, 1, 2, &s), "stored as a ragged column");
+    CHECK_FAILS_WITH(h5io_stream_column(&f, "/t", H5IO_TEXT, 1, 2, &s),
+                     "stored as a ragged column");
     h5io_stream_end(&s);
     CHECK_FAILS_WITH(h5io_stream_column(&f, "/w", H5IO_I64, 0, 2, &s), "width 0 < 1");
     h5io_stream_end(&s);

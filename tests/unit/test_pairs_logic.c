@@ -422,7 +422,8 @@ int main(int argc, char **argv)
         return rc != 0;
     }
     if (argc == 6 && !strcmp(argv[1], "--damage")) {
-        int rc = damage_int64(argv[2], argv[3], strtoll(argv[4], NULL, 10), strtoll(argv[5], NULL, 10));
+        int rc = damage_int64(argv[2], argv[3], strtoll(argv[4], NULL, 10),
+                              strtoll(argv[5], NULL, 10));
         test_mpi_finalize();
         return rc != 0;
     }
