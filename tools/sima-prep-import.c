@@ -641,80 +641,110 @@ static void parse_import_options(tool_ctx *t, int argc, char **argv, import_opts
     }
 }
 
+/* What the import learns on its way, for the file's attributes and the
+ * last lines. */
+typedef struct {
+    import_state st;
+    input_map map;
+    uint64_t input_hash;
+    image_results res;
+    int64_t kept, skipped;
+    char run_key[17];
+} import_run;
+
+/* Rank 0: read the input again, writing the prompt rows (with the other
+ * ranks, a round at a time) and the report. */
+static int emit_rows_and_report(const import_opts *o, import_run *r, h5io_stream *cols,
+                                bool *failed)
+{
+    image_rows(&r->res, &r->st, &r->kept, &r->skipped);
+    import_run_key(r->input_hash, o, r->st.format, &r->st.images, &r->res, r->run_key);
+    report_file report = {0};
+    emit_state e = {&r->st.images, &r->res, &report, cols, {0}, false};
+    int rc = report_open(&report, o, r->st.format, r->st.records, r->kept, r->skipped);
+    if (rc == 0) {
+        rc = emit_prompts(&r->st, &r->map, &e);
+    } else { /* the others wait for the rounds */
+        int cmd = ROUND_FAILED;
+        MPI_Bcast(&cmd, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    }
+    *failed = e.failed || rc != 0;
+    rc = report_close(&report, rc);
+    if (rc == 0 && r->kept == 0)
+        rc = ERR("%s: nothing usable: all %" PRId64 " prompts have a missing or unreadable "
+                 "image (listed in %s)", o->input, r->skipped, o->report);
+    return rc;
+}
+
+/* The /prompts columns (collective): rank 0 reads the input again, the
+ * others follow its rounds. Returns this rank's result; *failed when any
+ * rank failed. */
+static int write_prompt_rows(const tool_ctx *t, const import_opts *o, import_run *r,
+                             h5io_file *f, bool *failed)
+{
+    h5io_stream cols[N_PROMPT_COLS];
+    for (int i = 0; i < N_PROMPT_COLS; i++) cols[i] = (h5io_stream){.data = -1, .offsets = -1};
+    int rc = begin_prompt_columns(f, cols);
+    *failed = !all_ok(rc);
+    if (!*failed && t->rank == 0) rc = emit_rows_and_report(o, r, cols, failed);
+    else if (!*failed) rc = follow_rounds(cols, failed);
+    int end = end_prompt_columns(cols);
+    if (!*failed && rc == 0) rc = end;
+    *failed = !all_ok(rc) || *failed;
+    MPI_Bcast(&r->skipped, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
+    MPI_Bcast(r->run_key, sizeof r->run_key, MPI_CHAR, 0, MPI_COMM_WORLD);
+    return rc;
+}
+
+/* Provenance and the skip count, then the file in place (collective); on
+ * an earlier failure, the file abandoned and the job ended. */
+static void finish_file(tool_ctx *t, const import_opts *o, const import_run *r, h5io_file *f,
+                        int rc, bool failed)
+{
+    const char *inputs[2] = {o->input, o->image_root};
+    h5io_provenance prov = {.tool = "sima-prep", .schema = "sima.prompts", .schema_version = 1,
+                            .argc = t->argc, .argv = t->argv, .inputs = inputs, .n_inputs = 2,
+                            .model_dir = NULL, .model_hash = NULL, .seed = -1,
+                            .run_key = r->run_key};
+    if (!failed) failed = !all_ok(rc = h5io_write_provenance(f, &prov));
+    if (!failed) failed = !all_ok(rc = h5io_set_attr_i64(f, "/", "n_skipped", r->skipped));
+    if (failed) {
+        h5io_abandon(f);
+        tool_agree(t, rc);
+    }
+    tool_agree(t, h5io_commit(f));
+}
+
 int cmd_import(tool_ctx *t, int argc, char **argv)
 {
     import_opts o;
     parse_import_options(t, argc, argv, &o);
     import_usage_check(t, &o);
+    import_run r = {.st = {.format = o.format, .limit = o.limit}};
 
     /* rank 0 checks every record and learns the distinct images */
-    import_state st = {.format = o.format, .limit = o.limit};
-    input_map map = {0};
-    uint64_t input_hash = 0;
-    tool_agree(t, t->rank == 0 ? read_input(&o, &st, &map, &input_hash) : 0);
-
-    /* all ranks read and check the images a round at a time, writing them */
-    const char *inputs[2] = {o.input, o.image_root};
+    tool_agree(t, t->rank == 0 ? read_input(&o, &r.st, &r.map, &r.input_hash) : 0);
+    /* all ranks read and check the images a round at a time, writing them;
+     * then the prompt rows */
     h5io_file f;
     tool_agree(t, h5io_create(&f, o.out, MPI_COMM_WORLD));
-    image_results res = {.n = (int64_t)st.images.n};
+    r.res.n = (int64_t)r.st.images.n;
     bool failed;
-    int rc = check_and_write_images(t, &o, &st.images, &f, &res, &failed);
+    int rc = check_and_write_images(t, &o, &r.st.images, &f, &r.res, &failed);
+    if (!failed) rc = write_prompt_rows(t, &o, &r, &f, &failed);
+    finish_file(t, &o, &r, &f, rc, failed);
 
-    /* rank 0 reads the input again: prompt rows and the report */
-    int64_t kept = 0, skipped = 0;
-    char run_key[17] = "";
-    report_file report = {0};
-    h5io_stream cols[N_PROMPT_COLS];
-    for (int i = 0; i < N_PROMPT_COLS; i++) cols[i] = (h5io_stream){.data = -1, .offsets = -1};
-    if (!failed) failed = !all_ok(rc = begin_prompt_columns(&f, cols));
-    if (!failed && t->rank == 0) {
-        image_rows(&res, &st, &kept, &skipped);
-        import_run_key(input_hash, &o, st.format, &st.images, &res, run_key);
-        emit_state e = {&st.images, &res, &report, cols, {0}, false};
-        rc = report_open(&report, &o, st.format, st.records, kept, skipped);
-        if (rc == 0) {
-            rc = emit_prompts(&st, &map, &e);
-        } else { /* the others wait for the rounds */
-            int cmd = ROUND_FAILED;
-            MPI_Bcast(&cmd, 1, MPI_INT, 0, MPI_COMM_WORLD);
-        }
-        failed = e.failed || rc != 0;
-        rc = report_close(&report, rc);
-        if (rc == 0 && kept == 0)
-            rc = ERR("%s: nothing usable: all %" PRId64 " prompts have a missing or unreadable "
-                     "image (listed in %s)", o.input, skipped, o.report);
-    } else if (!failed) {
-        rc = follow_rounds(cols, &failed);
-    }
-    int end = end_prompt_columns(cols);
-    if (!failed && rc == 0) rc = end;
-    failed = !all_ok(rc) || failed;
-    MPI_Bcast(&skipped, 1, MPI_INT64_T, 0, MPI_COMM_WORLD);
-    MPI_Bcast(run_key, sizeof run_key, MPI_CHAR, 0, MPI_COMM_WORLD);
-
-    h5io_provenance prov = {.tool = "sima-prep", .schema = "sima.prompts", .schema_version = 1,
-                            .argc = t->argc, .argv = t->argv, .inputs = inputs, .n_inputs = 2,
-                            .model_dir = NULL, .model_hash = NULL, .seed = -1,
-                            .run_key = run_key};
-    if (!failed) failed = !all_ok(rc = h5io_write_provenance(&f, &prov));
-    if (!failed) failed = !all_ok(rc = h5io_set_attr_i64(&f, "/", "n_skipped", skipped));
-    if (failed) {
-        h5io_abandon(&f);
-        tool_agree(t, rc);
-    }
-    tool_agree(t, h5io_commit(&f));
     if (t->rank == 0) {
-        if (skipped)
+        if (r.skipped)
             log_warn("skipped %" PRId64 " of %ld prompts for a missing or unreadable image "
-                     "(listed in %s)", skipped, st.records, o.report);
+                     "(listed in %s)", r.skipped, r.st.records, o.report);
         log_info("wrote %s: %" PRId64 " prompts (%" PRId64 " text-only), %" PRId64
-                 " images, format %s", o.out, kept, st.text_only, res.n_good,
-                 format_name(st.format));
+                 " images, format %s", o.out, r.kept, r.st.text_only, r.res.n_good,
+                 format_name(r.st.format));
     }
-    image_results_free(&res);
-    image_set_free(&st.images);
-    input_map_close(&map);
+    image_results_free(&r.res);
+    image_set_free(&r.st.images);
+    input_map_close(&r.map);
     free(o.report);
     return TOOL_OK;
 }

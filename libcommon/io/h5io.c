@@ -776,7 +776,7 @@ int h5io_stream_blocks(h5io_stream *s, int64_t rows, int64_t elems)
     int bad = s->data < 0 || s->total_rows == H5IO_GROWING || rows < 0 || elems < 0;
     if (bad) ERR("%s: %s: blocks need an open stream of known size and sizes >= 0", f->path,
                  s->path ? s->path : "?");
-    h5io_place pl;
+    h5io_place pl = {0};
     if (place_rows(f, s->path ? s->path : "?", rows, elems, bad, &pl)) return -1;
     if (s->rows + pl.total_rows != s->total_rows || s->elems + pl.total_elems != s->total_elems)
         return ERR("%s: %s: blocks of %" PRId64 " rows and %" PRId64 " elements do not fill "
@@ -878,7 +878,7 @@ int h5io_stream_put(h5io_stream *s, int64_t n_local, const int64_t *lengths, con
     if (!bad && s->blocks && elems > s->left_elems)
         bad = ERR("%s: %s: %" PRId64 " elements put, %" PRId64 " left in this rank's block",
                   f->path, s->path, elems, s->left_elems);
-    h5io_place pl;
+    h5io_place pl = {0};
     if (place_rows(f, s->path, n_local, elems, bad != 0, &pl)) return -1;
     int64_t rows_after = s->rows + pl.total_rows;
     int64_t elems_after = s->elems + (s->width > 0 ? pl.total_rows * s->width : pl.total_elems);
@@ -928,7 +928,7 @@ int h5io_write_column(h5io_file *f, const char *path, h5io_type type, int64_t n_
     if (!bad && type == H5IO_TEXT)
         bad = ERR("%s: %s: text is stored as a ragged column", f->path, path);
     if (!bad && width < 1) bad = ERR("%s: %s: width %d < 1", f->path, path, width);
-    h5io_place pl;
+    h5io_place pl = {0};
     if (place_rows(f, path, n_local, n_local, bad != 0, &pl)) return -1;
     h5io_stream s;
     int rc = h5io_stream_column(f, path, type, width, pl.total_rows, &s);
@@ -946,7 +946,7 @@ int h5io_write_ragged(h5io_file *f, const char *path, h5io_type type, int64_t n_
     if (!bad && (elems = sum_lengths(f, path, n_local, lengths)) < 0) bad = -1;
     if (!bad && elems > 0 && !data)
         bad = ERR("%s: %s: no data for %" PRId64 " elements", f->path, path, elems);
-    h5io_place pl;
+    h5io_place pl = {0};
     if (place_rows(f, path, n_local, elems, bad != 0, &pl)) return -1;
     h5io_stream s;
     int rc = h5io_stream_ragged(f, path, type, pl.total_rows, pl.total_elems, &s);
