@@ -414,13 +414,16 @@ static int probe_readable(const char *path)
     return 0;
 }
 
-/* HDF5 grows a file's metadata cache up to 32 MiB as a reader walks a big
- * file's chunk indexes; a reader here walks its rows in order, and the
- * indexes of a 1M-prompt file take well under 1 MiB, so 4 MiB keeps a
- * rank's memory flat at no cost in reads. */
+/* A reader's caches, kept small so a rank's memory does not grow as it
+ * walks a big file: HDF5 grows a file's metadata cache up to 32 MiB on the
+ * chunk indexes of a big file (those of a 1M-prompt file take well under
+ * 1 MiB: 4 MiB costs no extra reads), and gives every open dataset a 1 MiB
+ * chunk cache (with up to H5IO_HELD_MAX held, 2 chunks of 256 KiB each are
+ * enough for reading rows in order). */
 #define H5IO_READ_MDC_BYTES ((size_t)4 << 20)
+#define H5IO_READ_CHUNK_CACHE_BYTES ((size_t)512 << 10)
 
-static int cap_metadata_cache(const h5io_file *f, hid_t fapl)
+static int cap_read_caches(const h5io_file *f, hid_t fapl)
 {
     H5AC_cache_config_t c;
     c.version = H5AC__CURR_CACHE_CONFIG_VERSION;
@@ -429,6 +432,11 @@ static int cap_metadata_cache(const h5io_file *f, hid_t fapl)
     c.initial_size = c.min_size = (size_t)1 << 20;
     c.max_size = H5IO_READ_MDC_BYTES;
     CHECK_H5(H5Pset_mdc_config(fapl, &c), f->path);
+    int mdc_nelmts;
+    size_t nslots, nbytes;
+    double w0;
+    CHECK_H5(H5Pget_cache(fapl, &mdc_nelmts, &nslots, &nbytes, &w0), f->path);
+    CHECK_H5(H5Pset_cache(fapl, mdc_nelmts, nslots, H5IO_READ_CHUNK_CACHE_BYTES, w0), f->path);
     return 0;
 }
 
@@ -436,7 +444,7 @@ int h5io_open(h5io_file *f, const char *path, MPI_Comm comm)
 {
     hid_t fapl = start_open(f, path, comm, probe_readable, false);
     if (fapl < 0) return -1;
-    if (cap_metadata_cache(f, fapl)) {
+    if (cap_read_caches(f, fapl)) {
         H5Pclose(fapl);
         forget(f);
         return -1;

@@ -99,7 +99,7 @@ static int run_my_chunks(stage *s, const stage_ops *ops, void *ctx, const int64_
 
 /* ---------------------------------------------------------- assembly -- */
 
-static int64_t g_assembly_bytes = 32 << 20;
+static int64_t g_assembly_bytes = 8 << 20;
 
 void stage_set_assembly_bytes(int64_t bytes) { g_assembly_bytes = bytes > 0 ? bytes : 1; }
 

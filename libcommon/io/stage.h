@@ -105,7 +105,7 @@ int stage_run(tool_ctx *t, const stage_spec *spec, const stage_ops *ops, void *c
 int stage_run_then(tool_ctx *t, const stage_spec *spec, const stage_ops *ops, void *ctx,
                    stage *s, const char *complete_note);
 /* Assembly reads each rank's block of parts in windows of whole parts of
- * at most this many bytes (at least one part), default 32 MiB: with the
+ * at most this many bytes (at least one part), default 8 MiB: with the
  * output's arrays growing by doubling, a rank holds up to about twice that.
  * Tests set it small to cut the output into many rounds. */
 void stage_set_assembly_bytes(int64_t bytes);

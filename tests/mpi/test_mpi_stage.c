@@ -159,7 +159,7 @@ int main(int argc, char **argv)
     /* 3 items in 2 chunks: with 3 ranks, rank 0 assembles nothing */
     run("few.h5", 3, 2, "few");
     check_output("few.h5", 3);
-    stage_set_assembly_bytes(32 << 20);
+    stage_set_assembly_bytes(8 << 20);
     MPI_Barrier(MPI_COMM_WORLD);
     if (rank == 0) {
         const char *names[] = {"one.h5", "parts.h5", "few.h5"};

@@ -203,7 +203,7 @@ static void test_run(tool_ctx *t, const char *dir)
     /* assembled a part at a time (windows of 1 byte): the same rows */
     stage_set_assembly_bytes(1);
     CHECK_EQ(run_demo(t, &o, "settings C", &d), TOOL_OK);
-    stage_set_assembly_bytes(32 << 20);
+    stage_set_assembly_bytes(8 << 20);
     check_output(out, "settings C");
     unlink(out);
 }
