@@ -223,15 +223,15 @@ static int read_resp_window(pairs_ctx *g, int64_t p_lo, int64_t p_hi, resp_windo
     int64_t r0 = resp_lower_bound(&g->resp, g->n_resp, p_lo);
     int64_t r1 = r0 < 0 ? -1 : resp_lower_bound(&g->resp, g->n_resp, p_hi + 1);
     if (r1 < 0 || resp_read_range(&g->resp, r0, r1 - r0, &w->r) != 0) return -1;
-    for (int64_t i = 1; i < w->r.n; i++)
-        if (w->r.prompt[i] < w->r.prompt[i - 1]) {
-            resp_free(&w->r);
-            return ERR("%s: rows are not ordered by prompt (row %lld: prompt %lld after %lld)",
-                       g->a->responses, (long long)(r0 + i), (long long)w->r.prompt[i],
-                       (long long)w->r.prompt[i - 1]);
-        }
-    pairs_resp_index_build(&w->x, &w->r);
-    return 0;
+    int rc = 0;
+    for (int64_t i = 1; rc == 0 && i < w->r.n; i++)
+        if (w->r.prompt[i] < w->r.prompt[i - 1])
+            rc = ERR("%s: rows are not ordered by prompt (row %lld: prompt %lld after %lld)",
+                     g->a->responses, (long long)(r0 + i), (long long)w->r.prompt[i],
+                     (long long)w->r.prompt[i - 1]);
+    if (rc != 0) resp_free(&w->r);
+    else pairs_resp_index_build(&w->x, &w->r);
+    return rc;
 }
 
 static void resp_window_free(resp_window *w)

@@ -8,8 +8,8 @@
 #  - a job killed (SIGKILL) at a random point and rerun equals an
 #    uninterrupted run; SIGTERM commits, exits 3, and a rerun finishes; a finished output is left alone by a rerun, another
 #    run's output is refused without --overwrite;
-#  - inputs of the wrong schema, verdicts not ordered by prompt, responses
-#    with corrupt offsets are refused, naming file and dataset;
+#  - inputs of the wrong schema, verdicts or responses not ordered by
+#    prompt, responses with corrupt offsets are refused, naming the file;
 #  - 20000 made-up prompts: selection in several windows shared by 3 ranks
 #    gives the file of 1 rank;
 #  - --max-length drops everything it must; ref log-probs are NaN without
@@ -191,5 +191,12 @@ rc=$?
 check '[ $rc -eq 1 ] && grep -q "bad-resp.h5: /responses/tokens/offsets: offset 999999999 at row 30001 is past the end of /responses/tokens/data" "$tmp/bad.log"' \
   "offsets past the data not reported: $(cat "$tmp/bad.log")"
 check '[ ! -e "$tmp/bad.h5" ]' "output created from a corrupt input"
+# responses out of prompt order
+cp "$tmp/big-resp.h5" "$tmp/bad-resp.h5"
+"$helper" --damage "$tmp/bad-resp.h5" /responses/prompt 30001 0
+mpi 2 "$bin/sima-pairs" "${big[@]}" --responses "$tmp/bad-resp.h5" --out "$tmp/bad.h5" 2>"$tmp/bad.log"
+rc=$?
+check '[ $rc -eq 1 ] && grep -q "bad-resp.h5: rows are not ordered by prompt (row 30001: prompt 0 after 15000)" "$tmp/bad.log"' \
+  "responses out of order not reported: $(cat "$tmp/bad.log")"
 
 finish
