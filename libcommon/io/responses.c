@@ -53,8 +53,10 @@ void resp_push(resp_rows *r, int64_t prompt, int32_t candidate, int8_t kind, uin
     r->sum_logprob[i] = sum;
     r->n_tokens[i] = n_tokens;
     r->text_len[i] = text_len;
-    memcpy(r->tokens + r->tok_total, tokens, sizeof(int32_t) * (size_t)n_tokens);
-    memcpy(r->logprobs + r->tok_total, logprobs, sizeof(float) * (size_t)n_tokens);
+    if (n_tokens > 0) { /* (no token array yet when every row so far is empty) */
+        memcpy(r->tokens + r->tok_total, tokens, sizeof(int32_t) * (size_t)n_tokens);
+        memcpy(r->logprobs + r->tok_total, logprobs, sizeof(float) * (size_t)n_tokens);
+    }
     memcpy(r->text + r->text_total, text, (size_t)text_len);
     r->tok_total += n_tokens;
     r->text_total += text_len;
