@@ -373,11 +373,10 @@ static void bench_announce(void *ctx, const stage *st)
 }
 
 /* The adapter as a root attribute of answers.h5 (collective). */
-static int bench_write_attrs(void *ctx, stage *st, h5io_file *f, const void *rows)
+static int bench_write_attrs(void *ctx, stage *st, h5io_file *f)
 {
     const bench_args *a = ((run_ctx *)ctx)->a;
     (void)st;
-    (void)rows;
     return h5io_set_attr_str(f, "/", "adapter", a->adapter ? a->adapter : "");
 }
 
@@ -391,7 +390,7 @@ static void bench_summary(void *ctx, const stage *st)
 }
 
 static const stage_ops BENCH_OPS = {bench_load, bench_announce, bench_run_chunk,
-                                    bench_write_attrs, bench_summary};
+                                    bench_write_attrs, bench_summary, NULL};
 
 /* ---------------------------------------------------------------- main -- */
 

@@ -117,71 +117,43 @@ typedef struct {
     char *critic;           /* the critic template text */
     h5io_file prompts;
     int64_t n_prompts;
-    resp_rows resp;         /* every candidate */
-    /* items: prompts with at least two candidates */
+    h5io_file responses;    /* read a chunk's rows at a time, by this rank alone */
+    /* items: prompts with at least two candidates; item i's candidates are
+     * the responses rows from item_row0[i] with its prompt (8 bytes per
+     * item: all that is held of the whole file) */
     int64_t n_items;
-    int64_t *item_prompt;   /* [n_items] prompt row */
-    int64_t *item_row0;     /* [n_items] first responses row */
-    int32_t *item_cands;    /* [n_items] candidates */
-    int64_t *resp_text_off; /* [resp.n] offset of each response's text */
-    int64_t *resp_tok_off;  /* [resp.n] offset of each response's tokens */
+    int64_t *item_row0;     /* [n_items + 1], the last = the responses' rows */
     stage *st;              /* chunks of the items, progress */
     int64_t counts[3];      /* judged, without a verdict, skipped (all ranks) */
 } crit_ctx;
 
-/* Group the responses by prompt (they are sorted by prompt, candidate). */
+/* The items: one pass over the responses' prompt and candidate columns
+ * (rows sorted by prompt, candidate), a window of rows at a time. */
 static int index_responses(crit_ctx *g)
 {
-    resp_rows *r = &g->resp;
-    g->resp_text_off = xmalloc(sizeof(int64_t) * (size_t)(r->n + 1));
-    g->resp_tok_off = xmalloc(sizeof(int64_t) * (size_t)(r->n + 1));
-    g->item_prompt = xmalloc(sizeof(int64_t) * (size_t)(r->n + 1));
-    g->item_row0 = xmalloc(sizeof(int64_t) * (size_t)(r->n + 1));
-    g->item_cands = xmalloc(sizeof(int32_t) * (size_t)(r->n + 1));
-    int64_t x = 0, t = 0;
-    for (int64_t i = 0; i < r->n; i++) {
-        g->resp_text_off[i] = x;
-        g->resp_tok_off[i] = t;
-        x += r->text_len[i];
-        t += r->n_tokens[i];
-        if (r->prompt[i] < 0 || r->prompt[i] >= g->n_prompts)
-            return ERR("%s: row %lld names prompt %lld, the prompts file has %lld", g->a->responses,
-                       (long long)i, (long long)r->prompt[i], (long long)g->n_prompts);
-        if (r->candidate[i] != (i > 0 && r->prompt[i - 1] == r->prompt[i] ? r->candidate[i - 1] + 1 : 0))
-            return ERR("%s: rows are not ordered by prompt and candidate (row %lld)",
-                       g->a->responses, (long long)i);
+    resp_index ix;
+    int rc = resp_index_items(&g->responses, g->n_prompts, 2, &ix);
+    if (rc == 0) {
+        g->n_items = ix.n_items;
+        g->item_row0 = ix.item_row0;
     }
-    for (int64_t i = 0; i < r->n;) {
-        int64_t j = i;
-        while (j < r->n && r->prompt[j] == r->prompt[i]) j++;
-        if (j - i >= 2) {
-            g->item_prompt[g->n_items] = r->prompt[i];
-            g->item_row0[g->n_items] = i;
-            g->item_cands[g->n_items] = (int32_t)(j - i);
-            g->n_items++;
-        }
-        i = j;
-    }
-    return 0;
+    return rc;
 }
 
 static int load_inputs(crit_ctx *g, char **inputs_id)
 {
     const crit_args *a = g->a;
     int rc = prm_open(&g->prompts, a->s.prompts, &g->n_prompts);
-    h5io_file rf;
-    if (rc == 0) rc = h5io_open(&rf, a->responses, MPI_COMM_SELF);
+    if (rc == 0) rc = resp_open(&g->responses, a->responses, NULL);
     if (rc == 0) {
-        rc = h5io_require_schema(&rf, RESP_SCHEMA, RESP_SCHEMA_VERSION);
         char *k1 = h5io_get_attr_str(&g->prompts, "/", "created");
-        char *k2 = rc == 0 ? h5io_get_attr_str(&rf, "/", "run_key") : NULL;
-        if (rc == 0) rc = resp_read(&rf, &g->resp);
+        char *k2 = h5io_get_attr_str(&g->responses, "/", "run_key");
         if (asprintf(inputs_id, "%s@%s %s@%s", a->s.prompts, k1 ? k1 : "?", a->responses,
                      k2 ? k2 : "?") < 0)
             DIE("out of memory");
         free(k1);
         free(k2);
-        h5io_close(&rf);
+        err_clear(); /* absent attributes are no error here */
     }
     if (rc == 0) rc = index_responses(g);
     if (rc == 0) rc = chat_template_load(a->template_name, &g->tpl);
@@ -200,9 +172,53 @@ static int load_inputs(crit_ctx *g, char **inputs_id)
 
 /* ---------------------------------------------------------- judgements -- */
 
+/* The responses of one chunk's items: rows [row0, row0 + r.n) of the
+ * file, read together. */
+typedef struct {
+    int64_t row0;
+    resp_rows r;
+    int64_t *text_off, *tok_off;   /* [r.n] where each row's text and tokens start */
+} chunk_resp;
+
+static int read_chunk_resp(crit_ctx *g, int64_t first, int64_t n, chunk_resp *cr)
+{
+    memset(cr, 0, sizeof *cr);
+    cr->row0 = g->item_row0[first];
+    int rc = resp_read_range(&g->responses, cr->row0,
+                             g->item_row0[first + n] - cr->row0, &cr->r);
+    if (rc != 0) return rc;
+    cr->text_off = xmalloc(sizeof(int64_t) * (size_t)(cr->r.n + 1));
+    cr->tok_off = xmalloc(sizeof(int64_t) * (size_t)(cr->r.n + 1));
+    cr->text_off[0] = cr->tok_off[0] = 0;
+    for (int64_t i = 0; i < cr->r.n; i++) {
+        cr->text_off[i + 1] = cr->text_off[i] + cr->r.text_len[i];
+        cr->tok_off[i + 1] = cr->tok_off[i] + cr->r.n_tokens[i];
+    }
+    return 0;
+}
+
+static void chunk_resp_free(chunk_resp *cr)
+{
+    resp_free(&cr->r);
+    free(cr->text_off);
+    free(cr->tok_off);
+}
+
+/* Item i's first row in the chunk's responses, its prompt and candidates. */
+static int64_t item_rows(const crit_ctx *g, const chunk_resp *cr, int64_t item, int64_t *prompt,
+                         int32_t *cands)
+{
+    int64_t k = g->item_row0[item] - cr->row0, j = k;
+    while (j < cr->r.n && cr->r.prompt[j] == cr->r.prompt[k]) j++;
+    *prompt = cr->r.prompt[k];
+    *cands = (int32_t)(j - k);
+    return k;
+}
+
 /* One judgement of a chunk: which candidates, in which order. */
 typedef struct {
-    int64_t item;
+    int64_t row0;           /* the item's first row in the chunk's responses */
+    int64_t prompt;
     int32_t first, second;
     int8_t order;
     int8_t skipped, truncated;
@@ -210,49 +226,50 @@ typedef struct {
     int req;                /* engine request, -1 when skipped */
 } judgement;
 
-/* The pairs of an item, each in its default order (higher index first:
- * candidate 1, sampled, before candidate 0, greedy) and, with
- * --both-orders, swapped right after it. */
-static int list_judgements(const crit_ctx *g, int64_t item, judgement *out)
+/* The pairs of an item (cands candidates from chunk row row0), each in its
+ * default order (higher index first: candidate 1, sampled, before
+ * candidate 0, greedy) and, with --both-orders, swapped right after it. */
+static int list_judgements(const crit_ctx *g, int64_t row0, int64_t prompt, int32_t cands,
+                           judgement *out)
 {
-    int n = 0, C = g->item_cands[item];
-    for (int32_t hi = 1; hi < C; hi++)
+    int n = 0;
+    for (int32_t hi = 1; hi < cands; hi++)
         for (int32_t lo = 0; lo < hi; lo++) {
             if (!g->a->all_pairs && !(hi == 1 && lo == 0)) continue;
-            out[n++] = (judgement){item, hi, lo, 0, 0, 0, {0}, -1};
-            if (g->a->both_orders) out[n++] = (judgement){item, lo, hi, 1, 0, 0, {0}, -1};
+            out[n++] = (judgement){row0, prompt, hi, lo, 0, 0, 0, {0}, -1};
+            if (g->a->both_orders) out[n++] = (judgement){row0, prompt, lo, hi, 1, 0, 0, {0}, -1};
         }
     return n;
 }
 
-static int max_judgements(const crit_ctx *g, int64_t item)
+static int max_judgements(const crit_ctx *g, int32_t cands)
 {
-    int C = g->item_cands[item], pairs = g->a->all_pairs ? C * (C - 1) / 2 : 1;
+    int pairs = g->a->all_pairs ? cands * (cands - 1) / 2 : 1;
     return pairs * (g->a->both_orders ? 2 : 1);
 }
 
 /* A candidate's answer text, or its first `limit` tokens decoded. */
-static char *answer_text(const crit_ctx *g, int64_t row, int limit)
+static char *answer_text(const crit_ctx *g, const chunk_resp *cr, int64_t row, int limit)
 {
-    const resp_rows *r = &g->resp;
+    const resp_rows *r = &cr->r;
     if (limit <= 0 || r->n_tokens[row] <= limit) {
         char *s = xmalloc((size_t)r->text_len[row] + 1);
-        memcpy(s, r->text + g->resp_text_off[row], (size_t)r->text_len[row]);
+        memcpy(s, r->text + cr->text_off[row], (size_t)r->text_len[row]);
         s[r->text_len[row]] = '\0';
         return s;
     }
     char *s = NULL;
-    if (tok_decode(g->s.tok, r->tokens + g->resp_tok_off[row], (size_t)limit, true, &s, NULL) != 0)
+    if (tok_decode(g->s.tok, r->tokens + cr->tok_off[row], (size_t)limit, true, &s, NULL) != 0)
         s = xstrdup("");
     return s;
 }
 
 /* The critic prompt ids for a judgement, answers cut to `limit` tokens. */
-static int critic_prompt(const crit_ctx *g, judgement *j, const char *question, const char *truth,
-                         bool with_image, int limit)
+static int critic_prompt(const crit_ctx *g, const chunk_resp *cr, judgement *j,
+                         const char *question, const char *truth, bool with_image, int limit)
 {
-    int64_t row0 = g->item_row0[j->item];
-    char *r1 = answer_text(g, row0 + j->first, limit), *r2 = answer_text(g, row0 + j->second, limit);
+    char *r1 = answer_text(g, cr, j->row0 + j->first, limit);
+    char *r2 = answer_text(g, cr, j->row0 + j->second, limit);
     const char *names[] = {"question", "ground_truth", "response_1", "response_2"};
     const char *values[] = {question, truth, r1, r2};
     char *text = chat_fill(g->critic, names, values, 4, g->a->strip_newlines);
@@ -267,13 +284,13 @@ static int critic_prompt(const crit_ctx *g, judgement *j, const char *question, 
 
 /* Build the prompt; when it does not fit the context with room for the
  * answer, cut the answers (if asked) or mark the judgement skipped. */
-static int prepare_judgement(const crit_ctx *g, judgement *j, const char *question,
-                             const char *truth, bool with_image)
+static int prepare_judgement(const crit_ctx *g, const chunk_resp *cr, judgement *j,
+                             const char *question, const char *truth, bool with_image)
 {
     int64_t room = g->s.m->cfg.text.max_position_embeddings - g->a->max_new;
-    int rc = critic_prompt(g, j, question, truth, with_image, 0);
+    int rc = critic_prompt(g, cr, j, question, truth, with_image, 0);
     if (rc == 0 && (int64_t)j->ids.n > room && g->a->truncate_answers > 0) {
-        rc = critic_prompt(g, j, question, truth, with_image, g->a->truncate_answers);
+        rc = critic_prompt(g, cr, j, question, truth, with_image, g->a->truncate_answers);
         j->truncated = 1;
     }
     if (rc == 0 && (int64_t)j->ids.n > room) j->skipped = 1;
@@ -308,7 +325,7 @@ static void chunk_rows(const crit_ctx *g, judgement *js, int n, gen_output *out,
     verd_resolve(verdict, first, second, n, g->a->both_orders, winner, consistent);
     for (int i = 0; i < n; i++) {
         judgement *j = &js[i];
-        verd_row row = {g->item_prompt[j->item], j->first, j->second, winner[i], j->order,
+        verd_row row = {j->prompt, j->first, j->second, winner[i], j->order,
                         verdict[i], consistent[i], j->skipped, j->truncated, (int64_t)j->ids.n};
         verd_push(rows, &row, text[i] ? text[i] : "", (int64_t)len[i]);
         free(text[i]);
@@ -337,23 +354,33 @@ static int crit_run_chunk(void *ctx, stage *s, int64_t chunk, bool *stop)
     (void)stop;
     int64_t first, n;
     chk_items(&s->plan, chunk, &first, &n);
+    chunk_resp cr;
+    int rc = read_chunk_resp(g, first, n, &cr);
+    if (rc != 0) return rc;
     int cap = 0;
-    for (int64_t i = first; i < first + n; i++) cap += max_judgements(g, i);
+    for (int64_t i = first; i < first + n; i++) {
+        int64_t prompt;
+        int32_t cands;
+        item_rows(g, &cr, i, &prompt, &cands);
+        cap += max_judgements(g, cands);
+    }
     judgement *js = xcalloc((size_t)cap, sizeof *js);
     gen_request *req = xcalloc((size_t)cap, sizeof *req);
     float **pixels = xcalloc((size_t)n, sizeof *pixels);
-    int nj = 0, nr = 0, rc = 0;
+    int nj = 0, nr = 0;
     int64_t prompt_tokens = 0;
     for (int64_t i = first; rc == 0 && i < first + n; i++) {
-        int64_t row = g->item_prompt[i];
+        int64_t row;
+        int32_t cands;
+        int64_t k0 = item_rows(g, &cr, i, &row, &cands);
         char *question = NULL, *truth = NULL;
         rc = prm_text(&g->prompts, "question", row, &question);
         if (rc == 0) rc = prm_text(&g->prompts, "ground_truth", row, &truth);
         if (rc == 0) rc = prm_pixels(&g->prompts, row, &g->s.pc, g->s.mode, &pixels[i - first]);
-        int k = rc == 0 ? list_judgements(g, i, js + nj) : 0;
+        int k = rc == 0 ? list_judgements(g, k0, row, cands, js + nj) : 0;
         for (int q = 0; rc == 0 && q < k; q++) {
             judgement *j = &js[nj + q];
-            rc = prepare_judgement(g, j, question, truth, pixels[i - first] != NULL);
+            rc = prepare_judgement(g, &cr, j, question, truth, pixels[i - first] != NULL);
             if (rc != 0 || j->skipped) continue;
             j->req = nr;
             prompt_tokens += (int64_t)j->ids.n;
@@ -388,6 +415,7 @@ static int crit_run_chunk(void *ctx, stage *s, int64_t chunk, bool *stop)
     free(pixels);
     free(req);
     free(js);
+    chunk_resp_free(&cr);
     return rc;
 }
 
@@ -408,20 +436,27 @@ static void crit_announce(void *ctx, const stage *s)
              (long long)(s->plan.n_chunks - s->n_pending), s->t->size, s->t->size > 1 ? "s" : "");
 }
 
-/* The critic settings and counts as root attributes (collective). */
-static int crit_write_attrs(void *ctx, stage *s, h5io_file *f, const void *out_rows)
+/* Counts over the rows of the output this rank assembles. */
+static void crit_tally(void *ctx, const void *out_rows)
 {
     crit_ctx *g = ctx;
-    const crit_args *a = g->a;
     const verd_rows *rows = out_rows;
-    (void)s;
-    /* counts over every rank's rows, the same values on every rank */
     int64_t *c = g->counts;
     for (int64_t i = 0; i < rows->n; i++) {
         c[0] += rows->skipped[i] == 0;
         c[1] += rows->verdict[i] == 0;
         c[2] += rows->skipped[i] != 0;
     }
+}
+
+/* The critic settings and counts as root attributes (collective). */
+static int crit_write_attrs(void *ctx, stage *s, h5io_file *f)
+{
+    crit_ctx *g = ctx;
+    const crit_args *a = g->a;
+    (void)s;
+    /* counts over every rank's rows, the same values on every rank */
+    int64_t *c = g->counts;
     MPI_Allreduce(MPI_IN_PLACE, c, 3, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
     int rc = h5io_set_attr_str(f, "/", "template", a->critic_name);
     if (rc == 0) rc = h5io_set_attr_str(f, "/", "template_text", g->critic);
@@ -448,7 +483,7 @@ static void crit_summary(void *ctx, const stage *s)
 }
 
 static const stage_ops CRIT_OPS = {crit_load, crit_announce, crit_run_chunk, crit_write_attrs,
-                                   crit_summary};
+                                   crit_summary, crit_tally};
 
 /* ---------------------------------------------------------------- main -- */
 
@@ -484,6 +519,8 @@ int main(int argc, char **argv)
     g.st = &st;
     int code = stage_run(&t, &spec, &CRIT_OPS, &g, &st);
     h5io_close(&g.prompts);
+    h5io_close(&g.responses);
+    free(g.item_row0);
     stage_free(&st);
     free(settings);
     free(inputs_id);

@@ -371,11 +371,10 @@ static void gen_announce(void *ctx, const stage *s)
 }
 
 /* The generation settings as root attributes of the output (collective). */
-static int gen_write_attrs(void *ctx, stage *s, h5io_file *f, const void *rows)
+static int gen_write_attrs(void *ctx, stage *s, h5io_file *f)
 {
     const gen_args *a = ((gen_ctx *)ctx)->a;
     (void)s;
-    (void)rows;
     int rc = h5io_set_attr_str(f, "/", "settings", ((gen_ctx *)ctx)->settings);
     if (rc == 0) rc = h5io_set_attr_str(f, "/", "prompts_file", a->s.prompts);
     if (rc == 0) rc = h5io_set_attr_str(f, "/", "adapter", a->adapter ? a->adapter : "");
@@ -402,7 +401,7 @@ static void gen_summary(void *ctx, const stage *s)
 }
 
 static const stage_ops GEN_OPS = {gen_load, gen_announce, gen_run_chunk, gen_write_attrs,
-                                  gen_summary};
+                                  gen_summary, NULL};
 
 /* ---------------------------------------------------------------- main -- */
 

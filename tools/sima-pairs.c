@@ -133,13 +133,14 @@ typedef struct {
     cfg_model cfg;
     tok_tokenizer *tok;
     chat_template tpl;
-    h5io_file prompts;          /* read by this rank alone */
+    h5io_file prompts;          /* read by this rank alone, a row at a time */
     int64_t n_prompts;
-    resp_rows resp;
-    pairs_resp_index rx;
-    verd_rows verd;
+    h5io_file resp, verd;       /* read by this rank alone, a window of rows at a time */
+    int64_t n_resp, n_verd;
     char *input_ids[3];         /* identities of the three inputs, for the run key */
-    pairs_pick *picks;
+    /* the kept pairs, as the verdict rows they come from (16 bytes a pair:
+     * all that is held of the whole run); chunks rebuild the rest */
+    int64_t *pick_row, *pick_row_swapped;   /* [n_picks]; swapped -1: one order */
     int64_t n_picks;
     pairs_stats st;
     llava_model *m;             /* --ref-logps only */
@@ -155,27 +156,18 @@ static int open_prompts(pairs_ctx *g)
     return 0;
 }
 
-static int read_responses(pairs_ctx *g)
+static int open_responses(pairs_ctx *g)
 {
-    h5io_file f;
-    if (h5io_open(&f, g->a->responses, MPI_COMM_SELF) != 0) return -1;
-    int rc = h5io_require_schema(&f, RESP_SCHEMA, RESP_SCHEMA_VERSION);
-    if (rc == 0) rc = resp_read(&f, &g->resp);
-    if (rc == 0) g->input_ids[1] = chk_input_identity(&f, g->a->responses, g->resp.n);
-    h5io_close(&f);
-    if (rc == 0) pairs_resp_index_build(&g->rx, &g->resp);
-    return rc;
+    if (resp_open(&g->resp, g->a->responses, &g->n_resp) != 0) return -1;
+    g->input_ids[1] = chk_input_identity(&g->resp, g->a->responses, g->n_resp);
+    return 0;
 }
 
-static int read_verdicts(pairs_ctx *g)
+static int open_verdicts(pairs_ctx *g)
 {
-    h5io_file f;
-    if (h5io_open(&f, g->a->verdicts, MPI_COMM_SELF) != 0) return -1;
-    int rc = h5io_require_schema(&f, VERD_SCHEMA, VERD_SCHEMA_VERSION);
-    if (rc == 0) rc = verd_read(&f, &g->verd);
-    if (rc == 0) g->input_ids[2] = chk_input_identity(&f, g->a->verdicts, g->verd.n);
-    h5io_close(&f);
-    return rc;
+    if (verd_open(&g->verd, g->a->verdicts, &g->n_verd) != 0) return -1;
+    g->input_ids[2] = chk_input_identity(&g->verd, g->a->verdicts, g->n_verd);
+    return 0;
 }
 
 /* Tokenizer, config (image token id and count, EOS) and template. */
@@ -212,43 +204,196 @@ static int prompt_ids(pairs_ctx *g, int64_t row, int64_t *image, tok_ids *ids)
     return rc;
 }
 
-/* Prompt lengths in tokens of every prompt the verdicts name (-1 for the
- * others): the ranks share the tokenizing, then combine (collective). */
-static int64_t *prompt_lengths(pairs_ctx *g)
+/* ---------------------------------------------------------- selection -- */
+
+/* The verdicts are read for selection in windows of whole prompts, of
+ * about SELECT_ROWS rows and at most SELECT_SPAN prompt ids from the first
+ * (the span of a window's prompt-length table). */
+#define SELECT_ROWS 8192
+#define SELECT_SPAN 65536
+/* Rows of /verdicts/prompt read per step of the pass that finds them. */
+#define SCAN_ROWS 65536
+
+/* The responses of prompts [p_lo, p_hi] (rows sorted by prompt: found by
+ * binary search), read together and indexed. */
+typedef struct {
+    resp_rows r;
+    pairs_resp_index x;
+} resp_window;
+
+static int read_resp_window(pairs_ctx *g, int64_t p_lo, int64_t p_hi, resp_window *w)
 {
-    int64_t n = g->n_prompts;
-    int64_t *len = xmalloc(sizeof(int64_t) * (size_t)(n ? n : 1));
-    char *needed = xcalloc((size_t)(n ? n : 1), 1);
-    for (int64_t i = 0; i < n; i++) len[i] = -1;
-    for (int64_t i = 0; i < g->verd.n; i++)
-        if (g->verd.prompt[i] >= 0 && g->verd.prompt[i] < n) needed[g->verd.prompt[i]] = 1;
+    memset(w, 0, sizeof *w);
+    int64_t r0 = resp_lower_bound(&g->resp, g->n_resp, p_lo);
+    int64_t r1 = r0 < 0 ? -1 : resp_lower_bound(&g->resp, g->n_resp, p_hi + 1);
+    if (r1 < 0 || resp_read_range(&g->resp, r0, r1 - r0, &w->r) != 0) return -1;
     int rc = 0;
-    int64_t k = 0;
-    for (int64_t row = 0; rc == 0 && row < n; row++) {
-        if (!needed[row] || k++ % g->t->size != g->t->rank) continue;
+    for (int64_t i = 1; rc == 0 && i < w->r.n; i++)
+        if (w->r.prompt[i] < w->r.prompt[i - 1])
+            rc = ERR("%s: rows are not ordered by prompt (row %lld: prompt %lld after %lld)",
+                     g->a->responses, (long long)(r0 + i), (long long)w->r.prompt[i],
+                     (long long)w->r.prompt[i - 1]);
+    if (rc != 0) resp_free(&w->r);
+    else pairs_resp_index_build(&w->x, &w->r);
+    return rc;
+}
+
+static void resp_window_free(resp_window *w)
+{
+    pairs_resp_index_free(&w->x);
+    resp_free(&w->r);
+}
+
+/* Where the selection windows start: one pass over /verdicts/prompt,
+ * which must never decrease. *starts [*n + 1] ends with the rows. */
+static int verdict_windows(pairs_ctx *g, int64_t **starts, int64_t *n)
+{
+    int64_t *p = xmalloc(sizeof(int64_t) * SCAN_ROWS), cap = 0, start = 0, start_prompt = 0;
+    int64_t prev = 0;
+    *starts = NULL;
+    *n = 0;
+    int rc = 0;
+    for (int64_t w0 = 0; rc == 0 && w0 < g->n_verd; w0 += SCAN_ROWS) {
+        int64_t k = g->n_verd - w0 < SCAN_ROWS ? g->n_verd - w0 : SCAN_ROWS;
+        rc = h5io_read_column(&g->verd, "/verdicts/prompt", H5IO_I64, w0, k, p);
+        for (int64_t j = 0; rc == 0 && j < k; j++) {
+            int64_t i = w0 + j;
+            if (i > 0 && p[j] < prev)
+                rc = ERR("%s: rows are not ordered by prompt (row %lld: prompt %lld after %lld)",
+                         g->a->verdicts, (long long)i, (long long)p[j], (long long)prev);
+            bool cut = i == 0 || (p[j] != prev && (i - start >= SELECT_ROWS ||
+                                                    p[j] - start_prompt >= SELECT_SPAN));
+            if (rc == 0 && cut) {
+                cols_reserve((void **)starts, &cap, *n + 2, sizeof(int64_t));
+                (*starts)[(*n)++] = start = i;
+                start_prompt = p[j];
+            }
+            prev = p[j];
+        }
+    }
+    free(p);
+    if (rc == 0) {
+        cols_reserve((void **)starts, &cap, *n + 1, sizeof(int64_t));
+        (*starts)[*n] = g->n_verd;
+    }
+    return rc;
+}
+
+/* Prompt lengths in tokens of the prompts [p0, p0 + span) the window's
+ * verdicts name (-1 for the others and for rows outside the prompts file). */
+static int window_prompt_lengths(pairs_ctx *g, const verd_rows *v, int64_t p0, int64_t span,
+                                 int64_t **len)
+{
+    *len = xmalloc(sizeof(int64_t) * (size_t)span);
+    for (int64_t i = 0; i < span; i++) (*len)[i] = -1;
+    int rc = 0;
+    for (int64_t i = 0; rc == 0 && i < v->n; i++) {
+        int64_t row = v->prompt[i];
+        if (row < 0 || row >= g->n_prompts || (*len)[row - p0] >= 0) continue;
         tok_ids ids;
         int64_t image;
         rc = prompt_ids(g, row, &image, &ids);
-        len[row] = (int64_t)ids.n;
+        (*len)[row - p0] = (int64_t)ids.n;
         tok_ids_free(&ids);
     }
-    free(needed);
-    tool_agree(g->t, rc);
-    if (n > 0 && MPI_Allreduce(MPI_IN_PLACE, len, (int)n, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD) !=
-                     MPI_SUCCESS)
-        tool_agree(g->t, ERR("MPI_Allreduce of the prompt lengths failed"));
-    return len;
+    return rc;
 }
 
-/* Choose the pairs (every rank the same). */
-static int select_pairs(pairs_ctx *g)
+/* Choose the pairs of verdict rows [v0, v1) (whole prompts); their rows go
+ * to *rows / *swapped (grown), counts to g->st. */
+static int select_window(pairs_ctx *g, int64_t v0, int64_t v1, int64_t **rows,
+                         int64_t **swapped, int64_t *n, int64_t *cap)
 {
-    int64_t *len = prompt_lengths(g);
-    pairs_select_opts o = {g->cfg.text.eos_token_id, g->a->max_length, len, g->n_prompts,
-                           g->cfg.image_token_index};
-    int rc = pairs_select(&g->rx, &g->verd, &o, &g->picks, &g->n_picks, &g->st);
+    verd_rows v;
+    int rc = verd_read_judgements(&g->verd, v0, v1 - v0, &v);
+    if (rc != 0) return rc;
+    int64_t p_lo = v.prompt[0], p_hi = v.prompt[v.n - 1], *len = NULL;
+    resp_window w;
+    int read = rc = read_resp_window(g, p_lo, p_hi, &w);
+    if (rc == 0) rc = window_prompt_lengths(g, &v, p_lo, p_hi - p_lo + 1, &len);
+    pairs_pick *picks = NULL;
+    int64_t k = 0;
+    if (rc == 0) {
+        pairs_select_opts o = {g->cfg.text.eos_token_id, g->a->max_length, len, p_hi - p_lo + 1,
+                               g->cfg.image_token_index, p_lo, v0};
+        rc = pairs_select_part(&w.x, &v, &o, &picks, &k, &g->st);
+    }
+    for (int64_t i = 0; rc == 0 && i < k; i++) {
+        int64_t c = *cap;
+        cols_reserve((void **)rows, &c, *n + 1, sizeof(int64_t));
+        cols_reserve((void **)swapped, cap, *n + 1, sizeof(int64_t));
+        (*rows)[*n] = picks[i].row.verdict_row;
+        (*swapped)[(*n)++] = picks[i].row.verdict_row_swapped;
+    }
+    free(picks);
     free(len);
+    if (read == 0) resp_window_free(&w);
+    verd_free(&v);
     return rc;
+}
+
+/* Every rank the kept pairs of all: each its block of picks, in order. */
+static int gather_picks(pairs_ctx *g, const int64_t *rows, const int64_t *swapped, int64_t n)
+{
+    int size = g->t->size;
+    int *counts = xmalloc(sizeof(int) * (size_t)size);
+    int *displs = xmalloc(sizeof(int) * (size_t)size);
+    int rc = n > INT32_MAX ? ERR("more than %d pairs on one rank", INT32_MAX) : 0;
+    int mine = (int)n;
+    MPI_Allgather(&mine, 1, MPI_INT, counts, 1, MPI_INT, MPI_COMM_WORLD);
+    int64_t total = 0;
+    for (int r = 0; r < size; r++) {
+        displs[r] = (int)total;
+        total += counts[r];
+    }
+    if (total > INT32_MAX) rc = ERR("more than %d pairs", INT32_MAX);
+    if (rc == 0) {
+        g->n_picks = total;
+        g->pick_row = xmalloc(sizeof(int64_t) * (size_t)(total ? total : 1));
+        g->pick_row_swapped = xmalloc(sizeof(int64_t) * (size_t)(total ? total : 1));
+        MPI_Allgatherv(rows ? rows : g->pick_row, mine, MPI_INT64_T, g->pick_row, counts, displs,
+                       MPI_INT64_T, MPI_COMM_WORLD);
+        MPI_Allgatherv(swapped ? swapped : g->pick_row_swapped, mine, MPI_INT64_T,
+                       g->pick_row_swapped, counts, displs, MPI_INT64_T, MPI_COMM_WORLD);
+    }
+    free(counts);
+    free(displs);
+    return rc;
+}
+
+/* The counts of all ranks' windows. */
+static void reduce_stats(pairs_stats *st)
+{
+    int64_t c[9] = {st->judged, st->no_verdict, st->inconsistent, st->image_token, st->identical,
+                    st->too_long, st->kept, st->chosen_greedy, st->chosen_sampled};
+    double m[2] = {st->mean_chosen_len, st->mean_rejected_len};
+    MPI_Allreduce(MPI_IN_PLACE, c, 9, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, m, 2, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    *st = (pairs_stats){c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], m[0], m[1]};
+    pairs_stats_finish(st);
+}
+
+/* Choose the pairs (collective): every rank selects in its block of
+ * windows, then all learn every kept pair's verdict rows and the counts.
+ * The sums of lengths are integers, so the means do not depend on the
+ * number of ranks. */
+static void select_pairs(pairs_ctx *g)
+{
+    tool_ctx *t = g->t;
+    int64_t *starts = NULL, n_windows = 0;
+    tool_agree(t, verdict_windows(g, &starts, &n_windows));
+    int64_t w0 = n_windows * t->rank / t->size, w1 = n_windows * (t->rank + 1) / t->size;
+    int64_t *rows = NULL, *swapped = NULL, n = 0, cap = 0;
+    memset(&g->st, 0, sizeof g->st);
+    int rc = 0;
+    for (int64_t w = w0; rc == 0 && w < w1; w++)
+        rc = select_window(g, starts[w], starts[w + 1], &rows, &swapped, &n, &cap);
+    free(starts);
+    tool_agree(t, rc);
+    tool_agree(t, gather_picks(g, rows, swapped, n));
+    reduce_stats(&g->st);
+    free(rows);
+    free(swapped);
 }
 
 /* The settings that determine the output, as one canonical string. With
@@ -270,8 +415,9 @@ static char *settings_string(const pairs_ctx *g, const char *model_hash)
 
 /* ------------------------------------------------------------- chunks -- */
 
-/* Append pick p's row to rows: token ids, texts, image reference. */
-static int build_pair(pairs_ctx *g, const pairs_pick *p, pairs_rows *rows)
+/* Append pick p's row to rows: token ids, texts, image reference; w holds
+ * its responses. */
+static int build_pair(pairs_ctx *g, const resp_window *w, const pairs_pick *p, pairs_rows *rows)
 {
     pairs_row row = p->row;
     tok_ids ids;
@@ -286,14 +432,14 @@ static int build_pair(pairs_ctx *g, const pairs_pick *p, pairs_rows *rows)
     if (rc == 0) {
         int32_t eos = g->cfg.text.eos_token_id;
         int64_t nc, nr;
-        int32_t *chosen = pairs_tokens_with_eos(&g->rx, p->chosen_resp, eos, &nc);
-        int32_t *rejected = pairs_tokens_with_eos(&g->rx, p->rejected_resp, eos, &nr);
-        const resp_rows *r = &g->resp;
+        int32_t *chosen = pairs_tokens_with_eos(&w->x, p->chosen_resp, eos, &nc);
+        int32_t *rejected = pairs_tokens_with_eos(&w->x, p->rejected_resp, eos, &nr);
+        const resp_rows *r = &w->r;
         pairs_ids_in in_ids[PAIRS_N_IDS] = {{ids.ids, (int64_t)ids.n}, {chosen, nc}, {rejected, nr}};
         pairs_text_in in_text[PAIRS_N_TEXTS] = {
             {id, id_len}, {question, q_len},
-            {r->text + g->rx.text_off[p->chosen_resp], r->text_len[p->chosen_resp]},
-            {r->text + g->rx.text_off[p->rejected_resp], r->text_len[p->rejected_resp]},
+            {r->text + w->x.text_off[p->chosen_resp], r->text_len[p->chosen_resp]},
+            {r->text + w->x.text_off[p->rejected_resp], r->text_len[p->rejected_resp]},
             {image_name ? image_name : "", name_len}};
         pairs_push(rows, &row, in_ids, in_text);
         free(chosen);
@@ -304,6 +450,39 @@ static int build_pair(pairs_ctx *g, const pairs_pick *p, pairs_rows *rows)
     free(question);
     free(image_name);
     return rc;
+}
+
+/* What a chunk's pairs are rebuilt from: the verdict rows from the first
+ * to the last it names (whole prompts: the file is sorted by prompt) and
+ * the responses of their prompts. */
+typedef struct {
+    int64_t v0;
+    verd_rows v;
+    resp_window w;
+} chunk_inputs;
+
+static int read_chunk_inputs(pairs_ctx *g, int64_t first, int64_t n, chunk_inputs *in)
+{
+    int64_t lo = INT64_MAX, hi = -1;
+    for (int64_t i = first; i < first + n; i++) {
+        int64_t a = g->pick_row[i], b = g->pick_row_swapped[i];
+        lo = a < lo ? a : lo;
+        hi = a > hi ? a : hi;
+        if (b >= 0) lo = b < lo ? b : lo, hi = b > hi ? b : hi;
+    }
+    in->v0 = lo;
+    int rc = verd_read_judgements(&g->verd, lo, hi - lo + 1, &in->v);
+    if (rc != 0) return rc;
+    rc = read_resp_window(g, in->v.prompt[g->pick_row[first] - lo],
+                          in->v.prompt[g->pick_row[first + n - 1] - lo], &in->w);
+    if (rc != 0) verd_free(&in->v);
+    return rc;
+}
+
+static void chunk_inputs_free(chunk_inputs *in)
+{
+    resp_window_free(&in->w);
+    verd_free(&in->v);
 }
 
 /* Reference log-probs of rows [i0, i0 + n), scored together. */
@@ -355,8 +534,15 @@ static int pairs_run_chunk(void *ctx, stage *s, int64_t chunk, bool *stop)
     int64_t first, n;
     chk_items(&s->plan, chunk, &first, &n);
     pairs_rows rows = {0};
-    int rc = 0;
-    for (int64_t i = 0; rc == 0 && i < n; i++) rc = build_pair(g, &g->picks[first + i], &rows);
+    chunk_inputs in;
+    int read = read_chunk_inputs(g, first, n, &in), rc = read;
+    for (int64_t i = 0; rc == 0 && i < n; i++) {
+        pairs_pick pick;
+        rc = pairs_pick_rebuild(&in.w.x, &in.v, in.v0, g->pick_row[first + i],
+                                g->pick_row_swapped[first + i], &pick);
+        if (rc == 0) rc = build_pair(g, &in.w, &pick, &rows);
+    }
+    if (read == 0) chunk_inputs_free(&in);
     /* the same groups whatever rank runs the chunk: the same bits */
     for (int64_t i = 0; rc == 0 && g->a->ref_logps && i < n; i += g->a->batch) {
         rc = score_group(g, &rows, i, (int)(n - i < g->a->batch ? n - i : g->a->batch));
@@ -406,11 +592,10 @@ static int write_settings(h5io_file *f, const pairs_args *a, const char *setting
 }
 
 /* Collective: the settings and selection counts as root attributes. */
-static int pairs_write_attrs(void *ctx, stage *s, h5io_file *f, const void *rows)
+static int pairs_write_attrs(void *ctx, stage *s, h5io_file *f)
 {
     pairs_ctx *g = ctx;
     (void)s;
-    (void)rows;
     int rc = write_settings(f, g->a, g->settings);
     if (rc == 0) rc = write_stats(f, &g->st);
     return rc;
@@ -463,7 +648,7 @@ static void pairs_summary(void *ctx, const stage *s)
 }
 
 static const stage_ops PAIRS_OPS = {pairs_load, pairs_announce, pairs_run_chunk,
-                                    pairs_write_attrs, pairs_summary};
+                                    pairs_write_attrs, pairs_summary, NULL};
 
 static void print_summary(const pairs_ctx *g)
 {
@@ -487,10 +672,10 @@ static void free_ctx(pairs_ctx *g)
 {
     h5io_close(&g->prompts);
     free(g->settings);
-    pairs_resp_index_free(&g->rx);
-    resp_free(&g->resp);
-    verd_free(&g->verd);
-    free(g->picks);
+    h5io_close(&g->resp);
+    h5io_close(&g->verd);
+    free(g->pick_row);
+    free(g->pick_row_swapped);
     for (int i = 0; i < 3; i++) free(g->input_ids[i]);
     chat_template_free(&g->tpl);
     tok_free(g->tok);
@@ -512,11 +697,11 @@ static int cmd_build(tool_ctx *t, int argc, char **argv)
     char *model_hash = h5io_model_hash(a.s.model);
     int rc = model_hash ? 0 : -1;
     if (rc == 0) rc = open_prompts(&g);
-    if (rc == 0) rc = read_responses(&g);
-    if (rc == 0) rc = read_verdicts(&g);
+    if (rc == 0) rc = open_responses(&g);
+    if (rc == 0) rc = open_verdicts(&g);
     if (rc == 0) rc = load_text_side(&g);
     tool_agree(t, rc);
-    tool_agree(t, select_pairs(&g));
+    select_pairs(&g);
     print_summary(&g);
 
     /* the run's identity: everything that determines the output, and the

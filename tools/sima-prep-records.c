@@ -12,9 +12,13 @@
 #include "log.h"
 #include "strbuf.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ================================================ import: input records === */
 
@@ -58,7 +62,7 @@ static int explain_jsonl_error(const char *file, const char *buf, size_t len)
 /* JSON Lines: one object per line; blank lines are ignored. */
 static int read_jsonl(const char *file, const char *buf, size_t len, record_fn fn, void *ctx)
 {
-    record_pos pos = {file, true, 0, 0};
+    record_pos pos = {file, true, 0, 0, 0};
     size_t start = 0;
     while (start < len) {
         const char *nl = memchr(buf + start, '\n', len - start);
@@ -66,6 +70,7 @@ static int read_jsonl(const char *file, const char *buf, size_t len, record_fn f
         pos.line++;
         if (!is_blank(buf + start, end - start)) {
             pos.record++;
+            pos.offset = start;
             json_error_t e;
             json_t *rec = json_loadb(buf + start, end - start, 0, &e);
             if (!rec) {
@@ -123,7 +128,7 @@ static bool not_json(const char *file, const char *buf, size_t len)
 static int read_json_array(const char *file, const char *buf, size_t len, record_fn fn,
                            void *ctx)
 {
-    record_pos pos = {file, false, 0, 1};
+    record_pos pos = {file, false, 0, 1, 0};
     size_t at = 0, line_start = 0;
     skip_ws(buf, len, &at, &pos.line, &line_start);
     at++; /* the '[' the caller saw */
@@ -131,6 +136,7 @@ static int read_json_array(const char *file, const char *buf, size_t len, record
     bool closed = at < len && buf[at] == ']';
     while (!closed) {
         pos.record++;
+        pos.offset = at;
         json_error_t e;
         json_t *rec = at < len && buf[at] == '{'
                           ? json_loadb(buf + at, len - at, JSON_DISABLE_EOF_CHECK, &e)
@@ -183,26 +189,6 @@ int read_records(const char *file, const char *buf, size_t len, record_fn fn, vo
 
 /* ============================================= import: record contents === */
 
-static void prompts_push(prompt_list *l, prompt p)
-{
-    if (l->n == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 64;
-        l->v = xrealloc(l->v, l->cap * sizeof *l->v);
-    }
-    l->v[l->n++] = p;
-}
-
-void prompts_free(prompt_list *l)
-{
-    for (size_t i = 0; i < l->n; i++) {
-        free(l->v[i].id);
-        free(l->v[i].question);
-        free(l->v[i].truth);
-    }
-    free(l->v);
-    memset(l, 0, sizeof *l);
-}
-
 static uint64_t name_hash(const char *s) { return hash_fnv1a(s, strlen(s), HASH_FNV_INIT); }
 
 static void image_set_rehash(image_set *s, size_t n_slots)
@@ -217,26 +203,47 @@ static void image_set_rehash(image_set *s, size_t n_slots)
     }
 }
 
-/* The index of name, added if new. */
+/* The slot of name: its entry, or the empty slot where it would go. */
+static size_t image_set_slot(const image_set *s, const char *name)
+{
+    size_t k = name_hash(name) & (s->n_slots - 1);
+    for (; s->slots[k]; k = (k + 1) & (s->n_slots - 1))
+        if (!strcmp(s->names[s->slots[k] - 1], name)) break;
+    return k;
+}
+
+/* The index of name, added if new; one more use of it. */
 static int64_t image_set_add(image_set *s, const char *name)
 {
     if (2 * (s->n + 1) > s->n_slots) image_set_rehash(s, s->n_slots ? 2 * s->n_slots : 1024);
-    size_t k = name_hash(name) & (s->n_slots - 1);
-    for (; s->slots[k]; k = (k + 1) & (s->n_slots - 1))
-        if (!strcmp(s->names[s->slots[k] - 1], name)) return s->slots[k] - 1;
-    if (s->n == s->cap) {
-        s->cap = s->cap ? 2 * s->cap : 64;
-        s->names = xrealloc(s->names, s->cap * sizeof *s->names);
+    size_t k = image_set_slot(s, name);
+    if (!s->slots[k]) {
+        if (s->n == s->cap) {
+            s->cap = s->cap ? 2 * s->cap : 64;
+            s->names = xrealloc(s->names, s->cap * sizeof *s->names);
+            s->uses = xrealloc(s->uses, s->cap * sizeof *s->uses);
+        }
+        s->names[s->n] = xstrdup(name);
+        s->uses[s->n] = 0;
+        s->slots[k] = (int64_t)s->n++ + 1;
     }
-    s->names[s->n] = xstrdup(name);
-    s->slots[k] = (int64_t)s->n + 1;
-    return (int64_t)s->n++;
+    s->uses[s->slots[k] - 1]++;
+    return s->slots[k] - 1;
+}
+
+/* The index of name, -1 when absent. */
+static int64_t image_set_find(const image_set *s, const char *name)
+{
+    if (!s->n_slots) return -1;
+    size_t k = image_set_slot(s, name);
+    return s->slots[k] ? s->slots[k] - 1 : -1;
 }
 
 void image_set_free(image_set *s)
 {
     for (size_t i = 0; i < s->n; i++) free(s->names[i]);
     free(s->names);
+    free(s->uses);
     free(s->slots);
     memset(s, 0, sizeof *s);
 }
@@ -362,6 +369,22 @@ static int detect_format(const json_t *rec, const char *where, input_format *out
     return 0;
 }
 
+/* The second pass: the prompt of a checked record, to emit. */
+static int emit_prompt(import_state *st, const record_pos *pos, const char *where,
+                       const char *question, const char *truth, const char *image, char *id)
+{
+    prompt p = {id, clean_question(question), xstrdup(truth), -1, pos->record, pos->line};
+    int rc = 0;
+    if (image && (p.image = image_set_find(&st->images, image)) < 0)
+        rc = ERR("%s: image %s was not there in the first reading: the input changed during "
+                 "the import", where, image);
+    if (rc == 0) rc = st->emit(&p, st->emit_ctx);
+    free(p.id);
+    free(p.question);
+    free(p.truth);
+    return rc;
+}
+
 int add_record(const json_t *rec, const record_pos *pos, void *ctx)
 {
     import_state *st = ctx;
@@ -375,10 +398,81 @@ int add_record(const json_t *rec, const record_pos *pos, void *ctx)
     char *id = NULL;
     if (rc == 0) rc = record_id(rec, pos, where, &id);
     if (rc != 0) return -1;
-    prompt p = {id, clean_question(question), xstrdup(truth), -1, pos->record, pos->line};
-    if (image) p.image = image_set_add(&st->images, image);
-    prompts_push(&st->prompts, p);
+    if (st->emit) {
+        rc = emit_prompt(st, pos, where, question, truth, image, id);
+    } else {
+        if (image) image_set_add(&st->images, image);
+        else st->text_only++;
+        free(id);
+    }
+    if (st->map) input_map_release(st->map, pos->offset);
     st->records++;
+    if (rc != 0) return -1;
     return (st->limit && st->records >= st->limit) ? 1 : 0;
+}
+
+/* ================================================ import: the input file === */
+
+#define INPUT_RELEASE_BYTES ((size_t)16 << 20)
+
+int input_map_open(input_map *m, const char *path)
+{
+    memset(m, 0, sizeof *m);
+    m->path = path;
+    int fd = open(path, O_RDONLY);
+    CHECK_IO(fd >= 0, "%s: cannot open", path);
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0) rc = err_errno_at(__FILE__, __LINE__, "%s: cannot open", path);
+    else if (S_ISDIR(st.st_mode)) rc = ERR("%s: is a directory", path);
+    m->len = rc == 0 ? (size_t)st.st_size : 0;
+    if (rc == 0 && m->len > 0) {
+        void *p = mmap(NULL, m->len, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (p == MAP_FAILED) rc = err_errno_at(__FILE__, __LINE__, "%s: cannot read", path);
+        else m->buf = p;
+    }
+    close(fd);
+    if (rc == 0 && m->len > 0) madvise(m->buf, m->len, MADV_SEQUENTIAL);
+    return rc;
+}
+
+/* Give back the whole pages of [released, upto); upto = len: every page. */
+static void release_pages(input_map *m, size_t upto)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t end = upto >= m->len ? (m->len + page - 1) / page * page : upto / page * page;
+    if (m->buf && end > m->released) {
+        madvise(m->buf + m->released, end - m->released, MADV_DONTNEED);
+        m->released = end;
+    }
+}
+
+void input_map_release(input_map *m, size_t upto)
+{
+    if (upto >= m->released + INPUT_RELEASE_BYTES) release_pages(m, upto);
+}
+
+void input_map_rewind(input_map *m)
+{
+    release_pages(m, m->len);
+    m->released = 0; /* the pages come back when read again */
+}
+
+uint64_t input_map_hash(input_map *m)
+{
+    uint64_t h = HASH_FNV_INIT;
+    for (size_t at = 0; at < m->len; at += INPUT_RELEASE_BYTES) {
+        size_t n = m->len - at < INPUT_RELEASE_BYTES ? m->len - at : INPUT_RELEASE_BYTES;
+        h = hash_fnv1a(m->buf + at, n, h);
+        release_pages(m, at + n);
+    }
+    input_map_rewind(m);
+    return h;
+}
+
+void input_map_close(input_map *m)
+{
+    if (m->buf) munmap(m->buf, m->len);
+    memset(m, 0, sizeof *m);
 }
 

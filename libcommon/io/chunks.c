@@ -256,23 +256,6 @@ int chk_part_open(const chk_plan *p, int64_t chunk, h5io_file *f)
     return rc;
 }
 
-void chk_read_my_block(tool_ctx *t, const chk_plan *p,
-                       int (*append_part)(h5io_file *f, void *acc), void *acc)
-{
-    int64_t c0, c1;
-    chk_my_block(p, t, &c0, &c1);
-    int rc = 0;
-    for (int64_t c = c0; rc == 0 && c < c1; c++) {
-        h5io_file f;
-        rc = chk_part_open(p, c, &f);
-        if (rc == 0) {
-            rc = append_part(&f, acc);
-            h5io_close(&f);
-        }
-    }
-    tool_agree(t, rc);
-}
-
 bool chk_all_committed(tool_ctx *t, const chk_plan *p)
 {
     MPI_Barrier(MPI_COMM_WORLD);

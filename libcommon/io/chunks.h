@@ -6,10 +6,10 @@
  * file OUT.parts/chunk-NNNNNNNN.h5 (temporary name, then rename), so a job
  * killed at any moment loses only the chunks in flight and a rerun of the
  * same command does the rest. When every chunk exists the ranks assemble OUT
- * together, rank r reading the r-th contiguous block of chunks, and the parts
- * folder is removed. A run is identified by its run key (a digest of all that
- * determines the output): an output or parts folder of another run is
- * refused unless overwrite. Rank 0 holds OUT.parts/.lock while the job
+ * together, rank r reading the r-th contiguous block of chunks (a window at
+ * a time, stage.c), and the parts folder is removed. A run is identified by
+ * its run key (a digest of all that determines the output): an output or
+ * parts folder of another run is refused unless overwrite. Rank 0 holds OUT.parts/.lock while the job
  * runs: a second job on the same output stops with a message.
  *
  * stage.h runs this whole sequence for a tool; the pieces are here.
@@ -77,11 +77,6 @@ bool chk_all_committed(tool_ctx *t, const chk_plan *p);
 void chk_my_block(const chk_plan *p, const tool_ctx *t, int64_t *c0, int64_t *c1);
 /* Open a committed part for reading (this rank alone). */
 int chk_part_open(const chk_plan *p, int64_t chunk, h5io_file *f);
-/* Collective: read this rank's block of committed parts in order, each
- * through append_part(f, acc), which adds the part's rows to acc. A
- * failure on any rank ends the job (tool_agree). */
-void chk_read_my_block(tool_ctx *t, const chk_plan *p,
-                       int (*append_part)(h5io_file *f, void *acc), void *acc);
 /* Rank 0, after OUT is committed: remove the parts folder (a failure is only
  * a warning: the output is complete). */
 void chk_remove_parts(const tool_ctx *t, chk_plan *p);

@@ -173,37 +173,100 @@ void cols_append(const cols_table *t, void *dst, const void *src)
 
 /* ------------------------------------------------------------- write -- */
 
-static int write_offsets_column(h5io_file *f, const char *path, h5io_type type,
-                                const cols_ragged *g, int64_t n)
+/* The lengths of a cols_ragged's n rows (malloc'd). */
+static int64_t *ragged_lengths(const cols_ragged *g, int64_t n)
 {
     int64_t *len = xmalloc(sizeof(int64_t) * (size_t)(n ? n : 1));
     for (int64_t i = 0; i < n; i++) len[i] = g->off[i + 1] - g->off[i];
-    int rc = h5io_write_ragged(f, path, type, n, len, g->data);
+    return len;
+}
+
+int64_t cols_local_elems(const cols_table *t, const void *rows, int64_t *elems)
+{
+    int64_t n = get_i64(rows, t->n);
+    for (int i = 0; i < t->n_cols; i++) {
+        const cols_col *c = &t->cols[i];
+        if (c->kind == COLS_FIXED) elems[i] = n;
+        else if (c->kind == COLS_LENGTHS) elems[i] = n ? get_i64(rows, c->total) : 0;
+        else elems[i] = n ? ragged_at((void *)rows, c->field)->off[n] : 0;
+    }
+    return n;
+}
+
+int cols_writer_begin(h5io_file *f, const cols_table *t, int64_t rows, const int64_t *elems,
+                      cols_writer *w)
+{
+    w->t = t;
+    w->s = xcalloc((size_t)t->n_cols, sizeof *w->s);
+    for (int i = 0; i < t->n_cols; i++) w->s[i].data = w->s[i].offsets = -1;
+    int rc = h5io_group(f, t->group);
+    for (int i = 0; rc == 0 && i < t->n_cols; i++) {
+        const cols_col *c = &t->cols[i];
+        char path[256];
+        column_path(t, c, path, sizeof path);
+        int64_t e = rows == H5IO_GROWING ? H5IO_GROWING : elems[i];
+        rc = c->kind == COLS_FIXED ? h5io_stream_column(f, path, c->type, 1, rows, &w->s[i])
+                                   : h5io_stream_ragged(f, path, c->type, rows, e, &w->s[i]);
+        if (rc == 0 && c->names) rc = h5io_set_attr_str(f, path, "names", c->names);
+    }
+    return rc;
+}
+
+int cols_writer_blocks(cols_writer *w, int64_t rows, const int64_t *elems)
+{
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < w->t->n_cols; i++)
+        rc = h5io_stream_blocks(&w->s[i], rows, elems[i]);
+    return rc;
+}
+
+static int put_one(h5io_stream *s, const cols_col *c, const void *rows, int64_t n)
+{
+    if (c->kind == COLS_FIXED) return h5io_stream_put(s, n, NULL, get_ptr(rows, c->field));
+    if (c->kind == COLS_LENGTHS)
+        return h5io_stream_put(s, n, get_ptr(rows, c->len), get_ptr(rows, c->field));
+    const cols_ragged *g = ragged_at((void *)rows, c->field);
+    int64_t *len = ragged_lengths(g, n);
+    int rc = h5io_stream_put(s, n, len, g->data);
     free(len);
     return rc;
 }
 
-static int write_one(h5io_file *f, const cols_table *t, const cols_col *c, const void *rows)
+int cols_writer_put(cols_writer *w, const void *rows)
 {
-    char path[256];
-    column_path(t, c, path, sizeof path);
-    int64_t n = get_i64(rows, t->n);
-    int rc;
-    if (c->kind == COLS_FIXED)
-        rc = h5io_write_column(f, path, c->type, n, 1, get_ptr(rows, c->field));
-    else if (c->kind == COLS_LENGTHS)
-        rc = h5io_write_ragged(f, path, c->type, n, get_ptr(rows, c->len), get_ptr(rows, c->field));
-    else
-        rc = write_offsets_column(f, path, c->type, ragged_at((void *)rows, c->field), n);
-    if (rc == 0 && c->names) rc = h5io_set_attr_str(f, path, "names", c->names);
+    int64_t n = get_i64(rows, w->t->n);
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < w->t->n_cols; i++)
+        rc = put_one(&w->s[i], &w->t->cols[i], rows, n);
+    return rc;
+}
+
+int cols_writer_end(cols_writer *w)
+{
+    int rc = 0;
+    for (int i = 0; w->s && i < w->t->n_cols; i++) {
+        int end = h5io_stream_end(&w->s[i]);
+        if (rc == 0) rc = end;
+    }
+    free(w->s);
+    w->s = NULL;
     return rc;
 }
 
 int cols_write(h5io_file *f, const cols_table *t, const void *rows)
 {
-    int rc = h5io_group(f, t->group);
-    for (int i = 0; rc == 0 && i < t->n_cols; i++) rc = write_one(f, t, &t->cols[i], rows);
-    return rc;
+    int k = t->n_cols + 1;
+    int64_t *size = xmalloc(sizeof(int64_t) * (size_t)k);
+    size[0] = cols_local_elems(t, rows, size + 1);
+    int rc = 0;
+    if (MPI_Allreduce(MPI_IN_PLACE, size, k, MPI_INT64_T, MPI_SUM, f->comm) != MPI_SUCCESS)
+        rc = ERR("%s: %s: MPI_Allreduce of the sizes failed", f->path, t->group);
+    cols_writer w = {t, NULL};
+    if (rc == 0) rc = cols_writer_begin(f, t, size[0], size + 1, &w);
+    if (rc == 0) rc = cols_writer_put(&w, rows);
+    int end = cols_writer_end(&w);
+    free(size);
+    return rc ? rc : end;
 }
 
 /* -------------------------------------------------------------- read -- */
@@ -211,13 +274,13 @@ int cols_write(h5io_file *f, const cols_table *t, const void *rows)
 /* A ragged column with lengths: the first column of its lengths fills
  * them; the others must match. */
 static int read_lengths_column(h5io_file *f, const cols_table *t, int i, const char *path,
-                               int64_t n, void *rows)
+                               int64_t row0, int64_t n, void *rows)
 {
     const cols_col *c = &t->cols[i];
     int owner = lengths_owner(t, i);
     int64_t *off = xmalloc(sizeof(int64_t) * (size_t)(n + 1));
     void *data = NULL;
-    int rc = h5io_read_ragged(f, path, c->type, 0, n, off, &data);
+    int rc = h5io_read_ragged(f, path, c->type, row0, n, off, &data);
     set_ptr(rows, c->field, data);
     int64_t *len = get_ptr(rows, c->len);
     if (rc == 0 && owner == i) {
@@ -235,31 +298,81 @@ static int read_lengths_column(h5io_file *f, const cols_table *t, int i, const c
     return rc;
 }
 
-static int read_one(h5io_file *f, const cols_table *t, int i, int64_t n, void *rows)
+static int read_one(h5io_file *f, const cols_table *t, int i, int64_t row0, int64_t n,
+                    void *rows)
 {
     const cols_col *c = &t->cols[i];
     char path[256];
     column_path(t, c, path, sizeof path);
     if (c->kind == COLS_FIXED)
-        return h5io_read_column(f, path, c->type, 0, n, get_ptr(rows, c->field));
-    if (c->kind == COLS_LENGTHS) return read_lengths_column(f, t, i, path, n, rows);
+        return h5io_read_column(f, path, c->type, row0, n, get_ptr(rows, c->field));
+    if (c->kind == COLS_LENGTHS) return read_lengths_column(f, t, i, path, row0, n, rows);
     cols_ragged *g = ragged_at(rows, c->field);
-    int rc = h5io_read_ragged(f, path, c->type, 0, n, g->off, &g->data);
+    int rc = h5io_read_ragged(f, path, c->type, row0, n, g->off, &g->data);
     g->cap = rc == 0 ? g->off[n] : 0;
+    return rc;
+}
+
+int64_t cols_rows(h5io_file *f, const cols_table *t)
+{
+    char first[256], path[256];
+    column_path(t, &t->cols[0], first, sizeof first);
+    int64_t n = h5io_rows(f, first);
+    for (int i = 1; n >= 0 && i < t->n_cols; i++) {
+        column_path(t, &t->cols[i], path, sizeof path);
+        int64_t m = h5io_rows(f, path);
+        if (m >= 0 && m != n)
+            return ERR("%s: %s has %lld rows, %s %lld", f->path, path, (long long)m, first,
+                       (long long)n);
+        if (m < 0) return -1;
+    }
+    return n;
+}
+
+int cols_open(h5io_file *f, const char *path, const char *schema, int version,
+              const cols_table *t, int64_t *n)
+{
+    if (h5io_open(f, path, MPI_COMM_SELF) != 0) return -1;
+    int64_t rows = -1;
+    int rc = h5io_require_schema(f, schema, version);
+    if (rc == 0 && (rows = cols_rows(f, t)) < 0) rc = -1;
+    if (rc != 0) h5io_close(f);
+    else if (n) *n = rows;
+    return rc;
+}
+
+int cols_elems(h5io_file *f, const cols_table *t, int64_t *elems)
+{
+    int64_t n = cols_rows(f, t);
+    for (int i = 0; n >= 0 && i < t->n_cols; i++) {
+        const cols_col *c = &t->cols[i];
+        char path[256];
+        column_path(t, c, path, sizeof path);
+        elems[i] = c->kind == COLS_FIXED ? n : h5io_ragged_elems(f, path);
+        if (elems[i] < 0) return -1;
+    }
+    return n < 0 ? -1 : 0;
+}
+
+int cols_read_range(h5io_file *f, const cols_table *t, int64_t row0, int64_t n, void *rows)
+{
+    memset(rows, 0, t->size);
+    int64_t total = cols_rows(f, t);
+    if (total < 0) return -1;
+    if (row0 < 0 || n < 0 || row0 > total || n > total - row0)
+        return ERR("%s: %s: rows [%lld, %lld) out of range (%lld rows)", f->path, t->group,
+                   (long long)row0, (long long)(row0 + n), (long long)total);
+    resize_rows(t, rows, n > 0 ? n : 1);
+    set_i64(rows, t->n, n);
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < t->n_cols; i++) rc = read_one(f, t, i, row0, n, rows);
+    if (rc != 0) cols_free(t, rows);
     return rc;
 }
 
 int cols_read(h5io_file *f, const cols_table *t, void *rows)
 {
     memset(rows, 0, t->size);
-    char path[256];
-    column_path(t, &t->cols[0], path, sizeof path);
-    int64_t n = h5io_rows(f, path);
-    if (n < 0) return -1;
-    resize_rows(t, rows, n > 0 ? n : 1);
-    set_i64(rows, t->n, n);
-    int rc = 0;
-    for (int i = 0; rc == 0 && i < t->n_cols; i++) rc = read_one(f, t, i, n, rows);
-    if (rc != 0) cols_free(t, rows);
-    return rc;
+    int64_t n = cols_rows(f, t);
+    return n < 0 ? -1 : cols_read_range(f, t, 0, n, rows);
 }

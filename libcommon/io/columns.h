@@ -71,6 +71,39 @@ int cols_write(h5io_file *f, const cols_table *t, const void *rows);
  * Ragged columns sharing lengths must agree: "x.h5: token_logprobs and
  * tokens have different lengths". */
 int cols_read(h5io_file *f, const cols_table *t, void *rows);
+/* Read rows [row0, row0 + n) of the group (hyperslabs of each column: a
+ * reader holds only those rows), as cols_read. */
+int cols_read_range(h5io_file *f, const cols_table *t, int64_t row0, int64_t n, void *rows);
+/* Open a file of these rows for this rank alone: its schema checked
+ * (h5io_require_schema) and every column found to have the same rows (*n
+ * gets them; n may be NULL). */
+int cols_open(h5io_file *f, const char *path, const char *schema, int version,
+              const cols_table *t, int64_t *n);
+/* The group's rows, once every column is found to have as many ("x.h5:
+ * /responses/text has 9 rows, /responses/prompt 10"); -1 (error set). */
+int64_t cols_rows(h5io_file *f, const cols_table *t);
+/* Elements stored per column, elems[t->n_cols]: the rows of a fixed
+ * column, the data size of a ragged one. */
+int cols_elems(h5io_file *f, const cols_table *t, int64_t *elems);
+
+/* Writing the group in rounds (h5io streams, one per column): begin with
+ * the group's final rows and each column's elements (cols_elems' form), or
+ * H5IO_GROWING and NULL; each put (collective) adds every rank's rows of
+ * the round after those of the rounds before, in rank order. */
+typedef struct {
+    const cols_table *t;
+    h5io_stream *s;             /* [t->n_cols] */
+} cols_writer;
+int cols_writer_begin(h5io_file *f, const cols_table *t, int64_t rows, const int64_t *elems,
+                      cols_writer *w);
+/* Block placement of every column (h5io_stream_blocks, collective): this
+ * rank's rows and elements per column; its puts then fill its block. */
+int cols_writer_blocks(cols_writer *w, int64_t rows, const int64_t *elems);
+int cols_writer_put(cols_writer *w, const void *rows);
+/* Close every column (collective); an error when a size was not reached. */
+int cols_writer_end(cols_writer *w);
+/* This rank's rows and elements per column (cols_elems' form) of rows. */
+int64_t cols_local_elems(const cols_table *t, const void *rows, int64_t *elems);
 /* Make room for `need` rows in every per-row array (fixed columns, lengths,
  * offsets); capacities double from 64. */
 void cols_grow_rows(const cols_table *t, void *rows, int64_t need);

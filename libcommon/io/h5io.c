@@ -1,9 +1,11 @@
 /* h5io.c — io layer: the HDF5 files between the sima tools (see h5io.h).
  *
- * Every file goes through parallel HDF5's MPI-IO driver. Writes are
- * collective (H5FD_MPIO_COLLECTIVE) on every rank of the file's
- * communicator; reads are independent, so ranks may read different rows a
- * different number of times. A rank's place in a dataset comes from
+ * A file of several ranks goes through parallel HDF5's MPI-IO driver,
+ * writes collective (H5FD_MPIO_COLLECTIVE) on every rank of the file's
+ * communicator; a file of one process (MPI_COMM_SELF, a one-rank run)
+ * through HDF5's default POSIX driver, the same format. Reads are
+ * independent, so ranks may read different rows a different number of
+ * times. A rank's place in a dataset comes from
  * MPI_Exscan over the row (and element) counts, the dataset's size from
  * MPI_Allreduce, so a rank with no rows still takes part, selecting nothing.
  */
@@ -28,6 +30,11 @@
  * default 1 MiB per-dataset chunk cache, so reading a compressed column one
  * row at a time inflates each chunk once, not once per row. */
 #define H5IO_CHUNK_BYTES (256 * 1024)
+/* Chunk sizes of uncompressed growing datasets (written in rounds): every
+ * chunk is stored whole, so a small file keeps them small: raw bytes (JPEG)
+ * in 64 KiB, offsets and columns in 16 KiB (2048 int64 rows). */
+#define H5IO_GROWING_BYTES_CHUNK (64 * 1024)
+#define H5IO_GROWING_ROWS_CHUNK (16 * 1024)
 /* Below this a ragged "data" dataset stays contiguous: compression would
  * save little and chunking costs a B-tree. */
 #define H5IO_DEFLATE_MIN_BYTES (64 * 1024)
@@ -177,11 +184,12 @@ static int check_type(const h5io_file *f, const char *obj, hid_t ds, h5io_type w
  * rows at a time would otherwise inflate whole chunks again on every call
  * (measured: 1k rows/s instead of 100k+). The least recently used handle is
  * closed when all slots are taken. */
-#define H5IO_HELD_MAX 16
+#define H5IO_HELD_MAX 32
 struct h5io_held {
     char *path[H5IO_HELD_MAX];
     hid_t ds[H5IO_HELD_MAX];
     uint64_t used[H5IO_HELD_MAX]; /* clock of the last use; 0: free slot */
+    bool ends_checked[H5IO_HELD_MAX]; /* offsets datasets: first and last offset checked */
     uint64_t clock;
 };
 
@@ -211,6 +219,16 @@ static void hold_dataset(h5io_file *f, const char *path, hid_t ds)
     h->path[slot] = xstrdup(path);
     h->ds[slot] = ds;
     h->used[slot] = ++h->clock;
+    h->ends_checked[slot] = false;
+}
+
+/* The "ends checked" mark of a held dataset; NULL when ds is not held. */
+static bool *held_ends_checked(h5io_file *f, hid_t ds)
+{
+    struct h5io_held *h = f->held;
+    for (int i = 0; h && i < H5IO_HELD_MAX; i++)
+        if (h->used[i] && h->ds[i] == ds) return &h->ends_checked[i];
+    return NULL;
 }
 
 static void drop_held(h5io_file *f)
@@ -250,10 +268,16 @@ static int init_handle(h5io_file *f, const char *path, MPI_Comm comm)
     return 0;
 }
 
+/* File access through MPI-IO; a file of one process (a part file, an
+ * input each rank reads alone, any file of a one-rank run) goes through
+ * HDF5's default POSIX driver instead: the same format, and opening takes
+ * ~0.1 ms instead of ~2 ms, which counts when a stage writes and assembles
+ * thousands of part files. */
 static hid_t mpio_fapl(const h5io_file *f, bool writing)
 {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0) return H5_FAIL(f, "/", "file access properties");
+    if (f->size == 1) return fapl;
     if (H5Pset_fapl_mpio(fapl, f->comm, MPI_INFO_NULL) < 0 ||
         /* one rank writes the metadata for all at flush and close */
         (writing && H5Pset_coll_metadata_write(fapl, true) < 0)) {
@@ -390,10 +414,41 @@ static int probe_readable(const char *path)
     return 0;
 }
 
+/* A reader's caches, kept small so a rank's memory does not grow as it
+ * walks a big file: HDF5 grows a file's metadata cache up to 32 MiB on the
+ * chunk indexes of a big file (those of a 1M-prompt file take well under
+ * 1 MiB: 4 MiB costs no extra reads), and gives every open dataset a 1 MiB
+ * chunk cache (with up to H5IO_HELD_MAX held, 2 chunks of 256 KiB each are
+ * enough for reading rows in order). */
+#define H5IO_READ_MDC_BYTES ((size_t)4 << 20)
+#define H5IO_READ_CHUNK_CACHE_BYTES ((size_t)512 << 10)
+
+static int cap_read_caches(const h5io_file *f, hid_t fapl)
+{
+    H5AC_cache_config_t c;
+    c.version = H5AC__CURR_CACHE_CONFIG_VERSION;
+    CHECK_H5(H5Pget_mdc_config(fapl, &c), f->path);
+    c.set_initial_size = true;
+    c.initial_size = c.min_size = (size_t)1 << 20;
+    c.max_size = H5IO_READ_MDC_BYTES;
+    CHECK_H5(H5Pset_mdc_config(fapl, &c), f->path);
+    int mdc_nelmts;
+    size_t nslots, nbytes;
+    double w0;
+    CHECK_H5(H5Pget_cache(fapl, &mdc_nelmts, &nslots, &nbytes, &w0), f->path);
+    CHECK_H5(H5Pset_cache(fapl, mdc_nelmts, nslots, H5IO_READ_CHUNK_CACHE_BYTES, w0), f->path);
+    return 0;
+}
+
 int h5io_open(h5io_file *f, const char *path, MPI_Comm comm)
 {
     hid_t fapl = start_open(f, path, comm, probe_readable, false);
     if (fapl < 0) return -1;
+    if (cap_read_caches(f, fapl)) {
+        H5Pclose(fapl);
+        forget(f);
+        return -1;
+    }
     f->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
     if (f->file < 0) {
         char what[ERR_MSG_MAX / 2];
@@ -514,18 +569,24 @@ static int place_rows(h5io_file *f, const char *obj, int64_t rows, int64_t elems
 }
 
 /* Dataset creation properties: chunked + deflate (with byte shuffle for
- * multi-byte elements) when `compress`, contiguous otherwise. Fill values
- * are never written: every element is written by us. */
-static hid_t make_dcpl(h5io_file *f, const char *obj, h5io_type type, hsize_t n_elems,
-                       bool compress)
+ * multi-byte elements) when `compress`, contiguous otherwise; a growing
+ * dataset is chunked in any case (HDF5 extends only chunked datasets).
+ * Fill values are never written: every element is written by us. */
+static hid_t make_dcpl(h5io_file *f, const char *obj, h5io_type type, int ndim,
+                       const hsize_t *dims, bool compress, bool growing)
 {
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     if (dcpl < 0) return H5_FAIL(f, obj, "dataset properties");
-    hsize_t chunk = H5IO_CHUNK_BYTES / type_size(type);
-    if (chunk > n_elems) chunk = n_elems;
+    hsize_t width = ndim == 2 ? dims[1] : 1, n_rows = dims[0];
+    hsize_t bytes = compress || !growing ? H5IO_CHUNK_BYTES
+                    : type_size(type) == 1 ? H5IO_GROWING_BYTES_CHUNK
+                                           : H5IO_GROWING_ROWS_CHUNK;
+    hsize_t chunk[2] = {bytes / (type_size(type) * width), width};
+    if (chunk[0] < 1) chunk[0] = 1;
+    if (!growing && chunk[0] > n_rows) chunk[0] = n_rows;
     if (H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER) < 0 ||
-        (compress && (H5Pset_chunk(dcpl, 1, &chunk) < 0 ||
-                      (type_size(type) > 1 && H5Pset_shuffle(dcpl) < 0) ||
+        ((compress || growing) && H5Pset_chunk(dcpl, ndim, chunk) < 0) ||
+        (compress && ((type_size(type) > 1 && H5Pset_shuffle(dcpl) < 0) ||
                       H5Pset_deflate(dcpl, (unsigned)f->deflate) < 0))) {
         H5_FAIL(f, obj, "dataset properties");
         H5Pclose(dcpl);
@@ -542,14 +603,18 @@ static bool worth_deflating(const h5io_file *f, h5io_type type, hsize_t n_elems)
 }
 
 /* Create dataset `name` under loc (parents made as needed); `obj` is its
- * full path, for messages. */
+ * full path, for messages. A growing dataset starts at dims and has no
+ * limit on its first dimension. */
 static hid_t create_dataset(h5io_file *f, hid_t loc, const char *name, const char *obj,
-                            h5io_type type, int ndim, const hsize_t *dims, bool compress)
+                            h5io_type type, int ndim, const hsize_t *dims, bool compress,
+                            bool growing)
 {
     hid_t space = -1, dcpl = -1, lcpl = -1, ds = -1;
-    TRY_H5(space = H5Screate_simple(ndim, dims, NULL), f, obj, "dataspace");
+    hsize_t maxdims[2] = {growing ? H5S_UNLIMITED : dims[0], ndim == 2 ? dims[1] : 1};
+    TRY_H5(space = H5Screate_simple(ndim, dims, maxdims), f, obj, "dataspace");
     hsize_t n_elems = dims[0] * (ndim == 2 ? dims[1] : 1);
-    if ((dcpl = make_dcpl(f, obj, type, n_elems, compress && n_elems > 0)) < 0) goto done;
+    compress = compress && (n_elems > 0 || growing);
+    if ((dcpl = make_dcpl(f, obj, type, ndim, dims, compress, growing)) < 0) goto done;
     if ((lcpl = lcpl_with_parents(f, obj)) < 0) goto done;
     ds = H5Dcreate2(loc, name, stored_type(type), space, lcpl, dcpl, H5P_DEFAULT);
     if (ds < 0) H5_FAIL(f, obj, "cannot create dataset"); /* before the closes below */
@@ -582,7 +647,8 @@ static int write_rows(h5io_file *f, const char *obj, hid_t ds, h5io_type type, h
                "selection");
     }
     TRY_H5(dxpl = H5Pcreate(H5P_DATASET_XFER), f, obj, "transfer properties");
-    TRY_H5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE), f, obj, "transfer properties");
+    if (f->size > 1) /* one process: the POSIX driver (mpio_fapl) */
+        TRY_H5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE), f, obj, "transfer properties");
     TRY_H5(H5Dwrite(ds, native_type(type), mspace, fspace, dxpl, buf), f, obj, "write failed");
     rc = 0;
 done:
@@ -608,28 +674,6 @@ static int check_write_args(h5io_file *f, const char *path, h5io_type type, int6
     return 0;
 }
 
-int h5io_write_column(h5io_file *f, const char *path, h5io_type type, int64_t n_local,
-                      int width, const void *data)
-{
-    int bad = check_write_args(f, path, type, n_local, data);
-    if (!bad && type == H5IO_TEXT)
-        bad = ERR("%s: %s: text is stored as a ragged column", f->path, path);
-    if (!bad && width < 1) bad = ERR("%s: %s: width %d < 1", f->path, path, width);
-    h5io_place pl;
-    if (place_rows(f, path, n_local, n_local, bad != 0, &pl)) return -1;
-
-    hsize_t dims[2] = {(hsize_t)pl.total_rows, (hsize_t)width};
-    int ndim = width > 1 ? 2 : 1;
-    hid_t ds = create_dataset(f, f->file, path, path, type, ndim, dims, false);
-    if (ds < 0) return -1;
-    int rc = 0;
-    if (pl.total_rows > 0) /* the same on every rank: all skip or all write */
-        rc = write_rows(f, path, ds, type, (hsize_t)pl.row0, (hsize_t)pl.rows,
-                        ndim == 2 ? (hsize_t)width : 0, data);
-    H5Dclose(ds);
-    return rc;
-}
-
 /* Sum of lengths; -1 (error set) for a negative one. */
 static int64_t sum_lengths(const h5io_file *f, const char *path, int64_t n, const int64_t *lengths)
 {
@@ -643,57 +687,262 @@ static int64_t sum_lengths(const h5io_file *f, const char *path, int64_t n, cons
     return sum;
 }
 
-/* The offsets this rank writes: rank 0 writes offsets[0] = 0 then the end
- * of each of its rows; every other rank the ends of its rows. */
-static int64_t *local_offsets(const h5io_place *pl, bool first, const int64_t *lengths,
-                              int64_t *count)
+/* ------------------------------------------------------------ streams -- */
+
+static void stream_close_ids(h5io_stream *s)
 {
-    int64_t n = pl->rows + (first ? 1 : 0);
-    int64_t *off = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *off);
-    int64_t k = 0, end = pl->elem0;
-    if (first) off[k++] = 0;
-    for (int64_t i = 0; i < pl->rows; i++) {
-        end += lengths[i];
-        off[k++] = end;
-    }
-    *count = n;
-    return off;
+    close_id(s->data);
+    close_id(s->offsets);
+    s->data = s->offsets = -1;
 }
 
-static int write_ragged_parts(h5io_file *f, const char *path, hid_t group, h5io_type type,
-                              const h5io_place *pl, const int64_t *lengths, const void *data)
+/* The checks of stream creation: arguments the same on every rank, so
+ * every rank fails alike without a collective call. */
+static int check_stream_args(h5io_file *f, const char *path, h5io_type type, int64_t rows,
+                             int64_t elems)
 {
-    int rc = -1;
+    int rc = check_write_args(f, path, type, 0, NULL);
+    if (rc == 0 && (rows < H5IO_GROWING || elems < H5IO_GROWING ||
+                    (rows == H5IO_GROWING) != (elems == H5IO_GROWING)))
+        rc = ERR("%s: %s: bad size (%" PRId64 " rows, %" PRId64 " elements)", f->path, path, rows,
+                 elems);
+    return rc;
+}
+
+static void stream_init(h5io_stream *s, h5io_file *f, const char *path, h5io_type type,
+                        int width, int64_t rows, int64_t elems)
+{
+    *s = (h5io_stream){.f = f, .path = xstrdup(path), .type = type, .width = width,
+                       .data = -1, .offsets = -1, .total_rows = rows, .total_elems = elems};
+}
+
+int h5io_stream_column(h5io_file *f, const char *path, h5io_type type, int width,
+                       int64_t total_rows, h5io_stream *s)
+{
+    int64_t total_elems = total_rows == H5IO_GROWING ? H5IO_GROWING : total_rows * width;
+    stream_init(s, f, path, type, width, total_rows, total_elems);
+    int rc = check_stream_args(f, path, type, total_rows, total_elems);
+    if (rc == 0 && type == H5IO_TEXT)
+        rc = ERR("%s: %s: text is stored as a ragged column", f->path, path);
+    if (rc == 0 && width < 1) rc = ERR("%s: %s: width %d < 1", f->path, path, width);
+    if (rc != 0) return rc;
+    bool growing = total_rows == H5IO_GROWING;
+    hsize_t dims[2] = {growing ? 0 : (hsize_t)total_rows, (hsize_t)width};
+    s->data = create_dataset(f, f->file, path, path, type, width > 1 ? 2 : 1, dims, false,
+                             growing);
+    return s->data < 0 ? -1 : 0;
+}
+
+/* offsets[0] = 0, written by rank 0 (collective). */
+static int write_first_offset(h5io_stream *s, const char *off_obj)
+{
+    static const int64_t zero = 0;
+    h5io_file *f = s->f;
+    if (s->total_rows == H5IO_GROWING) {
+        hsize_t one = 1;
+        CHECK_H5(H5Dset_extent(s->offsets, &one), off_obj);
+    }
+    return write_rows(f, off_obj, s->offsets, H5IO_I64, 0, f->rank == 0 ? 1 : 0, 0, &zero);
+}
+
+int h5io_stream_ragged(h5io_file *f, const char *path, h5io_type type, int64_t total_rows,
+                       int64_t total_elems, h5io_stream *s)
+{
+    stream_init(s, f, path, type, 0, total_rows, total_elems);
+    if (check_stream_args(f, path, type, total_rows, total_elems)) return -1;
+    bool growing = total_rows == H5IO_GROWING;
     size_t n = strlen(path) + 16;
     char *data_obj = xmalloc(n), *off_obj = xmalloc(n);
     snprintf(data_obj, n, "%s/data", path);
     snprintf(off_obj, n, "%s/offsets", path);
-    int64_t *off = NULL, n_off = 0;
-    hid_t ds = -1;
-
-    hsize_t elems = (hsize_t)pl->total_elems;
-    ds = create_dataset(f, group, "data", data_obj, type, 1, &elems,
-                        worth_deflating(f, type, elems));
-    if (ds < 0) goto done;
-    if (elems > 0 &&
-        write_rows(f, data_obj, ds, type, (hsize_t)pl->elem0, (hsize_t)pl->elems, 0, data))
+    int rc = -1;
+    hid_t g = -1, lcpl = lcpl_with_parents(f, path);
+    if (lcpl < 0) goto done;
+    TRY_H5(g = H5Gcreate2(f->file, path, lcpl, H5P_DEFAULT, H5P_DEFAULT), f, path,
+           "cannot create group");
+    if (type == H5IO_TEXT && h5io_set_attr_str(f, path, "encoding", "utf-8")) goto done;
+    hsize_t elems = growing ? 0 : (hsize_t)total_elems;
+    bool compress = growing ? f->deflate > 0 && type != H5IO_U8 : worth_deflating(f, type, elems);
+    if ((s->data = create_dataset(f, g, "data", data_obj, type, 1, &elems, compress, growing)) < 0)
         goto done;
-    H5Dclose(ds);
-
-    hsize_t n_offsets = (hsize_t)pl->total_rows + 1;
-    ds = create_dataset(f, group, "offsets", off_obj, H5IO_I64, 1, &n_offsets, false);
-    if (ds < 0) goto done;
-    bool first = f->rank == 0;
-    off = local_offsets(pl, first, lengths, &n_off);
-    hsize_t start = first ? 0 : (hsize_t)pl->row0 + 1;
-    if (write_rows(f, off_obj, ds, H5IO_I64, start, (hsize_t)n_off, 0, off)) goto done;
-    rc = 0;
+    hsize_t n_off = growing ? 0 : (hsize_t)total_rows + 1;
+    if ((s->offsets = create_dataset(f, g, "offsets", off_obj, H5IO_I64, 1, &n_off, false,
+                                     growing)) < 0)
+        goto done;
+    rc = write_first_offset(s, off_obj);
 done:
-    close_id(ds);
-    free(off);
+    close_id(g);
+    close_id(lcpl);
     free(data_obj);
     free(off_obj);
     return rc;
+}
+
+int h5io_stream_blocks(h5io_stream *s, int64_t rows, int64_t elems)
+{
+    h5io_file *f = s->f;
+    int bad = s->data < 0 || s->total_rows == H5IO_GROWING || rows < 0 || elems < 0;
+    if (bad) ERR("%s: %s: blocks need an open stream of known size and sizes >= 0", f->path,
+                 s->path ? s->path : "?");
+    h5io_place pl = {0};
+    if (place_rows(f, s->path ? s->path : "?", rows, elems, bad, &pl)) return -1;
+    if (s->rows + pl.total_rows != s->total_rows || s->elems + pl.total_elems != s->total_elems)
+        return ERR("%s: %s: blocks of %" PRId64 " rows and %" PRId64 " elements do not fill "
+                   "the %" PRId64 " rows and %" PRId64 " elements left", f->path, s->path,
+                   pl.total_rows, pl.total_elems, s->total_rows - s->rows,
+                   s->total_elems - s->elems);
+    s->blocks = true;
+    s->at_row = s->rows + pl.row0;
+    s->at_elem = s->elems + pl.elem0;
+    s->left_rows = rows;
+    s->left_elems = elems;
+    return 0;
+}
+
+/* This rank's rows of a put are good: lengths and data are there. */
+static int check_put(const h5io_stream *s, int64_t n_local, const int64_t *lengths,
+                     const void *data, int64_t *elems)
+{
+    const h5io_file *f = s->f;
+    if (s->data < 0) return ERR("%s: %s: not open for writing", f->path, s->path);
+    if (n_local < 0)
+        return ERR("%s: %s: negative row count %" PRId64, f->path, s->path, n_local);
+    if (s->blocks && n_local > s->left_rows)
+        return ERR("%s: %s: %" PRId64 " rows put, %" PRId64 " left in this rank's block",
+                   f->path, s->path, n_local, s->left_rows);
+    if (s->width > 0) {
+        *elems = n_local * s->width;
+        if (n_local > 0 && !data)
+            return ERR("%s: %s: no data for %" PRId64 " rows", f->path, s->path, n_local);
+        return 0;
+    }
+    if (n_local > 0 && !lengths)
+        return ERR("%s: %s: no data for %" PRId64 " rows", f->path, s->path, n_local);
+    if ((*elems = sum_lengths(f, s->path, n_local, lengths)) < 0) return -1;
+    if (*elems > 0 && !data)
+        return ERR("%s: %s: no data for %" PRId64 " elements", f->path, s->path, *elems);
+    return 0;
+}
+
+/* Grow a growing stream's datasets to hold the put's rows (collective). */
+static int extend_for_put(h5io_stream *s, int64_t rows, int64_t elems)
+{
+    hsize_t n = (hsize_t)elems;
+    if (s->width > 0) {
+        hsize_t dims[2] = {(hsize_t)rows, (hsize_t)s->width};
+        CHECK_H5(H5Dset_extent(s->data, dims), s->path);
+        return 0;
+    }
+    CHECK_H5(H5Dset_extent(s->data, &n), s->path);
+    n = (hsize_t)rows + 1;
+    CHECK_H5(H5Dset_extent(s->offsets, &n), s->path);
+    return 0;
+}
+
+/* The ends of this rank's rows in the whole column. */
+static int64_t *row_ends(int64_t elem0, int64_t n, const int64_t *lengths)
+{
+    int64_t *off = xmalloc((size_t)(n > 0 ? n : 1) * sizeof *off);
+    for (int64_t i = 0; i < n; i++) off[i] = elem0 += lengths[i];
+    return off;
+}
+
+/* Where this rank's rows of a put go: after every rank's rows of the
+ * rounds before, or at its cursor in its own block. */
+static void put_position(const h5io_stream *s, const h5io_place *pl, int64_t *row, int64_t *elem)
+{
+    *row = s->blocks ? s->at_row : s->rows + pl->row0;
+    *elem = s->blocks ? s->at_elem : s->elems + pl->elem0;
+}
+
+static int write_ragged_put(h5io_stream *s, const h5io_place *pl, const int64_t *lengths,
+                            const void *data)
+{
+    h5io_file *f = s->f;
+    size_t n = strlen(s->path) + 16;
+    char *obj = xmalloc(n);
+    snprintf(obj, n, "%s/data", s->path);
+    int64_t row, elem;
+    put_position(s, pl, &row, &elem);
+    int rc = 0;
+    if (pl->total_elems > 0) /* the same on every rank: all skip or all write */
+        rc = write_rows(f, obj, s->data, s->type, (hsize_t)elem, (hsize_t)pl->elems, 0, data);
+    snprintf(obj, n, "%s/offsets", s->path);
+    if (rc == 0 && pl->total_rows > 0) {
+        int64_t *off = row_ends(elem, pl->rows, lengths);
+        rc = write_rows(f, obj, s->offsets, H5IO_I64, (hsize_t)(row + 1), (hsize_t)pl->rows, 0,
+                        off);
+        free(off);
+    }
+    free(obj);
+    return rc;
+}
+
+int h5io_stream_put(h5io_stream *s, int64_t n_local, const int64_t *lengths, const void *data)
+{
+    h5io_file *f = s->f;
+    int64_t elems = 0;
+    int bad = check_put(s, n_local, lengths, data, &elems);
+    if (!bad && s->blocks && elems > s->left_elems)
+        bad = ERR("%s: %s: %" PRId64 " elements put, %" PRId64 " left in this rank's block",
+                  f->path, s->path, elems, s->left_elems);
+    h5io_place pl = {0};
+    if (place_rows(f, s->path, n_local, elems, bad != 0, &pl)) return -1;
+    int64_t rows_after = s->rows + pl.total_rows;
+    int64_t elems_after = s->elems + (s->width > 0 ? pl.total_rows * s->width : pl.total_elems);
+    bool growing = s->total_rows == H5IO_GROWING;
+    if (!growing && (rows_after > s->total_rows || elems_after > s->total_elems))
+        return ERR("%s: %s: more rows than announced (%" PRId64 " rows, %" PRId64
+                   " elements; announced %" PRId64 ", %" PRId64 ")",
+                   f->path, s->path, rows_after, elems_after, s->total_rows, s->total_elems);
+    if (growing && pl.total_rows > 0 && extend_for_put(s, rows_after, elems_after)) return -1;
+    int rc = 0;
+    int64_t row, elem;
+    put_position(s, &pl, &row, &elem);
+    if (s->width > 0 && pl.total_rows > 0)
+        rc = write_rows(f, s->path, s->data, s->type, (hsize_t)row, (hsize_t)pl.rows,
+                        s->width > 1 ? (hsize_t)s->width : 0, data);
+    else if (s->width == 0)
+        rc = write_ragged_put(s, &pl, lengths, data);
+    if (rc == 0) {
+        s->rows = rows_after;
+        s->elems = elems_after;
+        s->at_row += n_local;
+        s->at_elem += elems;
+        s->left_rows -= n_local;
+        s->left_elems -= elems;
+    }
+    return rc;
+}
+
+int h5io_stream_end(h5io_stream *s)
+{
+    int rc = 0;
+    bool open = s->data >= 0;
+    if (open && s->total_rows != H5IO_GROWING &&
+        (s->rows != s->total_rows || s->elems != s->total_elems))
+        rc = ERR("%s: %s: %" PRId64 " of %" PRId64 " rows written", s->f->path, s->path, s->rows,
+                 s->total_rows);
+    stream_close_ids(s);
+    free(s->path);
+    s->path = NULL;
+    return open ? rc : -1;
+}
+
+int h5io_write_column(h5io_file *f, const char *path, h5io_type type, int64_t n_local,
+                      int width, const void *data)
+{
+    int bad = check_write_args(f, path, type, n_local, data);
+    if (!bad && type == H5IO_TEXT)
+        bad = ERR("%s: %s: text is stored as a ragged column", f->path, path);
+    if (!bad && width < 1) bad = ERR("%s: %s: width %d < 1", f->path, path, width);
+    h5io_place pl = {0};
+    if (place_rows(f, path, n_local, n_local, bad != 0, &pl)) return -1;
+    h5io_stream s;
+    int rc = h5io_stream_column(f, path, type, width, pl.total_rows, &s);
+    if (rc == 0) rc = h5io_stream_put(&s, n_local, NULL, data);
+    int end = h5io_stream_end(&s);
+    return rc ? rc : end;
 }
 
 int h5io_write_ragged(h5io_file *f, const char *path, h5io_type type, int64_t n_local,
@@ -705,24 +954,20 @@ int h5io_write_ragged(h5io_file *f, const char *path, h5io_type type, int64_t n_
     if (!bad && (elems = sum_lengths(f, path, n_local, lengths)) < 0) bad = -1;
     if (!bad && elems > 0 && !data)
         bad = ERR("%s: %s: no data for %" PRId64 " elements", f->path, path, elems);
-    h5io_place pl;
+    h5io_place pl = {0};
     if (place_rows(f, path, n_local, elems, bad != 0, &pl)) return -1;
-
-    hid_t lcpl = lcpl_with_parents(f, path);
-    if (lcpl < 0) return -1;
-    hid_t g = H5Gcreate2(f->file, path, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = g < 0 ? H5_FAIL(f, path, "cannot create group") : 0;
-    H5Pclose(lcpl);
-    if (rc) return -1;
-    if (type == H5IO_TEXT) rc = h5io_set_attr_str(f, path, "encoding", "utf-8");
-    if (rc == 0) rc = write_ragged_parts(f, path, g, type, &pl, lengths, data);
-    H5Gclose(g);
-    return rc;
+    h5io_stream s;
+    int rc = h5io_stream_ragged(f, path, type, pl.total_rows, pl.total_elems, &s);
+    if (rc == 0) rc = h5io_stream_put(&s, n_local, lengths, data);
+    int end = h5io_stream_end(&s);
+    return rc ? rc : end;
 }
 
 /* ---------------------------------------------------------------- reading */
 
-static hid_t open_dataset(h5io_file *f, const char *path)
+/* Why a dataset cannot be opened, as a message: missing, not a dataset,
+ * or HDF5's reason. Returns -1 (or the dataset, should it open now). */
+static hid_t explain_open_failure(h5io_file *f, const char *path)
 {
     if (!f->path || f->file < 0) return ERR("%s: read from a closed file", path);
     if (!h5io_exists(f, path)) return ERR("%s: no dataset %s", f->path, path);
@@ -732,13 +977,28 @@ static hid_t open_dataset(h5io_file *f, const char *path)
     return ds;
 }
 
-/* A dataset for reading: held open on read-only files (see held_dataset);
- * pair with release_dataset. */
-static hid_t take_dataset(h5io_file *f, const char *path)
+/* A dataset for reading, held open on read-only files (see held_dataset);
+ * -1 with no message when it cannot be opened. Pair with release_dataset. */
+static hid_t try_take_dataset(h5io_file *f, const char *path)
 {
     hid_t ds = held_dataset(f, path);
     if (ds >= 0) return ds;
-    ds = open_dataset(f, path);
+    if (!f->path || f->file < 0) return -1;
+    ds = H5Dopen2(f->file, path, H5P_DEFAULT); /* the common case: no checks first */
+    if (ds < 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return -1;
+    }
+    if (f->held) hold_dataset(f, path, ds);
+    return ds;
+}
+
+/* The same with a message naming the file and dataset on failure. */
+static hid_t take_dataset(h5io_file *f, const char *path)
+{
+    hid_t ds = try_take_dataset(f, path);
+    if (ds >= 0) return ds;
+    ds = explain_open_failure(f, path);
     if (ds >= 0 && f->held) hold_dataset(f, path, ds);
     return ds;
 }
@@ -842,21 +1102,24 @@ static void close_ragged(const h5io_file *f, ragged_handles *r)
     free(r->off_obj);
 }
 
-static int open_ragged(h5io_file *f, const char *path, h5io_type type, ragged_handles *r)
+static int open_ragged(h5io_file *f, const char *path, h5io_type type, ragged_handles *r,
+                       bool check_data_type)
 {
     size_t n = strlen(path) + 16;
     *r = (ragged_handles){-1, -1, 0, 0, xmalloc(n), xmalloc(n)};
     snprintf(r->data_obj, n, "%s/data", path);
     snprintf(r->off_obj, n, "%s/offsets", path);
     if (!f->path || f->file < 0) return ERR("%s: read from a closed file", path);
-    bool held = held_dataset(f, r->off_obj) >= 0 && held_dataset(f, r->data_obj) >= 0;
-    if (!held && !h5io_exists(f, path)) return ERR("%s: no dataset %s", f->path, path);
-    if (!held && object_kind(f, path) != H5I_GROUP)
+    r->offsets = try_take_dataset(f, r->off_obj);
+    bool there = r->offsets >= 0 && (r->data = try_take_dataset(f, r->data_obj)) >= 0;
+    /* explain what is missing (checked only then: opening is the common case) */
+    if (!there && !h5io_exists(f, path)) return ERR("%s: no dataset %s", f->path, path);
+    if (!there && object_kind(f, path) != H5I_GROUP)
         return ERR("%s: %s is a column, not a ragged column", f->path, path);
-    if (!held && (!h5io_exists(f, r->off_obj) || !h5io_exists(f, r->data_obj)))
+    if (!there && (!h5io_exists(f, r->off_obj) || !h5io_exists(f, r->data_obj)))
         return ERR("%s: %s is not a ragged column (no data and offsets)", f->path, path);
     hsize_t dims[2];
-    if ((r->offsets = take_dataset(f, r->off_obj)) < 0 ||
+    if ((r->offsets < 0 && (r->offsets = take_dataset(f, r->off_obj)) < 0) ||
         check_type(f, r->off_obj, r->offsets, H5IO_I64))
         return -1;
     int ndim = column_dims(f, r->off_obj, r->offsets, dims);
@@ -864,7 +1127,8 @@ static int open_ragged(h5io_file *f, const char *path, h5io_type type, ragged_ha
     if (ndim != 1 || dims[0] < 1)
         return ERR("%s: %s: expected rows + 1 offsets in a 1-D dataset", f->path, r->off_obj);
     r->rows = (int64_t)dims[0] - 1;
-    if ((r->data = take_dataset(f, r->data_obj)) < 0 || check_type(f, r->data_obj, r->data, type))
+    if ((r->data < 0 && (r->data = take_dataset(f, r->data_obj)) < 0) ||
+        (check_data_type && check_type(f, r->data_obj, r->data, type)))
         return -1;
     if (column_dims(f, r->data_obj, r->data, dims) != 1)
         return ERR("%s: %s is not 1-D", f->path, r->data_obj);
@@ -872,17 +1136,47 @@ static int open_ragged(h5io_file *f, const char *path, h5io_type type, ragged_ha
     return 0;
 }
 
-/* offsets[0..n] as read from the file: non-decreasing, inside data. */
+/* offsets[0..n] as read from the file (entries row0 ..): inside the data
+ * and never decreasing, from `prev` (entry row0 - 1; 0 for row 0) on. */
 static int check_offsets(const h5io_file *f, const ragged_handles *r, int64_t row0,
-                         const int64_t *off, int64_t n)
+                         const int64_t *off, int64_t n, int64_t prev)
 {
+    if (off[0] < prev && off[0] >= 0)
+        return ERR("%s: %s: offsets decrease at row %" PRId64 " (%" PRId64 " after %" PRId64 ")",
+                   f->path, r->off_obj, row0, off[0], prev);
     for (int64_t i = 0; i <= n; i++) {
-        bool bad = off[i] < 0 || off[i] > r->elems || (i > 0 && off[i] < off[i - 1]);
-        if (bad)
-            return ERR("%s: %s: corrupt offset %" PRId64 " at row %" PRId64 " (data has %" PRId64
-                       " elements)",
-                       f->path, r->off_obj, off[i], row0 + i, r->elems);
+        if (off[i] < 0)
+            return ERR("%s: %s: offset %" PRId64 " at row %" PRId64 " is negative", f->path,
+                       r->off_obj, off[i], row0 + i);
+        if (off[i] > r->elems)
+            return ERR("%s: %s: offset %" PRId64 " at row %" PRId64 " is past the end of %s (%"
+                       PRId64 " elements)", f->path, r->off_obj, off[i], row0 + i, r->data_obj,
+                       r->elems);
+        if (i > 0 && off[i] < off[i - 1])
+            return ERR("%s: %s: offsets decrease at row %" PRId64 " (%" PRId64 " after %" PRId64
+                       ")", f->path, r->off_obj, row0 + i, off[i], off[i - 1]);
     }
+    return 0;
+}
+
+/* The offsets start at 0 and end at the data's size (else the offsets or
+ * the data were cut short, or belong to different columns). Two
+ * one-element reads, once per held dataset. */
+static int check_offset_ends(h5io_file *f, const ragged_handles *r)
+{
+    bool *checked = held_ends_checked(f, r->offsets);
+    if (checked && *checked) return 0;
+    int64_t first, last;
+    if (read_rows(f, r->off_obj, r->offsets, H5IO_I64, 1, 0, 1, 0, &first) ||
+        read_rows(f, r->off_obj, r->offsets, H5IO_I64, 1, (hsize_t)r->rows, 1, 0, &last))
+        return -1;
+    if (first != 0)
+        return ERR("%s: %s: first offset is %" PRId64 ", expected 0", f->path, r->off_obj, first);
+    if (last != r->elems)
+        return ERR("%s: %s: the last offset (row %" PRId64 ") is %" PRId64 " but %s has %" PRId64
+                   " elements: offsets or data cut short", f->path, r->off_obj, r->rows, last,
+                   r->data_obj, r->elems);
+    if (checked) *checked = true;
     return 0;
 }
 
@@ -892,12 +1186,18 @@ int h5io_read_ragged(h5io_file *f, const char *path, h5io_type type, int64_t row
     *data = NULL;
     if (!type_valid(type)) return ERR("%s: %s: unknown type %d", f->path, path, (int)type);
     ragged_handles r;
-    int rc = open_ragged(f, path, type, &r);
+    int rc = open_ragged(f, path, type, &r, true);
+    if (rc == 0) rc = check_offset_ends(f, &r);
     if (rc == 0) rc = check_range(f, path, row0, n, r.rows);
     if (rc == 0)
         rc = read_rows(f, r.off_obj, r.offsets, H5IO_I64, 1, (hsize_t)row0, (hsize_t)n + 1, 0,
                        offsets);
-    if (rc == 0) rc = check_offsets(f, &r, row0, offsets, n);
+    /* the entry before the range too: a decrease at its first entry would
+     * otherwise read other rows' elements */
+    int64_t prev = 0;
+    if (rc == 0 && row0 > 0)
+        rc = read_rows(f, r.off_obj, r.offsets, H5IO_I64, 1, (hsize_t)row0 - 1, 1, 0, &prev);
+    if (rc == 0) rc = check_offsets(f, &r, row0, offsets, n, prev);
     if (rc == 0) {
         int64_t first = offsets[0], count = offsets[n] - first;
         size_t bytes = (size_t)count * type_size(type);
@@ -915,33 +1215,46 @@ int h5io_read_ragged(h5io_file *f, const char *path, h5io_type type, int64_t row
     return rc;
 }
 
+int64_t h5io_ragged_elems(h5io_file *f, const char *path)
+{
+    ragged_handles r;
+    int rc = open_ragged(f, path, H5IO_U8, &r, false);
+    if (rc == 0) rc = check_offset_ends(f, &r);
+    close_ragged(f, &r);
+    return rc == 0 ? r.elems : -1;
+}
+
+/* Rows of a column dataset, or of a ragged column through its offsets. */
+static int64_t rows_of(h5io_file *f, const char *obj, hid_t ds, bool ragged)
+{
+    hsize_t dims[2];
+    int ndim = column_dims(f, obj, ds, dims);
+    release_dataset(f, ds);
+    if (ndim < 0) return -1;
+    if (!ragged) return (int64_t)dims[0];
+    if (ndim == 1 && dims[0] >= 1) return (int64_t)dims[0] - 1;
+    return ERR("%s: %s: not a list of rows + 1 offsets", f->path, obj);
+}
+
 int64_t h5io_rows(h5io_file *f, const char *path)
 {
     if (!f->path || f->file < 0) return ERR("%s: read from a closed file", path);
-    if (!h5io_exists(f, path)) return ERR("%s: no dataset %s", f->path, path);
-    hsize_t dims[2];
-    if (object_kind(f, path) == H5I_DATASET) {
-        hid_t ds = take_dataset(f, path);
-        if (ds < 0) return -1;
-        int ndim = column_dims(f, path, ds, dims);
-        release_dataset(f, ds);
-        return ndim < 0 ? -1 : (int64_t)dims[0];
-    }
+    hid_t ds = try_take_dataset(f, path);
+    if (ds >= 0) return rows_of(f, path, ds, false);
     size_t n = strlen(path) + 16;
     char *off_obj = xmalloc(n);
     snprintf(off_obj, n, "%s/offsets", path);
     int64_t rows = -1;
-    if (!h5io_exists(f, off_obj)) {
+    if ((ds = try_take_dataset(f, off_obj)) >= 0) /* the common cases are tried first */
+        rows = rows_of(f, off_obj, ds, true);
+    else if (!h5io_exists(f, path))
+        ERR("%s: no dataset %s", f->path, path);
+    else if (object_kind(f, path) == H5I_DATASET)
+        rows = (ds = take_dataset(f, path)) < 0 ? -1 : rows_of(f, path, ds, false);
+    else if (!h5io_exists(f, off_obj))
         ERR("%s: %s is not a column (no offsets)", f->path, path);
-    } else {
-        hid_t ds = take_dataset(f, off_obj);
-        if (ds >= 0) {
-            int ndim = column_dims(f, off_obj, ds, dims);
-            if (ndim == 1 && dims[0] >= 1) rows = (int64_t)dims[0] - 1;
-            else if (ndim >= 0) ERR("%s: %s: not a list of rows + 1 offsets", f->path, off_obj);
-            release_dataset(f, ds);
-        }
-    }
+    else
+        rows = (ds = take_dataset(f, off_obj)) < 0 ? -1 : rows_of(f, off_obj, ds, true);
     free(off_obj);
     return rows;
 }

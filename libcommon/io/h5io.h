@@ -60,7 +60,8 @@ int h5io_commit(h5io_file *f);
 /* Close and delete the temporary file (collective). */
 void h5io_abandon(h5io_file *f);
 /* Open an existing file read-only; comm may be MPI_COMM_SELF (collective
- * over comm). Errors: "x.h5: not an HDF5 file", "x.h5: cannot open: ...".
+ * over comm; a communicator of one process reads through HDF5's POSIX
+ * driver, which opens a file ~20x faster than MPI-IO). Errors: "x.h5: not an HDF5 file", "x.h5: cannot open: ...".
  * Reads are independent: after opening, ranks may read different rows, a
  * different number of times. */
 int h5io_open(h5io_file *f, const char *path, MPI_Comm comm);
@@ -90,10 +91,59 @@ int h5io_write_column(h5io_file *f, const char *path, h5io_type type, int64_t n_
 int h5io_write_ragged(h5io_file *f, const char *path, h5io_type type, int64_t n_local,
                       const int64_t *lengths, const void *data);
 
+/* Writing in rounds. A column too large to hold at once is written by
+ * several collective puts: h5io_stream_column / h5io_stream_ragged create
+ * it, each h5io_stream_put adds every rank's rows of that round after all
+ * rows of the rounds before (rank r's after rank r-1's), and
+ * h5io_stream_end closes it. Created with its final size, a column is
+ * stored exactly as h5io_write_column / h5io_write_ragged store it (they
+ * are one put); created H5IO_GROWING, its datasets are chunked and grow at
+ * each put (compressed with the file's deflate level, except H5IO_U8
+ * data), for a writer that learns its sizes as it goes. */
+#define H5IO_GROWING (-1)
+typedef struct {
+    h5io_file *f;
+    char *path;
+    h5io_type type;
+    int width;                  /* elements per row of a column; 0: ragged */
+    hid_t data, offsets;        /* offsets: ragged columns only, else -1 */
+    int64_t rows, elems;        /* written so far, all ranks */
+    int64_t total_rows, total_elems; /* the final size; H5IO_GROWING */
+    bool blocks;                /* h5io_stream_blocks: puts fill this rank's block */
+    int64_t at_row, at_elem;    /* blocks: where this rank's next row goes */
+    int64_t left_rows, left_elems; /* blocks: what its block still takes */
+} h5io_stream;
+
+/* Create a column of `width` elements per row and total_rows rows (or
+ * H5IO_GROWING) (collective, same arguments everywhere). */
+int h5io_stream_column(h5io_file *f, const char *path, h5io_type type, int width,
+                       int64_t total_rows, h5io_stream *s);
+/* Create a ragged column of total_rows rows and total_elems elements (both
+ * H5IO_GROWING, or both known) (collective). */
+int h5io_stream_ragged(h5io_file *f, const char *path, h5io_type type, int64_t total_rows,
+                       int64_t total_elems, h5io_stream *s);
+/* Add this rank's n_local rows (collective; n_local may be 0): for a ragged
+ * column their lengths and concatenated elements, for a column n_local *
+ * width elements (lengths NULL). Rows beyond the announced size, bad
+ * lengths or missing data on any rank fail on every rank, writing nothing. */
+int h5io_stream_put(h5io_stream *s, int64_t n_local, const int64_t *lengths, const void *data);
+/* Block placement (collective; a stream of known size): from here on each
+ * rank's puts fill a block of its own, `rows` rows and `elems` elements,
+ * the blocks following each other in rank order; puts may then come in any
+ * number of rounds, a rank putting 0 rows in the rounds it has nothing
+ * for. The blocks must fill what is left of the column. */
+int h5io_stream_blocks(h5io_stream *s, int64_t rows, int64_t elems);
+/* Close (collective); an error when fewer rows or elements than announced
+ * were put ("x.h5: /a: 3 of 5 rows written"). Safe on a failed stream. */
+int h5io_stream_end(h5io_stream *s);
+
 /* Rows of a column or ragged column; -1 if absent (error set:
  * "x.h5: no dataset /prompts/question"). */
 int64_t h5io_rows(h5io_file *f, const char *path);
 bool h5io_exists(h5io_file *f, const char *path);
+/* Elements of a ragged column's data (its offsets checked as for a read);
+ * -1 with the error set. */
+int64_t h5io_ragged_elems(h5io_file *f, const char *path);
 /* Elements per row of a column: 1 for [n], width for [n, width]; -1 if
  * absent or ragged (error set). */
 int h5io_column_width(h5io_file *f, const char *path);
@@ -102,9 +152,13 @@ int h5io_column_width(h5io_file *f, const char *path);
  * int64"); rows outside the column are an error. */
 int h5io_read_column(h5io_file *f, const char *path, h5io_type type, int64_t row0, int64_t n,
                      void *out);
-/* Read rows [row0, row0 + n) of a ragged column: *data (malloc'd) holds
- * their elements; offsets[0..n] (caller's array of n+1) index into it,
- * offsets[0] == 0. Text gets a NUL after the last byte. */
+/* Read rows [row0, row0 + n) of a ragged column (a hyperslab of its
+ * offsets, then of its data: only those rows are read): *data (malloc'd)
+ * holds their elements; offsets[0..n] (caller's array of n+1) index into
+ * it, offsets[0] == 0. Text gets a NUL after the last byte. The offsets
+ * must start at 0, never decrease and end at the data's size; anything
+ * else is an error naming the file and dataset ("x.h5:
+ * /responses/text/offsets: offsets decrease at row 7 (12 after 40)"). */
 int h5io_read_ragged(h5io_file *f, const char *path, h5io_type type, int64_t row0, int64_t n,
                      int64_t *offsets, void **data);
 

@@ -231,16 +231,33 @@ static int64_t len_with_eos(const pairs_resp_index *x, int64_t row, int32_t eos)
     return n + (n == 0 || t[n - 1] != eos);
 }
 
+/* The pick of judgement rows a (whose verdict counts) and b (the other
+ * order, -1 none) of v: the winner chosen, the other rejected. */
+static int make_pick(const pairs_resp_index *x, const verd_rows *v, int64_t row0, int64_t a,
+                     int64_t b, pairs_pick *p)
+{
+    int32_t win = winner_of(v, a), lose = win == v->first[a] ? v->second[a] : v->first[a];
+    int64_t rw = pairs_resp_find(x, v->prompt[a], win), rl = pairs_resp_find(x, v->prompt[a], lose);
+    if (rw < 0 || rl < 0)
+        return ERR("verdicts row %lld: prompt %lld candidate %d is not in the responses file",
+                   (long long)(row0 + a), (long long)v->prompt[a], rw < 0 ? win : lose);
+    p->chosen_resp = rw;
+    p->rejected_resp = rl;
+    p->row = (pairs_row){v->prompt[a], win, lose, x->resp->kind[rw], -1, v->verdict[a],
+                         v->order[a], b >= 0 ? 1 : -1, row0 + a, b >= 0 ? row0 + b : -1, NAN, NAN};
+    return 0;
+}
+
 /* One judged pair: rows g[0..k) of the verdicts (k = 1 or 2, order 0 first).
  * Returns 1 and fills *p when it is kept, 0 when filtered, -1 on error. */
 static int judge_group(const pairs_resp_index *x, const verd_rows *v, const int64_t *g, int k,
                        const pairs_select_opts *o, pairs_pick *p, pairs_stats *st)
 {
-    int64_t a = g[0];
+    int64_t a = g[0], row0 = o->verdict_row0;
     if (k == 2 && v->order[g[0]] == v->order[g[1]])
         return ERR("verdicts rows %lld and %lld: prompt %lld, candidates %d and %d judged twice "
-                   "in the same order", (long long)g[0], (long long)g[1], (long long)v->prompt[a],
-                   v->first[a], v->second[a]);
+                   "in the same order", (long long)(row0 + g[0]), (long long)(row0 + g[1]),
+                   (long long)v->prompt[a], v->first[a], v->second[a]);
     int with = 0;
     for (int i = 0; i < k; i++) with += has_verdict(v, g[i]);
     if (with == 0) { st->no_verdict++; return 0; }
@@ -249,11 +266,8 @@ static int judge_group(const pairs_resp_index *x, const verd_rows *v, const int6
         st->inconsistent++;
         return 0;
     }
-    int32_t win = winner_of(v, a), lose = win == v->first[a] ? v->second[a] : v->first[a];
-    int64_t rw = pairs_resp_find(x, v->prompt[a], win), rl = pairs_resp_find(x, v->prompt[a], lose);
-    if (rw < 0 || rl < 0)
-        return ERR("verdicts row %lld: prompt %lld candidate %d is not in the responses file",
-                   (long long)a, (long long)v->prompt[a], rw < 0 ? win : lose);
+    if (make_pick(x, v, row0, a, k == 2 ? g[1] : -1, p)) return -1;
+    int64_t rw = p->chosen_resp, rl = p->rejected_resp;
     if (holds_token(x, rw, o->image_token_id) || holds_token(x, rl, o->image_token_id)) {
         st->image_token++;
         return 0;
@@ -261,18 +275,15 @@ static int judge_group(const pairs_resp_index *x, const verd_rows *v, const int6
     if (same_tokens(x, rw, rl, o->eos_id)) { st->identical++; return 0; }
     int64_t lw = len_with_eos(x, rw, o->eos_id), ll = len_with_eos(x, rl, o->eos_id);
     if (o->prompt_len && o->max_length > 0) {
-        if (v->prompt[a] < 0 || v->prompt[a] >= o->n_prompts || o->prompt_len[v->prompt[a]] < 0)
+        int64_t i = v->prompt[a] - o->prompt0;
+        if (i < 0 || i >= o->n_prompts || o->prompt_len[i] < 0)
             return ERR("verdicts row %lld: prompt row %lld is not in the prompts file",
-                       (long long)a, (long long)v->prompt[a]);
-        if (o->prompt_len[v->prompt[a]] + (lw > ll ? lw : ll) > o->max_length) {
+                       (long long)(row0 + a), (long long)v->prompt[a]);
+        if (o->prompt_len[i] + (lw > ll ? lw : ll) > o->max_length) {
             st->too_long++;
             return 0;
         }
     }
-    p->chosen_resp = rw;
-    p->rejected_resp = rl;
-    p->row = (pairs_row){v->prompt[a], win, lose, x->resp->kind[rw], -1, v->verdict[a],
-                         v->order[a], k == 2 ? 1 : -1, a, k == 2 ? g[1] : -1, NAN, NAN};
     st->kept++;
     if (x->resp->kind[rw] == RESP_GREEDY) st->chosen_greedy++;
     else st->chosen_sampled++;
@@ -281,10 +292,9 @@ static int judge_group(const pairs_resp_index *x, const verd_rows *v, const int6
     return 1;
 }
 
-int pairs_select(const pairs_resp_index *x, const verd_rows *v, const pairs_select_opts *o,
-                 pairs_pick **picks, int64_t *n_picks, pairs_stats *st)
+int pairs_select_part(const pairs_resp_index *x, const verd_rows *v, const pairs_select_opts *o,
+                      pairs_pick **picks, int64_t *n_picks, pairs_stats *st)
 {
-    memset(st, 0, sizeof *st);
     int64_t *idx = sorted_verdicts(v);
     *picks = xmalloc(sizeof(pairs_pick) * (size_t)(v->n ? v->n : 1));
     *n_picks = 0;
@@ -303,14 +313,37 @@ int pairs_select(const pairs_resp_index *x, const verd_rows *v, const pairs_sele
         i += k;
     }
     free(idx);
-    if (st->kept) {
-        st->mean_chosen_len /= (double)st->kept;
-        st->mean_rejected_len /= (double)st->kept;
-    }
     if (rc != 0) {
         free(*picks);
         *picks = NULL;
         *n_picks = 0;
     }
     return rc;
+}
+
+void pairs_stats_finish(pairs_stats *st)
+{
+    if (st->kept) {
+        st->mean_chosen_len /= (double)st->kept;
+        st->mean_rejected_len /= (double)st->kept;
+    }
+}
+
+int pairs_select(const pairs_resp_index *x, const verd_rows *v, const pairs_select_opts *o,
+                 pairs_pick **picks, int64_t *n_picks, pairs_stats *st)
+{
+    memset(st, 0, sizeof *st);
+    int rc = pairs_select_part(x, v, o, picks, n_picks, st);
+    pairs_stats_finish(st);
+    return rc;
+}
+
+int pairs_pick_rebuild(const pairs_resp_index *x, const verd_rows *v, int64_t verdict_row0,
+                       int64_t row, int64_t row_swapped, pairs_pick *p)
+{
+    int64_t a = row - verdict_row0, b = row_swapped < 0 ? -1 : row_swapped - verdict_row0;
+    if (a < 0 || a >= v->n || b >= v->n)
+        return ERR("verdicts rows %lld, %lld: not among the rows read", (long long)row,
+                   (long long)row_swapped);
+    return make_pick(x, v, verdict_row0, a, b, p);
 }

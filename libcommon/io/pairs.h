@@ -97,9 +97,12 @@ typedef struct {
 typedef struct {
     int32_t eos_id;
     int64_t max_length;             /* prompt + longer response (with EOS); <= 0: none */
-    const int64_t *prompt_len;      /* [n_prompts] prompt tokens, or NULL: no length filter */
+    const int64_t *prompt_len;      /* [n_prompts] tokens of prompts prompt0, prompt0 + 1, ...
+                                       (-1: not in the prompts file), or NULL: no length filter */
     int64_t n_prompts;
     int32_t image_token_id;         /* a response holding it is dropped; < 0: none */
+    int64_t prompt0;                /* the prompt of prompt_len[0] */
+    int64_t verdict_row0;           /* verd holds the verdicts file's rows from this one on */
 } pairs_select_opts;
 
 /* What selection found. A judged pair is one (prompt, unordered candidate
@@ -124,5 +127,20 @@ typedef struct {
  * order, a verdict naming a candidate absent from the responses). */
 int pairs_select(const pairs_resp_index *x, const verd_rows *verd, const pairs_select_opts *o,
                  pairs_pick **picks, int64_t *n_picks, pairs_stats *st);
+/* The same over a part of the verdicts file: whole prompts, verd's rows
+ * being rows verdict_row0 ... of the file (pairs and messages name file
+ * rows). Counts are added to *st, the mean lengths left as sums until
+ * pairs_stats_finish; *picks is malloc'd. Consecutive parts in file order
+ * give the picks of the whole file, in order. */
+int pairs_select_part(const pairs_resp_index *x, const verd_rows *verd,
+                      const pairs_select_opts *o, pairs_pick **picks, int64_t *n_picks,
+                      pairs_stats *st);
+/* Mean lengths from the sums pairs_select_part leaves. */
+void pairs_stats_finish(pairs_stats *st);
+/* A kept pick again from its judgement rows (file rows: row.verdict_row
+ * and row.verdict_row_swapped, -1 when judged in one order), verd holding
+ * them from verdict_row0 on and x their responses. */
+int pairs_pick_rebuild(const pairs_resp_index *x, const verd_rows *verd, int64_t verdict_row0,
+                       int64_t row, int64_t row_swapped, pairs_pick *p);
 
 #endif

@@ -45,4 +45,29 @@ int resp_write(h5io_file *f, const resp_rows *r);
 /* Read every row of a file's /responses group. */
 int resp_read(h5io_file *f, resp_rows *r);
 
+/* ------------------------------------------- reading a part at a time -- */
+
+/* Open a responses file for this rank alone and check its schema and that
+ * every column has the same rows (*n gets them, n may be NULL). */
+int resp_open(h5io_file *f, const char *path, int64_t *n);
+/* Rows [row0, row0 + n) of /responses (hyperslab reads of every column). */
+int resp_read_range(h5io_file *f, int64_t row0, int64_t n, resp_rows *r);
+
+/* The prompts of a responses file with at least min_cands candidates,
+ * found in one pass over its prompt and candidate columns, a window of
+ * rows at a time: item i's candidates are the rows from item_row0[i] on
+ * with its prompt. 8 bytes per item. */
+typedef struct {
+    int64_t n_items;
+    int64_t *item_row0;     /* [n_items + 1]; the last is the file's rows */
+} resp_index;
+/* Errors: a prompt outside [0, n_prompts) ("x.h5: row 7 names prompt 99,
+ * the prompts file has 30"), rows not grouped by prompt with candidates
+ * 0, 1, ... ("x.h5: rows are not ordered by prompt and candidate (row
+ * 7)"). */
+int resp_index_items(h5io_file *f, int64_t n_prompts, int min_cands, resp_index *ix);
+/* The first row whose prompt is >= prompt (rows: the file's; a binary
+ * search reading one value per step). -1 on a read error. */
+int64_t resp_lower_bound(h5io_file *f, int64_t rows, int64_t prompt);
+
 #endif

@@ -97,44 +97,162 @@ static int run_my_chunks(stage *s, const stage_ops *ops, void *ctx, const int64_
     return rc;
 }
 
-/* Add one committed part's rows to the rows being assembled. */
-typedef struct {
-    const cols_table *table;
-    void *rows;
-} assembly;
+/* ---------------------------------------------------------- assembly -- */
 
-static int append_part(h5io_file *f, void *acc)
+static int64_t g_assembly_bytes = 8 << 20;
+
+void stage_set_assembly_bytes(int64_t bytes) { g_assembly_bytes = bytes > 0 ? bytes : 1; }
+
+/* This rank's block of parts [c0, c1): its rows and elements per column,
+ * and the windows it is read in (window w ends before chunk end[w]). */
+typedef struct {
+    int64_t c0, c1;
+    int64_t rows, *elems;           /* [n_cols] */
+    int64_t *end, n_windows;
+} assembly_plan;
+
+static void assembly_plan_free(assembly_plan *ap)
 {
-    assembly *a = acc;
-    void *part = xcalloc(1, a->table->size);
-    int rc = cols_read(f, a->table, part);
+    free(ap->elems);
+    free(ap->end);
+}
+
+static void add_window_end(assembly_plan *ap, int64_t chunk)
+{
+    ap->end = xrealloc(ap->end, sizeof(int64_t) * (size_t)(ap->n_windows + 1));
+    ap->end[ap->n_windows++] = chunk;
+}
+
+/* The sizes of one committed part (opened for its dataset shapes only). */
+static int part_sizes(const stage *s, int64_t chunk, int64_t *elems, int64_t *bytes)
+{
+    const cols_table *tab = s->spec->rows;
+    h5io_file f;
+    int rc = chk_part_open(&s->plan, chunk, &f);
     if (rc == 0) {
-        cols_append(a->table, a->rows, part);
-        cols_free(a->table, part);
+        rc = cols_elems(&f, tab, elems);
+        h5io_close(&f);
+    }
+    *bytes = 0;
+    for (int i = 0; rc == 0 && i < tab->n_cols; i++)
+        *bytes += elems[i] * (int64_t)h5io_type_size(tab->cols[i].type);
+    return rc;
+}
+
+/* Sizes of this rank's parts, cut into windows of whole parts of at most
+ * g_assembly_bytes (at least one part each). */
+static int plan_assembly(const stage *s, assembly_plan *ap)
+{
+    int n_cols = s->spec->rows->n_cols;
+    memset(ap, 0, sizeof *ap);
+    chk_my_block(&s->plan, s->t, &ap->c0, &ap->c1);
+    ap->elems = xcalloc((size_t)n_cols, sizeof *ap->elems);
+    int64_t *e = xmalloc(sizeof(int64_t) * (size_t)n_cols), window = 0;
+    int rc = 0;
+    for (int64_t c = ap->c0; rc == 0 && c < ap->c1; c++) {
+        int64_t bytes;
+        rc = part_sizes(s, c, e, &bytes);
+        if (rc != 0) break;
+        if (window > 0 && window + bytes > g_assembly_bytes) {
+            add_window_end(ap, c);
+            window = 0;
+        }
+        window += bytes;
+        ap->rows += e[0]; /* cols[0] is fixed: its elements are the part's rows */
+        for (int i = 0; i < n_cols; i++) ap->elems[i] += e[i];
+    }
+    if (rc == 0 && ap->c1 > ap->c0) add_window_end(ap, ap->c1);
+    free(e);
+    return rc;
+}
+
+/* The rows of window w, read part by part. */
+static int read_window(const stage *s, const assembly_plan *ap, int64_t w, void *rows)
+{
+    const cols_table *tab = s->spec->rows;
+    int64_t c0 = w == 0 ? ap->c0 : ap->end[w - 1];
+    int rc = 0;
+    void *part = xcalloc(1, tab->size);
+    for (int64_t c = c0; rc == 0 && c < ap->end[w]; c++) {
+        h5io_file f;
+        rc = chk_part_open(&s->plan, c, &f);
+        if (rc == 0) {
+            rc = cols_read(&f, tab, part);
+            h5io_close(&f);
+        }
+        if (rc == 0) {
+            cols_append(tab, rows, part);
+            cols_free(tab, part);
+        }
     }
     free(part);
     return rc;
 }
 
-/* All ranks: read a contiguous block of parts each and write OUT
- * collectively, rank r's block after rank r-1's: item order, whatever the
- * number of ranks. */
+/* Collective: true on every rank when rc failed on any. */
+static bool failed_anywhere(int rc)
+{
+    int bad = rc != 0, any = 0;
+    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    return any != 0;
+}
+
+/* The output's rows: every rank its block, window by window (collective).
+ * Returns this rank's result; *failed when any rank failed. */
+static int write_rows_in_windows(stage *s, const stage_ops *ops, void *ctx, h5io_file *f,
+                                 bool *failed)
+{
+    const cols_table *tab = s->spec->rows;
+    assembly_plan ap;
+    int rc = plan_assembly(s, &ap);
+    *failed = failed_anywhere(rc);
+    int k = tab->n_cols + 1;
+    int64_t *total = xmalloc(sizeof(int64_t) * (size_t)k), rounds = ap.n_windows;
+    total[0] = ap.rows;
+    memcpy(total + 1, ap.elems, sizeof(int64_t) * (size_t)tab->n_cols);
+    MPI_Allreduce(MPI_IN_PLACE, total, k, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
+    MPI_Allreduce(MPI_IN_PLACE, &rounds, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
+    cols_writer w = {tab, NULL};
+    if (!*failed) {
+        rc = cols_writer_begin(f, tab, total[0], total + 1, &w);
+        if (rc == 0) rc = cols_writer_blocks(&w, ap.rows, ap.elems);
+        *failed = failed_anywhere(rc);
+    }
+    for (int64_t r = 0; !*failed && r < rounds; r++) {
+        void *rows = xcalloc(1, tab->size);
+        if (r < ap.n_windows) rc = read_window(s, &ap, r, rows);
+        *failed = failed_anywhere(rc);
+        if (!*failed && ops->tally) ops->tally(ctx, rows);
+        if (!*failed) *failed = failed_anywhere(rc = cols_writer_put(&w, rows));
+        cols_free(tab, rows);
+        free(rows);
+    }
+    int end = w.s ? cols_writer_end(&w) : 0;
+    if (!*failed) *failed = failed_anywhere(rc = end);
+    free(total);
+    assembly_plan_free(&ap);
+    return rc;
+}
+
+/* All ranks: write OUT collectively, rank r's block of parts after rank
+ * r-1's: item order, whatever the number of ranks. */
 static void assemble_output(stage *s, const stage_ops *ops, void *ctx)
 {
     tool_ctx *t = s->t;
     const stage_spec *sp = s->spec;
-    assembly acc = {sp->rows, xcalloc(1, sp->rows->size)};
-    chk_read_my_block(t, &s->plan, append_part, &acc);
     h5io_file f;
     tool_agree(t, h5io_create(&f, sp->opts->out, MPI_COMM_WORLD));
+    bool failed;
+    int rc = write_rows_in_windows(s, ops, ctx, &f, &failed);
+    if (failed) { /* every rank: the failing ones print their message, all exit */
+        h5io_abandon(&f);
+        tool_agree(t, rc);
+    }
     h5io_provenance prov = {t->name, sp->schema, sp->schema_version, t->argc, t->argv,
                             sp->inputs, sp->n_inputs, sp->opts->model, sp->model_hash, sp->seed,
                             s->plan.run_key};
-    int rc = cols_write(&f, sp->rows, acc.rows);
-    if (rc == 0) rc = h5io_write_provenance(&f, &prov);
-    if (rc == 0 && ops->write_attrs) rc = ops->write_attrs(ctx, s, &f, acc.rows);
-    cols_free(sp->rows, acc.rows);
-    free(acc.rows);
+    rc = h5io_write_provenance(&f, &prov);
+    if (rc == 0 && ops->write_attrs) rc = ops->write_attrs(ctx, s, &f);
     /* every rank reached here; a failure now is a file-system one all see */
     if (rc != 0) {
         h5io_abandon(&f);

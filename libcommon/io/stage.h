@@ -6,7 +6,9 @@
  * complete"; loading what the work needs; the start line and progress;
  * this rank's share of the pending chunks; the interrupted and
  * missing-chunk exits; the collective assembly of OUT (rows of the output's
- * column group, columns.h, then provenance and the tool's attributes); and
+ * column group, columns.h, then provenance and the tool's attributes): each
+ * rank reads its contiguous block of parts a window at a time and writes it
+ * into its own block of OUT, so no rank ever holds more than a window; and
  * the summary. The tool gives the per-chunk work and the attributes as
  * callbacks (stage_ops); a chunk's rows go to its part file through
  * stage_commit_part.
@@ -74,10 +76,14 @@ typedef struct {
      * go to s->progress. */
     int (*run_chunk)(void *ctx, stage *s, int64_t chunk, bool *stop);
     /* Collective: the output's root attributes after its rows and
-     * provenance; rows are this rank's block of the output. NULL: none. */
-    int (*write_attrs)(void *ctx, stage *s, h5io_file *f, const void *rows);
+     * provenance. NULL: none. */
+    int (*write_attrs)(void *ctx, stage *s, h5io_file *f);
     /* The last line, once the output is committed. */
     void (*summary)(void *ctx, const stage *s);
+    /* During assembly, each window of the output rows this rank reads (a
+     * rows struct of the output's table), before it is written: for counts
+     * over the output (summed over ranks in write_attrs). NULL: none. */
+    void (*tally)(void *ctx, const void *rows);
 } stage_ops;
 
 struct stage {
@@ -98,6 +104,11 @@ int stage_run(tool_ctx *t, const stage_spec *spec, const stage_ops *ops, void *c
  * of "nothing to do". */
 int stage_run_then(tool_ctx *t, const stage_spec *spec, const stage_ops *ops, void *ctx,
                    stage *s, const char *complete_note);
+/* Assembly reads each rank's block of parts in windows of whole parts of
+ * at most this many bytes (at least one part), default 8 MiB: with the
+ * output's arrays growing by doubling, a rank holds up to about twice that.
+ * Tests set it small to cut the output into many rounds. */
+void stage_set_assembly_bytes(int64_t bytes);
 /* Write a chunk's rows to its part file and commit it (this rank alone). */
 int stage_commit_part(stage *s, int64_t chunk, const void *rows);
 void stage_free(stage *s);

@@ -1,9 +1,11 @@
-/* verdicts.c — io layer: the sima.verdicts columns, written and read whole. */
+/* verdicts.c — io layer: the sima.verdicts columns, written and read whole or
+ * a row range at a time. */
 #include "verdicts.h"
 #include "columns.h"
 #include "err.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,6 +66,31 @@ const char *verd_text(const verd_rows *r, int64_t i, int64_t *len)
 
 /* verd_append, verd_free, verd_write, verd_read: the generic ones on verd_table */
 COLS_ROW_FUNCTIONS(verd, verd_rows, verd_table)
+
+int verd_open(h5io_file *f, const char *path, int64_t *n)
+{
+    return cols_open(f, path, VERD_SCHEMA, VERD_SCHEMA_VERSION, &verd_table, n);
+}
+
+int verd_read_judgements(h5io_file *f, int64_t row0, int64_t n, verd_rows *r)
+{
+    memset(r, 0, sizeof *r);
+    cols_grow_rows(&verd_table, r, n > 0 ? n : 1);
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < verd_table.n_cols; i++) {
+        const cols_col *c = &verd_table.cols[i];
+        if (c->kind != COLS_FIXED) continue;
+        char path[64];
+        snprintf(path, sizeof path, "%s/%s", verd_table.group, c->name);
+        void *field;
+        memcpy(&field, (char *)r + c->field, sizeof field);
+        rc = h5io_read_column(f, path, c->type, row0, n, field);
+    }
+    memset(r->text_len, 0, sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
+    r->n = n;
+    if (rc != 0) verd_free(r);
+    return rc;
+}
 
 int verd_parse(const char *text, size_t len)
 {

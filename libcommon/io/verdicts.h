@@ -1,5 +1,6 @@
 /* verdicts.h — io layer: rows of a sima.verdicts file
- * (data/schemas/verdicts.md) in memory; collective write and whole read. */
+ * (data/schemas/verdicts.md) in memory; collective write, whole read and
+ * reads of a row range. */
 #ifndef SIMA_IO_VERDICTS_H
 #define SIMA_IO_VERDICTS_H
 
@@ -42,6 +43,13 @@ void verd_free(verd_rows *r);
 
 int verd_write(h5io_file *f, const verd_rows *r);   /* collective */
 int verd_read(h5io_file *f, verd_rows *r);          /* every row */
+
+/* Open a verdicts file for this rank alone, check its schema and that every
+ * column has the same rows (*n gets them, n may be NULL). */
+int verd_open(h5io_file *f, const char *path, int64_t *n);
+/* Rows [row0, row0 + n) of every column but the critic's text (text_len
+ * zero, text NULL): what choosing pairs needs, 40 bytes a row. */
+int verd_read_judgements(h5io_file *f, int64_t row0, int64_t n, verd_rows *r);
 
 /* The verdict in a critic's output: the last "[[1]]" or "[[2]]"; 0 if none. */
 int verd_parse(const char *text, size_t len);

@@ -8,7 +8,10 @@
 #  - a job killed (SIGKILL) at a random point and rerun equals an
 #    uninterrupted run; SIGTERM commits, exits 3, and a rerun finishes; a finished output is left alone by a rerun, another
 #    run's output is refused without --overwrite;
-#  - inputs of the wrong schema are refused;
+#  - inputs of the wrong schema, verdicts or responses not ordered by
+#    prompt, responses with corrupt offsets are refused, naming the file;
+#  - 20000 made-up prompts: selection in several windows shared by 3 ranks
+#    gives the file of 1 rank;
 #  - --max-length drops everything it must; ref log-probs are NaN without
 #    --ref-logps, finite and below the generation log-probs with it;
 #  - export writes llava-dpo and trl JSON lines.
@@ -120,6 +123,14 @@ check '[ $rc -eq 1 ] && grep -q "expected sima.pairs" "$tmp/schema3.log"' "expor
 rc=$?
 check '[ $rc -eq 2 ]' "bad --format not a usage error"
 
+# --- verdicts not ordered by prompt (the schema's order): refused, naming the file
+"$helper" --make-verdicts "$tmp/responses.h5" "$tmp/reversed.h5" --reversed
+mpi 1 "$bin/sima-pairs" "${opts[@]}" --verdicts "$tmp/reversed.h5" --out "$tmp/x.h5" 2>"$tmp/order.log"
+rc=$?
+check '[ $rc -eq 1 ] && grep -q "reversed.h5: rows are not ordered by prompt (row 2: prompt 28 after 29)" "$tmp/order.log"' \
+  "unordered verdicts not refused: $(cat "$tmp/order.log")"
+check '[ ! -e "$tmp/x.h5" ]' "output created on failure"
+
 # --- export
 "$bin/sima-pairs" export "$tmp/r1.h5" --format llava-dpo --out "$tmp/llava.jsonl" 2>"$tmp/exp1.log"
 rc=$?
@@ -153,5 +164,48 @@ for r, t in zip(ll, tr):
         assert t["images"] == ["/data/coco/" + r["image"]]
         assert t["prompt"][0]["content"][0] == {"type": "image"}
 PY
+
+# --- 20000 prompts (made-up responses, 30000 verdict rows): selection runs
+#     in several windows of whole prompts shared by the ranks; 1 and 3 ranks
+#     give the same file and the counts of the pattern
+make_test_prompts 20000
+"$helper" --make-responses 20000 "$tmp/big-resp.h5" && "$helper" --make-verdicts "$tmp/big-resp.h5" "$tmp/big-verd.h5"
+check '[ $? -eq 0 ]' "made-up responses and verdicts not written"
+big=(--model "$model" --prompts "$tmp/prompts.h5" --responses "$tmp/big-resp.h5"
+     --verdicts "$tmp/big-verd.h5" --template llava_hf --chunk 700)
+for np in 1 3; do
+  mpi "$np" "$bin/sima-pairs" "${big[@]}" --out "$tmp/big$np.h5" >"$tmp/big$np.log" 2>&1
+  rc=$?
+  check '[ $rc -eq 0 ]' "sima-pairs on 20000 prompts, -np $np failed: $(cat "$tmp/big$np.log")"
+done
+check 'same_pairs "$tmp/big1.h5" "$tmp/big3.h5"' "20000 prompts: -np 1 and -np 3 outputs differ"
+# patterns 0,1,3,5 kept: 4 of every 6 prompts (20000 = 6 * 3333 + 2: 13334);
+# 2 no verdict, 4 inconsistent: 3333 each
+check 'grep -q "20000 judged pairs: 13334 kept; dropped 3333 no verdict, 3333 inconsistent, 0 identical, 0 too long" "$tmp/big3.log"' \
+  "20000 prompts: counts wrong: $(grep judged "$tmp/big3.log")"
+values "$tmp/big3.h5" /pairs/prompt >"$tmp/bigp.txt"
+check '[ "$(wc -l <"$tmp/bigp.txt")" = 13334 ] && sort -n -c "$tmp/bigp.txt"' "20000 prompts: pairs not in prompt order"
+
+# --- corrupt offsets in the middle of the responses' tokens (decreasing,
+#     then past the data): an error naming the file and the dataset, no output
+cp "$tmp/big-resp.h5" "$tmp/bad-resp.h5"
+"$helper" --damage "$tmp/bad-resp.h5" /responses/tokens/offsets 30001 5
+mpi 2 "$bin/sima-pairs" "${big[@]}" --responses "$tmp/bad-resp.h5" --out "$tmp/bad.h5" 2>"$tmp/bad.log"
+rc=$?
+check '[ $rc -eq 1 ] && grep -q "bad-resp.h5: /responses/tokens/offsets: offsets decrease at row 30001 (5 after " "$tmp/bad.log"' \
+  "decreasing offsets not reported: $(cat "$tmp/bad.log")"
+"$helper" --damage "$tmp/bad-resp.h5" /responses/tokens/offsets 30001 999999999
+mpi 2 "$bin/sima-pairs" "${big[@]}" --responses "$tmp/bad-resp.h5" --out "$tmp/bad.h5" 2>"$tmp/bad.log"
+rc=$?
+check '[ $rc -eq 1 ] && grep -q "bad-resp.h5: /responses/tokens/offsets: offset 999999999 at row 30001 is past the end of /responses/tokens/data" "$tmp/bad.log"' \
+  "offsets past the data not reported: $(cat "$tmp/bad.log")"
+check '[ ! -e "$tmp/bad.h5" ]' "output created from a corrupt input"
+# responses out of prompt order
+cp "$tmp/big-resp.h5" "$tmp/bad-resp.h5"
+"$helper" --damage "$tmp/bad-resp.h5" /responses/prompt 30001 0
+mpi 2 "$bin/sima-pairs" "${big[@]}" --responses "$tmp/bad-resp.h5" --out "$tmp/bad.h5" 2>"$tmp/bad.log"
+rc=$?
+check '[ $rc -eq 1 ] && grep -q "bad-resp.h5: rows are not ordered by prompt (row 30001: prompt 0 after 15000)" "$tmp/bad.log"' \
+  "responses out of order not reported: $(cat "$tmp/bad.log")"
 
 finish

@@ -3,11 +3,12 @@
 # array and JSON Lines) and SIMA prompt JSON Lines built here from the golden
 # JPEGs, with a shared image, a text-only record, a missing and a corrupt
 # image; the stored rows, image mapping, dedupe (bytes equal to the original
-# files), skip report and counts; the same file from 1 and 2 ranks; errors
-# (bad JSON with line and column, a record of the wrong shape, nothing
-# usable) with no output created and an existing output left alone; export
-# (JSONL, --out, --images, round trip through import) and info; the bundled
-# demo data set.
+# files), skip report and counts; the same file from 1 and 2 ranks; 70000
+# prompts and 400 images written in many rounds, the same from 1 and 3
+# ranks; errors (bad JSON with line and column, a record of the wrong shape,
+# nothing usable) with no output created and an existing output left alone;
+# export (JSONL, --out, --images, round trip through import) and info; the
+# bundled demo data set.
 set -u
 bin=${SIMA_BIN:?}/sima-prep
 golden=${SIMA_GOLDEN_DIR:-$SIMA_GOLDEN_DEFAULT}
@@ -160,6 +161,47 @@ if command -v mpirun >/dev/null; then
     check '[ "$(values p.h5 $d | md5sum)" = "$(values p_np2.h5 $d | md5sum)" ]' "-np 2 differs in $d"
   done
   check 'diff -q <(tail -n +4 p.h5.report.txt) <(tail -n +4 r_np2.txt) >/dev/null' "-np 2 report differs"
+fi
+
+# --- many rounds: 70000 prompts (two rounds of prompt rows) naming 400
+#     distinct images (several rounds of images per rank), every 50th missing:
+#     1 and 3 ranks give the same file, and the export gives back the input
+mkdir -p many
+for i in $(seq 0 399); do
+  [ $((i % 50)) -eq 7 ] || ln -s "$PWD/images/$( [ $((i % 2)) -eq 0 ] && echo a.jpg || echo sub/b.jpg)" "many/$i.jpg"
+done
+python3 - <<'PY'
+import json
+with open("many.jsonl", "w") as f:
+    for i in range(70000):
+        rec = {"id": "m%d" % i, "text": "question %d" % i, "ground_truth": "answer %d" % (i * 7)}
+        if i % 9: rec["image"] = "%d.jpg" % (i * 13 % 400)
+        f.write(json.dumps(rec) + "\n")
+PY
+if command -v mpirun >/dev/null; then
+  for np in 1 3; do
+    mpirun --oversubscribe --allow-run-as-root -np $np "$bin" import many.jsonl --image-root many \
+      --out many$np.h5 -q 2>err.txt
+    check '[ $? -eq 0 ]' "import of 70000 prompts on $np ranks failed: $(cat err.txt)"
+  done
+  check 'h5diff -q many1.h5 many3.h5 /prompts /prompts && h5diff -q many1.h5 many3.h5 /images /images' \
+    "70000 prompts: 1 and 3 ranks give different files"
+  check 'diff -q <(tail -n +4 many1.h5.report.txt) <(tail -n +4 many3.h5.report.txt) >/dev/null' \
+    "70000 prompts: reports differ"
+  "$bin" export many3.h5 >many.out.jsonl
+  python3 - <<'PY' && ok || bad "70000 prompts: exported rows differ from the input"
+import json
+rows = [json.loads(l) for l in open("many.out.jsonl")]
+want = []
+for i in range(70000):
+    img = "%d.jpg" % (i * 13 % 400) if i % 9 else None
+    if img and (i * 13 % 400) % 50 == 7: continue
+    want.append({"id": "m%d" % i, "question": "question %d" % i, "ground_truth": "answer %d" % (i * 7), "image": img})
+assert rows == want, (len(rows), len(want))
+skipped = [l.split("\t") for l in open("many3.h5.report.txt") if not l.startswith(("#", "record"))]
+assert len(skipped) == 70000 - len(want) and all(s[4].startswith("missing") for s in skipped), len(skipped)
+PY
+  check '[ "$(dim0 many3.h5 images/name/offsets)" = 393 ]' "392 images stored"
 fi
 
 # --- SIMA prompt JSONL: auto-detected or --format sima; --limit

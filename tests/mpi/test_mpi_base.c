@@ -2,6 +2,7 @@
  * located errors; rank-tagged error records. Every rank checks; the counts
  * are summed so rank 0's "N passed, N failed" line covers all ranks. */
 #include "check.h"
+#include "mpi_test.h"
 #include "err.h"
 #include "libcheck.h"
 
@@ -42,11 +43,5 @@ int main(int argc, char **argv)
     CHECK_OK(allreduce_sum(&v));
     CHECK_EQ(v, size * (size + 1) / 2);
 
-    int counts[2] = {check_passed, check_failed};
-    MPI_Allreduce(MPI_IN_PLACE, counts, 2, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-    check_passed = counts[0];
-    check_failed = counts[1];
-    int rc = rank == 0 ? check_finish() : (check_failed ? 1 : 0);
-    MPI_Finalize();
-    return rc;
+    return test_mpi_finish_ranks();
 }

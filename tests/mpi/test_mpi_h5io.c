@@ -6,11 +6,14 @@
  * whole communicator and through MPI_COMM_SELF, and compared row by row with
  * the rows it should hold. Rank 0 then writes the same global rows alone
  * (MPI_COMM_SELF) and the two files must hold identical datasets. Also:
- * provenance round trip, schema refusals, commit/abandon leave no temporary
- * file, read errors name file and dataset, and a rank with bad rows makes
- * every rank fail instead of hanging. Counts are summed over ranks; rank 0
+ * the same columns written in rounds through streams (sizes known,
+ * growing, each rank filling its own block) equal them too; provenance
+ * round trip, schema refusals, commit/abandon leave no temporary file, read
+ * errors name file and dataset, and a rank with bad rows makes every rank
+ * fail instead of hanging. Counts are summed over ranks; rank 0
  * prints the total. */
 #include "check.h"
+#include "mpi_test.h"
 #include "err.h"
 #include "golden.h"
 #include "h5io.h"
@@ -133,6 +136,111 @@ static int write_all_columns(const char *path, MPI_Comm comm)
     return h5io_commit(&f);
 }
 
+typedef enum { STREAM_ROUNDS, STREAM_GROWING, STREAM_BLOCKS } stream_mode;
+
+/* Rows [g0, g0 + n) of column k (ragged first, then fixed) put in one round. */
+static int put_rows(h5io_stream *st, int k, int64_t g0, int64_t n)
+{
+    int rc;
+    if (k < N_RAGGED) {
+        const ragged_spec *rs = &RAGGED[k];
+        int64_t *lengths;
+        void *data;
+        td_build_ragged(rs->fn, rs->type, g0, n, &lengths, &data);
+        rc = h5io_stream_put(st, n, lengths, data);
+        free(lengths);
+        free(data);
+    } else {
+        const column_spec *cs = &COLUMNS[k - N_RAGGED];
+        void *data = td_build_column(cs->fn, cs->type, cs->width, g0, n);
+        rc = h5io_stream_put(st, n, NULL, data);
+        free(data);
+    }
+    return rc;
+}
+
+/* Elements of rows [g0, g0 + n) of column k. */
+static int64_t elems_of(int k, int64_t g0, int64_t n)
+{
+    if (k >= N_RAGGED) return n * COLUMNS[k - N_RAGGED].width;
+    int64_t *lengths, e = 0;
+    void *data;
+    td_build_ragged(RAGGED[k].fn, RAGGED[k].type, g0, n, &lengths, &data);
+    for (int64_t i = 0; i < n; i++) e += lengths[i];
+    free(lengths);
+    free(data);
+    return e;
+}
+
+/* Blocks: each rank puts its block of write_all_columns in rank + 2 puts of
+ * uneven sizes, then puts nothing until every rank is done. */
+static int put_block_in_rounds(h5io_stream *st, int k, int rounds, int rank, int size)
+{
+    int64_t g0, n;
+    int64_t G = k < N_RAGGED ? RAGGED[k].rows : COLUMNS[k - N_RAGGED].rows;
+    split_rows(G, size, rank, empty_rank(k, size), &g0, &n);
+    int rc = h5io_stream_blocks(st, n, elems_of(k, g0, n));
+    int mine = rank + 2;
+    for (int r = 0, at = 0; r < rounds && rc == 0; r++) {
+        int64_t take = r >= mine        ? 0
+                       : r == mine - 1 ? n - at
+                                       : n * (r + 1) * (r + 1) / (mine * mine) - at;
+        rc = put_rows(st, k, g0 + at, take);
+        at += (int)take;
+    }
+    return rc;
+}
+
+/* The same columns written in rounds through streams: round k puts the
+ * global rows [G*k/rounds, G*(k+1)/rounds), split over the ranks as above
+ * (so some rounds give a rank nothing); growing streams learn their size
+ * as they go; in blocks, each rank fills its own block at its own pace.
+ * The datasets must equal write_all_columns'. */
+static int stream_all_columns(const char *path, MPI_Comm comm, int rounds, stream_mode mode)
+{
+    bool growing = mode == STREAM_GROWING;
+    int rank, size;
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+    h5io_file f;
+    if (h5io_create(&f, path, comm)) return -1;
+    int rc = 0;
+    for (int k = 0; k < N_RAGGED + N_COLUMNS && rc == 0; k++) {
+        bool ragged = k < N_RAGGED;
+        const ragged_spec *rs = ragged ? &RAGGED[k] : NULL;
+        const column_spec *cs = ragged ? NULL : &COLUMNS[k - N_RAGGED];
+        int64_t G = ragged ? rs->rows : cs->rows;
+        h5io_stream st;
+        if (ragged) {
+            int64_t *lengths, elems = 0;
+            void *data;
+            td_build_ragged(rs->fn, rs->type, 0, G, &lengths, &data);
+            for (int64_t i = 0; i < G; i++) elems += lengths[i];
+            free(lengths);
+            free(data);
+            rc = h5io_stream_ragged(&f, rs->path, rs->type, growing ? H5IO_GROWING : G,
+                                    growing ? H5IO_GROWING : elems, &st);
+        } else {
+            rc = h5io_stream_column(&f, cs->path, cs->type, cs->width, growing ? H5IO_GROWING : G,
+                                    &st);
+        }
+        if (rc == 0 && mode == STREAM_BLOCKS)
+            rc = put_block_in_rounds(&st, k, rounds, rank, size);
+        for (int r = 0; r < rounds && rc == 0 && mode != STREAM_BLOCKS; r++) {
+            int64_t lo = G * r / rounds, hi = G * (r + 1) / rounds, g0, n;
+            split_rows(hi - lo, size, rank, empty_rank(k + r, size), &g0, &n);
+            rc = put_rows(&st, k, lo + g0, n);
+        }
+        int end = h5io_stream_end(&st);
+        if (rc == 0) rc = end;
+    }
+    if (rc) {
+        h5io_abandon(&f);
+        return -1;
+    }
+    return h5io_commit(&f);
+}
+
 /* Every row of every column, then a few sub-ranges, as this rank reads them. */
 static void check_all_columns(h5io_file *f)
 {
@@ -209,6 +317,45 @@ static void test_same_as_one_rank(void)
     MPI_Barrier(MPI_COMM_WORLD);
     free(all);
     free(one);
+}
+
+/* Rounds through streams, with known sizes, growing, and in blocks: the
+ * same datasets as one write per column; growing ones are chunked, known
+ * ones stored as before. */
+static void test_streams_in_rounds(void)
+{
+    char *all = in_dir("all.h5"), *known = in_dir("known.h5"), *grown = in_dir("grown.h5"),
+         *blocks = in_dir("blocks.h5");
+    CHECK_OK(stream_all_columns(known, MPI_COMM_WORLD, 7, STREAM_ROUNDS));
+    CHECK_OK(stream_all_columns(grown, MPI_COMM_WORLD, 5, STREAM_GROWING));
+    CHECK_OK(stream_all_columns(blocks, MPI_COMM_WORLD, g_size + 1, STREAM_BLOCKS));
+    h5io_file f;
+    CHECK_OK(h5io_open(&f, grown, MPI_COMM_SELF));
+    check_all_columns(&f);
+    h5io_close(&f);
+    if (g_rank == 0) {
+        char why[256] = "";
+        int differ = td_compare_files(all, known, why, sizeof why);
+        CHECK_MSG(differ == 0, "%d datasets differ, rounds with known sizes: %s", differ, why);
+        differ = td_compare_files(all, grown, why, sizeof why);
+        CHECK_MSG(differ == 0, "%d datasets differ, growing rounds: %s", differ, why);
+        differ = td_compare_files(all, blocks, why, sizeof why);
+        CHECK_MSG(differ == 0, "%d datasets differ, blocks: %s", differ, why);
+        int chunked = -1, filters = -1;
+        CHECK_OK(td_storage(known, "/big/bytes/data", &chunked, &filters));
+        CHECK(chunked == 0 && filters == 0);
+        CHECK_OK(td_storage(known, "/big/text/data", &chunked, &filters));
+        CHECK(chunked == 1 && filters >= 1);
+        CHECK_OK(td_storage(grown, "/big/bytes/data", &chunked, &filters));
+        CHECK(chunked == 1 && filters == 0);
+        CHECK_OK(td_storage(grown, "/prompts/question/data", &chunked, &filters));
+        CHECK(chunked == 1 && filters >= 1);
+    }
+    MPI_Barrier(MPI_COMM_WORLD);
+    free(all);
+    free(known);
+    free(grown);
+    free(blocks);
 }
 
 static void test_provenance(void)
@@ -402,8 +549,8 @@ static void test_bad_rows_on_one_rank(void)
 
 static void remove_outputs(void)
 {
-    static const char *names[] = {"all.h5", "one.h5", "prov.h5", "schema.h5", "bare.h5",
-                                  "kept.h5"};
+    static const char *names[] = {"all.h5",  "one.h5",    "known.h5", "grown.h5", "blocks.h5",
+                                  "prov.h5", "schema.h5", "bare.h5",  "kept.h5"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char *p = in_dir(names[i]);
         unlink(p);
@@ -428,6 +575,7 @@ int main(int argc, char **argv)
 
     test_write_and_read_back();
     test_same_as_one_rank();
+    test_streams_in_rounds();
     test_provenance();
     test_schema_refusals();
     test_commit_and_abandon();
@@ -439,11 +587,5 @@ int main(int argc, char **argv)
     /* every file, dataset, group and attribute handle was closed */
     CHECK_EQ(H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL), 0);
 
-    int counts[2] = {check_passed, check_failed};
-    MPI_Allreduce(MPI_IN_PLACE, counts, 2, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
-    check_passed = counts[0];
-    check_failed = counts[1];
-    int rc = g_rank == 0 ? check_finish() : (check_failed ? 1 : 0);
-    MPI_Finalize();
-    return rc;
+    return test_mpi_finish_ranks();
 }

@@ -1,8 +1,11 @@
 /* test_columns.c — the generic column-group writer/reader (io/columns.h):
  * a small struct of rows with every kind of column is grown, appended,
- * written, read back and checked against values written out by hand; ragged
- * columns that share lengths must agree in the file; and the responses
- * group keeps its dataset names and attributes. */
+ * written, read back and checked against values written out by hand; every
+ * row range read alone; a group written in rounds equals one written at
+ * once; ragged columns that share lengths must agree in the file, and every
+ * column must have the group's rows; the responses group keeps its
+ * dataset names and attributes, and its items are found a window at a
+ * time. */
 #include "check.h"
 #include "columns.h"
 #include "err.h"
@@ -138,24 +141,117 @@ static void test_file(const char *dir)
     unlink(path);
 }
 
+/* A group written in rounds through a cols_writer holds the rows of one
+ * cols_write, and every row range of it reads back alone (first, last,
+ * empty, whole and all between; rows with 0 elements and 0 tags among
+ * them). */
+static void test_ranges_and_rounds(const char *dir)
+{
+    char one[512], rounds[512];
+    snprintf(one, sizeof one, "%s/one.h5", dir);
+    snprintf(rounds, sizeof rounds, "%s/rounds.h5", dir);
+    enum { N = 23 };
+    demo_rows all = {0};
+    for (int64_t id = 0; id < N; id++) demo_push(&all, id, id % 4);
+    h5io_file f;
+    CHECK_OK(h5io_create(&f, one, MPI_COMM_SELF));
+    CHECK_OK(cols_write(&f, &DEMO, &all));
+    CHECK_OK(h5io_commit(&f));
+    /* rounds of 0, 5, 1, 0, 17 rows */
+    int64_t elems[5], sizes[] = {0, 5, 1, 0, 17};
+    cols_local_elems(&DEMO, &all, elems);
+    cols_writer w;
+    CHECK_OK(h5io_create(&f, rounds, MPI_COMM_SELF));
+    CHECK_OK(cols_writer_begin(&f, &DEMO, N, elems, &w));
+    for (int k = 0, id = 0; k < 5; id += (int)sizes[k++]) {
+        demo_rows part = {0};
+        for (int64_t j = 0; j < sizes[k]; j++) demo_push(&part, id + j, (id + j) % 4);
+        CHECK_OK(cols_writer_put(&w, &part));
+        cols_free(&DEMO, &part);
+    }
+    CHECK_OK(cols_writer_end(&w));
+    CHECK_OK(h5io_commit(&f));
+    /* both files hold the rows, with the same sizes */
+    int64_t got[5];
+    demo_rows back;
+    CHECK_OK(h5io_open(&f, one, MPI_COMM_SELF));
+    CHECK_OK(cols_elems(&f, &DEMO, got));
+    CHECK(memcmp(got, elems, sizeof got) == 0);
+    h5io_close(&f);
+    CHECK_OK(h5io_open(&f, rounds, MPI_COMM_SELF));
+    CHECK_EQ(cols_rows(&f, &DEMO), N);
+    CHECK_OK(cols_elems(&f, &DEMO, got));
+    CHECK(memcmp(got, elems, sizeof got) == 0);
+    CHECK_OK(cols_read(&f, &DEMO, &back));
+    check_demo(&back, 0, N);
+    cols_free(&DEMO, &back);
+    int bad = 0;
+    for (int64_t r0 = 0; r0 <= N; r0++)
+        for (int64_t n = 0; r0 + n <= N; n++) {
+            demo_rows back;
+            CHECK_OK(cols_read_range(&f, &DEMO, r0, n, &back));
+            int before = check_failed;
+            check_demo(&back, r0, n);
+            bad += check_failed != before;
+            cols_free(&DEMO, &back);
+        }
+    CHECK_EQ(bad, 0);
+    CHECK_FAILS_WITH(cols_read_range(&f, &DEMO, 20, 4, &back),
+                     "rounds.h5: /demo: rows [20, 24) out of range (23 rows)");
+    h5io_close(&f);
+    cols_free(&DEMO, &all);
+    unlink(one);
+    unlink(rounds);
+}
+
+/* The demo group written a column at a time, as another program might:
+ * ids 0 .. n-1, a with lengths la (zeros), empty notes, b with lengths lb,
+ * tag_rows empty rows of tags. */
+static void write_by_hand(const char *path, int64_t n, const int64_t *la, const int64_t *lb,
+                          int64_t tag_rows)
+{
+    int64_t id[8], zero[8] = {0};
+    int32_t a[32] = {0};
+    float b[32] = {0};
+    for (int64_t i = 0; i < n; i++) id[i] = i;
+    h5io_file f;
+    CHECK_OK(h5io_create(&f, path, MPI_COMM_SELF));
+    CHECK_OK(h5io_write_column(&f, "/demo/id", H5IO_I64, n, 1, id));
+    CHECK_OK(h5io_write_ragged(&f, "/demo/a", H5IO_I32, n, la, a));
+    CHECK_OK(h5io_write_ragged(&f, "/demo/note", H5IO_TEXT, n, zero, ""));
+    CHECK_OK(h5io_write_ragged(&f, "/demo/b", H5IO_F32, n, lb, b));
+    CHECK_OK(h5io_write_ragged(&f, "/demo/tags", H5IO_I64, tag_rows, zero, NULL));
+    CHECK_OK(h5io_commit(&f));
+}
+
+/* A column with fewer rows than the group (its offsets cut short): refused
+ * by every read, whatever the range, naming both columns. */
+static void test_short_column(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/short.h5", dir);
+    int64_t len[3] = {0, 1, 2};
+    write_by_hand(path, 3, len, len, 2);
+    demo_rows back;
+    h5io_file f;
+    CHECK_OK(h5io_open(&f, path, MPI_COMM_SELF));
+    CHECK_FAILS_WITH(cols_read_range(&f, &DEMO, 0, 1, &back),
+                     "short.h5: /demo/tags has 2 rows, /demo/id 3");
+    CHECK_FAILS_WITH(cols_read(&f, &DEMO, &back), "/demo/tags has 2 rows, /demo/id 3");
+    CHECK(back.id == NULL && back.n == 0);
+    h5io_close(&f);
+    unlink(path);
+}
+
 /* a and b of different lengths in the file: refused, naming both. */
 static void test_mismatch(const char *dir)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/bad.h5", dir);
-    int64_t id[2] = {0, 1}, la[2] = {1, 2}, lb[2] = {2, 1}, ln[2] = {0, 0};
-    int32_t a[3] = {1, 2, 3};
-    float b[3] = {1, 2, 3};
-    int64_t tags_len[2] = {0, 0};
-    h5io_file f;
-    CHECK_OK(h5io_create(&f, path, MPI_COMM_SELF));
-    CHECK_OK(h5io_write_column(&f, "/demo/id", H5IO_I64, 2, 1, id));
-    CHECK_OK(h5io_write_ragged(&f, "/demo/a", H5IO_I32, 2, la, a));
-    CHECK_OK(h5io_write_ragged(&f, "/demo/note", H5IO_TEXT, 2, ln, ""));
-    CHECK_OK(h5io_write_ragged(&f, "/demo/b", H5IO_F32, 2, lb, b));
-    CHECK_OK(h5io_write_ragged(&f, "/demo/tags", H5IO_I64, 2, tags_len, NULL));
-    CHECK_OK(h5io_commit(&f));
+    int64_t la[2] = {1, 2}, lb[2] = {2, 1};
+    write_by_hand(path, 2, la, lb, 2);
     demo_rows back;
+    h5io_file f;
     CHECK_OK(h5io_open(&f, path, MPI_COMM_SELF));
     CHECK_FAILS_WITH(cols_read(&f, &DEMO, &back), "b and a have different lengths");
     CHECK(back.id == NULL && back.n == 0); /* freed */
@@ -198,6 +294,70 @@ static void test_responses_layout(const char *dir)
     unlink(path);
 }
 
+/* Write a responses file of (prompt, candidate) rows. */
+static void write_responses(const char *path, const int64_t *prompt, const int32_t *cand, int n)
+{
+    resp_rows r = {0};
+    int32_t tok[1] = {7};
+    float lp[1] = {-1};
+    for (int i = 0; i < n; i++)
+        resp_push(&r, prompt[i], cand[i], cand[i] ? RESP_SAMPLED : RESP_GREEDY, 1, 1, tok, lp,
+                  i % 2, "ab", i % 3);
+    h5io_file f;
+    CHECK_OK(h5io_create(&f, path, MPI_COMM_SELF));
+    CHECK_OK(resp_write(&f, &r));
+    CHECK_OK(h5io_set_attr_str(&f, "/", "schema", RESP_SCHEMA));
+    CHECK_OK(h5io_set_attr_i64(&f, "/", "schema_version", RESP_SCHEMA_VERSION));
+    CHECK_OK(h5io_commit(&f));
+    resp_free(&r);
+}
+
+/* The items of a responses file (prompts with enough candidates), found a
+ * window at a time; its row ranges; and the files it refuses. */
+static void test_responses_index(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/ix.h5", dir);
+    /* prompts 0 (3 candidates), 1 (1), 3 (2), 4 (1), 6 (2) */
+    int64_t prompt[] = {0, 0, 0, 1, 3, 3, 4, 6, 6};
+    int32_t cand[] = {0, 1, 2, 0, 0, 1, 0, 0, 1};
+    write_responses(path, prompt, cand, 9);
+    h5io_file f;
+    int64_t n = -1;
+    CHECK_OK(resp_open(&f, path, &n));
+    CHECK_EQ(n, 9);
+    resp_index ix;
+    CHECK_OK(resp_index_items(&f, 7, 2, &ix));
+    CHECK(ix.n_items == 3 && ix.item_row0[0] == 0 && ix.item_row0[1] == 4 &&
+          ix.item_row0[2] == 7 && ix.item_row0[3] == 9);
+    free(ix.item_row0);
+    CHECK_OK(resp_index_items(&f, 7, 1, &ix));
+    CHECK(ix.n_items == 5 && ix.item_row0[1] == 3 && ix.item_row0[3] == 6 && ix.item_row0[5] == 9);
+    free(ix.item_row0);
+    CHECK_FAILS_WITH(resp_index_items(&f, 6, 2, &ix),
+                     "ix.h5: row 7 names prompt 6, the prompts file has 6");
+    CHECK(ix.item_row0 == NULL);
+    CHECK(resp_lower_bound(&f, 9, 0) == 0 && resp_lower_bound(&f, 9, 2) == 4 &&
+          resp_lower_bound(&f, 9, 4) == 6 && resp_lower_bound(&f, 9, 5) == 7 &&
+          resp_lower_bound(&f, 9, 7) == 9);
+    resp_rows r;
+    CHECK_OK(resp_read_range(&f, 4, 3, &r));
+    CHECK(r.n == 3 && r.prompt[0] == 3 && r.prompt[2] == 4 && r.candidate[1] == 1);
+    CHECK(r.n_tokens[0] == 0 && r.n_tokens[1] == 1 && r.text_len[0] == 1 && r.text_len[2] == 0);
+    resp_free(&r);
+    h5io_close(&f);
+
+    /* a candidate missing */
+    int64_t p2[] = {0, 0, 1, 1, 0};
+    int32_t c2[] = {0, 2, 0, 1, 0};
+    write_responses(path, p2, c2, 5);
+    CHECK_OK(resp_open(&f, path, NULL));
+    CHECK_FAILS_WITH(resp_index_items(&f, 2, 2, &ix),
+                     "ix.h5: rows are not ordered by prompt and candidate (row 1)");
+    h5io_close(&f);
+    unlink(path);
+}
+
 int main(int argc, char **argv)
 {
     test_mpi_init(&argc, &argv);
@@ -205,7 +365,10 @@ int main(int argc, char **argv)
     test_append();
     test_file(dir);
     test_mismatch(dir);
+    test_ranges_and_rounds(dir);
+    test_short_column(dir);
     test_responses_layout(dir);
+    test_responses_index(dir);
     rmdir(dir);
     free(dir);
     int rc = check_finish();

@@ -1,7 +1,9 @@
-/* test_h5io.c — io layer, one process: round trips of every type, storage
- * choices seen through plain HDF5, and the bad inputs a reader meets
- * (garbage, truncated and missing files, missing or mistyped datasets,
- * corrupt offsets, wrong schema), plus the model hash. */
+/* test_h5io.c — io layer, one process: round trips of every type, every
+ * row range of a ragged column, storage choices seen through plain HDF5,
+ * streams written in rounds, and the bad inputs a reader meets (garbage,
+ * truncated and missing files, missing or mistyped datasets, offsets past
+ * the data, decreasing, not starting at 0 or not ending at the data's
+ * size, wrong schema), plus the model hash. */
 #include "check.h"
 #include "mpi_test.h"
 #include "err.h"
@@ -276,6 +278,74 @@ static void test_read_errors(void)
     free(path);
 }
 
+/* Every row range of a ragged column with empty rows (every 5th) and of a
+ * column: first, last, empty, whole and everything between; exactly the
+ * rows asked for come back. */
+static void test_row_ranges(void)
+{
+    char *path = in_dir("ranges.h5");
+    CHECK_OK(write_sample(path, 31, -1));
+    h5io_file f;
+    CHECK_OK(h5io_open(&f, path, MPI_COMM_SELF));
+    int64_t bad = 0, reads = 0;
+    for (int64_t r0 = 0; r0 <= 31; r0++)
+        for (int64_t n = 0; r0 + n <= 31; n++, reads++)
+            bad += td_ragged_mismatches(&f, "/prompts/question", td_text, H5IO_TEXT, r0, n) != 0;
+    for (int64_t r0 = 0; r0 <= 9; r0++)
+        for (int64_t n = 0; r0 + n <= 9; n++, reads++) {
+            bad += td_ragged_mismatches(&f, "/responses/tokens", td_tokens, H5IO_I32, r0, n) != 0;
+            bad += td_column_mismatches(&f, "/c/i64x3", td_i64_wide, H5IO_I64, 3, r0, n) != 0;
+        }
+    CHECK_MSG(bad == 0, "%lld of %lld range reads wrong", (long long)bad, (long long)reads);
+    h5io_close(&f);
+    unlink(path);
+    free(path);
+}
+
+/* Streams: rows beyond the announced size are refused on every rank
+ * before anything is written; an end short of it says so. */
+static void test_stream_errors(void)
+{
+    char *path = in_dir("stream.h5");
+    h5io_file f;
+    h5io_stream s;
+    CHECK_OK(h5io_create(&f, path, MPI_COMM_SELF));
+    int64_t len[3] = {2, 0, 2}, neg[2] = {1, -2};
+    CHECK_OK(h5io_stream_ragged(&f, "/r", H5IO_TEXT, 5, 8, &s));
+    CHECK_OK(h5io_stream_put(&s, 3, len, "abcd"));
+    CHECK_FAILS_WITH(h5io_stream_put(&s, 3, len, "abcd"), "stream.h5: /r: more rows than "
+                     "announced (6 rows, 8 elements; announced 5, 8)");
+    CHECK_FAILS_WITH(h5io_stream_put(&s, 2, neg, "ab"), "/r: row 1 has negative length -2");
+    CHECK_FAILS_WITH(h5io_stream_put(&s, 1, len, NULL), "/r: no data for 2 elements");
+    CHECK_EQ(s.rows, 3);
+    CHECK_FAILS_WITH(h5io_stream_end(&s), "stream.h5: /r: 3 of 5 rows written");
+    CHECK_FAILS_WITH(h5io_stream_ragged(&f, "/r", H5IO_TEXT, 1, 1, &s), "/r already exists");
+    CHECK(h5io_stream_end(&s) == -1); /* after a failed start: harmless */
+    CHECK_FAILS_WITH(h5io_stream_ragged(&f, "/g", H5IO_TEXT, H5IO_GROWING, 4, &s), "bad size");
+    h5io_stream_end(&s);
+    CHECK_FAILS_WITH(h5io_stream_column(&f, "/t", H5IO_TEXT, 1, 2, &s),
+                     "stored as a ragged column");
+    h5io_stream_end(&s);
+    CHECK_FAILS_WITH(h5io_stream_column(&f, "/w", H5IO_I64, 0, 2, &s), "width 0 < 1");
+    h5io_stream_end(&s);
+    /* a growing column takes any number of rows */
+    int64_t v[4] = {1, 2, 3, 4};
+    CHECK_OK(h5io_stream_column(&f, "/c", H5IO_I64, 2, H5IO_GROWING, &s));
+    CHECK_OK(h5io_stream_put(&s, 1, NULL, v));
+    CHECK_OK(h5io_stream_put(&s, 0, NULL, NULL));
+    CHECK_OK(h5io_stream_put(&s, 1, NULL, v + 2));
+    CHECK_OK(h5io_stream_end(&s));
+    CHECK_OK(h5io_commit(&f));
+    CHECK_OK(h5io_open(&f, path, MPI_COMM_SELF));
+    int64_t back[4];
+    CHECK_EQ(h5io_rows(&f, "/c"), 2);
+    CHECK_OK(h5io_read_column(&f, "/c", H5IO_I64, 0, 2, back));
+    CHECK(memcmp(back, v, sizeof v) == 0);
+    h5io_close(&f);
+    unlink(path);
+    free(path);
+}
+
 static void test_write_errors(void)
 {
     char *path = in_dir("werr.h5");
@@ -307,13 +377,20 @@ static void test_foreign_layouts(void)
     char *path = in_dir("foreign.h5");
     hid_t file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     uint8_t bytes[3] = {'a', 'b', 'c'};
-    int64_t bad_off[3] = {0, 5, 2}, dims3 = 3;
+    int64_t dims3 = 3;
     double float_off[2] = {0, 3};
     int64_t dims2 = 2, dims_m[3] = {2, 2, 2}, cube[8] = {0};
-    hid_t g = H5Gcreate2(file, "corrupt", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    CHECK_OK(h5u_write(g, "data", H5T_NATIVE_UINT8, 1, &dims3, bytes));
-    CHECK_OK(h5u_write(g, "offsets", H5T_NATIVE_INT64, 1, &dims3, bad_off));
-    H5Gclose(g);
+    /* ragged columns over the 3 bytes with broken offsets */
+    static const struct { const char *name; int64_t n; int64_t off[4]; } broken[] = {
+        {"past", 3, {0, 5, 3}},     {"decrease", 4, {0, 2, 1, 3}}, {"negative", 3, {0, -1, 3}},
+        {"notzero", 3, {1, 2, 3}},  {"short", 2, {0, 2}},          {"long", 4, {0, 1, 2, 4}}};
+    hid_t g;
+    for (size_t i = 0; i < sizeof broken / sizeof broken[0]; i++) {
+        g = H5Gcreate2(file, broken[i].name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        CHECK_OK(h5u_write(g, "data", H5T_NATIVE_UINT8, 1, &dims3, bytes));
+        CHECK_OK(h5u_write(g, "offsets", H5T_NATIVE_INT64, 1, &broken[i].n, broken[i].off));
+        H5Gclose(g);
+    }
     g = H5Gcreate2(file, "floatoff", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     CHECK_OK(h5u_write(g, "data", H5T_NATIVE_UINT8, 1, &dims3, bytes));
     CHECK_OK(h5u_write(g, "offsets", H5T_NATIVE_DOUBLE, 1, &dims2, float_off));
@@ -342,8 +419,29 @@ static void test_foreign_layouts(void)
     int64_t off[4], buf[8];
     void *data = NULL;
     CHECK_OK(h5io_open(&f, path, MPI_COMM_SELF));
-    snprintf(want, sizeof want, "%s: /corrupt/offsets: corrupt offset 5 at row 1 (data has 3 elements)", path);
-    CHECK_FAILS_WITH(h5io_read_ragged(&f, "/corrupt", H5IO_U8, 0, 2, off, &data), want);
+    snprintf(want, sizeof want, "%s: /past/offsets: offset 5 at row 1 is past the end of "
+             "/past/data (3 elements)", path);
+    CHECK_FAILS_WITH(h5io_read_ragged(&f, "/past", H5IO_U8, 0, 2, off, &data), want);
+    CHECK_FAILS_WITH(h5io_read_ragged(&f, "/past", H5IO_U8, 1, 1, off, &data), want);
+    CHECK_OK(h5io_read_ragged(&f, "/past", H5IO_U8, 0, 0, off, &data)); /* reads offsets[0] */
+    free(data);
+    snprintf(want, sizeof want, "%s: /decrease/offsets: offsets decrease at row 2 (1 after 2)",
+             path);
+    CHECK_FAILS_WITH(h5io_read_ragged(&f, "/decrease", H5IO_U8, 0, 3, off, &data), want);
+    CHECK_FAILS_WITH(h5io_read_ragged(&f, "/decrease", H5IO_U8, 1, 1, off, &data), want);
+    CHECK_FAILS_WITH(h5io_read_ragged(&f, "/decrease", H5IO_U8, 2, 1, off, &data), want);
+    snprintf(want, sizeof want, "%s: /negative/offsets: offset -1 at row 1 is negative", path);
+    CHECK_FAILS_WITH(h5io_read_ragged(&f, "/negative", H5IO_U8, 0, 2, off, &data), want);
+    /* the ends are checked whatever rows are read: a short or long offsets
+     * list (a truncated copy, offsets of another column) */
+    snprintf(want, sizeof want, "%s: /notzero/offsets: first offset is 1, expected 0", path);
+    CHECK_FAILS_WITH(h5io_read_ragged(&f, "/notzero", H5IO_U8, 1, 1, off, &data), want);
+    snprintf(want, sizeof want, "%s: /short/offsets: the last offset (row 1) is 2 but "
+             "/short/data has 3 elements: offsets or data cut short", path);
+    CHECK_FAILS_WITH(h5io_read_ragged(&f, "/short", H5IO_U8, 0, 1, off, &data), want);
+    snprintf(want, sizeof want, "%s: /long/offsets: the last offset (row 3) is 4 but "
+             "/long/data has 3 elements", path);
+    CHECK_FAILS_WITH(h5io_read_ragged(&f, "/long", H5IO_U8, 0, 1, off, &data), want);
     snprintf(want, sizeof want, "%s: /floatoff/offsets is float64, expected int64", path);
     CHECK_FAILS_WITH(h5io_read_ragged(&f, "/floatoff", H5IO_U8, 0, 1, off, &data), want);
     CHECK(data == NULL);
@@ -525,6 +623,8 @@ int main(int argc, char **argv)
     test_compression_storage();
     test_bad_files();
     test_read_errors();
+    test_row_ranges();
+    test_stream_errors();
     test_write_errors();
     test_foreign_layouts();
     test_attributes_and_schema();

@@ -5,14 +5,20 @@
  * candidate in one order, no verdict, a critic skip, both orders agreeing,
  * disagreeing, one order without verdict, identical token ids (one ending
  * with EOS, one cut by length), a pair too long for max_length, verdict rows
- * stored out of order; and malformed verdicts files. They go through real
+ * stored out of order; and malformed verdicts files. Selection over parts
+ * of the file (as sima-pairs' ranks do it) gives the picks of the whole. They go through real
  * files (resp_write, verd_write with provenance, then h5io_require_schema
  * and the readers), as sima-pairs reads them.
  *
- * Helper mode for the command-line test (tests/cli/test_sima_pairs.sh):
- *   test_pairs_logic --make-verdicts responses.h5 verdicts.h5
+ * Helper modes for the command-line test (tests/cli/test_sima_pairs.sh):
+ *   test_pairs_logic --make-verdicts responses.h5 verdicts.h5 [--reversed]
  * writes a verdicts file for candidates 0 and 1 of every prompt of a real
- * responses file, prompt p getting pattern p % 6 of make_verdicts(). */
+ * responses file, prompt p getting pattern p % 6 (synth_verdicts);
+ *   test_pairs_logic --make-responses N responses.h5
+ * writes made-up responses, 2 per prompt, for prompts 0 .. N-1
+ * (synth_responses);
+ *   test_pairs_logic --damage FILE DATASET ROW VALUE
+ * overwrites element ROW of an int64 dataset (a corrupt input). */
 #include "check.h"
 #include "err.h"
 #include "golden.h"
@@ -21,6 +27,7 @@
 #include "mpi_test.h"
 #include "pairs.h"
 #include "responses.h"
+#include "synth_files.h"
 #include "verdicts.h"
 
 #include <math.h>
@@ -55,16 +62,6 @@ static void push_response(resp_rows *r, int64_t prompt, int32_t cand, int n, int
               text, len);
 }
 
-static void push_verdict(verd_rows *v, int64_t prompt, int32_t first, int32_t second, int order,
-                         int verdict, int consistent)
-{
-    int skipped = verdict < 0;
-    verd_row row = {prompt, first, second,
-                    verdict == 1 ? first : verdict == 2 ? second : -1,
-                    (int8_t)order, (int8_t)verdict, (int8_t)consistent, (int8_t)skipped, 0, 10};
-    const char *text = verdict == 1 ? "... [[1]]" : verdict == 2 ? "... [[2]]" : "";
-    verd_push(v, &row, text, (int64_t)strlen(text));
-}
 
 /* Eleven prompts, candidates 0 (greedy) and 1 (sampled). */
 static void make_responses(resp_rows *r)
@@ -89,22 +86,22 @@ static void make_responses(resp_rows *r)
 static void make_verdicts(verd_rows *v)
 {
     memset(v, 0, sizeof *v);
-    push_verdict(v, 0, 1, 0, 0, 1, -1);     /* sampled wins */
-    push_verdict(v, 1, 1, 0, 0, 2, -1);     /* greedy wins */
-    push_verdict(v, 2, 1, 0, 0, 0, -1);     /* no verdict */
-    push_verdict(v, 3, 1, 0, 0, -1, -1);    /* skipped by the critic */
-    push_verdict(v, 4, 1, 0, 0, 2, 1);      /* both orders: greedy twice */
-    push_verdict(v, 4, 0, 1, 1, 1, 1);
-    push_verdict(v, 5, 1, 0, 0, 1, 0);      /* both orders: position bias */
-    push_verdict(v, 5, 0, 1, 1, 1, 0);
-    push_verdict(v, 6, 1, 0, 0, 1, 0);      /* both orders, one without verdict */
-    push_verdict(v, 6, 0, 1, 1, 0, 0);
-    push_verdict(v, 7, 1, 0, 0, 1, -1);     /* identical after EOS */
-    push_verdict(v, 8, 1, 0, 0, 2, -1);     /* too long */
-    push_verdict(v, 9, 1, 0, 0, 0, 0);      /* both orders, no verdict */
-    push_verdict(v, 9, 0, 1, 1, 0, 0);
-    push_verdict(v, 10, 0, 1, 1, 2, 1);     /* both orders, stored swapped first */
-    push_verdict(v, 10, 1, 0, 0, 1, 1);
+    synth_push_verdict(v, 0, 1, 0, 0, 1, -1);     /* sampled wins */
+    synth_push_verdict(v, 1, 1, 0, 0, 2, -1);     /* greedy wins */
+    synth_push_verdict(v, 2, 1, 0, 0, 0, -1);     /* no verdict */
+    synth_push_verdict(v, 3, 1, 0, 0, -1, -1);    /* skipped by the critic */
+    synth_push_verdict(v, 4, 1, 0, 0, 2, 1);      /* both orders: greedy twice */
+    synth_push_verdict(v, 4, 0, 1, 1, 1, 1);
+    synth_push_verdict(v, 5, 1, 0, 0, 1, 0);      /* both orders: position bias */
+    synth_push_verdict(v, 5, 0, 1, 1, 1, 0);
+    synth_push_verdict(v, 6, 1, 0, 0, 1, 0);      /* both orders, one without verdict */
+    synth_push_verdict(v, 6, 0, 1, 1, 0, 0);
+    synth_push_verdict(v, 7, 1, 0, 0, 1, -1);     /* identical after EOS */
+    synth_push_verdict(v, 8, 1, 0, 0, 2, -1);     /* too long */
+    synth_push_verdict(v, 9, 1, 0, 0, 0, 0);      /* both orders, no verdict */
+    synth_push_verdict(v, 9, 0, 1, 1, 0, 0);
+    synth_push_verdict(v, 10, 0, 1, 1, 2, 1);     /* both orders, stored swapped first */
+    synth_push_verdict(v, 10, 1, 0, 0, 1, 1);
 }
 
 static int write_file(const char *path, const char *schema, int version, const resp_rows *r,
@@ -139,6 +136,13 @@ static void read_back(const char *rpath, const char *vpath, resp_rows *r, verd_r
     h5io_close(&f);
 }
 
+/* The selection tests' options: max length 50, every prompt 20 tokens. */
+static pairs_select_opts test_opts(int64_t prompt_len[11])
+{
+    for (int i = 0; i < 11; i++) prompt_len[i] = 20;
+    return (pairs_select_opts){EOS, 50, prompt_len, 11, -1, 0, 0};
+}
+
 static void check_pick(const pairs_pick *p, int64_t prompt, int chosen, int consistent)
 {
     CHECK_EQ(p->row.prompt, prompt);
@@ -165,8 +169,7 @@ static void test_selection(void)
     pairs_resp_index x;
     pairs_resp_index_build(&x, &r);
     int64_t prompt_len[11];
-    for (int i = 0; i < 11; i++) prompt_len[i] = 20;
-    pairs_select_opts o = {EOS, 50, prompt_len, 11, -1};
+    pairs_select_opts o = test_opts(prompt_len);
     pairs_pick *picks;
     int64_t n;
     pairs_stats st;
@@ -213,12 +216,12 @@ static void test_selection(void)
 
     /* malformed verdicts: the same order twice; a candidate not generated */
     verd_rows bad = {0};
-    push_verdict(&bad, 0, 1, 0, 0, 1, -1);
-    push_verdict(&bad, 0, 0, 1, 0, 1, -1);
+    synth_push_verdict(&bad, 0, 1, 0, 0, 1, -1);
+    synth_push_verdict(&bad, 0, 0, 1, 0, 1, -1);
     CHECK_FAILS_WITH(pairs_select(&x, &bad, &o, &picks, &n, &st), "in the same order");
     verd_free(&bad);
     memset(&bad, 0, sizeof bad);
-    push_verdict(&bad, 3, 2, 0, 0, 1, -1);
+    synth_push_verdict(&bad, 3, 2, 0, 0, 1, -1);
     CHECK_FAILS_WITH(pairs_select(&x, &bad, &o, &picks, &n, &st), "not in the responses file");
     verd_free(&bad);
 
@@ -229,6 +232,110 @@ static void test_selection(void)
     verd_free(&v);
     free(rpath);
     free(vpath);
+}
+
+static bool same_pick(const pairs_pick *a, const pairs_pick *b, int64_t resp_row0)
+{
+    const pairs_row *x = &a->row, *y = &b->row;
+    return x->prompt == y->prompt && x->chosen == y->chosen && x->rejected == y->rejected &&
+           x->chosen_kind == y->chosen_kind && x->image == y->image && x->verdict == y->verdict &&
+           x->order == y->order && x->consistent == y->consistent &&
+           x->verdict_row == y->verdict_row && x->verdict_row_swapped == y->verdict_row_swapped &&
+           a->chosen_resp == b->chosen_resp + resp_row0 &&
+           a->rejected_resp == b->rejected_resp + resp_row0;
+}
+
+/* The rows of prompts [p_lo, p_hi] of r (sorted by prompt) into part;
+ * returns the first row's index. */
+static int64_t resp_part(const resp_rows *r, int64_t p_lo, int64_t p_hi, resp_rows *part)
+{
+    memset(part, 0, sizeof *part);
+    int64_t first = -1, tok = 0, text = 0;
+    for (int64_t i = 0; i < r->n; i++) {
+        if (r->prompt[i] >= p_lo && r->prompt[i] <= p_hi) {
+            if (first < 0) first = i;
+            float lp[64];
+            for (int k = 0; k < r->n_tokens[i]; k++) lp[k] = r->logprobs[tok + k];
+            resp_push(part, r->prompt[i], r->candidate[i], r->kind[i], r->seed[i], r->finish[i],
+                      r->tokens + tok, lp, r->n_tokens[i], r->text + text, r->text_len[i]);
+        }
+        tok += r->n_tokens[i];
+        text += r->text_len[i];
+    }
+    return first;
+}
+
+/* Selection over parts of the verdicts (whole prompts, each with only its
+ * own responses and prompt lengths) gives the picks and counts of the
+ * whole file, for every way of cutting the eleven prompts into parts; and
+ * every pick comes back from its two verdict rows. */
+static void test_selection_in_parts(void)
+{
+    resp_rows r;
+    verd_rows v;
+    make_responses(&r);
+    make_verdicts(&v);
+    pairs_resp_index x;
+    pairs_resp_index_build(&x, &r);
+    int64_t prompt_len[11];
+    pairs_select_opts o = test_opts(prompt_len);
+    pairs_pick *whole;
+    int64_t n_whole;
+    pairs_stats st_whole;
+    CHECK_OK(pairs_select(&x, &v, &o, &whole, &n_whole, &st_whole));
+    int bad = 0;
+    for (unsigned cuts = 0; cuts < 1u << 10; cuts++) { /* bit k: a part starts at prompt k + 1 */
+        pairs_stats st;
+        memset(&st, 0, sizeof st);
+        int64_t n_all = 0, v0 = 0;
+        bool same = true;
+        for (int64_t p_lo = 0; p_lo < 11;) {
+            int64_t p_hi = p_lo;
+            while (p_hi < 10 && !(cuts >> p_hi & 1)) p_hi++;
+            verd_rows vp = {0};
+            int64_t v1 = v0;
+            for (; v1 < v.n && v.prompt[v1] <= p_hi; v1++) {
+                verd_row row;
+                int64_t len;
+                verd_get(&v, v1, &row);
+                const char *text = verd_text(&v, v1, &len);
+                verd_push(&vp, &row, text, len);
+            }
+            resp_rows rp;
+            int64_t r0 = resp_part(&r, p_lo, p_hi, &rp);
+            pairs_resp_index xp;
+            pairs_resp_index_build(&xp, &rp);
+            pairs_select_opts op = {EOS, 50, prompt_len + p_lo, p_hi - p_lo + 1, -1, p_lo, v0};
+            pairs_pick *picks;
+            int64_t n;
+            same = same && pairs_select_part(&xp, &vp, &op, &picks, &n, &st) == 0;
+            for (int64_t i = 0; same && i < n; i++)
+                same = n_all + i < n_whole && same_pick(&whole[n_all + i], &picks[i], r0);
+            n_all += n;
+            free(picks);
+            pairs_resp_index_free(&xp);
+            resp_free(&rp);
+            verd_free(&vp);
+            v0 = v1;
+            p_lo = p_hi + 1;
+        }
+        pairs_stats_finish(&st);
+        same = same && n_all == n_whole && !memcmp(&st, &st_whole, sizeof st);
+        bad += !same;
+    }
+    CHECK_MSG(bad == 0, "%d of 1024 ways of cutting the verdicts give other picks", bad);
+    for (int64_t i = 0; i < n_whole; i++) {
+        pairs_pick p;
+        CHECK_OK(pairs_pick_rebuild(&x, &v, 0, whole[i].row.verdict_row,
+                                    whole[i].row.verdict_row_swapped, &p));
+        CHECK(same_pick(&whole[i], &p, 0));
+    }
+    CHECK_FAILS_WITH(pairs_pick_rebuild(&x, &v, 3, 1, -1, &(pairs_pick){0}),
+                     "not among the rows read");
+    free(whole);
+    pairs_resp_index_free(&x);
+    resp_free(&r);
+    verd_free(&v);
 }
 
 static void test_round_trip(void)
@@ -285,34 +392,21 @@ static void test_round_trip(void)
     free(path);
 }
 
-/* Helper mode: verdicts for candidates 0 and 1 of every prompt in a real
- * responses file. Pattern p % 6: 0 sampled wins, 1 greedy wins, 2 no
- * verdict, 3 both orders agree (greedy), 4 both orders disagree, 5 both
- * orders agree (sampled). */
-static int make_verdicts_file(const char *responses, const char *out)
+/* Helper mode: overwrite element `row` of an int64 dataset in place (a
+ * corrupt file for the command-line tests), with plain HDF5. */
+static int damage_int64(const char *path, const char *dataset, int64_t row, int64_t value)
 {
-    h5io_file f;
-    resp_rows r;
-    if (h5io_open(&f, responses, MPI_COMM_SELF) != 0) return -1;
-    int rc = resp_read(&f, &r);
-    h5io_close(&f);
-    if (rc != 0) return rc;
-    verd_rows v = {0};
-    for (int64_t i = 0; i < r.n; i++) {
-        if (r.candidate[i] != 0) continue;
-        int64_t p = r.prompt[i];
-        switch (p % 6) {
-        case 0: push_verdict(&v, p, 1, 0, 0, 1, -1); break;
-        case 1: push_verdict(&v, p, 1, 0, 0, 2, -1); break;
-        case 2: push_verdict(&v, p, 1, 0, 0, 0, -1); break;
-        case 3: push_verdict(&v, p, 1, 0, 0, 2, 1); push_verdict(&v, p, 0, 1, 1, 1, 1); break;
-        case 4: push_verdict(&v, p, 1, 0, 0, 1, 0); push_verdict(&v, p, 0, 1, 1, 1, 0); break;
-        default: push_verdict(&v, p, 1, 0, 0, 1, 1); push_verdict(&v, p, 0, 1, 1, 2, 1); break;
-        }
-    }
-    rc = write_file(out, VERD_SCHEMA, VERD_SCHEMA_VERSION, NULL, &v);
-    resp_free(&r);
-    verd_free(&v);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t ds = f < 0 ? -1 : H5Dopen2(f, dataset, H5P_DEFAULT);
+    hid_t space = ds < 0 ? -1 : H5Dget_space(ds), mem = H5Screate(H5S_SCALAR);
+    hsize_t at = (hsize_t)row;
+    int rc = space < 0 || H5Sselect_elements(space, H5S_SELECT_SET, 1, &at) < 0 ||
+             H5Dwrite(ds, H5T_NATIVE_INT64, mem, space, H5P_DEFAULT, &value) < 0;
+    if (rc) fprintf(stderr, "test_pairs_logic: cannot change %s in %s\n", dataset, path);
+    H5Sclose(mem);
+    if (space >= 0) H5Sclose(space);
+    if (ds >= 0) H5Dclose(ds);
+    if (f >= 0) H5Fclose(f);
     return rc;
 }
 
@@ -321,14 +415,27 @@ int main(int argc, char **argv)
     test_mpi_init(&argc, &argv);
     err_set_program("test_pairs_logic");
     h5u_init();
-    if (argc == 4 && !strcmp(argv[1], "--make-verdicts")) {
-        int rc = make_verdicts_file(argv[2], argv[3]);
+    if (argc >= 4 && !strcmp(argv[1], "--make-verdicts")) {
+        int rc = synth_verdicts(argv[2], argv[3], argc == 5 && !strcmp(argv[4], "--reversed"));
+        if (rc != 0) err_print();
+        test_mpi_finalize();
+        return rc != 0;
+    }
+    if (argc == 6 && !strcmp(argv[1], "--damage")) {
+        int rc = damage_int64(argv[2], argv[3], strtoll(argv[4], NULL, 10),
+                              strtoll(argv[5], NULL, 10));
+        test_mpi_finalize();
+        return rc != 0;
+    }
+    if (argc == 4 && !strcmp(argv[1], "--make-responses")) {
+        int rc = synth_responses(argv[3], strtoll(argv[2], NULL, 10), 2);
         if (rc != 0) err_print();
         test_mpi_finalize();
         return rc != 0;
     }
     g_dir = test_tmpdir("pairs");
     test_selection();
+    test_selection_in_parts();
     test_round_trip();
     test_mpi_finalize();
     return check_finish();

@@ -1,8 +1,9 @@
 /* test_stage.c — the stage tools' shared pieces (io/stage.h): options
  * (stage, tool-specific, defaults) and the main sequence on one rank: a
  * made-up row schema cut into chunks, every chunk run once and committed,
- * the output assembled in item order with provenance and the tool's
- * attributes, the parts folder gone; a rerun finds the output complete and
+ * the output assembled in item order (in one window, and a part at a time)
+ * with provenance and the tool's attributes (a count of the rows the tally
+ * saw), the parts folder gone; a rerun finds the output complete and
  * runs nothing; a run with other settings and overwrite replaces the file.
  * (Refusals exit the process: the command-line tests check them.) And an
  * input file's identity for run keys. */
@@ -85,6 +86,7 @@ static const cols_table DEMO = {"/demo", DEMO_COLS, 1, offsetof(demo_rows, n),
 typedef struct {
     int loads, runs, summaries;
     int64_t ran[16];        /* chunks run, in order */
+    int64_t tallied;        /* rows seen by the tally during assembly */
 } demo_ctx;
 
 static int demo_load(void *ctx, stage *s)
@@ -117,11 +119,15 @@ static int demo_run_chunk(void *ctx, stage *s, int64_t chunk, bool *stop)
     return rc;
 }
 
-static int demo_write_attrs(void *ctx, stage *s, h5io_file *f, const void *rows)
+static void demo_tally(void *ctx, const void *rows)
 {
-    (void)ctx;
+    ((demo_ctx *)ctx)->tallied += ((const demo_rows *)rows)->n;
+}
+
+static int demo_write_attrs(void *ctx, stage *s, h5io_file *f)
+{
     (void)s;
-    return h5io_set_attr_i64(f, "/", "rows_here", ((const demo_rows *)rows)->n);
+    return h5io_set_attr_i64(f, "/", "rows_here", ((demo_ctx *)ctx)->tallied);
 }
 
 static void demo_summary(void *ctx, const stage *s)
@@ -131,7 +137,7 @@ static void demo_summary(void *ctx, const stage *s)
 }
 
 static const stage_ops DEMO_OPS = {demo_load, demo_announce, demo_run_chunk, demo_write_attrs,
-                                   demo_summary};
+                                   demo_summary, demo_tally};
 
 static int run_demo(tool_ctx *t, const stage_opts *o, const char *settings, demo_ctx *d)
 {
@@ -193,6 +199,12 @@ static void test_run(tool_ctx *t, const char *dir)
     CHECK_EQ(run_demo(t, &o, "settings B", &d), TOOL_OK);
     CHECK(d.runs == 4 && d.summaries == 1);
     check_output(out, "settings B");
+
+    /* assembled a part at a time (windows of 1 byte): the same rows */
+    stage_set_assembly_bytes(1);
+    CHECK_EQ(run_demo(t, &o, "settings C", &d), TOOL_OK);
+    stage_set_assembly_bytes(8 << 20);
+    check_output(out, "settings C");
     unlink(out);
 }
 

@@ -9,5 +9,8 @@
 
 void test_mpi_init(int *argc, char ***argv);
 void test_mpi_finalize(void);
+/* The end of a test run under mpirun: the check counts of every rank
+ * summed, printed by rank 0, MPI finalized; main's exit status. */
+int test_mpi_finish_ranks(void);
 
 #endif
