@@ -85,7 +85,8 @@ static void pair_free(pair *p)
  * from the CPU's float32 ones otherwise). */
 static void round_pair(pair p)
 {
-    float *h = xmalloc(sizeof(float) * (size_t)(p.rows * p.cols ? p.rows * p.cols : 1));
+    int64_t n = p.rows * p.cols;
+    float *h = xmalloc(sizeof(float) * (size_t)(n > 0 ? n : 1));
     cpu->download(cpu, p.c, h);
     for (int64_t i = 0; i < p.rows * p.cols; i++) h[i] = round_dtype(h[i]);
     cpu->upload(cpu, p.c, h);

@@ -142,7 +142,7 @@ int main(int argc, char **argv)
     err_set_program("test_mpi_stage");
     err_set_rank(rank);
     log_set_level(LOG_WARN);
-    g_t = (tool_ctx){"test_mpi_stage", rank, size, argc, argv, MPI_Wtime()};
+    g_t = (tool_ctx){"test_mpi_stage", rank, size, argc, argv, MPI_Wtime(), 0, 1};
     if (rank == 0) {
         char *d = test_tmpdir("stage-mpi");
         snprintf(g_dir, sizeof g_dir, "%s", d);
