@@ -105,6 +105,15 @@ static float *host_stage(cu_state *st, size_t n)
         if ((call) != MPI_SUCCESS) DIE("%s failed (ranks sharing a GPU)", #call); \
     } while (0)
 
+/* Ranks of the host communicator; a staging buffer of n x (ranks + 1) floats. */
+static int host_ranks(cu_state *st, size_t n, float **stage)
+{
+    int size;
+    MPI_MUST(MPI_Comm_size(*(MPI_Comm *)st->host_comm, &size));
+    *stage = host_stage(st, n * (size_t)(size + 1));
+    return size;
+}
+
 static void host_allreduce(cu_state *st, float *dev, size_t n)
 {
     float *h = host_stage(st, n);
@@ -130,12 +139,12 @@ static void cu_reduce_scatter_sum(be_backend *be, be_mat full, be_mat part)
     cu_state *st = cu_st(be);
     size_t n = (size_t)(part.rows * part.cols);
     if (st->host_comm) {
-        MPI_Comm c = *(MPI_Comm *)st->host_comm;
-        int size;
-        MPI_MUST(MPI_Comm_size(c, &size));
-        float *h = host_stage(st, n * (size_t)(size + 1)), *mine = h + n * (size_t)size;
+        float *h;
+        int size = host_ranks(st, n, &h);
+        float *mine = h + n * (size_t)size;
         cu_download_bytes(st, h, full.data, sizeof(float) * n * (size_t)size);
-        MPI_MUST(MPI_Reduce_scatter_block(h, mine, (int)n, MPI_FLOAT, MPI_SUM, c));
+        MPI_MUST(MPI_Reduce_scatter_block(h, mine, (int)n, MPI_FLOAT, MPI_SUM,
+                                          *(MPI_Comm *)st->host_comm));
         CU_CHECK(cudaMemcpyAsync(part.data, mine, sizeof(float) * n, cudaMemcpyHostToDevice,
                                  st->stream));
         CU_CHECK(cudaStreamSynchronize(st->stream));
@@ -155,12 +164,12 @@ static void cu_all_gather(be_backend *be, be_mat part, be_mat full)
     cu_state *st = cu_st(be);
     size_t n = (size_t)(part.rows * part.cols);
     if (st->host_comm) {
-        MPI_Comm c = *(MPI_Comm *)st->host_comm;
-        int size;
-        MPI_MUST(MPI_Comm_size(c, &size));
-        float *h = host_stage(st, n * (size_t)(size + 1)), *mine = h + n * (size_t)size;
+        float *h;
+        int size = host_ranks(st, n, &h);
+        float *mine = h + n * (size_t)size;
         cu_download_bytes(st, mine, part.data, sizeof(float) * n);
-        MPI_MUST(MPI_Allgather(mine, (int)n, MPI_FLOAT, h, (int)n, MPI_FLOAT, c));
+        MPI_MUST(MPI_Allgather(mine, (int)n, MPI_FLOAT, h, (int)n, MPI_FLOAT,
+                               *(MPI_Comm *)st->host_comm));
         CU_CHECK(cudaMemcpyAsync(full.data, h, sizeof(float) * n * (size_t)size,
                                  cudaMemcpyHostToDevice, st->stream));
         CU_CHECK(cudaStreamSynchronize(st->stream));
