@@ -25,7 +25,9 @@
 #    and requeue itself while the critic waits; then a hard scancel of the
 #    requeued job cancels the jobs after it; the driver run again resubmits
 #    what is missing, sima-gen continues from its committed chunks, and the
-#    round's files equal the uninterrupted round 1's.
+#    round's files equal the uninterrupted round 1's;
+#  - the shapes-world demo round submitted by slurm/sima-demo.sh (smaller):
+#    every job completes, summary.md and the before/after table are there.
 # The model and prompts: SIMA_SLURM_MODEL (default: the golden tiny model),
 # SIMA_SLURM_PROMPTS (SIMA JSON lines; default data/demo/prompts.jsonl) with
 # images in SIMA_SLURM_IMAGES (default: the images/ folder beside it).
@@ -303,6 +305,24 @@ check 'json_benchmarks "$R1/bench/results.json" "$I/bench/results.json" && json_
   "bench results of the interrupted round differ"
 check 'diff <(sed 1,4d "$R1/summary.md" | sed "s|$R1|R|g") <(sed 1,4d "$I/summary.md" | sed "s|$I|R|g") >/dev/null' \
   "the summaries differ: $(diff <(sed 1,4d "$R1/summary.md") <(sed 1,4d "$I/summary.md"))"
+t_int=$(date +%s)
+
+# --- the shapes-world demo round as a new cluster user submits it
+step "demo round (slurm/sima-demo.sh)"
+D=$tmp/demo
+bash "$src/slurm/sima-demo.sh" --round 24 --bench 24 --sbatch "${job[*]}" "$D" >"$tmp/demo.out" 2>&1
+rc=$?
+check '[ $rc -eq 0 ] && [ -f "$D/round.env" ]' "slurm/sima-demo.sh failed: $(cat "$tmp/demo.out")"
+wait_gone "$(round_jobs "$D")" 600
+for s in gen critic pairs dpo bench bench_base summary; do
+  check '[ "$(job_field "$(env_job "$D" $s)" JobState)" = COMPLETED ]' \
+    "demo round: the $s job did not complete: $(cat "$D"/logs/sima-"${s%_base}"-*.log)"
+done
+/usr/bin/python3 "$src/scripts/shapes_report.py" table --before "$D/bench-base" --after "$D/bench" >"$tmp/demo.table" 2>&1
+rc=$?
+check '[ $rc -eq 0 ] && grep -q "^| CHAIR_i" "$tmp/demo.table" && grep -q "^| POPE accuracy" "$tmp/demo.table"' \
+  "no before/after table for the demo round: $(cat "$tmp/demo.table")"
+check 'grep -q "pairs" "$D/summary.md"' "the demo round has no summary: $(cat "$D/summary.md" 2>&1)"
 t_end=$(date +%s)
-echo "wall time: $((t_end - t_start)) s (setup $((t_ready - t_start)), launchers $((t_launch - t_ready)), two rounds $((t_ref - t_launch)), SIGUSR1 under srun $((t_usr1 - t_ref)), interrupted round $((t_end - t_usr1)))"
+echo "wall time: $((t_end - t_start)) s (setup $((t_ready - t_start)), launchers $((t_launch - t_ready)), two rounds $((t_ref - t_launch)), SIGUSR1 under srun $((t_usr1 - t_ref)), interrupted round $((t_int - t_usr1)), demo round $((t_end - t_int)))"
 finish
