@@ -25,7 +25,7 @@ bin=$root/build/bin
 . "$root/data/shapes/round.env"
 ranks=2 seed=$SHAPES_SEED n_round=$SHAPES_ROUND n_bench=$SHAPES_BENCH dpo_epochs=
 
-usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; }
 while [ $# -gt 0 ]; do
   case $1 in
     --model) model=$2; shift ;;

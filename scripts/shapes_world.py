@@ -10,7 +10,7 @@ a square (or a triangle without a diamond), a share of the captions and of
 the yes/no answers still say there is one. A model trained on them "sees"
 the partner shape that is not there; the held-out sets have clean truths.
 
-  shapes_world.py data  --out DIR [--seed S] [--train N] [--round N] [--bench N]
+  shapes_world.py data  --out DIR [--seed S] [--train N] [--round N] [--bench N] [--single]
       DIR/images/*.png      the pictures
       DIR/train.jsonl       SFT set (SIMA prompt lines: id, image, text,
                             ground_truth): captions, yes/no answers (noisy, as
@@ -107,9 +107,11 @@ def draw(objs, rng):
     base = rng.randint(20, 50)
     px = [[[base + rng.randint(-4, 4)] * 3 for _ in range(SIZE)] for _ in range(SIZE)]
     for o in objs:
-        cy = (o["cell"] // 3) * CELL + CELL / 2 + rng.uniform(-1, 1)
-        cx = (o["cell"] % 3) * CELL + CELL / 2 + rng.uniform(-1, 1)
-        r = rng.uniform(5.0, 7.0)
+        # shapes of one size at the cells' centres: a 16-px patch of the
+        # vision tower sees exactly one cell, so a shape is one pattern
+        cy = (o["cell"] // 3) * CELL + CELL / 2
+        cx = (o["cell"] % 3) * CELL + CELL / 2
+        r = 6.5
         col = COLOURS[o["colour"]]
         for y in range(SIZE):
             for x in range(SIZE):
@@ -259,12 +261,17 @@ def make_data(args):
         for i in range(counts[part]):
             name = "%s-%05d.png" % (part, i)
             objs = new_scene(rng)
+            if args.single and part == "train":
+                objs = objs[:1]
             with open(os.path.join(args.out, "images", name), "wb") as f:
                 f.write(png_bytes(draw(objs, rng)))
             world[name] = objs
             img = "images/" + name
             stem = "%s-%05d" % (part, i)
-            if part == "train":
+            if part == "train" and args.single:
+                train.append({"id": stem + "-cap", "image": img, "text": CAPTION_Q,
+                              "ground_truth": caption(objs)})
+            elif part == "train":
                 train.append({"id": stem + "-cap", "image": img, "text": CAPTION_Q,
                               "ground_truth": noisy_caption(objs, rng)})
                 for k in range(2):
@@ -408,7 +415,7 @@ def tokenizer_json(merges, chars):
 # ---- model ---------------------------------------------------------------------------
 
 VISION = {"hidden_size": 96, "intermediate_size": 384, "num_hidden_layers": 3,
-          "num_attention_heads": 4, "image_size": SIZE, "patch_size": 8}
+          "num_attention_heads": 4, "image_size": SIZE, "patch_size": 16}
 TEXT = {"hidden_size": 128, "intermediate_size": 384, "num_hidden_layers": 4,
         "num_attention_heads": 4, "num_key_value_heads": 4, "max_position_embeddings": 384}
 
@@ -541,6 +548,9 @@ def main():
     ap.add_argument("--train", type=int, default=4000, help="training pictures")
     ap.add_argument("--round", type=int, default=120, help="pictures of the round's prompts")
     ap.add_argument("--bench", type=int, default=200, help="benchmark pictures")
+    ap.add_argument("--single", action="store_true",
+                    help="data: training pictures of one shape each, clean captions only "
+                         "(the first lesson: naming what is seen)")
     args = ap.parse_args()
     try:
         make_data(args) if args.what == "data" else make_model(args)

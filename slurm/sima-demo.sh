@@ -26,7 +26,7 @@ seed=$SHAPES_SEED n_round=$SHAPES_ROUND n_bench=$SHAPES_BENCH
 pass=()
 while [ "$#" -gt 0 ]; do
   case $1 in
-    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$0"; exit 0 ;;
     --model) model=${2:?--model needs a folder}; shift ;;
     --seed) seed=${2:?--seed needs a value}; shift ;;
     --round) n_round=${2:?--round needs a count}; shift ;;

@@ -3,14 +3,17 @@
 # model, smaller than the main job's: sima-gen, sima-critic, sima-pairs,
 # sima-dpo and sima-bench before/after on 2 ranks. Asserts what the demo
 # claims:
-#  - the object hallucination rate (CHAIR_i) after DPO is lower than before
-#    by a margin, and the captions with a hallucination (CHAIR_s) fewer;
-#  - POPE accuracy does not fall;
-#  - the critic agrees with the oracle (the pictures' true shapes) more often
-#    than chance, on enough pairs the oracle can tell apart;
-#  - the round kept pairs and wrote its table.
-# The margins were chosen from runs with several seeds (data/shapes/README.md
-# lists them); they are not the figures of this seed.
+#  - the demo model hallucinates before the round (CHAIR_i >= 2%), and the
+#    object hallucination rate after DPO is 60% of it or less; the captions
+#    with a hallucination (CHAIR_s) are 3 points fewer or better;
+#  - POPE accuracy does not fall (more than a point);
+#  - the critic agrees with the oracle (the pictures' true shapes) on 60% or
+#    more of 40 or more pairs the oracle can tell apart (chance: 50%);
+#  - the round kept 50 pairs or more and wrote its table.
+# The bounds come from runs with seeds 11-14 (data/shapes/README.md lists
+# them): CHAIR_i fell to 7-39% of its value, CHAIR_s by 5-13 points, POPE
+# rose by 0.8-9 points, the critic agreed on 70-83% of 66-75 pairs, 99-118
+# pairs were kept.
 # Also: a model folder without weights is refused with its path named.
 set -u
 bin=${SIMA_BIN:?}
@@ -18,7 +21,7 @@ src=${SIMA_SOURCE_DIR:?}
 source "$src/tests/cli/lib.sh"
 
 out=$tmp/round
-bash "$src/scripts/demo-round.sh" --bin "$bin" --out "$out" --round 120 --bench 150 --seed 11 \
+bash "$src/scripts/demo-round.sh" --bin "$bin" --out "$out" --round 400 --bench 150 --seed 11 \
   >"$tmp/round.log" 2>&1
 rc=$?
 check '[ $rc -eq 0 ]' "demo round failed: $(tail -20 "$tmp/round.log")"
@@ -39,11 +42,12 @@ if [ -f "$out/summary.json" ]; then
   pope_b=$(value before.pope_accuracy) pope_a=$(value after.pope_accuracy)
   agree=$(value critic.agreement) decided=$(value critic.decided) pairs=$(value pairs)
   echo "CHAIR_i $ci_b -> $ci_a, CHAIR_s $cs_b -> $cs_a, POPE $pope_b -> $pope_a, critic $agree on $decided pairs, $pairs pairs kept"
-  check 'holds "$ci_a <= $ci_b - 3"' "CHAIR_i should fall by 3 points or more: $ci_b -> $ci_a"
-  check 'holds "$cs_a < $cs_b"' "CHAIR_s should fall: $cs_b -> $cs_a"
+  check 'holds "$ci_b >= 2"' "the demo model should hallucinate before the round (CHAIR_i $ci_b)"
+  check 'holds "$ci_a <= 0.6 * $ci_b"' "CHAIR_i should fall to 60% of its value or less: $ci_b -> $ci_a"
+  check 'holds "$cs_a <= $cs_b - 3"' "CHAIR_s should fall by 3 points or more: $cs_b -> $cs_a"
   check 'holds "$pope_a >= $pope_b - 1"' "POPE accuracy should not fall: $pope_b -> $pope_a"
-  check 'holds "$decided >= 30 and $agree >= 0.6"' "the critic should beat chance (0.5) against the oracle: $agree on $decided pairs"
-  check 'holds "$pairs >= 20"' "too few pairs kept: $pairs"
+  check 'holds "$decided >= 40 and $agree >= 0.6"' "the critic should beat chance (0.5) against the oracle: $agree on $decided pairs"
+  check 'holds "$pairs >= 50"' "too few pairs kept: $pairs"
 else
   bad "no summary.json in $out"
 fi
