@@ -11,6 +11,14 @@ bad() { fail=$((fail + 1)); echo "FAIL: $*" >&2; }
 check() { if eval "$1"; then ok; else bad "$2"; fi; }
 mpi() { local np=$1; shift; mpirun --oversubscribe --allow-run-as-root -np "$np" "$@"; }
 finish() { echo "$pass passed, $fail failed"; [ "$fail" -eq 0 ]; }
+# openblas_coretype: Debian's OpenBLAS takes recent Xeons for old CPUs (slow
+# kernels); name SkylakeX unless the caller named a type, but only where the
+# CPU has AVX-512 (elsewhere those kernels die of an illegal instruction,
+# and OpenBLAS's own choice is right)
+openblas_coretype() {
+  [ -z "${OPENBLAS_CORETYPE:-}" ] || return 0
+  if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then export OPENBLAS_CORETYPE=SkylakeX; fi
+}
 
 # make_test_prompts N [QUESTION...]: $tmp/prompts.h5 with N prompts about the
 # golden images (row 5 text-only, images shared between rows), through

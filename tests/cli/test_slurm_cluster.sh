@@ -46,7 +46,7 @@ images=${SIMA_SLURM_IMAGES:-$(dirname "$prompts_jsonl")/images}
 if [ "$model" = "$(readlink -f "$golden/tiny-llava")" ]; then hand=${SIMA_SLURM_HAND_VERDICTS:-1}; else hand=${SIMA_SLURM_HAND_VERDICTS:-0}; fi
 . "$(dirname "$0")/lib.sh"
 . "$src/tests/slurm/cluster.sh"
-export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX}
+openblas_coretype
 attr() { h5dump -a "/$2" "$1" 2>/dev/null | sed -n 's/^ *(0): *//p'; }
 t_start=$(date +%s)
 

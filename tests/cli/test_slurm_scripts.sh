@@ -37,7 +37,7 @@ helper=$bin/../tests/test_pairs_logic
 golden=${SIMA_GOLDEN_DIR:-$SIMA_GOLDEN_DEFAULT}
 model=$golden/tiny-llava
 . "$(dirname "$0")/lib.sh"
-export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX}
+openblas_coretype
 attr() { h5dump -a "/$2" "$1" | sed -n 's/^ *(0): *//p'; }
 
 # --- the shims
