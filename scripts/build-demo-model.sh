@@ -19,8 +19,9 @@
 # Defaults are the bundled model's: 5000 pictures per phase (25,000 texts in
 # phases 1 and 2), 6 + 4 + 3 epochs, 2 ranks, seed 0; about 20 minutes on 2
 # cores. Rerunning after an interruption continues each phase from its
-# checkpoint. The result can differ from the bundled file in the last bits
-# (the order of floating-point sums of another machine's OpenBLAS kernels).
+# checkpoint. Run from a clean clone on the 2-core AMD EPYC VM the bundled
+# model came from, it writes the bundled file bit for bit (22 min); another
+# CPU's OpenBLAS kernels can change the last bits.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$root/data/shapes/model
