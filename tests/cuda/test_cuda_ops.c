@@ -372,6 +372,12 @@ static int32_t **scrambled_pages(const int64_t *need, int ns, int64_t *total)
     return ids;
 }
 
+static void scrambled_pages_free(int32_t **ids, int ns)
+{
+    for (int s = 0; s < ns; s++) free(ids[s]);
+    free(ids);
+}
+
 /* Sequences with paged caches, in two calls as the engine makes them: the
  * first fills earlier positions (a prompt), the second appends new rows (a
  * prefill longer than a key tile, a one-token decode step) and attends over
@@ -435,12 +441,8 @@ static void test_attention_cache(void)
     expect_close("attention after a copied page", out, tol_sum());
     pair *all[] = {&q, &k, &v, &out};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) pair_free(all[i]);
-    for (int s = 0; s < NS; s++) {
-        free(ic[s]);
-        free(ig[s]);
-    }
-    free(ic);
-    free(ig);
+    scrambled_pages_free(ic, NS);
+    scrambled_pages_free(ig, NS);
     free(jc);
     free(jg);
     cpu->kv_pages_free(cpu, pc);
@@ -474,10 +476,8 @@ static void test_attention_split(void)
         pair *all[] = {&q, &k, &v, &out};
         for (size_t i = 0; i < sizeof all / sizeof *all; i++) pair_free(all[i]);
     }
-    free(ic[0]);
-    free(ig[0]);
-    free(ic);
-    free(ig);
+    scrambled_pages_free(ic, 1);
+    scrambled_pages_free(ig, 1);
     cpu->kv_pages_free(cpu, pc);
     gpu->kv_pages_free(gpu, pg);
 }
@@ -537,10 +537,8 @@ static void test_attention_heads(int hd)
     expect_close(what, dv, tolb);
     pair *all[] = {&q, &k, &v, &out, &dout, &dq, &dk, &dv};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) pair_free(all[i]);
-    free(ic[0]);
-    free(ig[0]);
-    free(ic);
-    free(ig);
+    scrambled_pages_free(ic, 1);
+    scrambled_pages_free(ig, 1);
     cpu->kv_pages_free(cpu, pc);
     gpu->kv_pages_free(gpu, pg);
 }

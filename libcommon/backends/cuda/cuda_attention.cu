@@ -133,6 +133,36 @@ __device__ __forceinline__ float dot_rows(const float *a, const float *b, int hd
     return s;
 }
 
+/* One row's online-softmax step over a 64-key tile, a warp per row, each
+ * lane holding scores a and b: the new running max mn, the lane's terms
+ * exp(score - mn) and alpha, the factor that rescales what the row summed
+ * before. A row without any key yet (max -inf) gets zeros and alpha 1. */
+struct softmax_step {
+    float pa, pb, alpha, mn;
+};
+__device__ __forceinline__ softmax_step online_softmax_step(float a, float b, float mo)
+{
+    float mx = warp_max(fmaxf(a, b));
+    softmax_step st = {0.0f, 0.0f, 1.0f, fmaxf(mo, mx)};
+    if (st.mn != -INFINITY) {
+        st.pa = expf(a - st.mn);
+        st.pb = expf(b - st.mn);
+        st.alpha = expf(mo - st.mn);
+    }
+    return st;
+}
+
+/* Lane 0 keeps the row's running max, sum (with this tile's sum) and the
+ * factor its output rows are rescaled by. */
+__device__ __forceinline__ void online_softmax_keep(const softmax_step &st, float sum, int lane,
+                                                    float *m, float *l, float *al)
+{
+    if (lane != 0) return;
+    *l = *l * st.alpha + sum;
+    *m = st.mn;
+    *al = st.alpha;
+}
+
 /* ------------------------------------------------------------ forward -- */
 
 __device__ __forceinline__ void page_store(void *base, cuk_dtype dt, int64_t i, float x)
@@ -213,23 +243,12 @@ __global__ void __launch_bounds__(AT_THREADS)
         __syncthreads();
         /* online softmax: each warp owns rows warp, warp + AT_WARPS, ... */
         for (int i = warp; i < nq; i += AT_WARPS) {
-            float a = S[i * AT_K + lane], b = S[i * AT_K + lane + 32];
-            float mx = warp_max(fmaxf(a, b));
-            float mo = m[i], mn = fmaxf(mo, mx);
-            float pa = 0.0f, pb = 0.0f, alpha = 1.0f;
-            if (mn != -INFINITY) {
-                pa = expf(a - mn);
-                pb = expf(b - mn);
-                alpha = expf(mo - mn);
-            }
-            float sum = warp_sum(pa + pb);
-            S[i * AT_K + lane] = pa;
-            S[i * AT_K + lane + 32] = pb;
-            if (lane == 0) {
-                l[i] = l[i] * alpha + sum;
-                m[i] = mn;
-                al[i] = alpha;
-            }
+            softmax_step st =
+                online_softmax_step(S[i * AT_K + lane], S[i * AT_K + lane + 32], m[i]);
+            float sum = warp_sum(st.pa + st.pb);
+            S[i * AT_K + lane] = st.pa;
+            S[i * AT_K + lane + 32] = st.pb;
+            online_softmax_keep(st, sum, lane, &m[i], &l[i], &al[i]);
         }
         __syncthreads();
         /* only the block's nq rows (a decode step has one) */
@@ -437,24 +456,13 @@ __global__ void __launch_bounds__(128)
             int64_t lim = key_limit(w, sh.causal, i0 + i);
             if (i < nq && lane < nk && t0 + lane < lim) a = sh.scale * Ss[i * LS + lane];
             if (i < nq && lane + 32 < nk && t0 + lane + 32 < lim) b = sh.scale * Ss[i * LS + lane + 32];
-            float mx = warp_max(fmaxf(a, b));
-            float mo = m[i], mn = fmaxf(mo, mx);
-            float pa = 0.0f, pb = 0.0f, alpha = 1.0f;
-            if (mn != -INFINITY) {
-                pa = expf(a - mn);
-                pb = expf(b - mn);
-                alpha = expf(mo - mn);
-            }
-            T ha = to_half_t<T>(pa), hb = to_half_t<T>(pb);
+            softmax_step st = online_softmax_step(a, b, m[i]);
+            T ha = to_half_t<T>(st.pa), hb = to_half_t<T>(st.pb);
             /* the row sum of what the product will use: the rounded values */
             float sum = warp_sum(half_value(ha) + half_value(hb));
             Ps[i * LK + lane] = ha;
             Ps[i * LK + lane + 32] = hb;
-            if (lane == 0) {
-                l[i] = l[i] * alpha + sum;
-                m[i] = mn;
-                al[i] = alpha;
-            }
+            online_softmax_keep(st, sum, lane, &m[i], &l[i], &al[i]);
         }
         __syncwarp();
         for (int e = lane; e < 16 * HD; e += 32) {

@@ -41,51 +41,47 @@ template <int M, int N, int K, typename T> struct fragment<accumulator, M, N, K,
     float v[M * N];
 };
 
+/* rows x cols floats from p (leading dimension ldm), read row-major or,
+ * with by_col, transposed; a warp-collective load as the real one is. */
+template <typename T>
+static inline void wmma_load_tile(float *v, int rows, int cols, const T *p, unsigned ldm,
+                                  bool by_col)
+{
+    __syncwarp();
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++)
+            v[i * cols + j] = wmma_widen(by_col ? p[j * ldm + i] : p[i * ldm + j]);
+    __syncwarp();
+}
 template <int M, int N, int K, typename T>
 static inline void load_matrix_sync(fragment<matrix_a, M, N, K, T, row_major> &f, const T *p,
                                     unsigned ldm)
 {
-    __syncwarp();
-    for (int i = 0; i < M; i++)
-        for (int k = 0; k < K; k++) f.v[i * K + k] = wmma_widen(p[i * ldm + k]);
-    __syncwarp();
+    wmma_load_tile(f.v, M, K, p, ldm, false);
 }
 template <int M, int N, int K, typename T>
 static inline void load_matrix_sync(fragment<matrix_a, M, N, K, T, col_major> &f, const T *p,
                                     unsigned ldm)
 {
-    __syncwarp();
-    for (int i = 0; i < M; i++)
-        for (int k = 0; k < K; k++) f.v[i * K + k] = wmma_widen(p[k * ldm + i]);
-    __syncwarp();
+    wmma_load_tile(f.v, M, K, p, ldm, true);
 }
 template <int M, int N, int K, typename T>
 static inline void load_matrix_sync(fragment<matrix_b, M, N, K, T, row_major> &f, const T *p,
                                     unsigned ldm)
 {
-    __syncwarp();
-    for (int k = 0; k < K; k++)
-        for (int j = 0; j < N; j++) f.v[k * N + j] = wmma_widen(p[k * ldm + j]);
-    __syncwarp();
+    wmma_load_tile(f.v, K, N, p, ldm, false);
 }
 template <int M, int N, int K, typename T>
 static inline void load_matrix_sync(fragment<matrix_b, M, N, K, T, col_major> &f, const T *p,
                                     unsigned ldm)
 {
-    __syncwarp();
-    for (int k = 0; k < K; k++)
-        for (int j = 0; j < N; j++) f.v[k * N + j] = wmma_widen(p[j * ldm + k]);
-    __syncwarp();
+    wmma_load_tile(f.v, K, N, p, ldm, true);
 }
 template <int M, int N, int K, typename T>
 static inline void load_matrix_sync(fragment<accumulator, M, N, K, T> &f, const T *p, unsigned ldm,
                                     layout_t layout)
 {
-    __syncwarp();
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++)
-            f.v[i * N + j] = layout == mem_row_major ? p[i * ldm + j] : p[j * ldm + i];
-    __syncwarp();
+    wmma_load_tile(f.v, M, N, p, ldm, layout != mem_row_major);
 }
 template <int M, int N, int K, typename T>
 static inline void store_matrix_sync(T *p, const fragment<accumulator, M, N, K, T> &f, unsigned ldm,
