@@ -58,14 +58,9 @@ def response_key(prompt_row, candidate):
     return "p%d-c%d" % (prompt_row, candidate)
 
 
-def prompt_rows(path):
-    """The prompts file's rows (sima-prep export order = row order)."""
-    return read_jsonl(path)
-
-
 def oracle_inputs(args):
     world = read_json(os.path.join(args.world, "world.json"))["scenes"]
-    prompts = prompt_rows(args.prompts)
+    prompts = read_jsonl(args.prompts)  # sima-prep export: in row order
     questions, answers = [], []
     for r in read_jsonl(args.responses):
         p = prompts[r["prompt"]]
@@ -99,7 +94,7 @@ def badness(sample):
 
 def critic(args):
     bad = {s["question_id"]: badness(s) for s in read_jsonl(args.samples)}
-    prompts = prompt_rows(args.prompts)
+    prompts = read_jsonl(args.prompts)  # sima-prep export: in row order
     out = {"judged": 0, "decided": 0, "agree": 0, "tie": 0, "no_verdict": 0,
            "captions": {"decided": 0, "agree": 0}, "yes_no": {"decided": 0, "agree": 0}}
     for v in read_jsonl(args.verdicts):
